@@ -1,0 +1,118 @@
+"""The event contract: what producers write to the ``tickets`` and ``calls`` topics.
+
+These models are the single source of truth for the contract: the JSON Schema files
+shipped in ``streams/schemas`` are generated from them (``cxpulse schemas``), and
+validation parses raw Kafka values straight into them. They import nothing from
+Faust or Kafka so the KPI core can use them anywhere. New event families (surveys,
+customer lifecycle) are new unions here, not changes to the existing ones.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Author = Literal["agent", "customer", "bot"]
+
+
+class Event(BaseModel):
+    """Fields every event carries, whatever its family."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    event_id: Id = Field(description="Unique id of this event; replays and retries reuse it.")
+    occurred_at: AwareDatetime = Field(
+        description="Event time, RFC 3339 with an offset (Z or +hh:mm). KPIs are windowed by it."
+    )
+    queue: Name = Field(description="Queue (team, skill) the contact belongs to.")
+    channel: Name = Field(description="Contact channel: phone, email, chat, social, web, ...")
+    agent_id: Id | None = Field(None, description="Agent involved, if any. Never used as a metric label.")
+    customer_id: Id | None = Field(None, description="Customer involved, if known. Never used as a label.")
+
+
+class TicketEvent(Event):
+    ticket_id: Id = Field(description="Ticket id; also the Kafka message key.")
+
+
+class TicketCreated(TicketEvent):
+    type: Literal["ticket.created"]
+    author: Author = Field(
+        "customer", description="Who opened the ticket; if an agent did, their first reply is not a response."
+    )
+
+
+class TicketReplied(TicketEvent):
+    type: Literal["ticket.replied"]
+    author: Author = Field(description="Only agent replies count toward first response time.")
+
+
+class TicketEscalated(TicketEvent):
+    type: Literal["ticket.escalated"]
+
+
+class TicketResolved(TicketEvent):
+    type: Literal["ticket.resolved"]
+
+
+class TicketReopened(TicketEvent):
+    type: Literal["ticket.reopened"]
+
+
+class CallEvent(Event):
+    call_id: Id = Field(description="Call id; also the Kafka message key.")
+
+
+class CallQueued(CallEvent):
+    type: Literal["call.queued"]
+
+
+class CallAnswered(CallEvent):
+    type: Literal["call.answered"]
+
+
+class CallAbandoned(CallEvent):
+    type: Literal["call.abandoned"]
+
+
+class CallEnded(CallEvent):
+    type: Literal["call.ended"]
+
+
+AnyTicketEvent = Annotated[
+    TicketCreated | TicketReplied | TicketEscalated | TicketResolved | TicketReopened,
+    Field(discriminator="type"),
+]
+AnyCallEvent = Annotated[
+    CallQueued | CallAnswered | CallAbandoned | CallEnded,
+    Field(discriminator="type"),
+]
+
+
+class Family:
+    """One topic's worth of events: how to parse them and which field identifies the entity."""
+
+    def __init__(self, name: str, adapter: TypeAdapter, entity_field: str, title: str) -> None:
+        self.name = name
+        self.adapter = adapter
+        self.entity_field = entity_field
+        self.title = title
+        self.types: frozenset[str] = frozenset(self._types())
+
+    def _types(self) -> list[str]:
+        schema = self.adapter.json_schema()
+        return sorted(schema["discriminator"]["mapping"])
+
+    def json_schema(self) -> dict:
+        schema = self.adapter.json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["title"] = self.title
+        return schema
+
+
+TICKETS = Family("tickets", TypeAdapter(AnyTicketEvent), "ticket_id", "cxpulse ticket event")
+CALLS = Family("calls", TypeAdapter(AnyCallEvent), "call_id", "cxpulse call event")
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (TICKETS, CALLS)}

@@ -1,0 +1,176 @@
+"""Contact-centre traffic: tickets and calls with realistic timing, for the demo and benchmarks.
+
+:class:`Traffic` is a deterministic (seeded) generator of events in event-time order;
+:func:`run_live` paces it against the wall clock and produces it to Kafka, which is what
+``cxpulse simulate`` and the demo run. Arrivals follow a Poisson process whose rate
+swings slowly and jumps in short bursts (a mailing goes out, a service goes down).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+QUEUES = ("billing", "tech-support", "sales", "returns")
+TICKET_CHANNELS = ("email", "chat", "web", "social")
+# Median seconds to first agent reply, per channel: chat is live, email is slow.
+FIRST_REPLY_MEDIAN = {"chat": 40.0, "social": 240.0, "web": 900.0, "email": 3600.0}
+
+
+@dataclass(order=True)
+class _Pending:
+    at: float
+    seq: int
+    family: str = field(compare=False)
+    event: dict[str, Any] = field(compare=False)
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Traffic:
+    """Seeded stream of ``(family, key, event)`` in event-time order, starting at ``start``."""
+
+    def __init__(
+        self,
+        start: float,
+        rate: float = 4.0,
+        seed: int = 7,
+        escalation_share: float = 0.08,
+        call_share: float = 0.45,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.start = start
+        self.rate = rate
+        self.escalation_share = escalation_share
+        self.call_share = call_share
+        self._heap: list[_Pending] = []
+        self._seq = itertools.count()
+        self._ids = itertools.count(1)
+        self._next_arrival = start
+        self._burst_until = start
+        self._burst_factor = 1.0
+
+    def _rate_at(self, t: float) -> float:
+        """Slow daily-like swing plus occasional bursts of three to five times the rate."""
+        swing = 1.0 + 0.4 * math.sin((t - self.start) / 600.0 * 2 * math.pi)
+        if t >= self._burst_until and self.rng.random() < 0.002:
+            self._burst_until = t + self.rng.uniform(20, 60)
+            self._burst_factor = self.rng.uniform(3, 5)
+        burst = self._burst_factor if t < self._burst_until else 1.0
+        return self.rate * swing * burst
+
+    def _push(self, at: float, family: str, event: dict[str, Any]) -> None:
+        event["occurred_at"] = _rfc3339(at)
+        heapq.heappush(self._heap, _Pending(at, next(self._seq), family, event))
+
+    def _base(self, queue: str, channel: str) -> dict[str, Any]:
+        return {"queue": queue, "channel": channel, "customer_id": f"cust-{self.rng.randrange(50_000)}"}
+
+    def _event(self, base: dict[str, Any], type_: str, **extra: Any) -> dict[str, Any]:
+        return {"event_id": f"ev-{next(self._ids)}", "type": type_, **base, **extra}
+
+    def _new_ticket(self, t: float) -> None:
+        rng = self.rng
+        queue = rng.choice(QUEUES)
+        channel = rng.choices(TICKET_CHANNELS, weights=(4, 3, 2, 1))[0]
+        base = {"ticket_id": f"T-{next(self._ids)}", **self._base(queue, channel)}
+        agent = f"agent-{rng.randrange(60)}"
+        opened_by_agent = rng.random() < 0.05
+        self._push(
+            t,
+            "tickets",
+            self._event(base, "ticket.created", author="agent" if opened_by_agent else "customer"),
+        )
+        cursor = t
+        if channel in ("chat", "web") and rng.random() < 0.4:
+            self._push(t + rng.uniform(1, 5), "tickets", self._event(base, "ticket.replied", author="bot"))
+        reply_at = t + rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8)
+        self._push(reply_at, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
+        cursor = reply_at
+        if rng.random() < 0.5:
+            cursor += rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8)
+            self._push(cursor, "tickets", self._event(base, "ticket.replied", author="customer"))
+        if rng.random() < self.escalation_share:
+            # Most escalations happen early: triage routes the ticket to a second tier.
+            self._push(
+                t + rng.uniform(5, 90), "tickets", self._event(base, "ticket.escalated", agent_id=agent)
+            )
+        cursor += rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel] * 2), 0.7)
+        self._push(cursor, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
+        if rng.random() < 0.05:
+            self._push(cursor + rng.uniform(60, 3600), "tickets", self._event(base, "ticket.reopened"))
+
+    def _new_call(self, t: float) -> None:
+        rng = self.rng
+        queue = rng.choice(QUEUES)
+        base = {"call_id": f"C-{next(self._ids)}", **self._base(queue, "phone")}
+        self._push(t, "calls", self._event(base, "call.queued"))
+        wait = rng.lognormvariate(math.log(18.0), 0.9)
+        patience = rng.expovariate(1 / 120.0)
+        if patience < wait:
+            self._push(t + patience, "calls", self._event(base, "call.abandoned"))
+            return
+        agent = f"agent-{rng.randrange(60)}"
+        self._push(t + wait, "calls", self._event(base, "call.answered", agent_id=agent))
+        handle = rng.lognormvariate(math.log(240.0), 0.6)
+        self._push(t + wait + handle, "calls", self._event(base, "call.ended", agent_id=agent))
+
+    def until(self, end: float) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Yield every event due before ``end``; call again with a later ``end`` to continue."""
+        while True:
+            while self._next_arrival < end:
+                t = self._next_arrival
+                if self.rng.random() < self.call_share:
+                    self._new_call(t)
+                else:
+                    self._new_ticket(t)
+                self._next_arrival = t + self.rng.expovariate(self._rate_at(t))
+            if not self._heap or self._heap[0].at >= end:
+                return
+            item = heapq.heappop(self._heap)
+            key = item.event["ticket_id" if item.family == "tickets" else "call_id"]
+            yield item.family, key, item.event
+
+    def take(self, n: int) -> list[tuple[str, str, dict[str, Any]]]:
+        """The first ``n`` events, however far into event time they reach (for benchmarks)."""
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        horizon = self.start
+        while len(out) < n:
+            horizon += 60.0
+            out.extend(itertools.islice(self.until(horizon), n - len(out)))
+        return out
+
+
+def run_live(
+    send: Callable[[str, bytes, bytes], None],
+    rate: float,
+    duration: float | None,
+    seed: int,
+    on_tick: Callable[[int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Produce traffic in real time through ``send(family, key, value)``; return the event count."""
+    start = time.time()
+    traffic = Traffic(start=start, rate=rate, seed=seed)
+    sent = 0
+    while (duration is None or time.time() - start < duration) and not (stop and stop.is_set()):
+        now = time.time()
+        for family, key, event in traffic.until(now):
+            send(family, key.encode(), orjson.dumps(event))
+            sent += 1
+        if on_tick is not None:
+            on_tick(sent)
+        time.sleep(0.2)
+    return sent
