@@ -1,0 +1,66 @@
+"""Shared fixtures: one real Apache Kafka for the whole session, fresh topics per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from helpers import WorkerProcess
+from kafka_server import KafkaServer, free_port
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
+    server = KafkaServer(tmp_path_factory.mktemp("kafka")).start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Stack:
+    """Names and settings of one test's private pipeline on the shared broker."""
+
+    kafka: KafkaServer
+    log_dir: Path
+    partitions: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.app_id = f"cxp-{tag}"
+        self.tickets = f"tickets-{tag}"
+        self.calls = f"calls-{tag}"
+        self.deadletter = f"deadletter-{tag}"
+
+    def env(self, port: int) -> dict[str, str]:
+        return {
+            "CXPULSE_BROKER": self.kafka.url,
+            "CXPULSE_APP_ID": self.app_id,
+            "CXPULSE_TICKETS_TOPIC": self.tickets,
+            "CXPULSE_CALLS_TOPIC": self.calls,
+            "CXPULSE_DEADLETTER_TOPIC": self.deadletter,
+            "CXPULSE_PARTITIONS": str(self.partitions),
+            "CXPULSE_WEB_HOST": "127.0.0.1",
+            "CXPULSE_WEB_PORT": str(port),
+            "CXPULSE_SESSION_TIMEOUT": "6",
+            "CXPULSE_HEARTBEAT_INTERVAL": "2",
+            "CXPULSE_LOG_LEVEL": "warning",
+            **self.extra_env,
+        }
+
+    def worker(self, name: str = "worker") -> WorkerProcess:
+        proc = WorkerProcess(self.env(free_port()), self.log_dir, name).start()
+        self.workers.append(proc)
+        return proc
+
+
+@pytest.fixture
+def stack(kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(kafka, tmp_path)
+    yield s
+    for w in s.workers:
+        w.kill()

@@ -1,0 +1,149 @@
+"""Test helpers: building events, producing them, running worker processes, reading /metrics."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+_ids = itertools.count(1)
+
+Sample = tuple[str, frozenset[tuple[str, str]]]
+
+
+def rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def event(
+    type_: str, entity: str, at: float, queue: str = "billing", channel: str = "email", **extra: Any
+) -> dict:
+    """A valid event of ``type_`` for ticket/call ``entity`` at epoch seconds ``at``."""
+    field = "ticket_id" if type_.startswith("ticket.") else "call_id"
+    return {
+        "event_id": f"e{next(_ids)}",
+        "type": type_,
+        field: entity,
+        "occurred_at": rfc3339(at),
+        "queue": queue,
+        "channel": channel,
+        **extra,
+    }
+
+
+def entity_key(ev: dict) -> bytes:
+    return (ev.get("ticket_id") or ev.get("call_id")).encode()
+
+
+def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> int:
+    """Send ``(topic, key, value)`` records in order and wait until the broker has them all."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    n = 0
+    for topic, key, value in records:
+        producer.send(topic, key=key, value=value)
+        n += 1
+    producer.flush()
+    producer.close()
+    return n
+
+
+def as_records(topic: str, events: Iterable[dict]) -> list[tuple[str, bytes, bytes]]:
+    return [(topic, entity_key(ev), orjson.dumps(ev)) for ev in events]
+
+
+def scrape(port: int) -> dict[Sample, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    samples: dict[Sample, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def pick(samples: dict[Sample, float], name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+def series(samples: dict[Sample, float], name: str) -> dict[frozenset[tuple[str, str]], float]:
+    return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
+def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.5, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns a truthy value; fail with its last value otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except OSError as exc:  # server not up yet
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+
+
+class WorkerProcess:
+    """One ``cxpulse worker`` process with its own environment and log file."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "worker") -> None:
+        self.env = {**os.environ, **env}
+        self.port = int(env["CXPULSE_WEB_PORT"])
+        self.log_path = log_dir / f"{name}-{self.port}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> WorkerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def metrics(self) -> dict[Sample, float]:
+        return scrape(self.port)
+
+    def assigned(self) -> float:
+        return pick(self.metrics(), "cxpulse_worker_assigned_partitions") or 0
+
+    def wait_assigned(self, partitions: int, timeout: float = 90) -> None:
+        def ready() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"worker exited; log:\n{self.log_tail()}")
+            return self.assigned() == partitions
+
+        wait_for(ready, timeout, what=f"worker on :{self.port} to own {partitions} partitions")
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
