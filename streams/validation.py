@@ -17,6 +17,7 @@ from streams.events import Event, Family
 _REASON_BY_ERROR = {
     "json_invalid": "malformed_json",
     "json_type": "malformed_json",
+    "dict_type": "not_an_object",
     "model_type": "not_an_object",
     "model_attributes_type": "not_an_object",
     "union_tag_not_found": "missing_type",

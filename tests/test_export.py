@@ -1,0 +1,77 @@
+"""The Prometheus text the worker serves: names, types, labels, and ownership of series."""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from metrics.aggregate import apply_facts, new_aggregate
+from metrics.definitions import COUNTERS, HISTOGRAMS, RATIOS
+from metrics.export import KpiCollector, WorkerMetrics
+
+NOW = 1_700_003_630.0
+NAME_RE = re.compile(r"^cxpulse_[a-z0-9_]+$")
+
+
+def aggregates():
+    a = new_aggregate("billing", "phone", 0)
+    apply_facts(a, [[NOW - 30, {"calls_offered": 1}, {}]], "calls:0", 1, 60, 120)
+    apply_facts(a, [[NOW - 20, {"calls_answered": 1}, {"call_wait_seconds": 10.0}]], "calls:0", 2, 60, 120)
+    b = new_aggregate("sales", "email", 1)
+    apply_facts(b, [[NOW - 30, {"tickets_created": 1}, {}]], "tickets:3", 7, 60, 120)
+    return [a, b]
+
+
+def render(source):
+    metrics = WorkerMetrics()
+    metrics.add_kpis(KpiCollector(source, 60, clock=lambda: NOW))
+    metrics.count_event("tickets", "ticket.created")
+    metrics.count_event("tickets", "ticket.created")
+    return generate_latest(metrics.registry).decode()
+
+
+def families(text):
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_every_declared_kpi_is_exported_with_the_right_type():
+    fams = families(render(aggregates))
+    for c in COUNTERS:
+        assert fams[c.name].type == "counter"
+    for h in HISTOGRAMS:
+        assert fams[h.name].type == "histogram"
+        assert fams[h.mean_name].type == "gauge"
+    for r in RATIOS:
+        assert fams[r.name].type == "gauge"
+    assert fams["cxpulse_events"].type == "counter"
+    for name in fams:
+        assert NAME_RE.match(name), name
+
+
+def test_exact_text_of_a_few_series():
+    text = render(aggregates)
+    assert 'cxpulse_calls_offered_total{channel="phone",queue="billing"} 1.0' in text
+    assert 'cxpulse_call_wait_seconds_bucket{channel="phone",le="10.0",queue="billing"} 1.0' in text
+    assert 'cxpulse_call_wait_seconds_bucket{channel="phone",le="5.0",queue="billing"} 0.0' in text
+    assert 'cxpulse_call_wait_seconds_sum{channel="phone",queue="billing"} 10.0' in text
+    assert 'cxpulse_call_abandonment_ratio{channel="phone",queue="billing",window="5m"} 0.0' in text
+    assert 'cxpulse_call_wait_mean_seconds{channel="phone",queue="billing",window="1h"} 10.0' in text
+    assert 'cxpulse_window_tickets_created{channel="email",queue="sales",window="15m"} 1.0' in text
+    assert 'cxpulse_events_total{topic="tickets",type="ticket.created"} 2.0' in text
+    # No ratio where nothing was offered or created.
+    assert 'cxpulse_ticket_escalation_ratio{channel="phone"' not in text
+
+
+def test_only_aggregates_handed_over_are_exported():
+    owned = [a for a in aggregates() if a["partition"] == 1]
+    text = render(lambda: owned)
+    assert 'queue="sales"' in text
+    assert 'queue="billing"' not in text
+
+
+def test_label_names_never_carry_ids():
+    fams = families(render(aggregates))
+    labels = {k for f in fams.values() for s in f.samples for k in s.labels}
+    assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason"}
