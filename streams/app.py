@@ -26,6 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from metrics.aggregate import Aggregate, apply_facts, new_aggregate
 from metrics.entities import Fact, State, call_step, remember, seen_before, ticket_step
 from metrics.export import KpiCollector, WorkerMetrics
+from streams import commit_barrier
 from streams.events import CALLS, TICKETS, Event, Family
 from streams.settings import Settings
 from streams.validation import Rejection, validate
@@ -60,6 +61,7 @@ class Pipeline:
 
 
 def build_app(settings: Settings) -> Pipeline:
+    commit_barrier.install()
     producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
     app = faust.App(
         settings.app_id,
