@@ -67,7 +67,10 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
     topics = {"ticket": stack.tickets, "call": stack.calls}
     produce(
         kafka.bootstrap,
-        [(topics[e["type"].split(".")[0]], (e.get("ticket_id") or e["call_id"]).encode(), orjson.dumps(e)) for e in events],
+        [
+            (topics[e["type"].split(".")[0]], (e.get("ticket_id") or e["call_id"]).encode(), orjson.dumps(e))
+            for e in events
+        ],
     )
 
     def union_exact() -> dict | None:
@@ -81,6 +84,8 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
         return merged if merged == expected_samples(events, t0) else None
 
     wait_for(union_exact, 90, what="the two workers' series to add up exactly")
-    assert pick(w1.metrics(), "cxpulse_worker_assigned_partitions") + pick(
-        w2.metrics(), "cxpulse_worker_assigned_partitions"
-    ) == stack.partitions
+    assert (
+        pick(w1.metrics(), "cxpulse_worker_assigned_partitions")
+        + pick(w2.metrics(), "cxpulse_worker_assigned_partitions")
+        == stack.partitions
+    )
