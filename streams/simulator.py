@@ -105,7 +105,7 @@ class Traffic:
         if rng.random() < self.escalation_share:
             # Most escalations happen early: triage routes the ticket to a second tier.
             self._push(
-                t + rng.uniform(5, 90), "tickets", self._event(base, "ticket.escalated", agent_id=agent)
+                t + rng.uniform(3, 40), "tickets", self._event(base, "ticket.escalated", agent_id=agent)
             )
         cursor += rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel] * 2), 0.7)
         self._push(cursor, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
