@@ -16,11 +16,23 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
-from metrics.definitions import COUNTERS, HISTOGRAM_BY_KEY, HISTOGRAMS, LONGEST_WINDOW, RATIOS
+from metrics.definitions import (
+    CONVERSATIONS,
+    COUNTERS,
+    HISTOGRAM_BY_KEY,
+    HISTOGRAMS,
+    LONGEST_WINDOW,
+    RATIOS,
+    term_sum,
+)
 
 Aggregate = dict[str, Any]
+
+# Daily customer-base counts are kept this long; older days fold into one running total.
+DAYS_KEPT = 62
 
 
 def new_aggregate(queue: str, channel: str, partition: int) -> Aggregate:
@@ -28,13 +40,24 @@ def new_aggregate(queue: str, channel: str, partition: int) -> Aggregate:
         "queue": queue,
         "channel": channel,
         "partition": partition,  # partition of the fact stream; decides which worker exports it
-        "totals": {},  # counter key -> count
+        "totals": {},  # counter key -> count; "tickets_open" is a level (backlog), not monotonic
         "hist": {},  # histogram key -> [per-bucket counts..., +Inf count, sum]
-        "buckets": {},  # str(bucket start) -> {counter key | "<hist>:sum" | "<hist>:count": number}
+        "buckets": {},  # str(bucket start) -> {counter key | "<hist>:sum|count|b<i>" | "agents": {id: 1}}
+        "open_since": {},  # str(minute an open period began) -> tickets still open from then
         "watermark": None,
         "applied": {},  # source "topic:partition" -> last applied offset
         "late": 0,
     }
+
+
+def new_customer_base(partition: int) -> Aggregate:
+    """The aggregate of customer lifecycle facts (not per queue): totals plus days and months."""
+    agg = new_aggregate("", "", partition)
+    agg["kind"] = "customers"
+    agg["days"] = {}  # "YYYY-MM-DD" -> {"customers_joined": n, "customers_churned": n}
+    agg["months"] = {}  # "YYYY-MM" -> same
+    agg["before_days"] = 0  # net joins of days no longer kept
+    return agg
 
 
 def apply_facts(
@@ -58,7 +81,7 @@ def apply_facts(
     totals = agg["totals"]
     hist = agg["hist"]
     buckets = agg["buckets"]
-    for at, counts, observations in facts:
+    for at, counts, observations, extra in facts:
         watermark = agg["watermark"]
         start = int(at // bucket_seconds) * bucket_seconds
         late = watermark is not None and watermark >= start + bucket_seconds + grace_seconds
@@ -87,7 +110,50 @@ def apply_facts(
             if bucket is not None:
                 bucket[name + ":sum"] = bucket.get(name + ":sum", 0.0) + value
                 bucket[name + ":count"] = bucket.get(name + ":count", 0) + 1
+                if spec.quantiles:
+                    slot = f"{name}:b{bisect_left(spec.buckets, value)}"
+                    bucket[slot] = bucket.get(slot, 0) + 1
+        if extra:
+            agent = extra.get("agent")
+            if agent is not None and bucket is not None:
+                bucket.setdefault("agents", {})[agent] = 1
+            opened = extra.get("open")
+            if opened is not None:
+                _track_open(agg, opened[0], opened[1], bucket_seconds)
+        if "days" in agg:
+            _count_period(agg, at, counts)
     return True
+
+
+def _track_open(agg: Aggregate, since: float, delta: int, bucket_seconds: int) -> None:
+    totals = agg["totals"]
+    totals["tickets_open"] = totals.get("tickets_open", 0) + delta
+    key = str(int(since // bucket_seconds) * bucket_seconds)
+    opens = agg["open_since"]
+    n = opens.get(key, 0) + delta
+    if n:
+        opens[key] = n
+    else:
+        opens.pop(key, None)
+
+
+def _count_period(agg: Aggregate, at: float, counts: dict[str, int]) -> None:
+    moment = datetime.fromtimestamp(at, UTC)
+    for table, key in (("days", moment.strftime("%Y-%m-%d")), ("months", moment.strftime("%Y-%m"))):
+        row = agg[table].setdefault(key, {})
+        for name, n in counts.items():
+            row[name] = row.get(name, 0) + n
+    days = agg["days"]
+    if len(days) > DAYS_KEPT:
+        for key in sorted(days)[: len(days) - DAYS_KEPT]:
+            row = days.pop(key)
+            agg["before_days"] += row.get("customers_joined", 0) - row.get("customers_churned", 0)
+
+
+def oldest_open_age(agg: Aggregate, now: float) -> float | None:
+    """Age of the oldest open ticket, to the bucket its open period began in; None if none is open."""
+    starts = [int(k) for k, n in agg["open_since"].items() if n > 0]
+    return max(0.0, now - min(starts)) if starts else None
 
 
 def _expire(agg: Aggregate, bucket_seconds: int, grace_seconds: int) -> None:
@@ -109,25 +175,94 @@ def window_sums(agg: Aggregate, now: float, window_seconds: int, bucket_seconds:
     """
     first = int(now // bucket_seconds) * bucket_seconds - window_seconds + bucket_seconds
     sums: dict[str, float] = {}
+    agents: set[str] = set()
     for key, fields in agg["buckets"].items():
         if int(key) >= first:
             for name, value in fields.items():
-                sums[name] = sums.get(name, 0) + value
+                if name == "agents":
+                    agents.update(value)
+                else:
+                    sums[name] = sums.get(name, 0) + value
+    sums["agents"] = len(agents)
     return sums
 
 
-def window_values(sums: dict[str, float]) -> dict[str, float]:
-    """The windowed gauges one window's sums yield: counts, ratios and means.
+def window_values(sums: dict[str, float], window_seconds: int, hourly_cost: float) -> dict[str, float]:
+    """The windowed gauges one window's sums yield: counts, ratios, means, quantiles, work measures.
 
-    A ratio or mean with nothing to divide by is left out rather than reported as 0 or NaN.
+    A ratio, mean or quantile with nothing to divide by is left out rather than reported as 0 or NaN.
     """
     values: dict[str, float] = {c.key: sums.get(c.key, 0) for c in COUNTERS}
     for ratio in RATIOS:
-        denominator = sums.get(ratio.denominator, 0)
-        if denominator:
-            values[ratio.key] = sums.get(ratio.numerator, 0) / denominator
+        denominator = term_sum(sums, ratio.denominator)
+        if denominator > 0:
+            values[ratio.key] = term_sum(sums, ratio.numerator) / denominator * ratio.scale
     for spec in HISTOGRAMS:
         count = sums.get(spec.key + ":count", 0)
         if count:
             values[spec.key + ":mean"] = sums[spec.key + ":sum"] / count
+            for q in spec.quantiles:
+                counts = [sums.get(f"{spec.key}:b{i}", 0) for i in range(len(spec.buckets) + 1)]
+                values[f"{spec.key}:q{q}"] = bucket_quantile(q, spec.buckets, counts)
+    agents = sums.get("agents", 0)
+    values["active_agents"] = agents
+    conversations = term_sum(sums, CONVERSATIONS)
+    agent_hours = agents * window_seconds / 3600.0
+    if agent_hours:
+        values["resolutions_per_agent_hour"] = conversations / agent_hours
+    if conversations:
+        values["cost_per_conversation"] = agent_hours * hourly_cost / conversations
     return values
+
+
+def bucket_quantile(q: float, bounds: tuple[float, ...], counts: list[float]) -> float:
+    """Quantile from per-bucket counts, interpolating linearly inside the bucket (as PromQL does)."""
+    total = sum(counts)
+    rank = q * total
+    cumulative = 0.0
+    for i, n in enumerate(counts):
+        if cumulative + n >= rank and n:
+            if i == len(bounds):  # the +Inf bucket: the highest finite bound is the best estimate
+                return bounds[-1]
+            lower = bounds[i - 1] if i else 0.0
+            return lower + (bounds[i] - lower) * (rank - cumulative) / n
+        cumulative += n
+    return bounds[-1]
+
+
+def _net(row: dict[str, int]) -> int:
+    return row.get("customers_joined", 0) - row.get("customers_churned", 0)
+
+
+def customer_periods(agg: Aggregate, now: float, base: int) -> dict[str, tuple[float, float]]:
+    """Retention and churn ratios of the current and previous day and month (UTC).
+
+    CRR = (CE − CN) ÷ CS and churn = churned ÷ CS, where CS is the customer count at the
+    period's start, CN the customers who joined in it and CE the count at its end (or now).
+    A period that started with no customers has neither.
+    """
+    moment = datetime.fromtimestamp(now, UTC)
+    day = moment.strftime("%Y-%m-%d")
+    yesterday = datetime.fromtimestamp(now - 86400, UTC).strftime("%Y-%m-%d")
+    month = moment.strftime("%Y-%m")
+    previous_month = f"{moment.year - 1}-12" if moment.month == 1 else f"{moment.year}-{moment.month - 1:02d}"
+    out: dict[str, tuple[float, float]] = {}
+    for label, table, key, start_base in (
+        ("day", "days", day, base + agg["before_days"]),
+        ("previous_day", "days", yesterday, base + agg["before_days"]),
+        ("month", "months", month, base),
+        ("previous_month", "months", previous_month, base),
+    ):
+        rows = agg[table]
+        start = start_base + sum(_net(r) for k, r in rows.items() if k < key)
+        row = rows.get(key, {})
+        joined, churned = row.get("customers_joined", 0), row.get("customers_churned", 0)
+        if start > 0:
+            end = start + joined - churned
+            out[label] = ((end - joined) / start, churned / start)
+    return out
+
+
+def active_customers(agg: Aggregate, base: int) -> int:
+    totals = agg["totals"]
+    return base + totals.get("customers_joined", 0) - totals.get("customers_churned", 0)

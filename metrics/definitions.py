@@ -1,6 +1,6 @@
 """The KPI catalogue: every exported KPI series is declared here, once.
 
-The entity logic emits facts under these keys, the aggregation counts them, and the
+The entity rules emit facts under these keys, the aggregation counts them, and the
 exporter turns each declaration into Prometheus series. Adding a KPI means adding its
 declaration here and the rule that emits its fact; nothing else changes. Names follow
 Prometheus conventions: base units (seconds, ratios 0..1), ``_total`` on counters only,
@@ -33,12 +33,15 @@ class Counter:
 
 @dataclass(frozen=True, slots=True)
 class Histogram:
-    """A distribution of durations; exported as a histogram and as a windowed mean."""
+    """A distribution; exported as a histogram, a windowed mean and optional windowed quantiles."""
 
     key: str
     help: str
     buckets: tuple[float, ...]
+    mean_key: str
     mean_help: str
+    unit: str = "seconds"
+    quantiles: tuple[float, ...] = ()
 
     @property
     def name(self) -> str:
@@ -46,51 +49,91 @@ class Histogram:
 
     @property
     def mean_name(self) -> str:
-        base = self.key.removesuffix("_seconds")
-        return f"{PREFIX}{base}_mean_seconds"
+        return PREFIX + self.mean_key
+
+    def quantile_name(self, q: float) -> str:
+        base = self.key.removesuffix(f"_{self.unit}")
+        return f"{PREFIX}{base}_p{round(q * 100)}_{self.unit}"
 
 
 @dataclass(frozen=True, slots=True)
 class Ratio:
-    """numerator ÷ denominator over a window, both counter keys; absent when the denominator is 0."""
+    """(Σ numerator) ÷ (Σ denominator) over a window, times ``scale``; absent when the denominator is 0.
+
+    Terms are counter keys; a leading ``-`` subtracts the counter.
+    """
 
     key: str
     help: str
-    numerator: str
-    denominator: str
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...]
+    scale: float = 1.0
 
     @property
     def name(self) -> str:
         return PREFIX + self.key
 
 
+def term_sum(sums: dict[str, float], terms: tuple[str, ...]) -> float:
+    total = 0.0
+    for term in terms:
+        if term.startswith("-"):
+            total -= sums.get(term[1:], 0)
+        else:
+            total += sums.get(term, 0)
+    return total
+
+
 # Seconds to a day (and two) for written channels, where replies take hours.
 TICKET_DURATION_BUCKETS = (
-    30.0,
-    60.0,
-    120.0,
-    300.0,
-    600.0,
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    14400.0,
-    28800.0,
-    43200.0,
-    86400.0,
+    30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 43200.0, 86400.0,
     172800.0,
-)
+)  # fmt: skip
+# Resolution takes from minutes (chat) to a week (email back-and-forth).
+RESOLUTION_BUCKETS = (
+    300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0, 172800.0, 345600.0, 604800.0,
+)  # fmt: skip
 # Seconds to half an hour for callers waiting in a queue.
 CALL_WAIT_BUCKETS = (5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0)
+# Talk plus after-call work: a minute to an hour.
+HANDLE_BUCKETS = (60.0, 120.0, 180.0, 240.0, 300.0, 420.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0)
+# One bucket per point of any effort scale up to 10.
+SCORE_BUCKETS = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0)
 
 COUNTERS: tuple[Counter, ...] = (
-    Counter("tickets_created", "Tickets created, by the queue and channel they were created in."),
+    Counter("tickets_created", "Tickets created."),
     Counter("tickets_escalated", "Tickets escalated (each ticket counts once, at its first escalation)."),
     Counter("ticket_first_responses", "Tickets that received their first agent reply."),
+    Counter("first_response_sla_breaches", "First agent replies that came later than the queue's target."),
+    Counter("tickets_resolved", "Ticket resolutions (a ticket resolved again after a reopen counts again)."),
+    Counter("tickets_reopened", "Resolved tickets reopened."),
+    Counter(
+        "tickets_first_contact_resolved", "Tickets resolved the first time with fewer than two agent replies."
+    ),
+    Counter(
+        "tickets_first_contact_voided",
+        "First-contact resolutions voided by a reopen and another agent reply.",
+    ),
+    Counter("complaints", "Tickets created with the complaint tag."),
     Counter("calls_offered", "Calls that entered a queue."),
     Counter("calls_answered", "Calls answered by an agent."),
-    Counter("calls_abandoned", "Calls where the caller hung up before being answered."),
+    Counter("calls_answered_within_sla", "Calls answered within the queue's service-level threshold."),
+    Counter("calls_abandoned", "Callers who hung up while waiting, after the short-abandon threshold."),
+    Counter(
+        "calls_short_abandoned", "Callers who hung up within the short-abandon threshold (not abandons)."
+    ),
+    Counter("calls_handled", "Answered calls that ended (conversation and wrap-up complete)."),
+    Counter("contacts", "Tickets and calls from identified customers."),
+    Counter("repeat_contacts", "Contacts from a customer who had another contact within the repeat horizon."),
+    Counter(
+        "conversions", "Purchases within the conversion horizon after a support contact (one per contact)."
+    ),
+    Counter("csat_responses", "CSAT answers (1-5)."),
+    Counter("csat_satisfied", "CSAT answers of 4 or 5."),
+    Counter("nps_responses", "NPS answers (0-10)."),
+    Counter("nps_promoters", "NPS answers of 9 or 10."),
+    Counter("nps_passives", "NPS answers of 7 or 8."),
+    Counter("nps_detractors", "NPS answers of 0 to 6."),
 )
 
 HISTOGRAMS: tuple[Histogram, ...] = (
@@ -98,13 +141,38 @@ HISTOGRAMS: tuple[Histogram, ...] = (
         "first_response_seconds",
         "Time from ticket creation to the first agent reply (bot and customer replies excluded).",
         TICKET_DURATION_BUCKETS,
+        "first_response_mean_seconds",
         "Mean first response time of first replies made in the window.",
+        quantiles=(0.9,),
+    ),
+    Histogram(
+        "resolution_seconds",
+        "Time a ticket was open before being resolved; a reopen starts a new open period.",
+        RESOLUTION_BUCKETS,
+        "resolution_mean_seconds",
+        "Mean resolution time of resolutions in the window.",
     ),
     Histogram(
         "call_wait_seconds",
         "Time answered calls waited in the queue (speed of answer).",
         CALL_WAIT_BUCKETS,
+        "call_wait_mean_seconds",
         "Mean time in queue of calls answered in the window (average speed of answer).",
+    ),
+    Histogram(
+        "call_handle_seconds",
+        "Handle time of answered calls: from answer to the end of the call.",
+        HANDLE_BUCKETS,
+        "call_handle_mean_seconds",
+        "Mean handle time of calls that ended in the window (average handle time).",
+    ),
+    Histogram(
+        "ces_score",
+        "Customer effort score answers, on the configured scale.",
+        SCORE_BUCKETS,
+        "ces_mean_score",
+        "Mean customer effort score of answers in the window.",
+        unit="score",
     ),
 )
 
@@ -112,16 +180,62 @@ RATIOS: tuple[Ratio, ...] = (
     Ratio(
         "ticket_escalation_ratio",
         "Escalations ÷ tickets created, both counted in the window.",
-        "tickets_escalated",
-        "tickets_created",
+        ("tickets_escalated",),
+        ("tickets_created",),
+    ),
+    Ratio(
+        "first_response_sla_breach_ratio",
+        "First replies later than target ÷ first replies, in the window.",
+        ("first_response_sla_breaches",),
+        ("ticket_first_responses",),
+    ),
+    Ratio(
+        "first_contact_resolution_ratio",
+        "(First-contact resolutions − voided ones) ÷ resolutions, in the window.",
+        ("tickets_first_contact_resolved", "-tickets_first_contact_voided"),
+        ("tickets_resolved",),
     ),
     Ratio(
         "call_abandonment_ratio",
-        "Abandoned calls ÷ calls offered, both counted in the window.",
-        "calls_abandoned",
-        "calls_offered",
+        "Abandoned calls ÷ (calls offered − short abandons), in the window.",
+        ("calls_abandoned",),
+        ("calls_offered", "-calls_short_abandoned"),
+    ),
+    Ratio(
+        "service_level_ratio",
+        "Calls answered within the threshold ÷ (calls offered − short abandons), in the window.",
+        ("calls_answered_within_sla",),
+        ("calls_offered", "-calls_short_abandoned"),
+    ),
+    Ratio(
+        "repeat_contact_ratio",
+        "Repeat contacts ÷ contacts, in the window.",
+        ("repeat_contacts",),
+        ("contacts",),
+    ),
+    Ratio(
+        "conversion_ratio",
+        "Conversions ÷ contacts, in the window.",
+        ("conversions",),
+        ("contacts",),
+    ),
+    Ratio(
+        "csat_ratio",
+        "Satisfied CSAT answers (4-5) ÷ CSAT answers, in the window (×100 for CSAT %).",
+        ("csat_satisfied",),
+        ("csat_responses",),
+    ),
+    Ratio(
+        "nps_score",
+        "Net promoter score in the window: % promoters − % detractors (−100..100).",
+        ("nps_promoters", "-nps_detractors"),
+        ("nps_responses",),
+        scale=100.0,
     ),
 )
+
+# Work measures per window: conversations handled are ticket resolutions plus handled calls.
+CONVERSATIONS = ("tickets_resolved", "calls_handled")
 
 COUNTER_KEYS = frozenset(c.key for c in COUNTERS)
 HISTOGRAM_BY_KEY = {h.key: h for h in HISTOGRAMS}

@@ -1,15 +1,22 @@
-"""Per-ticket and per-call KPI logic: event + entity state → KPI facts.
+"""Per-ticket, per-call, per-survey and per-customer KPI rules: event + state → outputs.
 
-Pure code over plain dicts (the entity state is stored as-is in a Faust table and in
-the replay path's dictionaries), so it runs the same live, in unit tests and in batch.
+Pure code over plain dicts (the state is stored as-is in Faust tables and in the replay
+path's dictionaries), so it runs the same live, in unit tests and in batch.
 
-A *fact* is ``(at, counts, observations)``: the event time it is attributed to (the
-event that completes the KPI), counter increments and duration observations, keyed
-by the names in :mod:`metrics.definitions`. Facts carry no ids.
+A *fact* is ``[at, counts, observations, extra]``: the event time it is attributed to
+(the event that completes the KPI), counter increments and observed values keyed by the
+names in :mod:`metrics.definitions`, and extras the aggregation needs (``agent``: the
+agent who did the work, for distinct active agents; ``open``: ``[since, ±1]`` when a
+ticket enters or leaves the backlog). Facts carry no ids into labels.
 
-Order rules, chosen so the result does not depend on arrival order within an entity:
-- an agent reply that arrives before its ticket's ``created`` is remembered; the first
-  response is emitted when ``created`` arrives, attributed to the reply's time;
+A step returns *outputs*, each one of
+- ``["facts", queue, channel, [fact, ...]]`` for that queue's aggregate,
+- ``["lifecycle", [fact, ...]]`` for the customer-base aggregate,
+- ``["contact", customer_id, {"at", "queue", "channel"}]`` for the customer's own state.
+
+Order rules, chosen so results do not depend on arrival order within an entity:
+- an agent reply or a resolution that arrives before its ticket's ``created`` is held;
+  it is counted when ``created`` arrives, attributed to its own time;
 - an answer that arrives before the call's ``queued`` is counted at once; its wait is
   observed when ``queued`` arrives;
 - a duration that comes out negative (clock skew between systems) is clamped to 0.
@@ -19,12 +26,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics.policy import SECONDS_PER_DAY, Policy
 from streams.events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
     CallEvent,
     CallQueued,
+    CustomerChurned,
+    CustomerEvent,
+    CustomerJoined,
+    CustomerPurchased,
+    SurveySubmitted,
     TicketCreated,
     TicketEscalated,
     TicketEvent,
@@ -33,7 +46,8 @@ from streams.events import (
     TicketResolved,
 )
 
-Fact = list[Any]  # [at: float, counts: dict[str, int], observations: dict[str, float]]
+Fact = list[Any]
+Output = list[Any]
 State = dict[str, Any]
 
 # How many recent events per entity are remembered for duplicate detection. Tickets and
@@ -41,100 +55,245 @@ State = dict[str, Any]
 LEDGER_SIZE = 32
 
 
-def ticket_step(state: State | None, event: TicketEvent) -> tuple[State, list[Fact]]:
-    """Apply one ticket event; return the new state and the facts it completes."""
+def _fact(at: float, counts: dict[str, int], observations: dict | None = None, **extra: Any) -> Fact:
+    return [at, counts, observations or {}, extra]
+
+
+def _agent(event: Any) -> dict[str, str]:
+    return {"agent": event.agent_id} if event.agent_id else {}
+
+
+def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tuple[State, list[Output]]:
+    """Apply one ticket event; return the new state and what it completes."""
     if state is None:
         state = {
-            "created": None,
+            "created": None,  # time of ticket.created
             "responded": False,
-            "pending_reply": None,
+            "pending_reply": None,  # earliest agent reply seen before created
+            "pending_resolved": None,  # resolution seen before created
             "escalated": False,
-            "open": False,
+            "open_since": None,  # start of the current open period, None when not open
+            "resolved_once": False,
+            "agent_replies": 0,
+            "fcr": False,  # counted as a first-contact resolution
+            "fcr_void_pending": False,  # reopened after that resolution; a further reply voids it
         }
     at = event.occurred_at.timestamp()
     facts: list[Fact] = []
+    outputs: list[Output] = []
+    target = policy.for_queue(event.queue).first_response_target_seconds
     if isinstance(event, TicketCreated):
         if state["created"] is None:
             state["created"] = at
-            state["open"] = True
-            facts.append([at, {"tickets_created": 1}, {}])
+            counts = {"tickets_created": 1}
+            if "complaint" in event.tags:
+                counts["complaints"] = 1
+            facts.append(_fact(at, counts))
+            if event.customer_id:
+                outputs.append(
+                    ["contact", event.customer_id, {"at": at, "queue": event.queue, "channel": event.channel}]
+                )
             pending = state["pending_reply"]
             if pending is not None:
                 state["pending_reply"] = None
-                facts.append(_first_response(state, pending, at))
-    elif isinstance(event, TicketReplied):
-        if event.author == "agent" and not state["responded"]:
-            if state["created"] is None:
-                pending = state["pending_reply"]
-                state["pending_reply"] = at if pending is None else min(pending, at)
+                facts.append(_first_response(state, pending, at, target, {}))
+            resolved = state["pending_resolved"]
+            if resolved is None:
+                state["open_since"] = at
+                facts.append(_fact(at, {}, open=[at, 1]))
             else:
-                facts.append(_first_response(state, at, state["created"]))
+                state["pending_resolved"] = None
+                state["open_since"] = at
+                facts.append(_resolve(state, resolved, {}, entered_backlog=False))
+    elif isinstance(event, TicketReplied):
+        if event.author == "agent":
+            state["agent_replies"] += 1
+            extra = _agent(event)
+            if state["fcr_void_pending"]:
+                state["fcr_void_pending"] = False
+                facts.append(_fact(at, {"tickets_first_contact_voided": 1}, **extra))
+                extra = {}
+            if not state["responded"]:
+                if state["created"] is None:
+                    pending = state["pending_reply"]
+                    state["pending_reply"] = at if pending is None else min(pending, at)
+                else:
+                    facts.append(_first_response(state, at, state["created"], target, extra))
+                    extra = {}
+            if extra:
+                facts.append(_fact(at, {}, **extra))
     elif isinstance(event, TicketEscalated):
         if not state["escalated"]:
             state["escalated"] = True
-            facts.append([at, {"tickets_escalated": 1}, {}])
+            facts.append(_fact(at, {"tickets_escalated": 1}, **_agent(event)))
     elif isinstance(event, TicketResolved):
-        state["open"] = False
-    elif isinstance(event, TicketReopened):
-        state["open"] = True
-    return state, facts
+        if state["created"] is None:
+            if state["pending_resolved"] is None:
+                state["pending_resolved"] = at
+        elif state["open_since"] is not None:
+            facts.append(_resolve(state, at, _agent(event), entered_backlog=True))
+    elif isinstance(event, TicketReopened) and state["open_since"] is None and state["resolved_once"]:
+        state["open_since"] = at
+        if state["fcr"]:
+            state["fcr_void_pending"] = True
+        facts.append(_fact(at, {"tickets_reopened": 1}, open=[at, 1]))
+    if facts:
+        outputs.insert(0, ["facts", event.queue, event.channel, facts])
+    return state, outputs
 
 
-def _first_response(state: State, reply_at: float, created_at: float) -> Fact:
+def _first_response(state: State, reply_at: float, created_at: float, target: float, extra: dict) -> Fact:
     state["responded"] = True
-    return [
-        reply_at,
-        {"ticket_first_responses": 1},
-        {"first_response_seconds": max(0.0, reply_at - created_at)},
-    ]
+    seconds = max(0.0, reply_at - created_at)
+    counts = {"ticket_first_responses": 1}
+    if seconds > target:
+        counts["first_response_sla_breaches"] = 1
+    return _fact(reply_at, counts, {"first_response_seconds": seconds}, **extra)
 
 
-def call_step(state: State | None, event: CallEvent) -> tuple[State, list[Fact]]:
-    """Apply one call event; return the new state and the facts it completes."""
+def _resolve(state: State, at: float, extra: dict, entered_backlog: bool) -> Fact:
+    since = state["open_since"]
+    state["open_since"] = None
+    counts = {"tickets_resolved": 1}
+    if not state["resolved_once"]:
+        state["resolved_once"] = True
+        if state["agent_replies"] < 2:
+            state["fcr"] = True
+            counts["tickets_first_contact_resolved"] = 1
+    if entered_backlog:
+        extra = {**extra, "open": [since, -1]}
+    return _fact(at, counts, {"resolution_seconds": max(0.0, at - since)}, **extra)
+
+
+def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[State, list[Output]]:
+    """Apply one call event; return the new state and what it completes."""
     if state is None:
         state = {"queued": None, "answered": None, "abandoned": False, "ended": None}
     at = event.occurred_at.timestamp()
+    rules = policy.for_queue(event.queue)
     facts: list[Fact] = []
+    outputs: list[Output] = []
     if isinstance(event, CallQueued):
         if state["queued"] is None:
             state["queued"] = at
-            facts.append([at, {"calls_offered": 1}, {}])
+            facts.append(_fact(at, {"calls_offered": 1}))
+            if event.customer_id:
+                outputs.append(
+                    ["contact", event.customer_id, {"at": at, "queue": event.queue, "channel": event.channel}]
+                )
             answered = state["answered"]
             if answered is not None:
-                facts.append([answered, {}, {"call_wait_seconds": max(0.0, answered - at)}])
+                facts.append(_wait(answered, answered - at, rules.service_level_seconds, {}, {}))
     elif isinstance(event, CallAnswered):
         if state["answered"] is None and not state["abandoned"]:
             state["answered"] = at
             queued = state["queued"]
-            observations = {} if queued is None else {"call_wait_seconds": max(0.0, at - queued)}
-            facts.append([at, {"calls_answered": 1}, observations])
+            if queued is None:
+                facts.append(_fact(at, {"calls_answered": 1}, **_agent(event)))
+            else:
+                facts.append(
+                    _wait(at, at - queued, rules.service_level_seconds, {"calls_answered": 1}, _agent(event))
+                )
     elif isinstance(event, CallAbandoned):
         if state["answered"] is None and not state["abandoned"]:
             state["abandoned"] = True
-            facts.append([at, {"calls_abandoned": 1}, {}])
-    elif isinstance(event, CallEnded) and state["ended"] is None:
+            queued = state["queued"]
+            short = queued is not None and at - queued < rules.short_abandon_seconds
+            facts.append(_fact(at, {"calls_short_abandoned" if short else "calls_abandoned": 1}))
+    elif isinstance(event, CallEnded) and state["ended"] is None and state["answered"] is not None:
         state["ended"] = at
-    return state, facts
+        handle = max(0.0, at - state["answered"])
+        facts.append(_fact(at, {"calls_handled": 1}, {"call_handle_seconds": handle}, **_agent(event)))
+    if facts:
+        outputs.insert(0, ["facts", event.queue, event.channel, facts])
+    return state, outputs
 
 
-def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, list[Fact]]:
+def _wait(at: float, wait: float, threshold: float, counts: dict[str, int], extra: dict) -> Fact:
+    wait = max(0.0, wait)
+    if wait <= threshold:
+        counts = {**counts, "calls_answered_within_sla": 1}
+    return _fact(at, counts, {"call_wait_seconds": wait}, **extra)
+
+
+def survey_step(state: State | None, event: SurveySubmitted, policy: Policy) -> tuple[State, list[Output]]:
+    """Count a survey answer, once per rated ticket or call and survey kind (the first answer)."""
+    if state is None:
+        state = {"answered": []}
+    if event.survey in state["answered"]:
+        return state, []
+    state["answered"].append(event.survey)
+    at = event.occurred_at.timestamp()
+    score = event.score
+    if event.survey == "csat":
+        fact = _fact(at, {"csat_responses": 1, "csat_satisfied": 1} if score >= 4 else {"csat_responses": 1})
+    elif event.survey == "nps":
+        kind = "nps_promoters" if score >= 9 else "nps_passives" if score >= 7 else "nps_detractors"
+        fact = _fact(at, {"nps_responses": 1, kind: 1})
+    else:
+        fact = _fact(at, {}, {"ces_score": float(score)})
+    return state, [["facts", event.queue, event.channel, [fact]]]
+
+
+def _new_customer() -> State:
+    return {"joined": False, "churned": False, "last_contact": None, "converted": False}
+
+
+def customer_step(state: State | None, event: CustomerEvent, policy: Policy) -> tuple[State, list[Output]]:
+    """Lifecycle events: joins and churns feed retention; a purchase may convert the last contact."""
+    if state is None:
+        state = _new_customer()
+    at = event.occurred_at.timestamp()
+    if isinstance(event, CustomerJoined):
+        if not state["joined"]:
+            state["joined"] = True
+            return state, [["lifecycle", [_fact(at, {"customers_joined": 1})]]]
+    elif isinstance(event, CustomerChurned):
+        if not state["churned"]:
+            state["churned"] = True
+            return state, [["lifecycle", [_fact(at, {"customers_churned": 1})]]]
+    elif isinstance(event, CustomerPurchased):
+        contact = state["last_contact"]
+        horizon = policy.conversion_days * SECONDS_PER_DAY
+        if contact is not None and not state["converted"] and 0 <= at - contact["at"] <= horizon:
+            state["converted"] = True
+            return state, [["facts", contact["queue"], contact["channel"], [_fact(at, {"conversions": 1})]]]
+    return state, []
+
+
+def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -> tuple[State, list[Output]]:
+    """A ticket or call from this customer: a contact, and a repeat one if another came recently."""
+    if state is None:
+        state = _new_customer()
+    at = contact["at"]
+    counts = {"contacts": 1}
+    last = state["last_contact"]
+    if last is not None and abs(at - last["at"]) <= policy.repeat_contact_days * SECONDS_PER_DAY:
+        counts["repeat_contacts"] = 1
+    if last is None or at >= last["at"]:
+        state["last_contact"] = contact
+        state["converted"] = False
+    return state, [["facts", contact["queue"], contact["channel"], [_fact(at, counts)]]]
+
+
+def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, list[Any]]:
     """Classify an event against the entity's ledger of recent events.
 
     ``origin`` is where the record sits in Kafka (topic:partition:offset). The same id at
-    the same origin is a replay after a crash: its facts are sent again (the aggregation
-    drops them if it already has them). The same id elsewhere is a producer duplicate and
+    the same origin is a replay after a crash: what it sent is sent again (the receivers
+    drop what they already have). The same id elsewhere is a producer duplicate and
     counts nothing.
     """
     if state is not None:
-        for seen_id, seen_origin, facts in state.get("ledger", ()):
+        for seen_id, seen_origin, sent in state.get("ledger", ()):
             if seen_id == event_id:
-                return ("replay", facts) if seen_origin == origin else ("duplicate", [])
+                return ("replay", sent) if seen_origin == origin else ("duplicate", [])
     return "new", []
 
 
-def remember(state: State, event_id: str, origin: str, facts: list[Fact]) -> None:
+def remember(state: State, event_id: str, origin: str, sent: list[Any]) -> None:
     """Add an event to the entity's bounded ledger (oldest entries fall off)."""
     ledger = state.setdefault("ledger", [])
-    ledger.append([event_id, origin, facts])
+    ledger.append([event_id, origin, sent])
     if len(ledger) > LEDGER_SIZE:
         del ledger[: len(ledger) - LEDGER_SIZE]

@@ -16,8 +16,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from metrics.aggregate import Aggregate, window_sums, window_values
-from metrics.definitions import COUNTERS, HISTOGRAMS, LABELS, PREFIX, RATIOS, WINDOWS, window_count_name
+from metrics.aggregate import (
+    Aggregate,
+    active_customers,
+    customer_periods,
+    oldest_open_age,
+    window_sums,
+    window_values,
+)
+from metrics.definitions import (
+    COUNTERS,
+    HISTOGRAMS,
+    LABELS,
+    PREFIX,
+    RATIOS,
+    WINDOWS,
+    Histogram,
+    window_count_name,
+)
+from metrics.policy import Policy
 
 
 def _le(bound: float) -> str:
@@ -31,10 +48,12 @@ class KpiCollector(Collector):
         self,
         source: Callable[[], Iterable[Aggregate]],
         bucket_seconds: int,
+        policy: Policy,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._source = source
         self._bucket_seconds = bucket_seconds
+        self._policy = policy
         self._clock = clock
 
     def describe(self) -> list[Metric]:
@@ -44,17 +63,47 @@ class KpiCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         aggregates = list(self._source())
         now = self._clock()
-        window_labels = [*LABELS, "window"]
+        queues = [a for a in aggregates if a.get("kind") != "customers"]
+        yield from self._queue_families(queues, now)
+        yield from self._customer_families([a for a in aggregates if a.get("kind") == "customers"], now)
+
+    def _queue_families(self, aggregates: list[Aggregate], now: float) -> Iterator[Metric]:
+        wl = [*LABELS, "window"]
         totals = {c.key: CounterMetricFamily(c.name, c.help, labels=LABELS) for c in COUNTERS}
         hists = {h.key: HistogramMetricFamily(h.name, h.help, labels=LABELS) for h in HISTOGRAMS}
         window_counts = {
-            c.key: GaugeMetricFamily(
-                window_count_name(c), f"{c.help} Count over the window.", labels=window_labels
-            )
+            c.key: GaugeMetricFamily(window_count_name(c), f"{c.help} Count over the window.", labels=wl)
             for c in COUNTERS
         }
-        ratios = {r.key: GaugeMetricFamily(r.name, r.help, labels=window_labels) for r in RATIOS}
-        means = {h.key: GaugeMetricFamily(h.mean_name, h.mean_help, labels=window_labels) for h in HISTOGRAMS}
+        derived = {r.key: GaugeMetricFamily(r.name, r.help, labels=wl) for r in RATIOS}
+        for h in HISTOGRAMS:
+            derived[h.key + ":mean"] = GaugeMetricFamily(h.mean_name, h.mean_help, labels=wl)
+            for q in h.quantiles:
+                help_ = f"{q:.0%} quantile of {h.key} in the window, estimated from histogram buckets."
+                derived[f"{h.key}:q{q}"] = GaugeMetricFamily(h.quantile_name(q), help_, labels=wl)
+        derived["active_agents"] = GaugeMetricFamily(
+            PREFIX + "window_active_agents",
+            "Distinct agents who did KPI-counted work in the window.",
+            labels=wl,
+        )
+        derived["resolutions_per_agent_hour"] = GaugeMetricFamily(
+            PREFIX + "resolutions_per_agent_hour",
+            "Conversations handled (tickets resolved + calls handled) per active agent-hour in the window.",
+            labels=wl,
+        )
+        derived["cost_per_conversation"] = GaugeMetricFamily(
+            PREFIX + "cost_per_conversation",
+            "Support cost (active agent-hours × hourly cost) ÷ conversations handled in the window.",
+            labels=wl,
+        )
+        backlog = GaugeMetricFamily(
+            PREFIX + "tickets_open", "Open tickets (active issues) now.", labels=LABELS
+        )
+        oldest = GaugeMetricFamily(
+            PREFIX + "oldest_open_ticket_age_seconds",
+            "Age of the oldest open ticket (or of its current open period, after a reopen).",
+            labels=LABELS,
+        )
         late = CounterMetricFamily(
             PREFIX + "facts_late",
             "KPI facts that arrived after their window closed: in the totals, not in any window.",
@@ -62,35 +111,69 @@ class KpiCollector(Collector):
         )
         for agg in aggregates:
             labels = [agg["queue"], agg["channel"]]
+            agg_totals = agg["totals"]
             for key, family in totals.items():
-                family.add_metric(labels, agg["totals"].get(key, 0))
+                family.add_metric(labels, agg_totals.get(key, 0))
             for spec in HISTOGRAMS:
-                row = agg["hist"].get(spec.key)
-                if row is None:
-                    row = [0] * (len(spec.buckets) + 1) + [0.0]
-                cumulative, running = [], 0
-                for bound, count in zip([*spec.buckets, float("inf")], row[:-1], strict=True):
-                    running += count
-                    cumulative.append(("+Inf" if bound == float("inf") else _le(bound), running))
-                hists[spec.key].add_metric(labels, cumulative, row[-1])
+                hists[spec.key].add_metric(labels, *_histogram(spec, agg["hist"].get(spec.key)))
+            backlog.add_metric(labels, agg_totals.get("tickets_open", 0))
+            age = oldest_open_age(agg, now)
+            if age is not None:
+                oldest.add_metric(labels, age)
             late.add_metric(labels, agg["late"])
+            hourly_cost = self._policy.for_queue(agg["queue"]).hourly_cost
             for window, seconds in WINDOWS.items():
-                values = window_values(window_sums(agg, now, seconds, self._bucket_seconds))
+                sums = window_sums(agg, now, seconds, self._bucket_seconds)
+                values = window_values(sums, seconds, hourly_cost)
                 wlabels = [*labels, window]
                 for key, family in window_counts.items():
                     family.add_metric(wlabels, values[key])
-                for key, family in ratios.items():
+                for key, family in derived.items():
                     if key in values:
                         family.add_metric(wlabels, values[key])
-                for key, family in means.items():
-                    if key + ":mean" in values:
-                        family.add_metric(wlabels, values[key + ":mean"])
         yield from totals.values()
         yield from hists.values()
+        yield backlog
+        yield oldest
         yield late
         yield from window_counts.values()
-        yield from ratios.values()
-        yield from means.values()
+        yield from derived.values()
+
+    def _customer_families(self, aggregates: list[Aggregate], now: float) -> Iterator[Metric]:
+        base = self._policy.customer_base
+        joined = CounterMetricFamily(PREFIX + "customers_joined", "Customers who joined.")
+        churned = CounterMetricFamily(PREFIX + "customers_churned", "Customers who churned.")
+        active = GaugeMetricFamily(
+            PREFIX + "customers_active", "Customers now: the base plus joins minus churns."
+        )
+        retention = GaugeMetricFamily(
+            PREFIX + "customer_retention_ratio",
+            "Customer retention rate (CE − CN) ÷ CS of the period (UTC day or month; ×100 for %).",
+            labels=["period"],
+        )
+        churn = GaugeMetricFamily(
+            PREFIX + "customer_churn_ratio",
+            "Customers churned in the period ÷ customers at its start.",
+            labels=["period"],
+        )
+        for agg in aggregates:
+            joined.add_metric([], agg["totals"].get("customers_joined", 0))
+            churned.add_metric([], agg["totals"].get("customers_churned", 0))
+            active.add_metric([], active_customers(agg, base))
+            for period, (crr, churn_ratio) in customer_periods(agg, now, base).items():
+                retention.add_metric([period], crr)
+                churn.add_metric([period], churn_ratio)
+        yield from (joined, churned, active, retention, churn)
+
+
+def _histogram(spec: Histogram, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:
+    if row is None:
+        row = [0] * (len(spec.buckets) + 1) + [0.0]
+    cumulative, running = [], 0.0
+    for bound, count in zip([*spec.buckets, float("inf")], row[:-1], strict=True):
+        running += count
+        cumulative.append(("+Inf" if bound == float("inf") else _le(bound), running))
+    return cumulative, row[-1]
 
 
 class WorkerMetrics:

@@ -23,11 +23,22 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from metrics.aggregate import Aggregate, apply_facts, new_aggregate
-from metrics.entities import Fact, State, call_step, remember, seen_before, ticket_step
+from metrics.aggregate import Aggregate, apply_facts, new_aggregate, new_customer_base
+from metrics.entities import (
+    Output,
+    State,
+    call_step,
+    contact_step,
+    customer_step,
+    remember,
+    seen_before,
+    survey_step,
+    ticket_step,
+)
 from metrics.export import KpiCollector, WorkerMetrics
+from metrics.policy import Policy
 from streams import commit_barrier
-from streams.events import CALLS, TICKETS, Event, Family
+from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.settings import Settings
 from streams.validation import Rejection, validate
 
@@ -35,7 +46,23 @@ log = logging.getLogger("cxpulse.worker")
 
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
 
-Step = Callable[[State | None, Any], tuple[State, list[Fact]]]
+Step = Callable[[State | None, Any, Policy], tuple[State, list[Output]]]
+
+CUSTOMER_BASE_KEY = "~customers"
+
+
+def route(output: Output, source: str, offset: int, event_id: str) -> list[Any]:
+    """Turn a step's output into ``[target, key, payload]`` for the fact or contact topic."""
+    kind = output[0]
+    if kind == "facts":
+        _, queue, channel, facts = output
+        payload = {"queue": queue, "channel": channel, "source": source, "offset": offset, "facts": facts}
+        return ["facts", f"{queue}|{channel}", payload]
+    if kind == "lifecycle":
+        payload = {"kind": "customers", "source": source, "offset": offset, "facts": output[1]}
+        return ["facts", CUSTOMER_BASE_KEY, payload]
+    _, customer_id, contact = output
+    return ["contacts", customer_id, {"event_id": event_id, **contact}]
 
 
 @dataclass
@@ -87,11 +114,19 @@ def build_app(settings: Settings) -> Pipeline:
     # Keys are str and values plain dicts; both go to the changelogs as JSON.
     ticket_state = app.Table("ticket-state", partitions=settings.partitions)
     call_state = app.Table("call-state", partitions=settings.partitions)
+    survey_state = app.Table("survey-state", partitions=settings.partitions)
+    customer_state = app.Table("customer-state", partitions=settings.partitions)
     aggregates = app.Table("queue-kpis", partitions=settings.partitions)
+
+    contacts_topic = app.topic(
+        f"{settings.app_id}-customer-contacts", partitions=settings.partitions, internal=True, **raw
+    )
+    outputs_to = {"facts": facts_topic, "contacts": contacts_topic}
 
     metrics = WorkerMetrics()
     pipeline = Pipeline(app, settings, metrics, facts_topic_name, aggregates)
-    metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds))
+    policy = settings.policy()
+    metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds, policy))
 
     def park(rejection: Rejection, message: Any, raw_value: bytes | None) -> None:
         metrics.invalid.labels(message.topic, rejection.reason).inc()
@@ -106,48 +141,72 @@ def build_app(settings: Settings) -> Pipeline:
         }
         deadletter.send_soon(key=message.key, value=orjson.dumps(record))
 
+    def handle(
+        table: Any, entity_id: str, event_id: str, message: Any, step: Callable[[State | None], Any]
+    ) -> None:
+        """Run one entity step exactly once and send what it produced.
+
+        What a step sends is kept in the entity's ledger, so a record redelivered after a
+        crash sends the very same payloads again and the receivers can drop them.
+        """
+        origin = f"{message.topic}:{message.partition}:{message.offset}"
+        state = table.get(entity_id)
+        status, sent = seen_before(state, event_id, origin)
+        if status == "duplicate":
+            metrics.duplicates.labels(message.topic).inc()
+            return
+        if status == "new":
+            state, outputs = step(state)
+            source = f"{message.topic}:{message.partition}"
+            sent = [route(out, source, message.offset, event_id) for out in outputs]
+            remember(state, event_id, origin, sent)
+            table[entity_id] = state
+        for target, key, payload in sent:
+            outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(payload))
+
     def entity_agent(family: Family, table: Any, step: Step) -> Callable[[Any], Any]:
         max_bytes = settings.max_event_bytes
+        ces_scale = (settings.ces_min, settings.ces_max)
 
         async def process(stream: Any) -> None:
             async for record in stream.events():
                 message = record.message
-                result = validate(record.value, message.key, family, max_bytes)
+                result = validate(record.value, message.key, family, max_bytes, ces_scale)
                 if isinstance(result, Rejection):
                     park(result, message, record.value)
                     continue
-                event: Event = result
-                metrics.count_event(message.topic, event.type)  # type: ignore[attr-defined]
-                origin = f"{message.topic}:{message.partition}:{message.offset}"
+                event: Any = result
+                metrics.count_event(message.topic, event.type)
                 entity_id: str = getattr(event, family.entity_field)
-                state = table.get(entity_id)
-                status, facts = seen_before(state, event.event_id, origin)
-                if status == "duplicate":
-                    metrics.duplicates.labels(message.topic).inc()
-                    continue
-                if status == "new":
-                    state, facts = step(state, event)
-                    remember(state, event.event_id, origin, facts)
-                    table[entity_id] = state
-                if facts:
-                    payload = {
-                        "queue": event.queue,
-                        "channel": event.channel,
-                        "source": f"{message.topic}:{message.partition}",
-                        "offset": message.offset,
-                        "facts": facts,
-                    }
-                    facts_topic.send_soon(
-                        key=f"{event.queue}|{event.channel}".encode(), value=orjson.dumps(payload)
-                    )
+                handle(
+                    table, entity_id, event.event_id, message, lambda state, ev=event: step(state, ev, policy)
+                )
 
         process.__name__ = f"{family.name}_entities"
         return process
 
-    tickets_topic = app.topic(settings.tickets_topic, **raw)
-    calls_topic = app.topic(settings.calls_topic, **raw)
-    app.agent(tickets_topic, name="ticket-entities")(entity_agent(TICKETS, ticket_state, ticket_step))
-    app.agent(calls_topic, name="call-entities")(entity_agent(CALLS, call_state, call_step))
+    sources = [
+        (settings.tickets_topic, TICKETS, ticket_state, ticket_step),
+        (settings.calls_topic, CALLS, call_state, call_step),
+        (settings.surveys_topic, SURVEYS, survey_state, survey_step),
+        (settings.customers_topic, CUSTOMERS, customer_state, customer_step),
+    ]
+    for topic_name, family, table, step in sources:
+        topic = app.topic(topic_name, **raw)
+        app.agent(topic, name=f"{family.name}-entities")(entity_agent(family, table, step))
+
+    async def customer_contacts(stream: Any) -> None:
+        async for record in stream.events():
+            contact = orjson.loads(record.value)
+            handle(
+                customer_state,
+                record.message.key.decode(),
+                contact.pop("event_id"),
+                record.message,
+                lambda state, c=contact: contact_step(state, c, policy),
+            )
+
+    app.agent(contacts_topic, name="customer-contacts")(customer_contacts)
 
     bucket_seconds, grace_seconds = settings.bucket_seconds, settings.grace_seconds
 
@@ -158,10 +217,12 @@ def build_app(settings: Settings) -> Pipeline:
             key = message.key.decode()
             agg = aggregates.get(key)
             if agg is None:
-                agg = new_aggregate(payload["queue"], payload["channel"], message.partition)
-            if apply_facts(
-                agg, payload["facts"], payload["source"], payload["offset"], bucket_seconds, grace_seconds
-            ):
+                if payload.get("kind") == "customers":
+                    agg = new_customer_base(message.partition)
+                else:
+                    agg = new_aggregate(payload["queue"], payload["channel"], message.partition)
+            facts, source, offset = payload["facts"], payload["source"], payload["offset"]
+            if apply_facts(agg, facts, source, offset, bucket_seconds, grace_seconds):
                 aggregates[key] = agg
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)

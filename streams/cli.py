@@ -27,6 +27,8 @@ _SETTING_OPTIONS = [
     ),
     click.option("--tickets-topic", help="Ticket events topic [CXPULSE_TICKETS_TOPIC]."),
     click.option("--calls-topic", help="Call events topic [CXPULSE_CALLS_TOPIC]."),
+    click.option("--surveys-topic", help="Survey answers topic [CXPULSE_SURVEYS_TOPIC]."),
+    click.option("--customers-topic", help="Customer lifecycle topic [CXPULSE_CUSTOMERS_TOPIC]."),
 ]
 
 
@@ -70,7 +72,7 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     try:
         ensure_topics(
             settings.broker,
-            [settings.tickets_topic, settings.calls_topic],
+            [settings.tickets_topic, settings.calls_topic, settings.surveys_topic, settings.customers_topic],
             settings.partitions,
             settings.replication_factor,
         )
@@ -116,7 +118,12 @@ def _simulate(
     from streams.topics import bootstrap_servers
 
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=20, acks=1)
-    topics = {"tickets": settings.tickets_topic, "calls": settings.calls_topic}
+    topics = {
+        "tickets": settings.tickets_topic,
+        "calls": settings.calls_topic,
+        "surveys": settings.surveys_topic,
+        "customers": settings.customers_topic,
+    }
     last = [0.0]
 
     def tick(sent: int) -> None:

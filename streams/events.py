@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -27,20 +35,26 @@ class Event(BaseModel):
     occurred_at: AwareDatetime = Field(
         description="Event time, RFC 3339 with an offset (Z or +hh:mm). KPIs are windowed by it."
     )
+
+
+class ContactEvent(Event):
+    """An event of a customer contact (ticket, call, survey): it belongs to a queue and channel."""
+
     queue: Name = Field(description="Queue (team, skill) the contact belongs to.")
     channel: Name = Field(description="Contact channel: phone, email, chat, social, web, ...")
     agent_id: Id | None = Field(None, description="Agent involved, if any. Never used as a metric label.")
     customer_id: Id | None = Field(None, description="Customer involved, if known. Never used as a label.")
 
 
-class TicketEvent(Event):
+class TicketEvent(ContactEvent):
     ticket_id: Id = Field(description="Ticket id; also the Kafka message key.")
 
 
 class TicketCreated(TicketEvent):
     type: Literal["ticket.created"]
-    author: Author = Field(
-        "customer", description="Who opened the ticket; if an agent did, their first reply is not a response."
+    author: Author = Field("customer", description="Who opened the ticket.")
+    tags: list[Name] = Field(
+        default_factory=list, max_length=50, description='Ticket tags; "complaint" marks a complaint.'
     )
 
 
@@ -61,7 +75,7 @@ class TicketReopened(TicketEvent):
     type: Literal["ticket.reopened"]
 
 
-class CallEvent(Event):
+class CallEvent(ContactEvent):
     call_id: Id = Field(description="Call id; also the Kafka message key.")
 
 
@@ -81,12 +95,59 @@ class CallEnded(CallEvent):
     type: Literal["call.ended"]
 
 
+class SurveySubmitted(ContactEvent):
+    """A survey answer about one ticket or call; exactly one of ticket_id and call_id is set."""
+
+    type: Literal["survey.submitted"]
+    survey: Literal["csat", "nps", "ces"] = Field(
+        description="csat: 1-5, nps: 0-10, ces: configurable scale."
+    )
+    score: float = Field(description="The answer; its range depends on the survey (checked on arrival).")
+    ticket_id: Id | None = Field(None, description="The ticket rated; the Kafka key when set.")
+    call_id: Id | None = Field(None, description="The call rated; the Kafka key when set.")
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> SurveySubmitted:
+        if (self.ticket_id is None) == (self.call_id is None):
+            raise ValueError("exactly one of ticket_id and call_id must be set")
+        return self
+
+    @property
+    def subject_id(self) -> str:
+        return self.ticket_id or self.call_id or ""
+
+
+class CustomerEvent(Event):
+    """A customer lifecycle event; not tied to a queue or channel."""
+
+    customer_id: Id = Field(description="Customer id; also the Kafka key.")
+
+
+class CustomerJoined(CustomerEvent):
+    type: Literal["customer.joined"]
+
+
+class CustomerChurned(CustomerEvent):
+    type: Literal["customer.churned"]
+
+
+class CustomerPurchased(CustomerEvent):
+    type: Literal["customer.purchased"]
+
+
 AnyTicketEvent = Annotated[
     TicketCreated | TicketReplied | TicketEscalated | TicketResolved | TicketReopened,
     Field(discriminator="type"),
 ]
 AnyCallEvent = Annotated[
     CallQueued | CallAnswered | CallAbandoned | CallEnded,
+    Field(discriminator="type"),
+]
+
+
+AnySurveyEvent = Annotated[SurveySubmitted, Field(discriminator="type")]
+AnyCustomerEvent = Annotated[
+    CustomerJoined | CustomerChurned | CustomerPurchased,
     Field(discriminator="type"),
 ]
 
@@ -103,7 +164,9 @@ class Family:
 
     def _types(self) -> list[str]:
         schema = self.adapter.json_schema()
-        return sorted(schema["discriminator"]["mapping"])
+        if "discriminator" in schema:
+            return sorted(schema["discriminator"]["mapping"])
+        return sorted(p["properties"]["type"]["const"] for p in [schema])
 
     def json_schema(self) -> dict:
         schema = self.adapter.json_schema()
@@ -114,5 +177,9 @@ class Family:
 
 TICKETS = Family("tickets", TypeAdapter(AnyTicketEvent), "ticket_id", "cxpulse ticket event")
 CALLS = Family("calls", TypeAdapter(AnyCallEvent), "call_id", "cxpulse call event")
+SURVEYS = Family("surveys", TypeAdapter(AnySurveyEvent), "subject_id", "cxpulse survey event")
+CUSTOMERS = Family(
+    "customers", TypeAdapter(AnyCustomerEvent), "customer_id", "cxpulse customer lifecycle event"
+)
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (TICKETS, CALLS)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (TICKETS, CALLS, SURVEYS, CUSTOMERS)}

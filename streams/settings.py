@@ -6,8 +6,12 @@ deployment sets (docker compose, Kubernetes) are the names documented here.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from metrics.policy import Policy, QueuePolicy
 
 
 class Settings(BaseSettings):
@@ -22,6 +26,12 @@ class Settings(BaseSettings):
     app_id: str = Field("cxpulse", description="Consumer group id and prefix of internal topics.")
     tickets_topic: str = Field("tickets", description="Topic of ticket events, keyed by ticket_id.")
     calls_topic: str = Field("calls", description="Topic of call events, keyed by call_id.")
+    surveys_topic: str = Field(
+        "surveys", description="Topic of survey answers, keyed by the rated ticket/call id."
+    )
+    customers_topic: str = Field(
+        "customers", description="Topic of customer lifecycle events, keyed by customer_id."
+    )
     deadletter_topic: str = Field(
         "cxpulse-deadletter", description="Where events that fail validation are parked with their reason."
     )
@@ -47,3 +57,38 @@ class Settings(BaseSettings):
         description="Produce one record per batch; for brokers reporting end offsets per batch (Tansu).",
     )
     log_level: str = Field("info", description="Worker log level.")
+
+    # KPI thresholds and costs; every one of the first four can be set per queue in queue_settings.
+    first_response_target_seconds: float = Field(3600, gt=0, description="First response SLA target.")
+    service_level_seconds: float = Field(
+        20, gt=0, description="Calls answered within this meet the service level."
+    )
+    short_abandon_seconds: float = Field(5, ge=0, description="Callers hanging up sooner are short abandons.")
+    hourly_cost: float = Field(30.0, ge=0, description="Cost of one agent-hour, for cost per conversation.")
+    queue_settings: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='Per-queue overrides as JSON, e.g. {"billing": {"first_response_target_seconds": 600}}.',
+    )
+    repeat_contact_days: float = Field(7, gt=0, description="A contact this soon after another is a repeat.")
+    conversion_days: float = Field(
+        7, gt=0, description="A purchase this soon after a contact is a conversion."
+    )
+    ces_min: int = Field(1, description="Lowest customer effort score.")
+    ces_max: int = Field(7, description="Highest customer effort score.")
+    customer_base: int = Field(0, ge=0, description="Active customers before the first lifecycle event.")
+
+    def policy(self) -> Policy:
+        default = QueuePolicy(
+            first_response_target_seconds=self.first_response_target_seconds,
+            service_level_seconds=self.service_level_seconds,
+            short_abandon_seconds=self.short_abandon_seconds,
+            hourly_cost=self.hourly_cost,
+        )
+        rest: dict[str, Any] = {
+            "repeat_contact_days": self.repeat_contact_days,
+            "conversion_days": self.conversion_days,
+            "ces_min": self.ces_min,
+            "ces_max": self.ces_max,
+            "customer_base": self.customer_base,
+        }
+        return Policy.build(default, self.queue_settings, **rest)

@@ -61,6 +61,7 @@ class Traffic:
         self._next_arrival = start
         self._burst_until = start
         self._burst_factor = 1.0
+        self._customers: list[str] = []
 
     def _rate_at(self, t: float) -> float:
         """Slow daily-like swing plus occasional bursts of three to five times the rate."""
@@ -75,8 +76,51 @@ class Traffic:
         event["occurred_at"] = _rfc3339(at)
         heapq.heappush(self._heap, _Pending(at, next(self._seq), family, event))
 
+    def _customer(self) -> str:
+        """A returning customer (most contacts) or a brand-new one, who joins first."""
+        rng = self.rng
+        if self._customers and rng.random() < 0.7:
+            return rng.choice(self._customers)
+        customer = f"cust-{next(self._ids)}"
+        self._customers.append(customer)
+        if len(self._customers) > 5000:
+            self._customers.pop(0)
+        return customer
+
     def _base(self, queue: str, channel: str) -> dict[str, Any]:
-        return {"queue": queue, "channel": channel, "customer_id": f"cust-{self.rng.randrange(50_000)}"}
+        return {"queue": queue, "channel": channel, "customer_id": self._customer()}
+
+    def _lifecycle(self, t: float) -> None:
+        """Sign-ups, cancellations, and purchases that sometimes follow a contact."""
+        rng = self.rng
+        if rng.random() < 0.5:
+            customer = f"cust-{next(self._ids)}"
+            self._customers.append(customer)
+            self._push(t, "customers", self._event({"customer_id": customer}, "customer.joined"))
+        elif self._customers and rng.random() < 0.3:
+            customer = rng.choice(self._customers)
+            self._push(t, "customers", self._event({"customer_id": customer}, "customer.churned"))
+        elif self._customers:
+            customer = rng.choice(self._customers)
+            self._push(t, "customers", self._event({"customer_id": customer}, "customer.purchased"))
+
+    def _survey(self, at: float, base: dict[str, Any], subject: dict[str, str]) -> None:
+        """About a third of customers answer a survey after the contact closes."""
+        rng = self.rng
+        if rng.random() >= 0.35:
+            return
+        kind = rng.choices(("csat", "nps", "ces"), weights=(6, 3, 2))[0]
+        score = {
+            "csat": rng.choices((1, 2, 3, 4, 5), weights=(1, 1, 2, 4, 5))[0],
+            "nps": rng.choices(range(11), weights=(1, 1, 1, 1, 1, 2, 3, 4, 6, 6, 5))[0],
+            "ces": rng.choices(range(1, 8), weights=(4, 5, 4, 3, 2, 1, 1))[0],
+        }[kind]
+        fields = {k: base[k] for k in ("queue", "channel", "customer_id")}
+        self._push(
+            at + rng.uniform(5, 120),
+            "surveys",
+            self._event({**fields, **subject}, "survey.submitted", survey=kind, score=score),
+        )
 
     def _event(self, base: dict[str, Any], type_: str, **extra: Any) -> dict[str, Any]:
         return {"event_id": f"ev-{next(self._ids)}", "type": type_, **base, **extra}
@@ -108,9 +152,17 @@ class Traffic:
                 t + rng.uniform(3, 40), "tickets", self._event(base, "ticket.escalated", agent_id=agent)
             )
         cursor += rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel] * 2), 0.7)
+        if rng.random() < 0.3:  # a follow-up reply before solving breaks first-contact resolution
+            cursor += rng.uniform(30, 600)
+            self._push(cursor, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
         self._push(cursor, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
+        self._survey(cursor, base, {"ticket_id": base["ticket_id"]})
         if rng.random() < 0.05:
-            self._push(cursor + rng.uniform(60, 3600), "tickets", self._event(base, "ticket.reopened"))
+            reopened = cursor + rng.uniform(60, 3600)
+            self._push(reopened, "tickets", self._event(base, "ticket.reopened"))
+            answer = reopened + rng.uniform(60, 1800)
+            self._push(answer, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
+            self._push(answer + 60, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
 
     def _new_call(self, t: float) -> None:
         rng = self.rng
@@ -126,13 +178,17 @@ class Traffic:
         self._push(t + wait, "calls", self._event(base, "call.answered", agent_id=agent))
         handle = rng.lognormvariate(math.log(240.0), 0.6)
         self._push(t + wait + handle, "calls", self._event(base, "call.ended", agent_id=agent))
+        self._survey(t + wait + handle, base, {"call_id": base["call_id"]})
 
     def until(self, end: float) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Yield every event due before ``end``; call again with a later ``end`` to continue."""
         while True:
             while self._next_arrival < end:
                 t = self._next_arrival
-                if self.rng.random() < self.call_share:
+                roll = self.rng.random()
+                if roll < 0.05:
+                    self._lifecycle(t)
+                elif roll < 0.05 + self.call_share:
                     self._new_call(t)
                 else:
                     self._new_ticket(t)
@@ -140,8 +196,7 @@ class Traffic:
             if not self._heap or self._heap[0].at >= end:
                 return
             item = heapq.heappop(self._heap)
-            key = item.event["ticket_id" if item.family == "tickets" else "call_id"]
-            yield item.family, key, item.event
+            yield item.family, _key(item.family, item.event), item.event
 
     def take(self, n: int) -> list[tuple[str, str, dict[str, Any]]]:
         """The first ``n`` events, however far into event time they reach (for benchmarks)."""
@@ -151,6 +206,12 @@ class Traffic:
             horizon += 60.0
             out.extend(itertools.islice(self.until(horizon), n - len(out)))
         return out
+
+
+def _key(family: str, event: dict[str, Any]) -> str:
+    if family == "surveys":
+        return event.get("ticket_id") or event["call_id"]
+    return event[{"tickets": "ticket_id", "calls": "call_id", "customers": "customer_id"}[family]]
 
 
 def run_live(

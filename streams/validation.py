@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from streams.events import Event, Family
+from streams.events import Event, Family, SurveySubmitted
 
 # Pydantic error types mapped to the reasons users see. Anything unlisted is "invalid".
 _REASON_BY_ERROR = {
@@ -40,6 +40,9 @@ _REASON_BY_ERROR = {
     "greater_than_equal": "out_of_range",
     "less_than": "out_of_range",
     "less_than_equal": "out_of_range",
+    "value_error": "invalid_value",
+    "list_type": "wrong_type",
+    "too_long": "invalid_value",
 }
 
 REASONS: frozenset[str] = frozenset(
@@ -62,7 +65,13 @@ class Rejection:
     detail: str
 
 
-def validate(raw: bytes | None, key: bytes | None, family: Family, max_bytes: int) -> Event | Rejection:
+def validate(
+    raw: bytes | None,
+    key: bytes | None,
+    family: Family,
+    max_bytes: int,
+    ces_scale: tuple[int, int] = (1, 7),
+) -> Event | Rejection:
     """Parse one record of ``family``'s topic.
 
     The Kafka key must equal the entity id: that is what keeps all events of one ticket
@@ -81,7 +90,14 @@ def validate(raw: bytes | None, key: bytes | None, family: Family, max_bytes: in
         return Rejection("key_mismatch", f"record has no key; the key must be the {family.entity_field}")
     if key.decode("utf-8", "replace") != entity_id:
         return Rejection("key_mismatch", f"message key {key[:200]!r} differs from {family.entity_field}")
+    if isinstance(event, SurveySubmitted):
+        low, high = _SCORE_RANGES.get(event.survey, ces_scale)
+        if not low <= event.score <= high:
+            return Rejection("out_of_range", f"{event.survey} score {event.score} is outside {low}..{high}")
     return event
+
+
+_SCORE_RANGES = {"csat": (1, 5), "nps": (0, 10)}
 
 
 def _rejection(exc: ValidationError, raw: bytes) -> Rejection:

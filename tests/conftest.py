@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import pytest
-from helpers import WorkerProcess
+from helpers import WorkerProcess, entity_key, topic_of
 from kafka_server import KafkaServer, free_port
 
 
@@ -34,7 +35,15 @@ class Stack:
         self.app_id = f"cxp-{tag}"
         self.tickets = f"tickets-{tag}"
         self.calls = f"calls-{tag}"
+        self.surveys = f"surveys-{tag}"
+        self.customers = f"customers-{tag}"
         self.deadletter = f"deadletter-{tag}"
+        self.topics = {
+            "tickets": self.tickets,
+            "calls": self.calls,
+            "surveys": self.surveys,
+            "customers": self.customers,
+        }
 
     def env(self, port: int) -> dict[str, str]:
         return {
@@ -42,6 +51,8 @@ class Stack:
             "CXPULSE_APP_ID": self.app_id,
             "CXPULSE_TICKETS_TOPIC": self.tickets,
             "CXPULSE_CALLS_TOPIC": self.calls,
+            "CXPULSE_SURVEYS_TOPIC": self.surveys,
+            "CXPULSE_CUSTOMERS_TOPIC": self.customers,
             "CXPULSE_DEADLETTER_TOPIC": self.deadletter,
             "CXPULSE_PARTITIONS": str(self.partitions),
             "CXPULSE_WEB_HOST": "127.0.0.1",
@@ -51,6 +62,10 @@ class Stack:
             "CXPULSE_LOG_LEVEL": "warning",
             **self.extra_env,
         }
+
+    def records(self, events: list[dict]) -> list[tuple[str, bytes, bytes]]:
+        """Each event on its family's topic, keyed as the contract says."""
+        return [(topic_of(ev, self.topics), entity_key(ev), orjson.dumps(ev)) for ev in events]
 
     def worker(self, name: str = "worker") -> WorkerProcess:
         proc = WorkerProcess(self.env(free_port()), self.log_dir, name).start()

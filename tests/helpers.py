@@ -44,8 +44,39 @@ def event(
     }
 
 
+def survey(
+    kind: str, score: float, at: float = 1e9, queue: str = "billing", channel: str = "email", **subject
+) -> dict:
+    """A survey answer about ``ticket_id=...`` or ``call_id=...``."""
+    return {
+        "event_id": f"e{next(_ids)}",
+        "type": "survey.submitted",
+        "survey": kind,
+        "score": score,
+        "occurred_at": rfc3339(at),
+        "queue": queue,
+        "channel": channel,
+        **subject,
+    }
+
+
+def customer(type_: str, customer_id: str, at: float) -> dict:
+    return {
+        "event_id": f"e{next(_ids)}",
+        "type": type_,
+        "customer_id": customer_id,
+        "occurred_at": rfc3339(at),
+    }
+
+
 def entity_key(ev: dict) -> bytes:
-    return (ev.get("ticket_id") or ev.get("call_id")).encode()
+    """The Kafka key the contract asks for: the ticket, call or customer id."""
+    return (ev.get("ticket_id") or ev.get("call_id") or ev["customer_id"]).encode()
+
+
+def topic_of(ev: dict, topics: dict[str, str]) -> str:
+    family = {"ticket": "tickets", "call": "calls", "survey": "surveys", "customer": "customers"}
+    return topics[family[ev["type"].split(".")[0]]]
 
 
 def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes | None]]) -> int:

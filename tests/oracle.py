@@ -1,61 +1,230 @@
 """An independent reading of docs/kpis.md: expected Prometheus samples from a list of events.
 
-Written from the definitions, not from the worker's code: it walks each ticket's and
-call's events as a person would and lists the KPI facts, then applies the window rule.
-It assumes no event is late (the tests set a grace longer than their history).
+Written from the definitions, not from the worker's code: it walks each ticket's, call's,
+survey subject's and customer's events in arrival order, as a person with the event log
+would, lists the KPI facts, then applies the window rule. It assumes no event is late (the
+tests set a grace longer than their history).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from metrics.definitions import CALL_WAIT_BUCKETS, TICKET_DURATION_BUCKETS
+from metrics.definitions import (
+    CALL_WAIT_BUCKETS,
+    HANDLE_BUCKETS,
+    RESOLUTION_BUCKETS,
+    SCORE_BUCKETS,
+    TICKET_DURATION_BUCKETS,
+)
 
 WINDOWS = {"5m": 300, "15m": 900, "1h": 3600}
-HIST_BUCKETS = {"first_response_seconds": TICKET_DURATION_BUCKETS, "call_wait_seconds": CALL_WAIT_BUCKETS}
+HIST_BUCKETS = {
+    "first_response_seconds": TICKET_DURATION_BUCKETS,
+    "resolution_seconds": RESOLUTION_BUCKETS,
+    "call_wait_seconds": CALL_WAIT_BUCKETS,
+    "call_handle_seconds": HANDLE_BUCKETS,
+    "ces_score": SCORE_BUCKETS,
+}
+COUNTERS = [
+    "tickets_created", "tickets_escalated", "ticket_first_responses", "first_response_sla_breaches",
+    "tickets_resolved", "tickets_reopened", "tickets_first_contact_resolved", "tickets_first_contact_voided",
+    "complaints", "calls_offered", "calls_answered", "calls_answered_within_sla", "calls_abandoned",
+    "calls_short_abandoned", "calls_handled", "contacts", "repeat_contacts", "conversions", "csat_responses",
+    "csat_satisfied", "nps_responses", "nps_promoters", "nps_passives", "nps_detractors",
+]  # fmt: skip
+DAY = 86400.0
 
 
-def _ts(ev: dict) -> float:
+@dataclass
+class Rules:
+    """The thresholds a test runs the worker with (defaults as documented)."""
+
+    frt_target: float = 3600.0
+    service_level: float = 20.0
+    short_abandon: float = 5.0
+    hourly_cost: float = 30.0
+    repeat_days: float = 7.0
+    conversion_days: float = 7.0
+    customer_base: int = 0
+    per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def q(self, queue: str, name: str) -> float:
+        return self.per_queue.get(queue, {}).get(name, getattr(self, name))
+
+
+@dataclass
+class F:
+    queue: str
+    channel: str
+    at: float
+    counts: dict[str, int]
+    obs: dict[str, float] = field(default_factory=dict)
+    agent: str | None = None
+
+
+def ts(ev: dict) -> float:
     return datetime.fromisoformat(ev["occurred_at"]).timestamp()
 
 
-def facts_of(events: list[dict]) -> list[tuple[str, str, float, str, float | None]]:
-    """(queue, channel, at, kind, duration) for every KPI fact the events complete."""
-    by_entity: dict[str, list[dict]] = defaultdict(list)
-    seen_ids: set[str] = set()
-    for ev in events:
-        if ev["event_id"] in seen_ids:
+def _first(evs: list[dict], type_: str) -> dict | None:
+    return next((e for e in evs if e["type"] == type_), None)
+
+
+def _ticket(evs: list[dict], r: Rules, out: list[F], open_periods: list[tuple[str, str, float]]) -> None:
+    created = _first(evs, "ticket.created")
+    esc = _first(evs, "ticket.escalated")
+    if esc:
+        out.append(
+            F(esc["queue"], esc["channel"], ts(esc), {"tickets_escalated": 1}, agent=esc.get("agent_id"))
+        )
+    agent_replies = [e for e in evs if e["type"] == "ticket.replied" and e["author"] == "agent"]
+    for e in agent_replies:  # every agent reply is agent work, counted at its own time
+        out.append(F(e["queue"], e["channel"], ts(e), {}, agent=e.get("agent_id")))
+    if not created:
+        return
+    c_at = ts(created)
+    counts = {"tickets_created": 1}
+    if "complaint" in created.get("tags", []):
+        counts["complaints"] = 1
+    out.append(F(created["queue"], created["channel"], c_at, counts))
+    before = [e for e in agent_replies if evs.index(e) < evs.index(created)]
+    first = min(before, key=ts) if before else (agent_replies[0] if agent_replies else None)
+    if first:
+        frt = max(0.0, ts(first) - c_at)
+        counts = {"ticket_first_responses": 1}
+        if frt > r.q(first["queue"], "frt_target"):
+            counts["first_response_sla_breaches"] = 1
+        out.append(F(first["queue"], first["channel"], ts(first), counts, {"first_response_seconds": frt}))
+    # Open periods, resolutions, reopens and first-contact resolution, in arrival order.
+    is_open, since, resolutions, replies_so_far, fcr, void_pending = True, c_at, 0, 0, False, False
+    for e in evs:
+        if e["type"] == "ticket.replied" and e["author"] == "agent":
+            replies_so_far += 1
+            if void_pending:
+                void_pending = False
+                out.append(F(e["queue"], e["channel"], ts(e), {"tickets_first_contact_voided": 1}))
+        elif e["type"] == "ticket.resolved" and is_open and evs.index(e) > evs.index(created):
+            counts = {"tickets_resolved": 1}
+            if resolutions == 0 and replies_so_far < 2:
+                counts["tickets_first_contact_resolved"] = 1
+                fcr = True
+            resolutions += 1
+            is_open = False
+            out.append(
+                F(e["queue"], e["channel"], ts(e), counts, {"resolution_seconds": max(0.0, ts(e) - since)},
+                  e.get("agent_id"))
+            )  # fmt: skip
+        elif e["type"] == "ticket.reopened" and not is_open and resolutions:
+            is_open, since = True, ts(e)
+            void_pending = fcr
+            out.append(F(e["queue"], e["channel"], ts(e), {"tickets_reopened": 1}))
+    if is_open:
+        open_periods.append((created["queue"], created["channel"], since))
+
+
+def _call(evs: list[dict], r: Rules, out: list[F]) -> None:
+    queued = _first(evs, "call.queued")
+    q_at = ts(queued) if queued else None
+    if queued:
+        out.append(F(queued["queue"], queued["channel"], q_at, {"calls_offered": 1}))
+    answer = abandon = None
+    for e in evs:
+        if e["type"] == "call.answered" and answer is None and abandon is None:
+            answer = e
+        elif e["type"] == "call.abandoned" and answer is None and abandon is None:
+            abandon = e
+    if answer:
+        counts, obs = {"calls_answered": 1}, {}
+        if q_at is not None:
+            wait = max(0.0, ts(answer) - q_at)
+            obs["call_wait_seconds"] = wait
+            if wait <= r.q(answer["queue"], "service_level"):
+                counts["calls_answered_within_sla"] = 1
+        out.append(F(answer["queue"], answer["channel"], ts(answer), counts, obs, answer.get("agent_id")))
+        end = _first(evs, "call.ended")
+        if end:
+            handle = max(0.0, ts(end) - ts(answer))
+            obs = {"call_handle_seconds": handle}
+            out.append(
+                F(end["queue"], end["channel"], ts(end), {"calls_handled": 1}, obs, end.get("agent_id"))
+            )
+    elif abandon:
+        short = q_at is not None and ts(abandon) - q_at < r.q(abandon["queue"], "short_abandon")
+        out.append(
+            F(
+                abandon["queue"],
+                abandon["channel"],
+                ts(abandon),
+                {"calls_short_abandoned" if short else "calls_abandoned": 1},
+            )
+        )
+
+
+def _survey(evs: list[dict], out: list[F]) -> None:
+    done: set[str] = set()
+    for e in evs:
+        if e["survey"] in done:
             continue
-        seen_ids.add(ev["event_id"])
-        by_entity[ev.get("ticket_id") or "call:" + ev["call_id"]].append(ev)
+        done.add(e["survey"])
+        s = e["score"]
+        if e["survey"] == "csat":
+            counts = {"csat_responses": 1, **({"csat_satisfied": 1} if s >= 4 else {})}
+            out.append(F(e["queue"], e["channel"], ts(e), counts))
+        elif e["survey"] == "nps":
+            kind = "nps_promoters" if s >= 9 else "nps_passives" if s >= 7 else "nps_detractors"
+            out.append(F(e["queue"], e["channel"], ts(e), {"nps_responses": 1, kind: 1}))
+        else:
+            out.append(F(e["queue"], e["channel"], ts(e), {}, {"ces_score": float(s)}))
+
+
+def _customers(events: list[dict], r: Rules, out: list[F]) -> list[tuple[float, str]]:
+    """Contacts, repeats and conversions per customer; returns lifecycle (time, kind) items."""
+    lifecycle: list[tuple[float, str]] = []
+    joined: set[str] = set()
+    churned: set[str] = set()
+    last: dict[str, dict] = {}
+    converted: set[str] = set()
+    first_of_entity: set[str] = set()
+    for e in events:
+        cid = e.get("customer_id")
+        if e["type"] in ("ticket.created", "call.queued"):
+            entity = e.get("ticket_id") or e["call_id"]
+            if entity in first_of_entity:
+                continue
+            first_of_entity.add(entity)
+        if e["type"] in ("ticket.created", "call.queued") and cid:
+            counts = {"contacts": 1}
+            prev = last.get(cid)
+            if prev and abs(ts(e) - ts(prev)) <= r.repeat_days * DAY:
+                counts["repeat_contacts"] = 1
+            if prev is None or ts(e) >= ts(prev):
+                last[cid] = e
+                converted.discard(cid)
+            out.append(F(e["queue"], e["channel"], ts(e), counts))
+        elif e["type"] == "customer.joined" and cid not in joined:
+            joined.add(cid)
+            lifecycle.append((ts(e), "joined"))
+        elif e["type"] == "customer.churned" and cid not in churned:
+            churned.add(cid)
+            lifecycle.append((ts(e), "churned"))
+        elif e["type"] == "customer.purchased":
+            prev = last.get(cid)
+            if prev and cid not in converted and 0 <= ts(e) - ts(prev) <= r.conversion_days * DAY:
+                converted.add(cid)
+                out.append(F(prev["queue"], prev["channel"], ts(e), {"conversions": 1}))
+    return lifecycle
+
+
+def dedupe(events: list[dict]) -> list[dict]:
+    seen: set[str] = set()
     out = []
-    for evs in by_entity.values():
-        created = [e for e in evs if e["type"] == "ticket.created"]
-        if created:
-            c = created[0]
-            out.append((c["queue"], c["channel"], _ts(c), "tickets_created", None))
-            replies = [e for e in evs if e["type"] == "ticket.replied" and e["author"] == "agent"]
-            if replies:
-                r = min(replies, key=_ts)
-                out.append((r["queue"], r["channel"], _ts(r), "first_response", max(0.0, _ts(r) - _ts(c))))
-        escalations = [e for e in evs if e["type"] == "ticket.escalated"]
-        if escalations:
-            e = escalations[0]
-            out.append((e["queue"], e["channel"], _ts(e), "tickets_escalated", None))
-        queued = [e for e in evs if e["type"] == "call.queued"]
-        answered = [e for e in evs if e["type"] == "call.answered"]
-        abandoned = [e for e in evs if e["type"] == "call.abandoned"]
-        if queued:
-            q = queued[0]
-            out.append((q["queue"], q["channel"], _ts(q), "calls_offered", None))
-        if answered and (not abandoned or _ts(answered[0]) <= _ts(abandoned[0])):
-            a = answered[0]
-            wait = max(0.0, _ts(a) - _ts(queued[0])) if queued else None
-            out.append((a["queue"], a["channel"], _ts(a), "calls_answered", wait))
-        elif abandoned:
-            a = abandoned[0]
-            out.append((a["queue"], a["channel"], _ts(a), "calls_abandoned", None))
+    for ev in events:
+        if ev["event_id"] not in seen:
+            seen.add(ev["event_id"])
+            out.append(ev)
     return out
 
 
@@ -64,64 +233,158 @@ def in_window(at: float, now: float, seconds: int, bucket: int = 60) -> bool:
     return at // bucket * bucket >= now // bucket * bucket - seconds + bucket
 
 
-def expected_samples(events: list[dict], now: float) -> dict[tuple[str, frozenset], float]:
-    facts = facts_of(events)
-    keys = {(q, c) for q, c, *_ in facts}
+def expected_samples(
+    events: list[dict], now: float, rules: Rules | None = None
+) -> dict[tuple[str, frozenset], float]:
+    r = rules or Rules()
+    events = dedupe(events)
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for ev in events:
+        if ev["type"].startswith("ticket."):
+            groups[("t", ev["ticket_id"])].append(ev)
+        elif ev["type"].startswith("call."):
+            groups[("c", ev["call_id"])].append(ev)
+        elif ev["type"] == "survey.submitted":
+            groups[("s", ev.get("ticket_id") or ev["call_id"])].append(ev)
+    facts: list[F] = []
+    open_periods: list[tuple[str, str, float]] = []
+    for (kind, _), evs in groups.items():
+        if kind == "t":
+            _ticket(evs, r, facts, open_periods)
+        elif kind == "c":
+            _call(evs, r, facts)
+        else:
+            _survey(evs, facts)
+    lifecycle = _customers(events, r, facts)
+
     exp: dict[tuple[str, frozenset], float] = {}
 
     def put(name: str, labels: dict[str, str], value: float) -> None:
         exp[(name, frozenset(labels.items()))] = value
 
-    counter_of = {
-        "tickets_created": "tickets_created",
-        "tickets_escalated": "tickets_escalated",
-        "first_response": "ticket_first_responses",
-        "calls_offered": "calls_offered",
-        "calls_answered": "calls_answered",
-        "calls_abandoned": "calls_abandoned",
-    }
-    for q, c in keys:
-        mine = [f for f in facts if f[0] == q and f[1] == c]
+    for q, c in {(f.queue, f.channel) for f in facts}:
+        mine = [f for f in facts if (f.queue, f.channel) == (q, c)]
         labels = {"queue": q, "channel": c}
-        for kind, counter in counter_of.items():
-            put(f"cxpulse_{counter}_total", labels, sum(1 for f in mine if f[3] == kind))
-        durations = {
-            "first_response_seconds": [f[4] for f in mine if f[3] == "first_response"],
-            "call_wait_seconds": [f[4] for f in mine if f[3] == "calls_answered" and f[4] is not None],
-        }
-        for hist, values in durations.items():
+        for name in COUNTERS:
+            put(f"cxpulse_{name}_total", labels, sum(f.counts.get(name, 0) for f in mine))
+        for hist, bounds in HIST_BUCKETS.items():
+            values = [f.obs[hist] for f in mine if hist in f.obs]
             put(f"cxpulse_{hist}_count", labels, len(values))
             put(f"cxpulse_{hist}_sum", labels, sum(values))
-            for le in HIST_BUCKETS[hist]:
+            for le in bounds:
                 put(f"cxpulse_{hist}_bucket", {**labels, "le": str(le)}, sum(1 for v in values if v <= le))
             put(f"cxpulse_{hist}_bucket", {**labels, "le": "+Inf"}, len(values))
+        opened = [since for oq, oc, since in open_periods if (oq, oc) == (q, c)]
+        put("cxpulse_tickets_open", labels, len(opened))
+        if opened:
+            put("cxpulse_oldest_open_ticket_age_seconds", labels, now - min(s // 60 * 60 for s in opened))
+        put("cxpulse_facts_late_total", labels, 0)
         for window, seconds in WINDOWS.items():
             wl = {**labels, "window": window}
-            inside = [f for f in mine if in_window(f[2], now, seconds)]
-            n = {kind: sum(1 for f in inside if f[3] == kind) for kind in counter_of}
-            for kind, counter in counter_of.items():
-                put(f"cxpulse_window_{counter}", wl, n[kind])
-            if n["tickets_created"]:
-                put("cxpulse_ticket_escalation_ratio", wl, n["tickets_escalated"] / n["tickets_created"])
-            if n["calls_offered"]:
-                put("cxpulse_call_abandonment_ratio", wl, n["calls_abandoned"] / n["calls_offered"])
-            frt = [f[4] for f in inside if f[3] == "first_response"]
+            inside = [f for f in mine if in_window(f.at, now, seconds)]
+            n = {name: sum(f.counts.get(name, 0) for f in inside) for name in COUNTERS}
+            for name in COUNTERS:
+                put(f"cxpulse_window_{name}", wl, n[name])
+            ratios = {
+                "ticket_escalation_ratio": (n["tickets_escalated"], n["tickets_created"]),
+                "first_response_sla_breach_ratio": (
+                    n["first_response_sla_breaches"],
+                    n["ticket_first_responses"],
+                ),
+                "first_contact_resolution_ratio": (
+                    n["tickets_first_contact_resolved"] - n["tickets_first_contact_voided"],
+                    n["tickets_resolved"],
+                ),
+                "call_abandonment_ratio": (
+                    n["calls_abandoned"],
+                    n["calls_offered"] - n["calls_short_abandoned"],
+                ),
+                "service_level_ratio": (
+                    n["calls_answered_within_sla"],
+                    n["calls_offered"] - n["calls_short_abandoned"],
+                ),
+                "repeat_contact_ratio": (n["repeat_contacts"], n["contacts"]),
+                "conversion_ratio": (n["conversions"], n["contacts"]),
+                "csat_ratio": (n["csat_satisfied"], n["csat_responses"]),
+                "nps_score": (100 * (n["nps_promoters"] - n["nps_detractors"]), n["nps_responses"]),
+            }
+            for name, (num, den) in ratios.items():
+                if den > 0:
+                    put(f"cxpulse_{name}", wl, num / den)
+            means = {
+                "first_response_seconds": "first_response_mean_seconds",
+                "resolution_seconds": "resolution_mean_seconds",
+                "call_wait_seconds": "call_wait_mean_seconds",
+                "call_handle_seconds": "call_handle_mean_seconds",
+                "ces_score": "ces_mean_score",
+            }
+            for hist, name in means.items():
+                values = [f.obs[hist] for f in inside if hist in f.obs]
+                if values:
+                    put(f"cxpulse_{name}", wl, sum(values) / len(values))
+            frt = sorted(f.obs["first_response_seconds"] for f in inside if "first_response_seconds" in f.obs)
             if frt:
-                put("cxpulse_first_response_mean_seconds", wl, sum(frt) / len(frt))
-            waits = [f[4] for f in inside if f[3] == "calls_answered" and f[4] is not None]
-            if waits:
-                put("cxpulse_call_wait_mean_seconds", wl, sum(waits) / len(waits))
+                put("cxpulse_first_response_p90_seconds", wl, _p90(frt))
+            agents = {f.agent for f in inside if f.agent}
+            put("cxpulse_window_active_agents", wl, len(agents))
+            handled = n["tickets_resolved"] + n["calls_handled"]
+            hours = len(agents) * seconds / 3600
+            if hours:
+                put("cxpulse_resolutions_per_agent_hour", wl, handled / hours)
+            if handled:
+                put("cxpulse_cost_per_conversation", wl, hours * r.q(q, "hourly_cost") / handled)
+    if lifecycle:
+        _lifecycle_samples(lifecycle, now, r.customer_base, put)
     return exp
 
 
+def _p90(values: list[float]) -> float:
+    """histogram_quantile's estimate: linear inside the bucket holding the 90 % rank."""
+    bounds = TICKET_DURATION_BUCKETS
+    rank = 0.9 * len(values)
+    below = 0
+    for i, upper in enumerate(bounds):
+        lower = bounds[i - 1] if i else 0.0
+        n = sum(1 for v in values if lower < v <= upper or (i == 0 and v == 0))
+        if n and below + n >= rank:
+            return lower + (upper - lower) * (rank - below) / n
+        below += n
+    return bounds[-1]
+
+
+def _lifecycle_samples(items: list[tuple[float, str]], now: float, base: int, put) -> None:
+    joined = sum(1 for _, k in items if k == "joined")
+    churned = sum(1 for _, k in items if k == "churned")
+    put("cxpulse_customers_joined_total", {}, joined)
+    put("cxpulse_customers_churned_total", {}, churned)
+    put("cxpulse_customers_active", {}, base + joined - churned)
+    day = datetime.fromtimestamp(now, UTC).date()
+    for period in ("day", "previous_day", "month", "previous_month"):
+        if period in ("day", "previous_day"):
+            start_date = datetime.fromordinal(day.toordinal() - (period == "previous_day")).date()
+            start = datetime(start_date.year, start_date.month, start_date.day, tzinfo=UTC).timestamp()
+            end = start + DAY
+        else:
+            y, m = day.year, day.month
+            if period == "previous_month":
+                y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+            start = datetime(y, m, 1, tzinfo=UTC).timestamp()
+            end = datetime(y + (m == 12), m % 12 + 1, 1, tzinfo=UTC).timestamp()
+        cs = base + sum(1 if k == "joined" else -1 for t, k in items if t < start)
+        cn = sum(1 for t, k in items if start <= t < end and k == "joined")
+        lost = sum(1 for t, k in items if start <= t < end and k == "churned")
+        if cs > 0:
+            ce = cs + cn - lost
+            put("cxpulse_customer_retention_ratio", {"period": period}, (ce - cn) / cs)
+            put("cxpulse_customer_churn_ratio", {"period": period}, lost / cs)
+
+
 KPI_PREFIXES = (
-    "cxpulse_tickets_",
-    "cxpulse_ticket_",
-    "cxpulse_calls_",
-    "cxpulse_call_",
-    "cxpulse_first_response",
-    "cxpulse_window_",
-)
+    "cxpulse_tickets_", "cxpulse_ticket_", "cxpulse_calls_", "cxpulse_call_", "cxpulse_first_",
+    "cxpulse_window_", "cxpulse_resolution", "cxpulse_oldest", "cxpulse_complaints", "cxpulse_contacts",
+    "cxpulse_repeat_", "cxpulse_conversion", "cxpulse_csat", "cxpulse_nps", "cxpulse_ces", "cxpulse_service_",
+    "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_facts_late",
+)  # fmt: skip
 
 
 def kpi_samples(samples: dict) -> dict:

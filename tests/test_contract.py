@@ -7,7 +7,7 @@ import json
 import jsonschema
 import orjson
 from click.testing import CliRunner
-from helpers import event
+from helpers import customer, event, survey
 
 from streams.cli import SCHEMA_DIR, main
 from streams.events import FAMILIES
@@ -23,8 +23,12 @@ def test_schema_files_are_up_to_date():
 def test_schemas_accept_good_events_and_refuse_bad_ones():
     tickets = json.loads((SCHEMA_DIR / "tickets.schema.json").read_text())
     calls = json.loads((SCHEMA_DIR / "calls.schema.json").read_text())
+    surveys = json.loads((SCHEMA_DIR / "surveys.schema.json").read_text())
+    customers = json.loads((SCHEMA_DIR / "customers.schema.json").read_text())
     jsonschema.validate(event("ticket.replied", "T1", 1e9, author="agent"), tickets)
     jsonschema.validate(event("call.abandoned", "C1", 1e9), calls)
+    jsonschema.validate(survey("csat", 4, ticket_id="T1"), surveys)
+    jsonschema.validate(customer("customer.joined", "K1", 1e9), customers)
     bad = event("ticket.replied", "T1", 1e9, author="robot")
     try:
         jsonschema.validate(bad, tickets)
@@ -45,7 +49,7 @@ def test_simulated_traffic_is_valid_ordered_and_covers_every_type():
         times.append(parsed.occurred_at.timestamp())
         types.add(ev["type"])
     assert times == sorted(times)
-    assert types == FAMILIES["tickets"].types | FAMILIES["calls"].types
+    assert types == set().union(*(f.types for f in FAMILIES.values()))
 
 
 def test_simulator_is_repeatable():

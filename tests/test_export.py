@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from metrics.aggregate import apply_facts, new_aggregate
 from metrics.definitions import COUNTERS, HISTOGRAMS, RATIOS
 from metrics.export import KpiCollector, WorkerMetrics
+from metrics.policy import Policy
 
 NOW = 1_700_003_630.0
 NAME_RE = re.compile(r"^cxpulse_[a-z0-9_]+$")
@@ -17,16 +18,18 @@ NAME_RE = re.compile(r"^cxpulse_[a-z0-9_]+$")
 
 def aggregates():
     a = new_aggregate("billing", "phone", 0)
-    apply_facts(a, [[NOW - 30, {"calls_offered": 1}, {}]], "calls:0", 1, 60, 120)
-    apply_facts(a, [[NOW - 20, {"calls_answered": 1}, {"call_wait_seconds": 10.0}]], "calls:0", 2, 60, 120)
+    apply_facts(a, [[NOW - 30, {"calls_offered": 1}, {}, {}]], "calls:0", 1, 60, 120)
+    apply_facts(
+        a, [[NOW - 20, {"calls_answered": 1}, {"call_wait_seconds": 10.0}, {}]], "calls:0", 2, 60, 120
+    )
     b = new_aggregate("sales", "email", 1)
-    apply_facts(b, [[NOW - 30, {"tickets_created": 1}, {}]], "tickets:3", 7, 60, 120)
+    apply_facts(b, [[NOW - 30, {"tickets_created": 1}, {}, {}]], "tickets:3", 7, 60, 120)
     return [a, b]
 
 
 def render(source):
     metrics = WorkerMetrics()
-    metrics.add_kpis(KpiCollector(source, 60, clock=lambda: NOW))
+    metrics.add_kpis(KpiCollector(source, 60, Policy(), clock=lambda: NOW))
     metrics.count_event("tickets", "ticket.created")
     metrics.count_event("tickets", "ticket.created")
     return generate_latest(metrics.registry).decode()
@@ -74,4 +77,4 @@ def test_only_aggregates_handed_over_are_exported():
 def test_label_names_never_carry_ids():
     fams = families(render(aggregates))
     labels = {k for f in fams.values() for s in f.samples for k in s.labels}
-    assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason"}
+    assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason", "period"}

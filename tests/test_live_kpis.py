@@ -6,8 +6,8 @@ import time
 
 import orjson
 import pytest
-from helpers import as_records, event, produce, wait_for
-from oracle import expected_samples, kpi_samples
+from helpers import customer, event, produce, survey, wait_for
+from oracle import Rules, expected_samples, kpi_samples
 
 pytestmark = pytest.mark.kafka
 
@@ -17,51 +17,113 @@ NOW = time.time()
 def scenario(now: float) -> tuple[list[dict], list[dict]]:
     """Tickets and calls over the last three hours, across queues and channels."""
     t, c = [], []
-    # Customer ticket, bot reply first (ignored), agent replies 5 min after creation, escalated twice.
+    # Customer ticket, bot reply first (ignored), agent replies 5 min after creation, escalated twice,
+    # resolved after two agent replies (so not a first-contact resolution).
     t += [
-        event("ticket.created", "T1", now - 700, "billing", "email"),
+        event("ticket.created", "T1", now - 700, "billing", "email", customer_id="K1"),
         event("ticket.replied", "T1", now - 690, "billing", "email", author="bot"),
         event("ticket.replied", "T1", now - 650, "billing", "email", author="customer"),
         event("ticket.replied", "T1", now - 400, "billing", "email", author="agent", agent_id="a1"),
         event("ticket.replied", "T1", now - 300, "billing", "email", author="agent", agent_id="a1"),
-        event("ticket.escalated", "T1", now - 200, "billing", "email"),
+        event("ticket.escalated", "T1", now - 200, "billing", "email", agent_id="a1"),
         event("ticket.escalated", "T1", now - 100, "billing", "email"),
-        event("ticket.resolved", "T1", now - 50, "billing", "email"),
+        event("ticket.resolved", "T1", now - 50, "billing", "email", agent_id="a1"),
     ]
-    # Fast chat: answered in 40 s, in the last 5 minutes.
+    # Fast chat: answered in 40 s, solved at first contact, reopened, answered again (voids the
+    # first-contact resolution) and solved again: a second open period of 100 s.
     t += [
-        event("ticket.created", "T2", now - 130, "billing", "chat"),
-        event("ticket.replied", "T2", now - 90, "billing", "chat", author="agent"),
+        event("ticket.created", "T2", now - 1130, "billing", "chat", customer_id="K2"),
+        event("ticket.replied", "T2", now - 1090, "billing", "chat", author="agent", agent_id="a2"),
+        event("ticket.resolved", "T2", now - 1000, "billing", "chat", agent_id="a2"),
+        event("ticket.reopened", "T2", now - 200, "billing", "chat"),
+        event("ticket.replied", "T2", now - 150, "billing", "chat", author="agent", agent_id="a3"),
+        event("ticket.resolved", "T2", now - 100, "billing", "chat", agent_id="a3"),
     ]
-    # Old ticket: created 2.5 h ago, first answer 40 min ago (outside 15m, inside 1h), escalated.
+    # Old ticket: created 2.5 h ago, first answer 40 min ago (late against the 1 h target), escalated.
     t += [
         event("ticket.created", "T3", now - 9000, "sales", "email"),
         event("ticket.replied", "T3", now - 2400, "sales", "email", author="agent"),
         event("ticket.escalated", "T3", now - 2300, "sales", "email"),
     ]
-    # Unanswered tickets, one opened by an agent.
+    # Unanswered tickets, one opened by an agent, one a complaint; both still open.
     t += [
-        event("ticket.created", "T4", now - 60, "billing", "email"),
+        event("ticket.created", "T4", now - 60, "billing", "email", tags=["vip", "complaint"]),
         event("ticket.created", "T5", now - 1500, "sales", "email", author="agent"),
     ]
-    # Calls: answered after 12 s, after 95 s, abandoned after 30 s, abandoned long ago.
+    # Solved by the bot alone (a first-contact resolution), reopened without a further agent reply.
+    t += [
+        event("ticket.created", "T7", now - 500, "sales", "chat"),
+        event("ticket.replied", "T7", now - 490, "sales", "chat", author="bot"),
+        event("ticket.resolved", "T7", now - 480, "sales", "chat"),
+        event("ticket.reopened", "T7", now - 120, "sales", "chat"),
+    ]
+    # A customer's contact nine days ago, and events for a ticket whose creation never arrived.
+    t += [
+        event("ticket.created", "T8", now - 9 * 86400, "sales", "email", customer_id="K3"),
+        event("ticket.escalated", "T9", now - 400, "sales", "email"),
+        event("ticket.replied", "T9", now - 390, "sales", "email", author="agent", agent_id="a4"),
+        event("ticket.resolved", "T9", now - 380, "sales", "email"),
+    ]
+    # Calls: answered after 12 s, after 95 s, abandoned after 30 s, abandoned long ago, a short abandon.
     c += [
-        event("call.queued", "C1", now - 150, "billing", "phone"),
+        event("call.queued", "C1", now - 150, "billing", "phone", customer_id="K4"),
         event("call.answered", "C1", now - 138, "billing", "phone", agent_id="a2"),
-        event("call.ended", "C1", now - 20, "billing", "phone"),
+        event("call.ended", "C1", now - 20, "billing", "phone", agent_id="a2"),
         event("call.queued", "C2", now - 800, "billing", "phone"),
-        event("call.answered", "C2", now - 705, "billing", "phone"),
+        event("call.answered", "C2", now - 705, "billing", "phone", agent_id="a5"),
+        event("call.ended", "C2", now - 405, "billing", "phone", agent_id="a5"),
         event("call.queued", "C3", now - 200, "billing", "phone"),
         event("call.abandoned", "C3", now - 170, "billing", "phone"),
         event("call.queued", "C4", now - 5000, "sales", "phone"),
         event("call.abandoned", "C4", now - 4990, "sales", "phone"),
         # An answer after an abandon is not an answer.
         event("call.answered", "C4", now - 4980, "sales", "phone"),
+        event("call.queued", "C5", now - 90, "billing", "phone"),
+        event("call.abandoned", "C5", now - 87, "billing", "phone"),
     ]
     return t, c
 
 
-def assert_exact(worker, events: list[dict], timeout: float = 60) -> dict:
+def catalogue_extras(now: float) -> tuple[list[dict], list[dict]]:
+    """Surveys and customer lifecycle (phase 1), then contacts and purchases that follow (phase 2)."""
+    first = [
+        survey("csat", 5, now - 40, "billing", "email", ticket_id="T1"),
+        survey("csat", 1, now - 30, "billing", "email", ticket_id="T1"),  # a second answer: not counted
+        survey("csat", 2, now - 90, "billing", "phone", call_id="C1"),
+        survey("nps", 10, now - 95, "billing", "chat", ticket_id="T2"),
+        survey("nps", 6, now - 600, "billing", "phone", call_id="C2"),
+        survey("nps", 8, now - 80, "billing", "email", ticket_id="T4"),
+        survey("ces", 3, now - 70, "billing", "email", ticket_id="T1"),
+        survey("ces", 6, now - 1000, "sales", "email", ticket_id="T3"),
+        customer("customer.joined", "K5", now - 100),
+        customer("customer.joined", "K6", now - 86400 - 100),
+        customer("customer.churned", "K7", now - 50),
+        customer("customer.churned", "K7", now - 40),  # the same churn reported again: counted once
+    ]
+    second = [
+        event("call.queued", "C7", now - 30, "billing", "phone", customer_id="K1"),  # repeat of T1
+        event("call.answered", "C7", now - 25, "billing", "phone", agent_id="a2"),
+        event(
+            "ticket.created", "T10", now - 20, "sales", "chat", customer_id="K3"
+        ),  # 9 days later: not a repeat
+        customer("customer.purchased", "K2", now - 10),  # converts T2's contact
+        customer("customer.purchased", "K2", now - 5),  # one conversion per contact
+    ]
+    return first, second
+
+
+def same(got: dict, want: dict) -> bool:
+    """Exact counts; float sums and ratios to 1e-9; the oldest ticket's age to the scrape's second."""
+    if set(got) != set(want):
+        return False
+    for key, value in want.items():
+        tolerance = 3.0 if key[0] == "cxpulse_oldest_open_ticket_age_seconds" else 1e-9 * max(1.0, abs(value))
+        if abs(got[key] - value) > tolerance:
+            return False
+    return True
+
+
+def assert_exact(worker, events: list[dict], rules: Rules | None = None, timeout: float = 60) -> dict:
     """Wait until the worker shows exactly the expected KPI samples, then check they stay so."""
 
     def matches() -> dict | None:
@@ -69,54 +131,97 @@ def assert_exact(worker, events: list[dict], timeout: float = 60) -> dict:
         got = kpi_samples(worker.metrics())
         if int(t0 // 60) != int(time.time() // 60):
             return None  # scrape straddled a bucket boundary: ask again
-        want = expected_samples(events, t0)
-        return got if got == want else None
+        return got if same(got, expected_samples(events, t0, rules)) else None
 
     try:
         got = wait_for(matches, timeout, what="exact KPI samples")
     except AssertionError:
         now = time.time()
-        got, want = kpi_samples(worker.metrics()), expected_samples(events, now)
+        got, want = kpi_samples(worker.metrics()), expected_samples(events, now, rules)
         diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
         raise AssertionError(f"KPI samples differ (got, want): {diff}\n{worker.log_tail()}") from None
     time.sleep(2)
-    assert kpi_samples(worker.metrics()) == expected_samples(events, time.time())
+    assert wait_for(matches, 10, what="the same samples two seconds later")
     return got
 
 
+RULES = Rules(
+    customer_base=50,
+    per_queue={"billing": {"frt_target": 200.0, "hourly_cost": 45.0}},
+)
+CATALOGUE_ENV = {
+    # The scenario spans 9 days and partitions interleave freely: nothing should count as late here.
+    "CXPULSE_GRACE_SECONDS": str(30 * 86400),
+    "CXPULSE_CUSTOMER_BASE": "50",
+    "CXPULSE_QUEUE_SETTINGS": '{"billing": {"first_response_target_seconds": 200, "hourly_cost": 45}}',
+}
+
+
 @pytest.fixture
-def long_grace(stack):
-    # The scenario spans 3 h and partitions interleave freely: nothing should count as late here.
-    stack.extra_env["CXPULSE_GRACE_SECONDS"] = "86400"
+def catalogue_stack(stack):
+    stack.extra_env.update(CATALOGUE_ENV)
     return stack
 
 
-def test_three_kpis_exact_on_real_kafka(long_grace, kafka):
-    stack = long_grace
-    tickets, calls = scenario(time.time())
+def label(**labels: str) -> frozenset:
+    return frozenset(labels.items())
+
+
+def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
+    stack = catalogue_stack
+    now = time.time()
+    tickets, calls = scenario(now)
+    first, second = catalogue_extras(now)
     worker = stack.worker()
     worker.wait_assigned(stack.partitions)
-    produce(kafka.bootstrap, as_records(stack.tickets, tickets) + as_records(stack.calls, calls))
-    got = assert_exact(worker, tickets + calls)
-    # Spot checks a supervisor would recognise, on top of the full comparison.
-    billing_email = frozenset({("queue", "billing"), ("channel", "email")})
-    assert got[("cxpulse_tickets_escalated_total", billing_email)] == 1
-    assert got[("cxpulse_first_response_seconds_sum", billing_email)] == pytest.approx(300)
-    billing_phone_5m = frozenset({("queue", "billing"), ("channel", "phone"), ("window", "5m")})
-    assert got[("cxpulse_call_abandonment_ratio", billing_phone_5m)] == pytest.approx(0.5)
-    samples = worker.metrics()
+    phase1 = tickets + calls + first
+    produce(kafka.bootstrap, stack.records(phase1))
+    assert_exact(worker, phase1, RULES)
+    # Contacts and purchases that must follow the first ones in time and in arrival.
+    produce(kafka.bootstrap, stack.records(second))
+    got = assert_exact(worker, phase1 + second, RULES)
+
+    # The edge cases, as a supervisor would read them (all also inside the full comparison above).
+    be, bc, bp = label(queue="billing", channel="email"), label(queue="billing", channel="chat"), None
+    bp = label(queue="billing", channel="phone")
+    se, sc = label(queue="sales", channel="email"), label(queue="sales", channel="chat")
+    assert got[("cxpulse_tickets_escalated_total", be)] == 1  # escalated twice, one ticket
+    assert got[("cxpulse_first_response_seconds_sum", be)] == 300  # bot and customer replies ignored
+    assert got[("cxpulse_first_response_sla_breaches_total", be)] == 1  # 300 s against billing's 200 s
+    assert got[("cxpulse_tickets_escalated_total", se)] == 2  # T3, and T9 whose creation never came
+    assert got[("cxpulse_ticket_first_responses_total", se)] == 1  # no response for the unknown T9
+    assert got[("cxpulse_resolution_seconds_sum", bc)] == 130 + 100  # reopen starts a new open period
+    assert got[("cxpulse_tickets_first_contact_voided_total", bc)] == 1
+    assert got[("cxpulse_tickets_first_contact_resolved_total", sc)] == 1  # bot-only solve, not voided
+    assert got[("cxpulse_tickets_open", sc)] == 2  # T7 reopened, T10 new
+    assert got[("cxpulse_tickets_open", be)] == 1  # T4; T1 was resolved
+    assert got[("cxpulse_complaints_total", be)] == 1
+    assert got[("cxpulse_calls_short_abandoned_total", bp)] == 1
+    assert got[("cxpulse_calls_abandoned_total", bp)] == 1
     assert (
-        samples[("cxpulse_events_total", frozenset({("topic", stack.tickets), ("type", "ticket.replied")}))]
-        == 6
+        got[("cxpulse_call_abandonment_ratio", label(queue="billing", channel="phone", window="15m"))]
+        == 1 / 4
     )
+    assert (
+        got[("cxpulse_service_level_ratio", label(queue="billing", channel="phone", window="15m"))] == 2 / 4
+    )
+    assert got[("cxpulse_csat_responses_total", be)] == 1  # the second answer on T1 is not counted
+    assert got[("cxpulse_nps_score", label(queue="billing", channel="chat", window="5m"))] == 100
+    assert got[("cxpulse_repeat_contacts_total", bp)] == 1
+    assert got[("cxpulse_repeat_contacts_total", sc)] == 0
+    assert got[("cxpulse_conversions_total", bc)] == 1
+    assert got[("cxpulse_customers_churned_total", frozenset())] == 1
+    assert got[("cxpulse_customers_active", frozenset())] == 50 + 2 - 1
+    samples = worker.metrics()
+    assert samples[("cxpulse_events_total", label(topic=stack.tickets, type="ticket.replied"))] == 9
 
 
-def test_duplicates_and_bad_records_change_nothing(long_grace, kafka):
+def test_duplicates_and_bad_records_change_nothing(catalogue_stack, kafka):
     from kafka import KafkaConsumer
 
-    stack = long_grace
+    stack = catalogue_stack
     tickets, calls = scenario(time.time())
-    good = as_records(stack.tickets, tickets) + as_records(stack.calls, calls)
+    good = stack.records(tickets + calls)
     bad = [
         (stack.tickets, b"T9", b"{not json"),
         (stack.tickets, b"T9", orjson.dumps({**tickets[0], "ticket_id": "T9", "type": "ticket.merged"})),
@@ -132,6 +237,7 @@ def test_duplicates_and_bad_records_change_nothing(long_grace, kafka):
         ),
         (stack.calls, b"C1", b"\xff\xfe\x00garbage"),
         (stack.tickets, b"other-key", orjson.dumps(tickets[0])),
+        (stack.surveys, b"T1", orjson.dumps(survey("csat", 7, time.time(), ticket_id="T1"))),
     ]
     # Every good record twice, interleaved with the bad ones.
     records = []
@@ -144,7 +250,7 @@ def test_duplicates_and_bad_records_change_nothing(long_grace, kafka):
     worker = stack.worker()
     worker.wait_assigned(stack.partitions)
     produce(kafka.bootstrap, records)
-    assert_exact(worker, tickets + calls)
+    assert_exact(worker, tickets + calls, RULES)
     samples = worker.metrics()
     invalid = {
         (dict(labels)["topic"], dict(labels)["reason"]): v
@@ -158,6 +264,7 @@ def test_duplicates_and_bad_records_change_nothing(long_grace, kafka):
         (stack.tickets, "key_mismatch"): 1,
         (stack.calls, "missing_field"): 1,
         (stack.calls, "bad_encoding"): 1,
+        (stack.surveys, "out_of_range"): 1,
     }
     dups = sum(v for (name, _), v in samples.items() if name == "cxpulse_events_duplicate_total")
     assert dups == len(good)
