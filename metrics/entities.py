@@ -236,11 +236,23 @@ def survey_step(state: State | None, event: SurveySubmitted, policy: Policy) -> 
 
 
 def _new_customer() -> State:
-    return {"joined": False, "churned": False, "last_contact": None, "converted": False}
+    # contacts: [at, queue, channel, repeat, converted] within the horizons; purchases: times.
+    return {"joined": False, "churned": False, "contacts": [], "purchases": []}
+
+
+# Contacts and purchases are remembered for this many horizons back from the newest one, so
+# one that arrives late (another partition lagging, a replay) still finds its neighbours;
+# and at most this many of each per customer.
+MEMORY_HORIZONS = 4
+CUSTOMER_MEMORY = 64
+
+
+def _prune(items: list[Any], newest: float, horizon: float, at: Any) -> None:
+    items[:] = [x for x in items if at(x) >= newest - MEMORY_HORIZONS * horizon][-CUSTOMER_MEMORY:]
 
 
 def customer_step(state: State | None, event: CustomerEvent, policy: Policy) -> tuple[State, list[Output]]:
-    """Lifecycle events: joins and churns feed retention; a purchase may convert the last contact."""
+    """Lifecycle events: joins and churns feed retention; a purchase converts the contacts before it."""
     if state is None:
         state = _new_customer()
     at = event.occurred_at.timestamp()
@@ -253,27 +265,64 @@ def customer_step(state: State | None, event: CustomerEvent, policy: Policy) -> 
             state["churned"] = True
             return state, [["lifecycle", [_fact(at, {"customers_churned": 1})]]]
     elif isinstance(event, CustomerPurchased):
-        contact = state["last_contact"]
         horizon = policy.conversion_days * SECONDS_PER_DAY
-        if contact is not None and not state["converted"] and 0 <= at - contact["at"] <= horizon:
-            state["converted"] = True
-            return state, [["facts", contact["queue"], contact["channel"], [_fact(at, {"conversions": 1})]]]
+        outputs = []
+        for contact in state["contacts"]:
+            if not contact[4] and contact[0] <= at <= contact[0] + horizon:
+                contact[4] = True
+                outputs.append(["facts", contact[1], contact[2], [_fact(at, {"conversions": 1})]])
+        state["purchases"].append(at)
+        _prune(state["purchases"], max(state["purchases"]), horizon, lambda p: p)
+        return state, outputs
     return state, []
 
 
 def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -> tuple[State, list[Output]]:
-    """A ticket or call from this customer: a contact, and a repeat one if another came recently."""
+    """A ticket or call from this customer.
+
+    A contact is a *repeat* when the same customer had another contact in the
+    ``repeat_contact_days`` before it, and *converted* when a purchase follows it within
+    ``conversion_days``. Both are judged on event time, so a contact that arrives late
+    can still mark a later one as a repeat: the result does not depend on arrival order.
+    """
     if state is None:
         state = _new_customer()
-    at = contact["at"]
+    at, queue, channel = contact["at"], contact["queue"], contact["channel"]
+    repeat_horizon = policy.repeat_contact_days * SECONDS_PER_DAY
+    conversion_horizon = policy.conversion_days * SECONDS_PER_DAY
     counts = {"contacts": 1}
-    last = state["last_contact"]
-    if last is not None and abs(at - last["at"]) <= policy.repeat_contact_days * SECONDS_PER_DAY:
+    outputs: list[Output] = []
+    contacts = state["contacts"]
+    if any(at - repeat_horizon <= c[0] < at for c in contacts):
         counts["repeat_contacts"] = 1
-    if last is None or at >= last["at"]:
-        state["last_contact"] = contact
-        state["converted"] = False
-    return state, [["facts", contact["queue"], contact["channel"], [_fact(at, counts)]]]
+    for c in contacts:
+        if not c[3] and at < c[0] <= at + repeat_horizon:
+            c[3] = True
+            outputs.append(["facts", c[1], c[2], [_fact(c[0], {"repeat_contacts": 1})]])
+    facts = [_fact(at, counts)]
+    later = [p for p in state["purchases"] if at <= p <= at + conversion_horizon]
+    if later:
+        facts.append(_fact(min(later), {"conversions": 1}))
+    contacts.append([at, queue, channel, "repeat_contacts" in counts, bool(later)])
+    newest = max(c[0] for c in contacts)
+    _prune(contacts, newest, max(repeat_horizon, conversion_horizon), lambda c: c[0])
+    outputs.insert(0, ["facts", queue, channel, facts])
+    return state, outputs
+
+
+def merge_outputs(outputs: list[Output]) -> list[Output]:
+    """One output per destination: receivers drop a second message from the same source record."""
+    merged: list[Output] = []
+    by_key: dict[tuple[str, ...], Output] = {}
+    for output in outputs:
+        if output[0] == "facts":
+            key = ("facts", output[1], output[2])
+            if key in by_key:
+                by_key[key][3].extend(output[3])
+                continue
+            by_key[key] = output
+        merged.append(output)
+    return merged
 
 
 def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, list[Any]]:

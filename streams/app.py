@@ -30,6 +30,7 @@ from metrics.entities import (
     call_step,
     contact_step,
     customer_step,
+    merge_outputs,
     remember,
     seen_before,
     survey_step,
@@ -158,7 +159,7 @@ def build_app(settings: Settings) -> Pipeline:
         if status == "new":
             state, outputs = step(state)
             source = f"{message.topic}:{message.partition}"
-            sent = [route(out, source, message.offset, event_id) for out in outputs]
+            sent = [route(out, source, message.offset, event_id) for out in merge_outputs(outputs)]
             remember(state, event_id, origin, sent)
             table[entity_id] = state
         for target, key, payload in sent:

@@ -181,12 +181,17 @@ def _survey(evs: list[dict], out: list[F]) -> None:
 
 
 def _customers(events: list[dict], r: Rules, out: list[F]) -> list[tuple[float, str]]:
-    """Contacts, repeats and conversions per customer; returns lifecycle (time, kind) items."""
+    """Contacts, repeats and conversions per customer; returns lifecycle (time, kind) items.
+
+    docs/kpis.md: a contact is a repeat when the customer had another contact in the N days
+    before it; it is converted when a purchase follows within M days, counted at the first
+    such purchase.
+    """
     lifecycle: list[tuple[float, str]] = []
     joined: set[str] = set()
     churned: set[str] = set()
-    last: dict[str, dict] = {}
-    converted: set[str] = set()
+    contacts: dict[str, list[dict]] = defaultdict(list)
+    purchases: dict[str, list[float]] = defaultdict(list)
     first_of_entity: set[str] = set()
     for e in events:
         cid = e.get("customer_id")
@@ -195,15 +200,8 @@ def _customers(events: list[dict], r: Rules, out: list[F]) -> list[tuple[float, 
             if entity in first_of_entity:
                 continue
             first_of_entity.add(entity)
-        if e["type"] in ("ticket.created", "call.queued") and cid:
-            counts = {"contacts": 1}
-            prev = last.get(cid)
-            if prev and abs(ts(e) - ts(prev)) <= r.repeat_days * DAY:
-                counts["repeat_contacts"] = 1
-            if prev is None or ts(e) >= ts(prev):
-                last[cid] = e
-                converted.discard(cid)
-            out.append(F(e["queue"], e["channel"], ts(e), counts))
+            if cid:
+                contacts[cid].append(e)
         elif e["type"] == "customer.joined" and cid not in joined:
             joined.add(cid)
             lifecycle.append((ts(e), "joined"))
@@ -211,10 +209,16 @@ def _customers(events: list[dict], r: Rules, out: list[F]) -> list[tuple[float, 
             churned.add(cid)
             lifecycle.append((ts(e), "churned"))
         elif e["type"] == "customer.purchased":
-            prev = last.get(cid)
-            if prev and cid not in converted and 0 <= ts(e) - ts(prev) <= r.conversion_days * DAY:
-                converted.add(cid)
-                out.append(F(prev["queue"], prev["channel"], ts(e), {"conversions": 1}))
+            purchases[cid].append(ts(e))
+    for cid, mine in contacts.items():
+        for e in mine:
+            counts = {"contacts": 1}
+            if any(ts(e) - r.repeat_days * DAY <= ts(o) < ts(e) for o in mine if o is not e):
+                counts["repeat_contacts"] = 1
+            out.append(F(e["queue"], e["channel"], ts(e), counts))
+            after = [p for p in purchases[cid] if ts(e) <= p <= ts(e) + r.conversion_days * DAY]
+            if after:
+                out.append(F(e["queue"], e["channel"], min(after), {"conversions": 1}))
     return lifecycle
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from helpers import event
+from helpers import customer, event, survey
 
-from metrics.entities import LEDGER_SIZE, call_step, remember, seen_before, ticket_step
-from metrics.policy import Policy
-from streams.events import CALLS, TICKETS
+from metrics.entities import (
+    LEDGER_SIZE,
+    call_step,
+    contact_step,
+    customer_step,
+    merge_outputs,
+    remember,
+    seen_before,
+    survey_step,
+    ticket_step,
+)
+from metrics.policy import Policy, QueuePolicy
+from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS
 
 T0 = 1_700_000_000.0
 POLICY = Policy()
@@ -120,3 +130,132 @@ def test_ledger_is_bounded(extra):
         remember(state, f"e{i}", f"o{i}", [])
     assert len(state["ledger"]) == LEDGER_SIZE
     assert state["ledger"][0][0] == f"e{extra}"
+
+
+def outputs_of(step, family, *events, policy=POLICY):
+    state, out = None, []
+    for ev in events:
+        state, produced = step(state, family.adapter.validate_python(ev) if family else ev, policy)
+        out += produced
+    return out
+
+
+def test_reopen_starts_a_new_open_period_and_a_reply_voids_first_contact_resolution():
+    facts = tick(
+        event("ticket.created", "T", T0, channel="chat"),
+        event("ticket.replied", "T", T0 + 30, author="agent"),
+        event("ticket.resolved", "T", T0 + 60),
+        event("ticket.reopened", "T", T0 + 600),
+        event("ticket.replied", "T", T0 + 660, author="agent"),
+        event("ticket.resolved", "T", T0 + 700),
+    )
+    assert facts[2:] == [
+        [T0 + 60, {"tickets_resolved": 1, "tickets_first_contact_resolved": 1}, {"resolution_seconds": 60.0}],
+        [T0 + 600, {"tickets_reopened": 1}, {}],
+        [T0 + 660, {"tickets_first_contact_voided": 1}, {}],
+        [T0 + 700, {"tickets_resolved": 1}, {"resolution_seconds": 100.0}],
+    ]
+
+
+def test_two_agent_replies_before_solving_is_not_first_contact_resolution():
+    facts = tick(
+        event("ticket.created", "T", T0),
+        event("ticket.replied", "T", T0 + 30, author="agent"),
+        event("ticket.replied", "T", T0 + 40, author="agent"),
+        event("ticket.resolved", "T", T0 + 60),
+    )
+    assert facts[-1] == [T0 + 60, {"tickets_resolved": 1}, {"resolution_seconds": 60.0}]
+
+
+def test_backlog_enters_on_create_and_reopen_and_leaves_on_resolve():
+    outputs = outputs_of(
+        ticket_step,
+        TICKETS,
+        event("ticket.created", "T", T0),
+        event("ticket.resolved", "T", T0 + 60),
+        event("ticket.reopened", "T", T0 + 90),
+    )
+    opens = [f[3]["open"] for o in outputs if o[0] == "facts" for f in o[3] if "open" in f[3]]
+    assert opens == [[T0, 1], [T0, -1], [T0 + 90, 1]]
+
+
+def test_resolution_before_creation_is_counted_when_the_ticket_appears():
+    facts = tick(event("ticket.resolved", "T", T0 + 50), event("ticket.created", "T", T0))
+    assert facts == [
+        [T0, {"tickets_created": 1}, {}],
+        [T0 + 50, {"tickets_resolved": 1, "tickets_first_contact_resolved": 1}, {"resolution_seconds": 50.0}],
+    ]
+
+
+def test_first_response_breach_uses_the_queue_target():
+    policy = Policy.build(QueuePolicy(), {"chat": {"first_response_target_seconds": 60}})
+    late = [
+        event("ticket.created", "T", T0, queue="chat"),
+        event("ticket.replied", "T", T0 + 61, queue="chat", author="agent"),
+    ]
+    out = outputs_of(ticket_step, TICKETS, *late, policy=policy)
+    assert out[-1][3][0][1] == {"ticket_first_responses": 1, "first_response_sla_breaches": 1}
+    out = outputs_of(ticket_step, TICKETS, *late)  # default target: one hour
+    assert out[-1][3][0][1] == {"ticket_first_responses": 1}
+
+
+def test_short_abandon_and_service_level():
+    assert call(event("call.queued", "C", T0), event("call.abandoned", "C", T0 + 4.9))[1][1] == {
+        "calls_short_abandoned": 1
+    }
+    assert call(event("call.queued", "C", T0), event("call.abandoned", "C", T0 + 5))[1][1] == {
+        "calls_abandoned": 1
+    }
+    assert call(event("call.queued", "C", T0), event("call.answered", "C", T0 + 21))[1][1] == {
+        "calls_answered": 1
+    }
+
+
+def test_survey_counts_once_per_subject_and_kind():
+    out = outputs_of(
+        survey_step,
+        SURVEYS,
+        survey("csat", 4, T0, ticket_id="T"),
+        survey("csat", 1, T0 + 1, ticket_id="T"),
+        survey("nps", 6, T0 + 2, ticket_id="T"),
+        survey("ces", 2, T0 + 3, ticket_id="T"),
+    )
+    assert [o[3][0][1:3] for o in out] == [
+        [{"csat_responses": 1, "csat_satisfied": 1}, {}],
+        [{"nps_responses": 1, "nps_detractors": 1}, {}],
+        [{}, {"ces_score": 2.0}],
+    ]
+
+
+def _customer_facts(order):
+    contacts = {
+        "a": {"at": T0, "queue": "billing", "channel": "email"},
+        "b": {"at": T0 + 3 * 86400, "queue": "billing", "channel": "phone"},
+        "c": {"at": T0 + 20 * 86400, "queue": "sales", "channel": "chat"},
+    }
+    purchase = CUSTOMERS.adapter.validate_python(customer("customer.purchased", "K", T0 + 5 * 86400))
+    state, found = None, []
+    for item in order:
+        if item == "p":
+            state, out = customer_step(state, purchase, POLICY)
+        else:
+            state, out = contact_step(state, contacts[item], POLICY)
+        found += [(o[1], o[2], f[0], k) for o in out for f in o[3] for k in f[1]]
+    return sorted(found)
+
+
+def test_repeats_and_conversions_do_not_depend_on_arrival_order():
+    expected = _customer_facts(["a", "b", "p", "c"])
+    assert ("billing", "phone", T0 + 3 * 86400, "repeat_contacts") in expected
+    assert ("billing", "email", T0 + 5 * 86400, "conversions") in expected
+    assert ("billing", "phone", T0 + 5 * 86400, "conversions") in expected
+    assert not any(k == "repeat_contacts" and q == "sales" for q, _, _, k in expected)
+    for order in (["p", "c", "b", "a"], ["b", "a", "c", "p"], ["c", "p", "a", "b"]):
+        assert _customer_facts(order) == expected, order
+
+
+def test_merge_outputs_sends_one_message_per_queue():
+    merged = merge_outputs(
+        [["facts", "q", "c", [1]], ["contact", "K", {}], ["facts", "q", "c", [2]], ["facts", "q", "x", [3]]]
+    )
+    assert merged == [["facts", "q", "c", [1, 2]], ["contact", "K", {}], ["facts", "q", "x", [3]]]

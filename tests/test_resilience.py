@@ -8,7 +8,7 @@ import orjson
 import pytest
 from helpers import pick, produce, wait_for
 from oracle import expected_samples, kpi_samples
-from test_live_kpis import assert_exact, scenario
+from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact, same, scenario
 
 from streams.simulator import Traffic
 
@@ -17,16 +17,15 @@ pytestmark = pytest.mark.kafka
 
 @pytest.fixture
 def long_grace(stack):
-    stack.extra_env["CXPULSE_GRACE_SECONDS"] = "86400"
+    stack.extra_env.update(CATALOGUE_ENV)
     return stack
 
 
 def simulated(stack, n: int, start: float) -> tuple[list[dict], list[tuple[str, bytes, bytes]]]:
-    topics = {"tickets": stack.tickets, "calls": stack.calls}
     events, records = [], []
     for family, key, ev in Traffic(start=start, rate=6, seed=5).take(n):
         events.append(ev)
-        records.append((topics[family], key.encode(), orjson.dumps(ev)))
+        records.append((stack.topics[family], key.encode(), orjson.dumps(ev)))
     return events, records
 
 
@@ -50,7 +49,7 @@ def test_sigkill_mid_stream_then_restart_resumes_exactly(long_grace, kafka):
     assert seen < len(events), "the worker finished before it could be killed mid-stream"
     second = stack.worker("second")
     second.wait_assigned(stack.partitions, timeout=120)
-    assert_exact(second, events, timeout=180)
+    assert_exact(second, events, RULES, timeout=180)
 
 
 def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
@@ -81,7 +80,7 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
         overlap = set(a) & set(b)
         assert not overlap, f"series exported by both workers: {sorted(overlap)[:5]}"
         merged = {**a, **b}
-        return merged if merged == expected_samples(events, t0) else None
+        return merged if same(merged, expected_samples(events, t0, RULES)) else None
 
     wait_for(union_exact, 90, what="the two workers' series to add up exactly")
     assert (
