@@ -1,21 +1,28 @@
 """Per-(queue, channel) aggregation of KPI facts: monotonic totals plus event-time buckets.
 
-The whole aggregate of one queue and channel is one plain dict, stored as one value in a
-Faust table: a fact costs one table write, and the counters, the buckets and the record
-of which source offsets were already applied change together, so a crash can never
-leave them out of step.
+A queue's aggregate (totals, histograms, backlog, watermark) is one plain dict, and each
+of its event-time buckets is another, under the key ``queue|channel|start``: both live in
+one Faust table, so a fact costs two small writes instead of rewriting an hour of buckets.
+Each value remembers the last source offset it applied from every source partition, so a
+record replayed after a crash changes neither twice. The bucket is written before the
+aggregate, in the same changelog partition: if the aggregate's write survived a crash,
+the bucket's did too.
 
-Windows: facts land in tumbling buckets of ``bucket_seconds`` by event time. A bucket
-closes once the aggregate's watermark (the latest event time it has seen) passes the
-bucket's end plus ``grace_seconds``; a fact for a closed bucket is *late*: it still
-counts in the totals and histograms, but no window. Buckets older than the longest
-window plus the grace are dropped.
+Windows: facts land in tumbling buckets of ``bucket_seconds`` by event time. Lateness is
+judged per source partition (the fact's ``clock``: the partition its time came from, when
+that is not the record that carried it), because partitions are consumed unevenly (a worker catching
+up reads one partition's backlog before another's) while each partition carries its events
+in roughly the order they happened: a fact is *late* when the source partition it came
+from has already delivered a fact more than ``grace_seconds`` past the end of the fact's
+bucket. A late fact still counts in the totals and histograms, but in no window. Buckets
+older than the longest window plus the grace behind the queue's newest fact are dropped,
+and a fact for a dropped bucket is late too.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,9 +49,10 @@ def new_aggregate(queue: str, channel: str, partition: int) -> Aggregate:
         "partition": partition,  # partition of the fact stream; decides which worker exports it
         "totals": {},  # counter key -> count; "tickets_open" is a level (backlog), not monotonic
         "hist": {},  # histogram key -> [per-bucket counts..., +Inf count, sum]
-        "buckets": {},  # str(bucket start) -> {counter key | "<hist>:sum|count|b<i>" | "agents": {id: 1}}
+        "bucket_starts": [],  # starts of this aggregate's live buckets, oldest first
         "open_since": {},  # str(minute an open period began) -> tickets still open from then
-        "watermark": None,
+        "watermark": None,  # newest event time of any fact
+        "watermarks": {},  # source "topic:partition" -> newest event time of its facts
         "applied": {},  # source "topic:partition" -> last applied offset
         "late": 0,
     }
@@ -60,6 +68,15 @@ def new_customer_base(partition: int) -> Aggregate:
     return agg
 
 
+def aggregate_key(agg: Aggregate) -> str:
+    return f"{agg['queue']}|{agg['channel']}"
+
+
+def new_bucket(key: str, start: int, partition: int) -> Aggregate:
+    # fields: counter key | "<hist>:sum|count|b<i>" -> number; agents: agent id -> 1
+    return {"key": key, "start": start, "partition": partition, "fields": {}, "agents": {}, "applied": {}}
+
+
 def apply_facts(
     agg: Aggregate,
     facts: Iterable[list[Any]],
@@ -67,11 +84,14 @@ def apply_facts(
     offset: int,
     bucket_seconds: int,
     grace_seconds: int,
+    buckets: MutableMapping[str, Aggregate],
 ) -> bool:
     """Add the facts one source record produced; False if that record was applied before.
 
     Records of one source partition reach one aggregate in offset order, so remembering
     the last applied offset per source partition is enough to drop replays exactly.
+    Buckets are read from and written to ``buckets`` (the same table, live); the caller
+    writes ``agg`` afterwards.
     """
     applied = agg["applied"]
     last = applied.get(source)
@@ -80,49 +100,110 @@ def apply_facts(
     applied[source] = offset
     totals = agg["totals"]
     hist = agg["hist"]
-    buckets = agg["buckets"]
+    key = aggregate_key(agg)
+    with_buckets = agg.get("kind") != "customers"
+    touched: dict[str, Aggregate | None] = {}
+    watermarks = agg["watermarks"]
     for at, counts, observations, extra in facts:
+        clock = extra.get("clock", source) if extra else source
         watermark = agg["watermark"]
+        source_mark = watermarks.get(clock)
         start = int(at // bucket_seconds) * bucket_seconds
-        late = watermark is not None and watermark >= start + bucket_seconds + grace_seconds
-        bucket = None
+        late = (source_mark is not None and source_mark >= start + bucket_seconds + grace_seconds) or (
+            watermark is not None and start < _horizon(watermark, bucket_seconds, grace_seconds)
+        )
+        if source_mark is None or at > source_mark:
+            watermarks[clock] = at
+        if watermark is None or at > watermark:
+            agg["watermark"] = at
+        fields = agents = None
         if late:
             agg["late"] += 1
         else:
-            if watermark is None or at > watermark:
-                agg["watermark"] = at
-            key = str(start)
-            bucket = buckets.get(key)
-            if bucket is None:
-                bucket = buckets[key] = {}
-                _expire(agg, bucket_seconds, grace_seconds)
+            if with_buckets:
+                bucket = _bucket(
+                    agg, key, start, source, offset, buckets, touched, bucket_seconds, grace_seconds
+                )
+                if bucket is not None:
+                    fields, agents = bucket["fields"], bucket["agents"]
         for name, n in counts.items():
             totals[name] = totals.get(name, 0) + n
-            if bucket is not None:
-                bucket[name] = bucket.get(name, 0) + n
+            if fields is not None:
+                fields[name] = fields.get(name, 0) + n
         for name, value in observations.items():
             spec = HISTOGRAM_BY_KEY[name]
             row = hist.get(name)
             if row is None:
                 row = hist[name] = [0] * (len(spec.buckets) + 1) + [0.0]
-            row[bisect_left(spec.buckets, value)] += 1
+            slot = bisect_left(spec.buckets, value)
+            row[slot] += 1
             row[-1] += value
-            if bucket is not None:
-                bucket[name + ":sum"] = bucket.get(name + ":sum", 0.0) + value
-                bucket[name + ":count"] = bucket.get(name + ":count", 0) + 1
+            if fields is not None:
+                fields[name + ":sum"] = fields.get(name + ":sum", 0.0) + value
+                fields[name + ":count"] = fields.get(name + ":count", 0) + 1
                 if spec.quantiles:
-                    slot = f"{name}:b{bisect_left(spec.buckets, value)}"
-                    bucket[slot] = bucket.get(slot, 0) + 1
+                    fields[f"{name}:b{slot}"] = fields.get(f"{name}:b{slot}", 0) + 1
         if extra:
             agent = extra.get("agent")
-            if agent is not None and bucket is not None:
-                bucket.setdefault("agents", {})[agent] = 1
+            if agent is not None and agents is not None:
+                agents[agent] = 1
             opened = extra.get("open")
             if opened is not None:
                 _track_open(agg, opened[0], opened[1], bucket_seconds)
         if "days" in agg:
             _count_period(agg, at, counts)
+    for bucket_key, bucket in touched.items():
+        if bucket is None:
+            buckets.pop(bucket_key, None)
+        else:
+            buckets[bucket_key] = bucket
     return True
+
+
+def _bucket(
+    agg: Aggregate,
+    key: str,
+    start: int,
+    source: str,
+    offset: int,
+    buckets: MutableMapping[str, Aggregate],
+    touched: dict[str, Aggregate | None],
+    bucket_seconds: int,
+    grace_seconds: int,
+) -> Aggregate | None:
+    """The bucket a fact of this record goes into, or None if the bucket already has it."""
+    bucket_key = f"{key}|{start}"
+    bucket = touched.get(bucket_key)
+    if bucket is not None:
+        return bucket
+    bucket = buckets.get(bucket_key)
+    if bucket is None:
+        bucket = new_bucket(key, start, agg["partition"])
+        starts = agg["bucket_starts"]
+        starts.append(start)
+        starts.sort()
+        _expire(agg, key, touched, bucket_seconds, grace_seconds)
+    else:
+        last = bucket["applied"].get(source)
+        if last is not None and offset <= last:
+            return None  # written before a crash that lost the aggregate's own write
+    bucket["applied"][source] = offset
+    touched[bucket_key] = bucket
+    return bucket
+
+
+def _horizon(watermark: float, bucket_seconds: int, grace_seconds: int) -> float:
+    """Buckets starting before this can no longer be in any window."""
+    return watermark - LONGEST_WINDOW - grace_seconds - bucket_seconds
+
+
+def _expire(
+    agg: Aggregate, key: str, touched: dict[str, Aggregate | None], bucket_seconds: int, grace_seconds: int
+) -> None:
+    horizon = _horizon(agg["watermark"], bucket_seconds, grace_seconds)
+    starts = agg["bucket_starts"]
+    while starts and starts[0] < horizon:
+        touched[f"{key}|{starts.pop(0)}"] = None
 
 
 def _track_open(agg: Aggregate, since: float, delta: int, bucket_seconds: int) -> None:
@@ -156,17 +237,9 @@ def oldest_open_age(agg: Aggregate, now: float) -> float | None:
     return max(0.0, now - min(starts)) if starts else None
 
 
-def _expire(agg: Aggregate, bucket_seconds: int, grace_seconds: int) -> None:
-    watermark = agg["watermark"]
-    if watermark is None:
-        return
-    horizon = watermark - LONGEST_WINDOW - grace_seconds - bucket_seconds
-    buckets = agg["buckets"]
-    for key in [k for k in buckets if int(k) < horizon]:
-        del buckets[key]
-
-
-def window_sums(agg: Aggregate, now: float, window_seconds: int, bucket_seconds: int) -> dict[str, float]:
+def window_sums(
+    buckets: Iterable[Aggregate], now: float, window_seconds: int, bucket_seconds: int
+) -> dict[str, float]:
     """Sum every bucket field over the window ending at ``now``.
 
     The window is the bucket holding ``now`` plus the whole buckets before it, up to
@@ -176,13 +249,11 @@ def window_sums(agg: Aggregate, now: float, window_seconds: int, bucket_seconds:
     first = int(now // bucket_seconds) * bucket_seconds - window_seconds + bucket_seconds
     sums: dict[str, float] = {}
     agents: set[str] = set()
-    for key, fields in agg["buckets"].items():
-        if int(key) >= first:
-            for name, value in fields.items():
-                if name == "agents":
-                    agents.update(value)
-                else:
-                    sums[name] = sums.get(name, 0) + value
+    for bucket in buckets:
+        if bucket["start"] >= first:
+            for name, value in bucket["fields"].items():
+                sums[name] = sums.get(name, 0) + value
+            agents.update(bucket["agents"])
     sums["agents"] = len(agents)
     return sums
 

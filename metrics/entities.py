@@ -236,7 +236,7 @@ def survey_step(state: State | None, event: SurveySubmitted, policy: Policy) -> 
 
 
 def _new_customer() -> State:
-    # contacts: [at, queue, channel, repeat, converted] within the horizons; purchases: times.
+    # contacts: [at, queue, channel, repeat, converted, clock]; purchases: [at, clock].
     return {"joined": False, "churned": False, "contacts": [], "purchases": []}
 
 
@@ -251,8 +251,14 @@ def _prune(items: list[Any], newest: float, horizon: float, at: Any) -> None:
     items[:] = [x for x in items if at(x) >= newest - MEMORY_HORIZONS * horizon][-CUSTOMER_MEMORY:]
 
 
-def customer_step(state: State | None, event: CustomerEvent, policy: Policy) -> tuple[State, list[Output]]:
-    """Lifecycle events: joins and churns feed retention; a purchase converts the contacts before it."""
+def customer_step(
+    state: State | None, event: CustomerEvent, policy: Policy, clock: str | None = None
+) -> tuple[State, list[Output]]:
+    """Lifecycle events: joins and churns feed retention; a purchase converts the contacts before it.
+
+    ``clock`` names the partition the event came from: a conversion is timed by the
+    purchase, so the aggregation judges its lateness against that partition's progress.
+    """
     if state is None:
         state = _new_customer()
     at = event.occurred_at.timestamp()
@@ -267,12 +273,14 @@ def customer_step(state: State | None, event: CustomerEvent, policy: Policy) -> 
     elif isinstance(event, CustomerPurchased):
         horizon = policy.conversion_days * SECONDS_PER_DAY
         outputs = []
+        extra = {"clock": clock} if clock else {}
         for contact in state["contacts"]:
             if not contact[4] and contact[0] <= at <= contact[0] + horizon:
                 contact[4] = True
-                outputs.append(["facts", contact[1], contact[2], [_fact(at, {"conversions": 1})]])
-        state["purchases"].append(at)
-        _prune(state["purchases"], max(state["purchases"]), horizon, lambda p: p)
+                outputs.append(["facts", contact[1], contact[2], [_fact(at, {"conversions": 1}, **extra)]])
+        purchases = state["purchases"]
+        purchases.append([at, clock])
+        _prune(purchases, max(p[0] for p in purchases), horizon, lambda p: p[0])
         return state, outputs
     return state, []
 
@@ -284,10 +292,12 @@ def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -
     ``repeat_contact_days`` before it, and *converted* when a purchase follows it within
     ``conversion_days``. Both are judged on event time, so a contact that arrives late
     can still mark a later one as a repeat: the result does not depend on arrival order.
+    Each fact names as its ``clock`` the partition its time comes from (the ticket's or
+    call's, the purchase's), so the aggregation judges lateness against that partition.
     """
     if state is None:
         state = _new_customer()
-    at, queue, channel = contact["at"], contact["queue"], contact["channel"]
+    at, queue, channel, clock = contact["at"], contact["queue"], contact["channel"], contact.get("clock")
     repeat_horizon = policy.repeat_contact_days * SECONDS_PER_DAY
     conversion_horizon = policy.conversion_days * SECONDS_PER_DAY
     counts = {"contacts": 1}
@@ -298,16 +308,21 @@ def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -
     for c in contacts:
         if not c[3] and at < c[0] <= at + repeat_horizon:
             c[3] = True
-            outputs.append(["facts", c[1], c[2], [_fact(c[0], {"repeat_contacts": 1})]])
-    facts = [_fact(at, counts)]
-    later = [p for p in state["purchases"] if at <= p <= at + conversion_horizon]
+            outputs.append(["facts", c[1], c[2], [_fact(c[0], {"repeat_contacts": 1}, **_clock(c[5]))]])
+    facts = [_fact(at, counts, **_clock(clock))]
+    later = [p for p in state["purchases"] if at <= p[0] <= at + conversion_horizon]
     if later:
-        facts.append(_fact(min(later), {"conversions": 1}))
-    contacts.append([at, queue, channel, "repeat_contacts" in counts, bool(later)])
+        first = min(later)
+        facts.append(_fact(first[0], {"conversions": 1}, **_clock(first[1])))
+    contacts.append([at, queue, channel, "repeat_contacts" in counts, bool(later), clock])
     newest = max(c[0] for c in contacts)
     _prune(contacts, newest, max(repeat_horizon, conversion_horizon), lambda c: c[0])
     outputs.insert(0, ["facts", queue, channel, facts])
     return state, outputs
+
+
+def _clock(clock: str | None) -> dict[str, str]:
+    return {"clock": clock} if clock else {}
 
 
 def merge_outputs(outputs: list[Output]) -> list[Output]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from metrics.aggregate import (
     Aggregate,
     active_customers,
+    aggregate_key,
     customer_periods,
     oldest_open_age,
     window_sums,
@@ -36,13 +37,16 @@ from metrics.definitions import (
 )
 from metrics.policy import Policy
 
+# Counters here restart with the process or come from tables; `_created` series would only add noise.
+disable_created_metrics()
+
 
 def _le(bound: float) -> str:
     return repr(bound) if bound != int(bound) else f"{bound:.1f}"
 
 
 class KpiCollector(Collector):
-    """Builds every KPI family from the aggregates ``source`` yields at scrape time."""
+    """Builds every KPI family from the aggregates and buckets ``source`` yields at scrape time."""
 
     def __init__(
         self,
@@ -61,13 +65,22 @@ class KpiCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        aggregates = list(self._source())
         now = self._clock()
-        queues = [a for a in aggregates if a.get("kind") != "customers"]
-        yield from self._queue_families(queues, now)
-        yield from self._customer_families([a for a in aggregates if a.get("kind") == "customers"], now)
+        queues, customers = [], []
+        buckets: dict[str, list[Aggregate]] = {}
+        for value in self._source():
+            if "start" in value:
+                buckets.setdefault(value["key"], []).append(value)
+            elif value.get("kind") == "customers":
+                customers.append(value)
+            else:
+                queues.append(value)
+        yield from self._queue_families(queues, buckets, now)
+        yield from self._customer_families(customers, now)
 
-    def _queue_families(self, aggregates: list[Aggregate], now: float) -> Iterator[Metric]:
+    def _queue_families(
+        self, aggregates: list[Aggregate], buckets: dict[str, list[Aggregate]], now: float
+    ) -> Iterator[Metric]:
         wl = [*LABELS, "window"]
         totals = {c.key: CounterMetricFamily(c.name, c.help, labels=LABELS) for c in COUNTERS}
         hists = {h.key: HistogramMetricFamily(h.name, h.help, labels=LABELS) for h in HISTOGRAMS}
@@ -123,7 +136,7 @@ class KpiCollector(Collector):
             late.add_metric(labels, agg["late"])
             hourly_cost = self._policy.for_queue(agg["queue"]).hourly_cost
             for window, seconds in WINDOWS.items():
-                sums = window_sums(agg, now, seconds, self._bucket_seconds)
+                sums = window_sums(buckets.get(aggregate_key(agg), ()), now, seconds, self._bucket_seconds)
                 values = window_values(sums, seconds, hourly_cost)
                 wlabels = [*labels, window]
                 for key, family in window_counts.items():
@@ -202,6 +215,11 @@ class WorkerMetrics:
             PREFIX + "events_duplicate",
             "Events whose event_id was already processed for the same ticket or call; counted once.",
             ["topic"],
+            registry=self.registry,
+        )
+        self.fact_messages = Counter(
+            PREFIX + "fact_messages",
+            "KPI fact messages the aggregation applied (replays dropped are not counted).",
             registry=self.registry,
         )
         self.assigned = Gauge(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import faust
@@ -63,7 +64,7 @@ def route(output: Output, source: str, offset: int, event_id: str) -> list[Any]:
         payload = {"kind": "customers", "source": source, "offset": offset, "facts": output[1]}
         return ["facts", CUSTOMER_BASE_KEY, payload]
     _, customer_id, contact = output
-    return ["contacts", customer_id, {"event_id": event_id, **contact}]
+    return ["contacts", customer_id, {"event_id": event_id, "clock": source, **contact}]
 
 
 @dataclass
@@ -74,10 +75,10 @@ class Pipeline:
     settings: Settings
     metrics: WorkerMetrics
     facts_topic_name: str
-    aggregates: Any  # faust Table of 'queue|channel' -> Aggregate
+    aggregates: Any  # faust Table: 'queue|channel' -> aggregate, 'queue|channel|start' -> bucket
 
     def owned_aggregates(self) -> Iterable[Aggregate]:
-        """Aggregates of the fact partitions this worker owns now; nothing while recovering."""
+        """Aggregates and buckets of the fact partitions this worker owns now; nothing while recovering."""
         if self.app.rebalancing or getattr(self.app, "in_recovery", False):
             self.metrics.assigned.set(0)
             return []
@@ -165,7 +166,7 @@ def build_app(settings: Settings) -> Pipeline:
         for target, key, payload in sent:
             outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(payload))
 
-    def entity_agent(family: Family, table: Any, step: Step) -> Callable[[Any], Any]:
+    def entity_agent(family: Family, table: Any, step: Step, clocked: bool) -> Callable[[Any], Any]:
         max_bytes = settings.max_event_bytes
         ces_scale = (settings.ces_min, settings.ces_max)
 
@@ -179,37 +180,45 @@ def build_app(settings: Settings) -> Pipeline:
                 event: Any = result
                 metrics.count_event(message.topic, event.type)
                 entity_id: str = getattr(event, family.entity_field)
-                handle(
-                    table, entity_id, event.event_id, message, lambda state, ev=event: step(state, ev, policy)
-                )
+                if clocked:
+                    clock = f"{message.topic}:{message.partition}"
+                    run = partial(step, event=event, policy=policy, clock=clock)
+                else:
+                    run = partial(step, event=event, policy=policy)
+                handle(table, entity_id, event.event_id, message, run)
 
         process.__name__ = f"{family.name}_entities"
         return process
 
     sources = [
-        (settings.tickets_topic, TICKETS, ticket_state, ticket_step),
-        (settings.calls_topic, CALLS, call_state, call_step),
-        (settings.surveys_topic, SURVEYS, survey_state, survey_step),
-        (settings.customers_topic, CUSTOMERS, customer_state, customer_step),
+        (settings.tickets_topic, TICKETS, ticket_state, ticket_step, False),
+        (settings.calls_topic, CALLS, call_state, call_step, False),
+        (settings.surveys_topic, SURVEYS, survey_state, survey_step, False),
+        # Purchases time conversions: they name their partition as the facts' clock.
+        (settings.customers_topic, CUSTOMERS, customer_state, customer_step, True),
     ]
-    for topic_name, family, table, step in sources:
+    for topic_name, family, table, step, clocked in sources:
         topic = app.topic(topic_name, **raw)
-        app.agent(topic, name=f"{family.name}-entities")(entity_agent(family, table, step))
+        app.agent(topic, name=f"{family.name}-entities")(entity_agent(family, table, step, clocked))
 
     async def customer_contacts(stream: Any) -> None:
         async for record in stream.events():
             contact = orjson.loads(record.value)
+            # Contacts of one ticket or call partition stay in order only within one contact
+            # partition: the pair is the clock their facts' lateness is judged by.
+            contact["clock"] = f"{contact['clock']}>{record.message.partition}"
             handle(
                 customer_state,
                 record.message.key.decode(),
                 contact.pop("event_id"),
                 record.message,
-                lambda state, c=contact: contact_step(state, c, policy),
+                partial(contact_step, contact=contact, policy=policy),
             )
 
     app.agent(contacts_topic, name="customer-contacts")(customer_contacts)
 
     bucket_seconds, grace_seconds = settings.bucket_seconds, settings.grace_seconds
+    count_fact_message = metrics.fact_messages.inc
 
     async def aggregate_facts(stream: Any) -> None:
         async for record in stream.events():
@@ -223,8 +232,9 @@ def build_app(settings: Settings) -> Pipeline:
                 else:
                     agg = new_aggregate(payload["queue"], payload["channel"], message.partition)
             facts, source, offset = payload["facts"], payload["source"], payload["offset"]
-            if apply_facts(agg, facts, source, offset, bucket_seconds, grace_seconds):
+            if apply_facts(agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates):
                 aggregates[key] = agg
+                count_fact_message()
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)
 

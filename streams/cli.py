@@ -18,6 +18,8 @@ import click
 from streams.settings import Settings
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
+# The demo centre has been open ten minutes when it starts: the windows have data at once.
+DEMO_HISTORY = 600.0
 
 _SETTING_OPTIONS = [
     click.option("--broker", help="Kafka bootstrap servers, e.g. kafka://127.0.0.1:9092 [CXPULSE_BROKER]."),
@@ -97,10 +99,21 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     "--duration", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C)."
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed, for repeatable traffic.")
-def simulate(rate: float, duration: float | None, seed: int, **options: Any) -> None:
-    """Produce realistic ticket and call traffic to Kafka, in real time."""
+@click.option(
+    "--history",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Seconds of past traffic to send at once before going live, so windows start full.",
+)
+def simulate(rate: float, duration: float | None, seed: int, history: float, **options: Any) -> None:
+    """Produce realistic contact-centre traffic to Kafka in real time.
+
+    Tickets (email, chat, web, social), calls, surveys and customer lifecycle events,
+    with bursts, realistic reply and wait times, escalations, abandons and reopens.
+    """
     settings = _settings(**options)
-    sent = _simulate(settings, rate, duration, seed, progress=True)
+    sent = _simulate(settings, rate, duration, seed, progress=True, history=history)
     click.echo(f"\nsent {sent} events", err=True)
 
 
@@ -111,6 +124,7 @@ def _simulate(
     seed: int,
     progress: bool,
     stop: threading.Event | None = None,
+    history: float = 0.0,
 ) -> int:
     from kafka import KafkaProducer
 
@@ -139,6 +153,7 @@ def _simulate(
             seed=seed,
             on_tick=tick,
             stop=stop,
+            history_seconds=history,
         )
     except KeyboardInterrupt:
         return 0
@@ -175,6 +190,8 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
         "CXPULSE_SESSION_TIMEOUT": "6",
         "CXPULSE_HEARTBEAT_INTERVAL": "2",
         "CXPULSE_ONE_RECORD_PER_BATCH": "true",
+        # A centre with an existing customer base, so retention and churn have a denominator.
+        "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
     }
     worker_log = open(workdir / "worker.log", "ab")  # noqa: SIM115
     worker_proc = subprocess.Popen(
@@ -184,13 +201,17 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
     stop = threading.Event()
     settings = Settings(broker=broker.url)
     sim = threading.Thread(
-        target=_simulate, args=(settings, rate, None, int(time.time()), False, stop), daemon=True
+        target=_simulate,
+        args=(settings, rate, None, int(time.time()), False, stop, DEMO_HISTORY),
+        daemon=True,
     )
     try:
         _wait_for_worker(worker_proc, web_port, workdir / "worker.log")
         click.echo(f"worker up; logs in {workdir}")
         click.echo(f"metrics:  {url}")
-        click.echo("simulating contact-centre traffic; Ctrl-C to stop\n")
+        click.echo(
+            "sending the last ten minutes of contact-centre traffic, then live traffic; Ctrl-C to stop\n"
+        )
         sim.start()
         started = time.monotonic()
         while duration is None or time.monotonic() - started < duration:

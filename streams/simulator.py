@@ -131,13 +131,9 @@ class Traffic:
         channel = rng.choices(TICKET_CHANNELS, weights=(4, 3, 2, 1))[0]
         base = {"ticket_id": f"T-{next(self._ids)}", **self._base(queue, channel)}
         agent = f"agent-{rng.randrange(60)}"
-        opened_by_agent = rng.random() < 0.05
-        self._push(
-            t,
-            "tickets",
-            self._event(base, "ticket.created", author="agent" if opened_by_agent else "customer"),
-        )
-        cursor = t
+        author = "agent" if rng.random() < 0.05 else "customer"
+        tags = ["complaint"] if rng.random() < 0.06 else []
+        self._push(t, "tickets", self._event(base, "ticket.created", author=author, tags=tags))
         if channel in ("chat", "web") and rng.random() < 0.4:
             self._push(t + rng.uniform(1, 5), "tickets", self._event(base, "ticket.replied", author="bot"))
         reply_at = t + rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8)
@@ -221,10 +217,15 @@ def run_live(
     seed: int,
     on_tick: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
+    history_seconds: float = 0.0,
 ) -> int:
-    """Produce traffic in real time through ``send(family, key, value)``; return the event count."""
+    """Produce traffic in real time through ``send(family, key, value)``; return the event count.
+
+    With ``history_seconds``, the centre has already been open that long: its past events
+    are sent at once (in event-time order), so every window has data from the start.
+    """
     start = time.time()
-    traffic = Traffic(start=start, rate=rate, seed=seed)
+    traffic = Traffic(start=start - history_seconds, rate=rate, seed=seed)
     sent = 0
     while (duration is None or time.time() - start < duration) and not (stop and stop.is_set()):
         now = time.time()

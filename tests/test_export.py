@@ -17,14 +17,16 @@ NAME_RE = re.compile(r"^cxpulse_[a-z0-9_]+$")
 
 
 def aggregates():
+    """Two queues' aggregates followed by their buckets, as the worker's table holds them."""
+    table: dict = {}
     a = new_aggregate("billing", "phone", 0)
-    apply_facts(a, [[NOW - 30, {"calls_offered": 1}, {}, {}]], "calls:0", 1, 60, 120)
+    apply_facts(a, [[NOW - 30, {"calls_offered": 1}, {}, {}]], "calls:0", 1, 60, 120, table)
     apply_facts(
-        a, [[NOW - 20, {"calls_answered": 1}, {"call_wait_seconds": 10.0}, {}]], "calls:0", 2, 60, 120
+        a, [[NOW - 20, {"calls_answered": 1}, {"call_wait_seconds": 10.0}, {}]], "calls:0", 2, 60, 120, table
     )
     b = new_aggregate("sales", "email", 1)
-    apply_facts(b, [[NOW - 30, {"tickets_created": 1}, {}, {}]], "tickets:3", 7, 60, 120)
-    return [a, b]
+    apply_facts(b, [[NOW - 30, {"tickets_created": 1}, {}, {}]], "tickets:3", 7, 60, 120, table)
+    return [a, b, *table.values()]
 
 
 def render(source):
