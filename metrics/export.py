@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -32,9 +32,9 @@ from metrics.definitions import (
     PREFIX,
     RATIOS,
     WINDOWS,
-    Histogram,
     window_count_name,
 )
+from metrics.definitions import Histogram as HistogramSpec
 from metrics.policy import Policy
 
 # Counters here restart with the process or come from tables; `_created` series would only add noise.
@@ -179,7 +179,7 @@ class KpiCollector(Collector):
         yield from (joined, churned, active, retention, churn)
 
 
-def _histogram(spec: Histogram, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:
+def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:
     if row is None:
         row = [0] * (len(spec.buckets) + 1) + [0.0]
     cumulative, running = [], 0.0
@@ -220,6 +220,17 @@ class WorkerMetrics:
         self.fact_messages = Counter(
             PREFIX + "fact_messages",
             "KPI fact messages the aggregation applied (replays dropped are not counted).",
+            registry=self.registry,
+        )
+        self.rebalances = Counter(
+            PREFIX + "worker_rebalances",
+            "Consumer group rebalances this worker went through.",
+            registry=self.registry,
+        )
+        self.delay = Histogram(
+            PREFIX + "event_delay_seconds",
+            "Time from an event's occurred_at to its processing by this worker (freshness of the KPIs).",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
             registry=self.registry,
         )
         self.assigned = Gauge(

@@ -15,6 +15,7 @@ The worker serves ``/metrics`` from the aggregates of the fact partitions it own
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
@@ -169,6 +170,7 @@ def build_app(settings: Settings) -> Pipeline:
     def entity_agent(family: Family, table: Any, step: Step, clocked: bool) -> Callable[[Any], Any]:
         max_bytes = settings.max_event_bytes
         ces_scale = (settings.ces_min, settings.ces_max)
+        observe_delay = metrics.delay.observe
 
         async def process(stream: Any) -> None:
             async for record in stream.events():
@@ -179,6 +181,7 @@ def build_app(settings: Settings) -> Pipeline:
                     continue
                 event: Any = result
                 metrics.count_event(message.topic, event.type)
+                observe_delay(time.time() - event.occurred_at.timestamp())
                 entity_id: str = getattr(event, family.entity_field)
                 if clocked:
                     clock = f"{message.topic}:{message.partition}"
@@ -237,6 +240,10 @@ def build_app(settings: Settings) -> Pipeline:
                 count_fact_message()
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)
+
+    @app.on_rebalance_complete.connect
+    async def count_rebalance(sender: Any, **kwargs: Any) -> None:
+        metrics.rebalances.inc()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

@@ -1,0 +1,453 @@
+"""The cxpulse Grafana dashboards, as code: the one source of the JSON files Grafana loads.
+
+    python deploy/grafana/dashboards.py          # write deploy/grafana/dashboards/*.json
+    python deploy/grafana/dashboards.py --check  # fail if the JSON files are stale
+
+Panels query the recording rules of deploy/prometheus/rules/cxpulse.rules.yml where a ratio or
+quantile is summed over workers, and the worker's own series otherwise. The test suite checks
+that every name used here is exported by cxpulse or recorded by the rules, and that every
+query returns data from a real Prometheus scraping a real worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
+
+OUT = Path(__file__).parent / "dashboards"
+DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
+
+
+def _query(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
+    return prometheus.Dataquery().expr(expr).legend_format(legend).ref_id(ref)
+
+
+def series(title: str, unit: str, *targets: tuple[str, str], description: str = "", width: int = 8):
+    panel = timeseries.Panel().title(title).unit(unit).datasource(DATASOURCE).height(8).span(width)
+    if description:
+        panel = panel.description(description)
+    for ref, (expr, legend) in zip("ABCDEFGH", targets, strict=False):
+        panel = panel.with_target(_query(expr, legend, ref))
+    return panel
+
+
+def single(title: str, unit: str, expr: str, width: int = 4):
+    return (
+        stat.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .height(4)
+        .span(width)
+        .with_target(_query(expr, title))
+    )
+
+
+def overview() -> dashboard.Dashboard:
+    """Every KPI by queue, for the supervisors' wall screen."""
+    board = (
+        dashboard.Dashboard("cxpulse — contact centre overview")
+        .uid("cxpulse-overview")
+        .tags(["cxpulse", "contact-centre"])
+        .refresh("30s")
+        .time("now-6h", "now")
+    )
+    board = (
+        board.with_row(dashboard.Row("Now"))
+        .with_panel(single("Events / s", "ops", "cxpulse:events:rate5m"))
+        .with_panel(single("Open tickets", "short", "sum(cxpulse_tickets_open)"))
+        .with_panel(single("Oldest open ticket", "s", "max(cxpulse_oldest_open_ticket_age_seconds)"))
+        .with_panel(single("Active customers", "short", "sum(cxpulse_customers_active)"))
+        .with_panel(
+            single("Retention today", "percentunit", 'max(cxpulse_customer_retention_ratio{period="day"})')
+        )
+        .with_panel(
+            single("Churn this month", "percentunit", 'max(cxpulse_customer_churn_ratio{period="month"})')
+        )
+    )
+    board = (
+        board.with_row(dashboard.Row("Traffic"))
+        .with_panel(
+            series("Tickets created / s", "ops", ("queue:cxpulse_tickets_created:rate15m", "{{queue}}"))
+        )
+        .with_panel(series("Calls offered / s", "ops", ("queue:cxpulse_calls_offered:rate15m", "{{queue}}")))
+        .with_panel(
+            series(
+                "Complaints / h",
+                "short",
+                ("sum by (queue) (rate(cxpulse_complaints_total[1h])) * 3600", "{{queue}}"),
+            )
+        )
+    )
+    board = (
+        board.with_row(dashboard.Row("Tickets"))
+        .with_panel(
+            series(
+                "First response time p90",
+                "s",
+                ("queue:cxpulse_first_response_seconds:p90_rate1h", "{{queue}}"),
+                description="90th percentile of first agent replies over the last hour.",
+            )
+        )
+        .with_panel(
+            series(
+                "First replies late against target",
+                "percentunit",
+                ("queue:cxpulse_first_response_sla_breach:ratio_rate15m", "{{queue}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Escalation rate",
+                "percentunit",
+                ("queue:cxpulse_ticket_escalation:ratio_rate15m", "{{queue}}"),
+            )
+        )
+        .with_panel(
+            series("Open tickets (backlog)", "short", ("queue:cxpulse_tickets_open:sum", "{{queue}}"))
+        )
+        .with_panel(
+            series(
+                "Oldest open ticket",
+                "s",
+                ("max by (queue) (cxpulse_oldest_open_ticket_age_seconds)", "{{queue}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Resolution time (mean, 1 h)",
+                "s",
+                ("queue:cxpulse_resolution_seconds:mean_rate1h", "{{queue}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "First contact resolution",
+                "percentunit",
+                ("queue:cxpulse_first_contact_resolution:ratio_rate1h", "{{queue}}"),
+            )
+        )
+    )
+    board = (
+        board.with_row(dashboard.Row("Calls"))
+        .with_panel(
+            series(
+                "Abandonment rate",
+                "percentunit",
+                ("queue:cxpulse_call_abandonment:ratio_rate15m", "{{queue}}"),
+                description="Abandoned ÷ (offered − short abandons) over 15 minutes.",
+            )
+        )
+        .with_panel(
+            series("Service level", "percentunit", ("queue:cxpulse_service_level:ratio_rate15m", "{{queue}}"))
+        )
+        .with_panel(
+            series(
+                "Speed of answer / handle time",
+                "s",
+                ("queue:cxpulse_call_wait_seconds:mean_rate15m", "ASA {{queue}}"),
+                ("queue:cxpulse_call_handle_seconds:mean_rate1h", "AHT {{queue}}"),
+            )
+        )
+    )
+    board = (
+        board.with_row(dashboard.Row("Customers"))
+        .with_panel(series("CSAT", "percentunit", ("queue:cxpulse_csat:ratio_rate1h", "{{queue}}"), width=6))
+        .with_panel(series("NPS", "short", ("queue:cxpulse_nps:score_rate1h", "{{queue}}"), width=6))
+        .with_panel(series("CES (mean)", "short", ("queue:cxpulse_ces:mean_rate1h", "{{queue}}"), width=6))
+        .with_panel(
+            series(
+                "Repeat contacts",
+                "percentunit",
+                ("queue:cxpulse_repeat_contact:ratio_rate1h", "{{queue}}"),
+                width=6,
+            )
+        )
+        .with_panel(
+            series(
+                "Retention and churn",
+                "percentunit",
+                (
+                    'max by (period) (cxpulse_customer_retention_ratio{period=~"day|month"})',
+                    "retention {{period}}",
+                ),
+                ('max by (period) (cxpulse_customer_churn_ratio{period=~"day|month"})', "churn {{period}}"),
+                width=12,
+            )
+        )
+        .with_panel(
+            series(
+                "Conversion after support (1 h)",
+                "percentunit",
+                (
+                    'sum by (queue) (cxpulse_window_conversions{window="1h"}) / sum by (queue) '
+                    '(cxpulse_window_contacts{window="1h"})',
+                    "{{queue}}",
+                ),
+                width=12,
+            )
+        )
+    )
+    board = (
+        board.with_row(dashboard.Row("Work and cost"))
+        .with_panel(
+            series(
+                "Conversations per agent-hour",
+                "short",
+                ('avg by (queue) (cxpulse_resolutions_per_agent_hour{window="1h"})', "{{queue}}"),
+                width=12,
+            )
+        )
+        .with_panel(
+            series(
+                "Cost per conversation",
+                "currencyEUR",
+                ('avg by (queue) (cxpulse_cost_per_conversation{window="1h"})', "{{queue}}"),
+                width=12,
+            )
+        )
+    )
+    return (
+        board.with_row(dashboard.Row("Channel effectiveness"))
+        .with_panel(
+            series(
+                "First response p90 by channel",
+                "s",
+                ("channel:cxpulse_first_response_seconds:p90_rate1h", "{{channel}}"),
+            )
+        )
+        .with_panel(
+            series("CSAT by channel", "percentunit", ("channel:cxpulse_csat:ratio_rate1h", "{{channel}}"))
+        )
+        .with_panel(
+            series(
+                "Resolutions / h by channel",
+                "short",
+                ("sum by (channel) (rate(cxpulse_tickets_resolved_total[1h])) * 3600", "{{channel}}"),
+            )
+        )
+    )
+
+
+def _variable(name: str, query: str) -> dashboard.QueryVariable:
+    return (
+        dashboard.QueryVariable(name)
+        .label(name.capitalize())
+        .datasource(DATASOURCE)
+        .query(query)
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(True)
+        .multi(True)
+        .all_value(".*")
+    )
+
+
+def queue() -> dashboard.Dashboard:
+    """One queue (and channel) in depth, from the worker's windowed gauges and histograms."""
+    sel = 'queue=~"$queue", channel=~"$channel"'
+    wait_buckets = f"sum by (le) (rate(cxpulse_call_wait_seconds_bucket{{{sel}}}[1h]))"
+    return (
+        dashboard.Dashboard("cxpulse — queue drill-down")
+        .uid("cxpulse-queue")
+        .tags(["cxpulse", "contact-centre"])
+        .refresh("30s")
+        .time("now-3h", "now")
+        .with_variable(_variable("queue", "label_values(cxpulse_tickets_created_total, queue)"))
+        .with_variable(
+            _variable("channel", 'label_values(cxpulse_tickets_created_total{queue=~"$queue"}, channel)')
+        )
+        .with_row(dashboard.Row("Tickets"))
+        .with_panel(
+            series(
+                "First response time",
+                "s",
+                (
+                    f'avg by (channel) (cxpulse_first_response_mean_seconds{{{sel}, window="15m"}})',
+                    "mean {{channel}}",
+                ),
+                (
+                    f'max by (channel) (cxpulse_first_response_p90_seconds{{{sel}, window="1h"}})',
+                    "p90 {{channel}}",
+                ),
+            )
+        )
+        .with_panel(
+            series(
+                "Created, escalated, resolved (15 min)",
+                "short",
+                (f'sum(cxpulse_window_tickets_created{{{sel}, window="15m"}})', "created"),
+                (f'sum(cxpulse_window_tickets_escalated{{{sel}, window="15m"}})', "escalated"),
+                (f'sum(cxpulse_window_tickets_resolved{{{sel}, window="15m"}})', "resolved"),
+            )
+        )
+        .with_panel(
+            series(
+                "Backlog and oldest ticket",
+                "short",
+                (f"sum(cxpulse_tickets_open{{{sel}}})", "open tickets"),
+                (f"max(cxpulse_oldest_open_ticket_age_seconds{{{sel}}}) / 3600", "oldest (hours)"),
+            )
+        )
+        .with_row(dashboard.Row("Calls"))
+        .with_panel(
+            series(
+                "Abandonment and service level (15 min)",
+                "percentunit",
+                (f'avg(cxpulse_call_abandonment_ratio{{{sel}, window="15m"}})', "abandoned"),
+                (f'avg(cxpulse_service_level_ratio{{{sel}, window="15m"}})', "service level"),
+            )
+        )
+        .with_panel(
+            series(
+                "Wait time distribution (calls answered, 1 h)",
+                "s",
+                (f"histogram_quantile(0.5, {wait_buckets})", "p50"),
+                (f"histogram_quantile(0.9, {wait_buckets})", "p90"),
+            )
+        )
+        .with_panel(
+            series(
+                "Handle time (mean, 1 h)",
+                "s",
+                (f'avg by (channel) (cxpulse_call_handle_mean_seconds{{{sel}, window="1h"}})', "{{channel}}"),
+            )
+        )
+        .with_row(dashboard.Row("Customers"))
+        .with_panel(
+            series(
+                "CSAT and FCR (1 h)",
+                "percentunit",
+                (f'avg(cxpulse_csat_ratio{{{sel}, window="1h"}})', "CSAT"),
+                (f'avg(cxpulse_first_contact_resolution_ratio{{{sel}, window="1h"}})', "FCR"),
+            )
+        )
+        .with_panel(
+            series(
+                "NPS (1 h)",
+                "short",
+                (f'avg by (channel) (cxpulse_nps_score{{{sel}, window="1h"}})', "{{channel}}"),
+            )
+        )
+        .with_panel(
+            series(
+                "Agents and cost (1 h)",
+                "short",
+                (f'sum(cxpulse_window_active_agents{{{sel}, window="1h"}})', "active agents"),
+                (f'avg(cxpulse_cost_per_conversation{{{sel}, window="1h"}})', "cost per conversation"),
+            )
+        )
+    )
+
+
+def operations() -> dashboard.Dashboard:
+    """cxpulse itself: is the pipeline keeping up, is input clean, are workers healthy."""
+    return (
+        dashboard.Dashboard("cxpulse — operations")
+        .uid("cxpulse-operations")
+        .tags(["cxpulse", "operations"])
+        .refresh("30s")
+        .time("now-3h", "now")
+        .with_row(dashboard.Row("Pipeline"))
+        .with_panel(
+            series(
+                "Events / s by topic", "ops", ("sum by (topic) (rate(cxpulse_events_total[5m]))", "{{topic}}")
+            )
+        )
+        .with_panel(
+            series(
+                "Invalid events / s by reason",
+                "ops",
+                ("topic_reason:cxpulse_events_invalid:rate5m", "{{topic}} {{reason}}"),
+                description="Rejected records are parked on the dead-letter topic with their reason.",
+            )
+        )
+        .with_panel(
+            series(
+                "Duplicates and late facts / s",
+                "ops",
+                ("sum(rate(cxpulse_events_duplicate_total[5m]))", "duplicate events"),
+                ("sum(rate(cxpulse_facts_late_total[5m]))", "late facts"),
+            )
+        )
+        .with_panel(
+            series(
+                "Processing delay p99 (event time → processed)",
+                "s",
+                (
+                    "histogram_quantile(0.99, sum by (le) (rate(cxpulse_event_delay_seconds_bucket[5m])))",
+                    "p99",
+                ),
+                (
+                    "histogram_quantile(0.5, sum by (le) (rate(cxpulse_event_delay_seconds_bucket[5m])))",
+                    "p50",
+                ),
+            )
+        )
+        .with_panel(
+            series(
+                "Consumer lag",
+                "short",
+                (
+                    'sum by (consumergroup, topic) (kafka_consumergroup_lag{consumergroup=~"cxpulse.*"})',
+                    "{{topic}}",
+                ),
+            )
+        )
+        .with_panel(
+            series(
+                "Fact messages applied / s", "ops", ("sum(rate(cxpulse_fact_messages_total[5m]))", "applied")
+            )
+        )
+        .with_row(dashboard.Row("Workers"))
+        .with_panel(series("Workers up", "short", ('up{job="cxpulse"}', "{{instance}}")))
+        .with_panel(
+            series("Partitions owned", "short", ("cxpulse_worker_assigned_partitions", "{{instance}}"))
+        )
+        .with_panel(
+            series(
+                "Rebalances / h",
+                "short",
+                ("rate(cxpulse_worker_rebalances_total[1h]) * 3600", "{{instance}}"),
+            )
+        )
+    )
+
+
+DASHBOARDS = {"overview": overview, "queue": queue, "operations": operations}
+
+
+def render(name: str) -> str:
+    return json.dumps(DASHBOARDS[name]().build(), cls=JSONEncoder, indent=2, sort_keys=True) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--check", action="store_true", help="fail if the JSON files differ, instead of writing"
+    )
+    args = parser.parse_args(argv)
+    OUT.mkdir(exist_ok=True)
+    stale = []
+    for name in DASHBOARDS:
+        path = OUT / f"cxpulse-{name}.json"
+        text = render(name)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print(f"stale: {', '.join(stale)}; run python deploy/grafana/dashboards.py", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
