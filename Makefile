@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint tools dashboards
 
 install: $(VENV)/.installed
 
@@ -19,5 +19,18 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 
-test: lint
+# The test suite runs a real Prometheus and promtool (Debian's prometheus package), and a real
+# Apache Kafka from Maven Central (needs Java 17+ and Maven).
+tools:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  echo "installing Prometheus and promtool (Debian package prometheus) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } \
+	  || { echo "cannot install the prometheus package: install Prometheus 2.x so promtool is on PATH"; exit 1; }
+	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
+	  || { echo "the tests need Java 17+ and Maven on PATH to run Apache Kafka"; exit 1; }
+
+dashboards: install
+	$(BIN)/python deploy/grafana/dashboards.py
+
+test: lint tools
 	$(BIN)/pytest

@@ -1,0 +1,185 @@
+"""What ships in deploy/ and docker-compose.yml: rules that pass promtool, dashboards in sync with
+their source, names that cxpulse really exports, and a compose file consistent with the settings."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import yaml
+from helpers import ROOT
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from metrics.aggregate import apply_facts, new_aggregate, new_customer_base
+from metrics.export import KpiCollector, WorkerMetrics
+from metrics.policy import Policy
+from streams.settings import Settings
+
+RULES = ROOT / "deploy/prometheus/rules/cxpulse.rules.yml"
+RULE_TESTS = ROOT / "deploy/prometheus/tests/alerts_test.yml"
+DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+# Series from other exporters that the rules and dashboards use on purpose.
+EXTERNAL = {"up", "kafka_consumergroup_lag"}
+NOW = 1_700_000_000.0
+
+
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+
+
+def test_promtool_checks_the_rules():
+    result = run("promtool", "check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 28 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_every_alert_firing_and_not():
+    result = run("promtool", "test", "rules", str(RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    tested = {case["alertname"] for t in tests for case in t.get("alert_rule_test", [])}
+    firing = {case["alertname"] for t in tests for case in t.get("alert_rule_test", []) if case["exp_alerts"]}
+    alerts = {
+        r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r
+    }
+    assert tested == alerts == firing
+    # A quiet case for every alert: an evaluation expecting nothing, or another label set left silent.
+    assert len(alerts) == 8
+
+
+def test_promtool_checks_the_compose_prometheus_config():
+    result = run("promtool", "check", "config", "--syntax-only", "deploy/prometheus/prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboards_are_generated_from_their_source():
+    result = run(sys.executable, "deploy/grafana/dashboards.py", "--check")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in DASHBOARDS] == [
+        "cxpulse-operations.json",
+        "cxpulse-overview.json",
+        "cxpulse-queue.json",
+    ]
+
+
+def dashboard_queries() -> list[str]:
+    queries = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for panel in board["panels"]:
+            queries += [t["expr"] for t in panel.get("targets", [])]
+        queries += [v["query"] for v in board.get("templating", {}).get("list", [])]
+    return queries
+
+
+def exported_names() -> set[str]:
+    """Every sample name a worker exports once each kind of KPI has data."""
+    table: dict = {}
+    agg = new_aggregate("billing", "email", 0)
+    facts = [
+        [NOW, {"tickets_created": 1}, {"first_response_seconds": 5.0}, {"open": [NOW, 1], "agent": "a"}],
+        [NOW, {"tickets_resolved": 1, "csat_responses": 1, "nps_responses": 1, "contacts": 1}, {}, {}],
+    ]
+    apply_facts(agg, facts, "tickets:0", 1, 60, 120, table)
+    calls = new_aggregate("billing", "phone", 0)
+    facts = [
+        [NOW, {"calls_offered": 1, "calls_answered": 1}, {"call_wait_seconds": 3.0}, {}],
+        [NOW, {"calls_handled": 1}, {"call_handle_seconds": 60.0, "ces_score": 2.0}, {}],
+    ]
+    apply_facts(calls, facts, "calls:0", 1, 60, 120, table)
+    base = new_customer_base(1)
+    apply_facts(base, [[NOW, {"customers_joined": 1}, {}, {}]], "customers:0", 1, 60, 120, table)
+    metrics = WorkerMetrics()
+    values = [agg, calls, base, *table.values()]
+    metrics.add_kpis(KpiCollector(lambda: values, 60, Policy(customer_base=5), lambda: NOW))
+    metrics.count_event("tickets", "ticket.created")
+    metrics.invalid.labels("tickets", "malformed_json").inc()
+    metrics.duplicates.labels("tickets").inc()
+    text = generate_latest(metrics.registry).decode()
+    return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def recorded_names() -> set[str]:
+    return {
+        r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "record" in r
+    }
+
+
+def referenced_names(expr: str) -> set[str]:
+    names = set(
+        re.findall(r"\b(?:cxpulse_[a-z0-9_]+|[a-z_]+:cxpulse[a-z0-9_:]*|cxpulse:[a-z0-9_:]+)\b", expr)
+    )
+    names |= {n for n in EXTERNAL if re.search(rf"\b{n}\b", expr)}
+    return names
+
+
+def test_rules_and_dashboards_use_only_names_cxpulse_exports():
+    known = exported_names() | recorded_names() | EXTERNAL
+    rule_exprs = [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    used = set().union(*(referenced_names(e) for e in rule_exprs + dashboard_queries()))
+    assert used - known == set()
+    # Each KPI family of the catalogue shows on a dashboard or feeds a rule the dashboards use.
+    assert {"cxpulse_tickets_escalated_total", "cxpulse_calls_abandoned_total"} <= used
+    assert len(used & exported_names()) >= 40
+
+
+def test_compose_matches_the_settings_cxpulse_reads():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {
+        "kafka",
+        "worker-1",
+        "worker-2",
+        "simulator",
+        "prometheus",
+        "alertmanager",
+        "alert-log",
+        "grafana",
+        "kafka-exporter",
+    } <= set(services)
+    fields = {name.upper() for name in Settings.model_fields}
+    for name in ("worker-1", "worker-2", "simulator"):
+        service = services[name]
+        assert service["build"] == "."
+        env = service["environment"]
+        assert {k.removeprefix("CXPULSE_") for k in env} <= fields, env
+        Settings(**{k.removeprefix("CXPULSE_").lower(): v for k, v in env.items()})  # values parse
+        assert env["CXPULSE_BROKER"] == "kafka://kafka:9092"
+    for name in ("worker-1", "worker-2"):
+        port = services[name]["environment"]["CXPULSE_WEB_PORT"]
+        assert services[name]["ports"][0].endswith(f":{port}")
+    assert (
+        services["worker-1"]["environment"]["CXPULSE_APP_ID"]
+        == services["worker-2"]["environment"]["CXPULSE_APP_ID"]
+    )
+    # Prometheus scrapes both workers on their metrics port and loads the shipped rules.
+    prom = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = [
+        t
+        for job in prom["scrape_configs"]
+        if job["job_name"] == "cxpulse"
+        for t in job["static_configs"][0]["targets"]
+    ]
+    assert targets == ["worker-1:6066", "worker-2:6066"]
+    assert prom["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    # Every file or folder a service mounts is in the repo; every image is pinned.
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            local = volume.split(":")[0]
+            assert (ROOT / local).exists(), local
+        assert "image" in service or service.get("build") == "."
+        if "image" in service:
+            assert ":" in service["image"] and not service["image"].endswith(":latest")
+    assert (ROOT / "Dockerfile").exists()
+    assert "ENTRYPOINT" in (ROOT / "Dockerfile").read_text()
+    provisioning = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    uids = {d["uid"] for d in provisioning["datasources"]}
+    for path in DASHBOARDS:
+        for panel in json.loads(path.read_text())["panels"]:
+            if "datasource" in panel:
+                assert panel["datasource"]["uid"] in uids
