@@ -92,6 +92,9 @@ class Pipeline:
 
 def build_app(settings: Settings) -> Pipeline:
     commit_barrier.install()
+    # Faust warns each time its producer buffer holds over 100 records: normal backpressure
+    # while catching up, and thousands of lines a minute. Errors still show.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
     app = faust.App(
         settings.app_id,

@@ -371,8 +371,8 @@ def operations() -> dashboard.Dashboard:
             series(
                 "Duplicates and late facts / s",
                 "ops",
-                ("sum(rate(cxpulse_events_duplicate_total[5m]))", "duplicate events"),
-                ("sum(rate(cxpulse_facts_late_total[5m]))", "late facts"),
+                ("sum(rate(cxpulse_events_duplicate_total[5m])) or vector(0)", "duplicate events"),
+                ("sum(rate(cxpulse_facts_late_total[5m])) or vector(0)", "late facts"),
             )
         )
         .with_panel(
