@@ -118,8 +118,8 @@ class KpiCollector(Collector):
             labels=LABELS,
         )
         late = CounterMetricFamily(
-            PREFIX + "facts_late",
-            "KPI facts that arrived after their window closed: in the totals, not in any window.",
+            PREFIX + "events_late",
+            "Events (KPI facts) that arrived after their window closed: in the totals, in no window.",
             labels=LABELS,
         )
         for agg in aggregates:

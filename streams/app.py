@@ -42,6 +42,7 @@ from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
 from streams import commit_barrier
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
+from streams.rejection_log import RejectionLog
 from streams.settings import Settings
 from streams.validation import Rejection, validate
 
@@ -134,8 +135,12 @@ def build_app(settings: Settings) -> Pipeline:
     policy = settings.policy()
     metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds, policy))
 
+    log_rejection = RejectionLog()
+
     def park(rejection: Rejection, message: Any, raw_value: bytes | None) -> None:
         metrics.invalid.labels(message.topic, rejection.reason).inc()
+        origin = f"{message.topic}:{message.partition}:{message.offset}"
+        log_rejection(message.topic, rejection.reason, rejection.detail, origin, settings.deadletter_topic)
         record = {
             "reason": rejection.reason,
             "detail": rejection.detail,
@@ -171,14 +176,13 @@ def build_app(settings: Settings) -> Pipeline:
             outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(payload))
 
     def entity_agent(family: Family, table: Any, step: Step, clocked: bool) -> Callable[[Any], Any]:
-        max_bytes = settings.max_event_bytes
-        ces_scale = (settings.ces_min, settings.ces_max)
+        limits = settings.limits()
         observe_delay = metrics.delay.observe
 
         async def process(stream: Any) -> None:
             async for record in stream.events():
                 message = record.message
-                result = validate(record.value, message.key, family, max_bytes, ces_scale)
+                result = validate(record.value, message.key, family, limits)
                 if isinstance(result, Rejection):
                     park(result, message, record.value)
                     continue

@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metrics.policy import Policy, QueuePolicy
+from streams.validation import Limits
 
 
 class Settings(BaseSettings):
@@ -46,6 +47,10 @@ class Settings(BaseSettings):
         120, ge=0, description="How late (event time) an event may arrive and still enter its bucket."
     )
     max_event_bytes: int = Field(65536, ge=256, description="Events larger than this are rejected.")
+    max_future_seconds: float = Field(
+        3600, ge=0, description="Events this far ahead of the clock are rejected."
+    )
+    max_age_days: float = Field(35, gt=0, description="Events older than this are rejected.")
     session_timeout: float = Field(
         10.0,
         gt=0,
@@ -76,6 +81,14 @@ class Settings(BaseSettings):
     ces_min: int = Field(1, description="Lowest customer effort score.")
     ces_max: int = Field(7, description="Highest customer effort score.")
     customer_base: int = Field(0, ge=0, description="Active customers before the first lifecycle event.")
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=self.max_event_bytes,
+            ces_scale=(self.ces_min, self.ces_max),
+            max_future_seconds=self.max_future_seconds,
+            max_age_seconds=self.max_age_days * 86400,
+        )
 
     def policy(self) -> Policy:
         default = QueuePolicy(

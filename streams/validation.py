@@ -7,6 +7,7 @@ dead-letter topic, where a person can read what was wrong.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -53,6 +54,8 @@ REASONS: frozenset[str] = frozenset(
         "oversized",
         "bad_encoding",
         "key_mismatch",
+        "timestamp_in_future",
+        "timestamp_too_old",
     }
 )
 
@@ -65,18 +68,29 @@ class Rejection:
     detail: str
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a valid record may be, beyond its schema."""
+
+    max_bytes: int = 65536
+    ces_scale: tuple[int, int] = (1, 7)
+    max_future_seconds: float = 3600.0  # producer clocks ahead of ours by more than this: rejected
+    max_age_seconds: float = 35 * 86400.0  # older than every window, period and horizon: rejected
+
+
 def validate(
     raw: bytes | None,
     key: bytes | None,
     family: Family,
-    max_bytes: int,
-    ces_scale: tuple[int, int] = (1, 7),
+    limits: Limits = Limits(),
+    now: float | None = None,
 ) -> Event | Rejection:
     """Parse one record of ``family``'s topic.
 
     The Kafka key must equal the entity id: that is what keeps all events of one ticket
     or call on one partition, and therefore in one worker's state.
     """
+    max_bytes = limits.max_bytes
     if not raw:
         return Rejection("empty", "record has no value")
     if len(raw) > max_bytes:
@@ -91,9 +105,19 @@ def validate(
     if key.decode("utf-8", "replace") != entity_id:
         return Rejection("key_mismatch", f"message key {key[:200]!r} differs from {family.entity_field}")
     if isinstance(event, SurveySubmitted):
-        low, high = _SCORE_RANGES.get(event.survey, ces_scale)
+        low, high = _SCORE_RANGES.get(event.survey, limits.ces_scale)
         if not low <= event.score <= high:
             return Rejection("out_of_range", f"{event.survey} score {event.score} is outside {low}..{high}")
+    at = event.occurred_at.timestamp()
+    now = time.time() if now is None else now
+    if at > now + limits.max_future_seconds:
+        return Rejection(
+            "timestamp_in_future", f"occurred_at {event.occurred_at.isoformat()} is ahead of now"
+        )
+    if at < now - limits.max_age_seconds:
+        return Rejection(
+            "timestamp_too_old", f"occurred_at {event.occurred_at.isoformat()} is older than kept"
+        )
     return event
 
 

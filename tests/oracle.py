@@ -282,7 +282,7 @@ def expected_samples(
         put("cxpulse_tickets_open", labels, len(opened))
         if opened:
             put("cxpulse_oldest_open_ticket_age_seconds", labels, now - min(s // 60 * 60 for s in opened))
-        put("cxpulse_facts_late_total", labels, 0)
+        put("cxpulse_events_late_total", labels, 0)
         for window, seconds in WINDOWS.items():
             wl = {**labels, "window": window}
             inside = [f for f in mine if in_window(f.at, now, seconds)]
@@ -387,7 +387,7 @@ KPI_PREFIXES = (
     "cxpulse_tickets_", "cxpulse_ticket_", "cxpulse_calls_", "cxpulse_call_", "cxpulse_first_",
     "cxpulse_window_", "cxpulse_resolution", "cxpulse_oldest", "cxpulse_complaints", "cxpulse_contacts",
     "cxpulse_repeat_", "cxpulse_conversion", "cxpulse_csat", "cxpulse_nps", "cxpulse_ces", "cxpulse_service_",
-    "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_facts_late",
+    "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late",
 )  # fmt: skip
 
 

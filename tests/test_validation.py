@@ -9,13 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.events import CALLS, TICKETS, TicketReplied
-from streams.validation import REASONS, Rejection, validate
+from streams.validation import REASONS, Limits, Rejection, validate
 
 GOOD = event("ticket.replied", "T1", 1_700_000_000, author="agent")
 
 
+LIMITS = Limits(max_bytes=4096)
+NOW = 1_700_000_100.0
+
+
 def check(value: bytes | None, key: bytes | None = b"T1", family=TICKETS):
-    return validate(value, key, family, 4096)
+    return validate(value, key, family, LIMITS, now=NOW)
 
 
 def test_good_event_parses_to_its_model():
@@ -44,6 +48,8 @@ def test_good_event_parses_to_its_model():
         (orjson.dumps({**GOOD, "event_id": ""}), b"T1", "invalid_value"),
         (orjson.dumps(GOOD), b"T2", "key_mismatch"),
         (orjson.dumps(GOOD), None, "key_mismatch"),
+        (orjson.dumps({**GOOD, "occurred_at": "2999-01-01T00:00:00Z"}), b"T1", "timestamp_in_future"),
+        (orjson.dumps({**GOOD, "occurred_at": "2001-01-01T00:00:00+02:00"}), b"T1", "timestamp_too_old"),
     ],
 )
 def test_rejections_have_fixed_reasons(value, key, reason):
@@ -60,7 +66,7 @@ def test_extra_fields_are_ignored_for_forward_compatibility():
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_raise(raw):
-    result = validate(raw, b"T1", CALLS, 4096)
+    result = validate(raw, b"T1", CALLS, LIMITS, now=NOW)
     assert isinstance(result, Rejection) and result.reason in REASONS
 
 
@@ -82,3 +88,15 @@ def test_near_valid_events_never_raise(changes):
     result = check(orjson.dumps({**GOOD, **changes}))
     if isinstance(result, Rejection):
         assert result.reason in REASONS
+
+
+def test_rejections_are_logged_once_per_reason_per_interval(caplog):
+    from streams.rejection_log import RejectionLog
+
+    log = RejectionLog(interval=60)
+    results = [log("tickets", "malformed_json", "bad", f"tickets:0:{i}", "dlq") for i in range(5)]
+    results.append(log("tickets", "unknown_type", "x", "tickets:0:9", "dlq"))
+    assert results == [True, False, False, False, False, True]
+    log.interval = 0
+    assert log("tickets", "malformed_json", "bad", "tickets:0:10", "dlq")
+    assert "4 more for this reason" in caplog.records[-1].getMessage()

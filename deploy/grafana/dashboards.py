@@ -372,7 +372,7 @@ def operations() -> dashboard.Dashboard:
                 "Duplicates and late facts / s",
                 "ops",
                 ("sum(rate(cxpulse_events_duplicate_total[5m])) or vector(0)", "duplicate events"),
-                ("sum(rate(cxpulse_facts_late_total[5m])) or vector(0)", "late facts"),
+                ("sum(rate(cxpulse_events_late_total[5m])) or vector(0)", "late events"),
             )
         )
         .with_panel(
