@@ -14,6 +14,7 @@ The worker serves ``/metrics`` from the aggregates of the fact partitions it own
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -44,6 +45,7 @@ from streams import commit_barrier
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
+from streams.topics import bootstrap_servers
 from streams.validation import Rejection, validate
 
 log = logging.getLogger("cxpulse.worker")
@@ -247,6 +249,21 @@ def build_app(settings: Settings) -> Pipeline:
                 count_fact_message()
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)
+
+    servers = [s.rsplit(":", 1) for s in bootstrap_servers(settings.broker)]
+
+    @app.timer(interval=2.0)
+    async def check_broker() -> None:
+        """Whether a bootstrap server accepts connections; /metrics shows an outage as it happens."""
+        for host, port in servers:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=1.0)
+            except (OSError, TimeoutError):
+                continue
+            writer.close()
+            metrics.broker_up.set(1)
+            return
+        metrics.broker_up.set(0)
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:

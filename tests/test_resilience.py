@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import orjson
@@ -88,3 +90,88 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
         + pick(w2.metrics(), "cxpulse_worker_assigned_partitions")
         == stack.partitions
     )
+
+
+def test_broker_outage_the_worker_reconnects_and_ends_exact(long_grace, kafka):
+    """Kafka goes away for 20 s under a running worker: /metrics keeps answering and shows it."""
+    stack = long_grace
+    now = time.time()
+    tickets, calls = scenario(now)
+    first = tickets[: len(tickets) // 2] + calls[: len(calls) // 2]
+    second = tickets[len(tickets) // 2 :] + calls[len(calls) // 2 :]
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    produce(kafka.bootstrap, stack.records(first))
+    wait_for(lambda: pick(worker.metrics(), "cxpulse_broker_up") == 1, 30, what="broker_up 1")
+    kafka.stop()
+    try:
+        outage_seen = wait_for(
+            lambda: pick(worker.metrics(), "cxpulse_broker_up") == 0, 15, what="broker_up 0"
+        )
+        time.sleep(20)
+        assert worker.metrics()  # /metrics answers all through the outage
+        assert worker.process.poll() is None, worker.log_tail()
+    finally:
+        kafka.start()
+    assert outage_seen
+    produce(kafka.bootstrap, stack.records(second))
+    wait_for(lambda: pick(worker.metrics(), "cxpulse_broker_up") == 1, 30, what="broker_up back to 1")
+    assert_exact(worker, tickets + calls, RULES, timeout=180)
+
+
+def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kafka):
+    stack = long_grace
+    events, records = simulated(stack, 4000, time.time() - 1500)
+    w1, w2 = stack.worker("w1"), stack.worker("w2")
+    workers = [w1, w2]
+
+    def scrape_all() -> list[dict]:
+        out = []
+        for w in workers:
+            if w.process.poll() is None:
+                with contextlib.suppress(OSError):
+                    out.append(kpi_samples(w.metrics()))
+        return out
+
+    def no_overlap() -> None:
+        scrapes = [set(s) for s in scrape_all()]
+        for i, a in enumerate(scrapes):
+            for b in scrapes[i + 1 :]:
+                assert not (a & b), f"series exported twice: {sorted(a & b)[:3]}"
+
+    def owned(*ws) -> bool:
+        counts = [w.assigned() for w in ws]
+        return all(counts) and sum(counts) == stack.partitions
+
+    wait_for(lambda: owned(w1, w2), 120, what="two workers sharing the partitions")
+    sender = threading.Thread(target=lambda: [produce(kafka.bootstrap, records[i : i + 400]) or time.sleep(1)
+                                              for i in range(0, len(records), 400)])  # fmt: skip
+    sender.start()
+    w3 = stack.worker("w3")
+    workers.append(w3)
+    wait_for(lambda: owned(w1, w2, w3), 120, what="three workers sharing the partitions")
+    no_overlap()
+    w1.stop()  # leaves the group cleanly
+    wait_for(lambda: owned(w2, w3), 120, what="the two remaining workers taking over")
+    no_overlap()
+    sender.join()
+
+    def union_exact() -> dict | None:
+        t0 = time.time()
+        a, b = kpi_samples(w2.metrics()), kpi_samples(w3.metrics())
+        if int(t0 // 60) != int(time.time() // 60):
+            return None
+        assert not set(a) & set(b)
+        merged = {**a, **b}
+        return merged if same(merged, expected_samples(events, t0, RULES)) else None
+
+    try:
+        wait_for(union_exact, 180, what="the remaining workers' series to add up exactly")
+    except AssertionError:
+        now = time.time()
+        got = {**kpi_samples(w2.metrics()), **kpi_samples(w3.metrics())}
+        want = expected_samples(events, now, RULES)
+        diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
+        raise AssertionError(
+            f"{len(diff)} samples differ (got, want): {dict(list(diff.items())[:12])}"
+        ) from None
