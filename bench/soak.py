@@ -1,0 +1,156 @@
+"""Soak: run realistic traffic through a worker for a while and watch memory and lag stay flat.
+
+    python bench/soak.py --minutes 10               # a real Apache Kafka, started here
+    python bench/soak.py --broker kafka://host:9092  # an existing broker
+
+Every minute it prints the worker's resident memory (RSS), the events it has processed, and
+the consumer lag of its group (end offsets minus committed offsets, over the source topics and
+cxpulse's internal topics). At the end it prints the growth of both and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def group_lag(bootstrap: str, group: str) -> int:
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_consumer_group_offsets(group)
+        ends = consumer.end_offsets(list(committed))
+        return sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items() if meta.offset >= 0)
+    finally:
+        consumer.close()
+        admin.close()
+
+
+def processed(port: int) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("cxpulse_events_total{")
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10, help="how long to run (default 10)")
+    parser.add_argument("--rate", type=float, default=4.0, help="new contacts per second (default 4)")
+    parser.add_argument(
+        "--broker", help="existing broker URL; default: start Apache Kafka from the test jars"
+    )
+    parser.add_argument("--port", type=int, default=6099, help="worker /metrics port (default 6099)")
+    parser.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the figures")
+    args = parser.parse_args()
+
+    from streams.cli import _simulate
+    from streams.settings import Settings
+
+    kafka = None
+    if args.broker is None:
+        from kafka_server import KafkaServer
+
+        print("starting Apache Kafka ...", flush=True)
+        kafka = KafkaServer().start()
+        broker = kafka.url
+    else:
+        broker = args.broker
+    app_id = f"cxpulse-soak-{int(time.time())}"
+    env = {
+        **os.environ,
+        "CXPULSE_BROKER": broker,
+        "CXPULSE_APP_ID": app_id,
+        "CXPULSE_WEB_PORT": str(args.port),
+        "CXPULSE_WEB_HOST": "127.0.0.1",
+        "CXPULSE_LOG_LEVEL": "warning",
+        "CXPULSE_CUSTOMER_BASE": "5000",
+    }
+    log = tempfile.NamedTemporaryFile(prefix="cxpulse-soak-", suffix=".log", delete=False)  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=log
+    )
+    stop = threading.Event()
+    sent = [0]
+    settings = Settings(broker=broker)
+
+    def simulate() -> None:
+        sent[0] = _simulate(settings, args.rate, None, 7, False, stop)
+
+    rows = []
+    bootstrap = broker.split("://", 1)[-1]
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                processed(args.port)
+                break
+            except OSError:
+                if worker.poll() is not None or time.monotonic() > deadline:
+                    print(f"the worker did not start; see {log.name}", file=sys.stderr)
+                    return 1
+                time.sleep(1)
+        sim = threading.Thread(target=simulate, daemon=True)
+        sim.start()
+        started = time.monotonic()
+        print(f"{'minute':>6} {'processed':>10} {'rss MB':>8} {'lag':>6}", flush=True)
+        minute = 0
+        while time.monotonic() - started < args.minutes * 60:
+            time.sleep(max(0.0, started + (minute + 1) * 60 - time.monotonic()))
+            minute += 1
+            row = {
+                "minute": minute,
+                "processed": processed(args.port),
+                "rss_mb": round(rss_mb(worker.pid), 1),
+                "lag": group_lag(bootstrap, app_id),
+            }
+            rows.append(row)
+            print(
+                f"{row['minute']:>6} {row['processed']:>10.0f} {row['rss_mb']:>8.1f} {row['lag']:>6}",
+                flush=True,
+            )
+    finally:
+        stop.set()
+        worker.terminate()
+        worker.wait(timeout=30)
+        if kafka:
+            kafka.stop()
+    if rows:
+        first, last = rows[0], rows[-1]
+        summary = {
+            "minutes": args.minutes,
+            "rate": args.rate,
+            "rss_growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),
+            "max_lag": max(r["lag"] for r in rows),
+            "rows": rows,
+        }
+        args.json.write_text(json.dumps(summary, indent=2))
+        growth = f"RSS {first['rss_mb']} → {last['rss_mb']} MB"
+        print(f"{growth}; lag max {summary['max_lag']}; figures in {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
