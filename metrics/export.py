@@ -68,15 +68,28 @@ class KpiCollector(Collector):
         now = self._clock()
         queues, customers = [], []
         buckets: dict[str, list[Aggregate]] = {}
+        folded = CounterMetricFamily(
+            PREFIX + "label_values_folded",
+            'Fact messages counted under "other" because their queue or channel came past the cap.',
+            labels=["label"],
+        )
+        folds: dict[str, int] = {"queue": 0, "channel": 0}
         for value in self._source():
+            kind = value.get("kind")
             if "start" in value:
                 buckets.setdefault(value["key"], []).append(value)
-            elif value.get("kind") == "customers":
+            elif kind == "customers":
                 customers.append(value)
+            elif kind == "labels":
+                for label, n in value["folded"].items():
+                    folds[label] += n
             else:
                 queues.append(value)
         yield from self._queue_families(queues, buckets, now)
         yield from self._customer_families(customers, now)
+        for label, n in folds.items():
+            folded.add_metric([label], n)
+        yield folded
 
     def _queue_families(
         self, aggregates: list[Aggregate], buckets: dict[str, list[Aggregate]], now: float

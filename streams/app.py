@@ -26,7 +26,14 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from metrics.aggregate import Aggregate, apply_facts, new_aggregate, new_customer_base
+from metrics.aggregate import (
+    Aggregate,
+    admit_labels,
+    apply_facts,
+    new_aggregate,
+    new_customer_base,
+    new_label_record,
+)
 from metrics.entities import (
     Output,
     State,
@@ -232,6 +239,25 @@ def build_app(settings: Settings) -> Pipeline:
     bucket_seconds, grace_seconds = settings.bucket_seconds, settings.grace_seconds
     count_fact_message = metrics.fact_messages.inc
 
+    label_cap = max(1, -(-settings.max_label_values // settings.partitions))
+
+    def fold(payload: dict[str, Any], partition: int) -> bool:
+        """Admit a new queue or channel value, or send its facts on under ``other``; True if sent on."""
+        labels_key = f"~labels|{partition}"
+        record = aggregates.get(labels_key) or new_label_record(partition)
+        queue, channel, changed = admit_labels(record, payload["queue"], payload["channel"], label_cap)
+        if changed:
+            aggregates[labels_key] = record
+        if (queue, channel) == (payload["queue"], payload["channel"]):
+            return False
+        # Facts reach the folded aggregate through this partition: ordered per path, like contacts.
+        path = f">{partition}"
+        for fact in payload["facts"]:
+            fact[3] = {**fact[3], "clock": fact[3].get("clock", payload["source"]) + path}
+        payload.update(queue=queue, channel=channel, source=payload["source"] + path)
+        facts_topic.send_soon(key=f"{queue}|{channel}".encode(), value=orjson.dumps(payload))
+        return True
+
     async def aggregate_facts(stream: Any) -> None:
         async for record in stream.events():
             message = record.message
@@ -241,6 +267,8 @@ def build_app(settings: Settings) -> Pipeline:
             if agg is None:
                 if payload.get("kind") == "customers":
                     agg = new_customer_base(message.partition)
+                elif fold(payload, message.partition):
+                    continue
                 else:
                     agg = new_aggregate(payload["queue"], payload["channel"], message.partition)
             facts, source, offset = payload["facts"], payload["source"], payload["offset"]

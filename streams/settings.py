@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         3600, ge=0, description="Events this far ahead of the clock are rejected."
     )
     max_age_days: float = Field(35, gt=0, description="Events older than this are rejected.")
+    max_label_values: int = Field(
+        200, ge=1, description='Distinct queues (and channels) counted apart; further ones fold into "other".'
+    )
     session_timeout: float = Field(
         10.0,
         gt=0,

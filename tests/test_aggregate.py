@@ -6,10 +6,12 @@ import copy
 
 from metrics.aggregate import (
     active_customers,
+    admit_labels,
     apply_facts,
     customer_periods,
     new_aggregate,
     new_customer_base,
+    new_label_record,
     oldest_open_age,
     window_sums,
     window_values,
@@ -175,3 +177,15 @@ def test_a_partition_that_lags_behind_another_is_not_late():
     assert q.fields()[START] == {"calls_offered": 1}
     q.add(2, f(T0 - 3 * 3600, {"calls_offered": 1}), source="calls:1")  # behind every window: late
     assert q.agg["late"] == 1
+
+
+def test_label_values_past_the_cap_fold_into_other():
+    record = new_label_record(0)
+    assert admit_labels(record, "billing", "email", 2) == ("billing", "email", True)
+    assert admit_labels(record, "billing", "email", 2) == ("billing", "email", False)
+    assert admit_labels(record, "sales", "chat", 2) == ("sales", "chat", True)
+    assert admit_labels(record, "flood-1", "email", 2) == ("other", "email", True)
+    assert admit_labels(record, "billing", "fax", 2) == ("billing", "other", True)
+    assert admit_labels(record, "other", "other", 2) == ("other", "other", False)
+    assert record["folded"] == {"queue": 1, "channel": 1}
+    assert record["queue"] == ["billing", "sales"]

@@ -79,4 +79,4 @@ def test_only_aggregates_handed_over_are_exported():
 def test_label_names_never_carry_ids():
     fams = families(render(aggregates))
     labels = {k for f in fams.values() for s in f.samples for k in s.labels}
-    assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason", "period"}
+    assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason", "period", "label"}

@@ -8,7 +8,7 @@ import time
 
 import orjson
 import pytest
-from helpers import pick, produce, wait_for
+from helpers import event, pick, produce, series, wait_for
 from oracle import expected_samples, kpi_samples
 from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact, same, scenario
 
@@ -175,3 +175,25 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
         raise AssertionError(
             f"{len(diff)} samples differ (got, want): {dict(list(diff.items())[:12])}"
         ) from None
+
+
+def test_a_flood_of_queue_names_is_folded_not_exported(stack, kafka):
+    """Fifty made-up queues with a cap of four: a handful of series, every ticket still counted."""
+    stack.extra_env.update({"CXPULSE_MAX_LABEL_VALUES": "4", "CXPULSE_GRACE_SECONDS": "86400"})
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    now = time.time()
+    flood = [event("ticket.created", f"F{i}", now - 30, f"queue-{i}", "email") for i in range(50)]
+    produce(kafka.bootstrap, stack.records(flood))
+
+    def counted() -> dict | None:
+        created = series(worker.metrics(), "cxpulse_tickets_created_total")
+        return created if sum(created.values()) == 50 else None
+
+    created = wait_for(counted, 60, what="all 50 tickets counted")
+    queues = {dict(labels)["queue"] for labels in created}
+    assert "other" in queues
+    assert len(queues - {"other"}) <= 4  # one admitted queue per fact partition
+    folded = pick(worker.metrics(), "cxpulse_label_values_folded_total", label="queue")
+    assert folded == 50 - len(queues - {"other"})
+    assert created[frozenset({("queue", "other"), ("channel", "email")})] == folded
