@@ -355,9 +355,19 @@ def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, l
     return "new", []
 
 
-def remember(state: State, event_id: str, origin: str, sent: list[Any]) -> None:
-    """Add an event to the entity's bounded ledger (oldest entries fall off)."""
+def remember(state: State, event_id: str, origin: str, sent: list[Any], committed: int | None = None) -> None:
+    """Add an event to the entity's bounded ledger (oldest entries fall off).
+
+    ``committed`` is the source partition's committed offset: Kafka will not redeliver the
+    records before it, so their entries drop what they sent and keep only the id (to spot
+    producer duplicates). A long-lived ticket's state, and its changelog record, stay small.
+    """
     ledger = state.setdefault("ledger", [])
     ledger.append([event_id, origin, sent])
     if len(ledger) > LEDGER_SIZE:
         del ledger[: len(ledger) - LEDGER_SIZE]
+    if committed is not None:
+        prefix = origin.rsplit(":", 1)[0] + ":"
+        for entry in ledger[:-1]:
+            if entry[2] and entry[1].startswith(prefix) and int(entry[1][len(prefix) :]) < committed:
+                entry[2] = []

@@ -246,6 +246,11 @@ class WorkerMetrics:
             buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
             registry=self.registry,
         )
+        self.expired = Counter(
+            PREFIX + "entities_expired",
+            "Ticket, call, survey-subject and customer states deleted after their retention.",
+            registry=self.registry,
+        )
         self.broker_up = Gauge(
             PREFIX + "broker_up",
             "1 if this worker reached a Kafka bootstrap server at its last check (every 2 s), else 0.",

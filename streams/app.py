@@ -52,6 +52,7 @@ from streams import commit_barrier
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
+from streams.state_expiry import StateExpiry
 from streams.topics import bootstrap_servers
 from streams.validation import Rejection, validate
 
@@ -161,8 +162,22 @@ def build_app(settings: Settings) -> Pipeline:
         }
         deadletter.send_soon(key=message.key, value=orjson.dumps(record))
 
+    day = 86400.0
+    expiry = {
+        "tickets": StateExpiry(ticket_state, settings.state_retention_days * day),
+        "calls": StateExpiry(call_state, settings.call_state_retention_days * day),
+        "surveys": StateExpiry(survey_state, settings.state_retention_days * day),
+        "customers": StateExpiry(customer_state, settings.state_retention_days * day),
+    }
+
     def handle(
-        table: Any, entity_id: str, event_id: str, message: Any, step: Callable[[State | None], Any]
+        table: Any,
+        entity_id: str,
+        event_id: str,
+        message: Any,
+        step: Callable[[State | None], Any],
+        family: str,
+        event_time: float,
     ) -> None:
         """Run one entity step exactly once and send what it produced.
 
@@ -179,8 +194,12 @@ def build_app(settings: Settings) -> Pipeline:
             state, outputs = step(state)
             source = f"{message.topic}:{message.partition}"
             sent = [route(out, source, message.offset, event_id) for out in merge_outputs(outputs)]
-            remember(state, event_id, origin, sent)
+            # Faust's record of what it committed: ledger entries before it are never replayed.
+            committed = getattr(app.consumer, "_committed_offset", {}).get(message.tp)
+            remember(state, event_id, origin, sent, committed)
+            StateExpiry.touch(state, message.partition, event_time)
             table[entity_id] = state
+            metrics.expired.inc(expiry[family].tick(message.partition))
         for target, key, payload in sent:
             outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(payload))
 
@@ -204,7 +223,9 @@ def build_app(settings: Settings) -> Pipeline:
                     run = partial(step, event=event, policy=policy, clock=clock)
                 else:
                     run = partial(step, event=event, policy=policy)
-                handle(table, entity_id, event.event_id, message, run)
+                handle(
+                    table, entity_id, event.event_id, message, run, family.name, event.occurred_at.timestamp()
+                )
 
         process.__name__ = f"{family.name}_entities"
         return process
@@ -232,6 +253,8 @@ def build_app(settings: Settings) -> Pipeline:
                 contact.pop("event_id"),
                 record.message,
                 partial(contact_step, contact=contact, policy=policy),
+                "customers",
+                contact["at"],
             )
 
     app.agent(contacts_topic, name="customer-contacts")(customer_contacts)

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         3600, ge=0, description="Events this far ahead of the clock are rejected."
     )
     max_age_days: float = Field(35, gt=0, description="Events older than this are rejected.")
+    state_retention_days: float = Field(
+        35, gt=0, description="Tickets, survey subjects and customers silent this long are forgotten."
+    )
+    call_state_retention_days: float = Field(2, gt=0, description="Calls silent this long are forgotten.")
     max_label_values: int = Field(
         200, ge=1, description='Distinct queues (and channels) counted apart; further ones fold into "other".'
     )

@@ -153,10 +153,10 @@ class Traffic:
             self._push(cursor, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
         self._push(cursor, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
         self._survey(cursor, base, {"ticket_id": base["ticket_id"]})
-        if rng.random() < 0.05:
-            reopened = cursor + rng.uniform(60, 3600)
+        if rng.random() < 0.08:
+            reopened = cursor + rng.uniform(30, 900)
             self._push(reopened, "tickets", self._event(base, "ticket.reopened"))
-            answer = reopened + rng.uniform(60, 1800)
+            answer = reopened + rng.uniform(30, 600)
             self._push(answer, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
             self._push(answer + 60, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
 

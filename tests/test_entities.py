@@ -259,3 +259,13 @@ def test_merge_outputs_sends_one_message_per_queue():
         [["facts", "q", "c", [1]], ["contact", "K", {}], ["facts", "q", "c", [2]], ["facts", "q", "x", [3]]]
     )
     assert merged == [["facts", "q", "c", [1, 2]], ["contact", "K", {}], ["facts", "q", "x", [3]]]
+
+
+def test_committed_ledger_entries_drop_their_payloads():
+    state: dict = {}
+    for i in range(6):
+        remember(state, f"e{i}", f"tickets:2:{i}", [["facts", "q", "c", [i]]], committed=None)
+    remember(state, "e6", "tickets:2:6", [["facts", "q", "c", [6]]], committed=4)
+    assert [bool(sent) for _, _, sent in state["ledger"]] == [False] * 4 + [True] * 3
+    assert seen_before(state, "e1", "tickets:2:1") == ("replay", [])  # committed: nothing to resend
+    assert seen_before(state, "e4", "tickets:2:4") == ("replay", [["facts", "q", "c", [4]]])

@@ -262,3 +262,39 @@ def test_bad_records_and_duplicates_change_nothing(catalogue_stack, kafka):
     )
     values = {p["value"] for p in parked}
     assert all(case.value.decode("utf-8", "replace") in values for case in CORPUS)
+
+
+def test_out_of_order_within_grace_lands_in_its_window_and_late_events_only_in_totals(stack, kafka):
+    stack.extra_env["CXPULSE_GRACE_SECONDS"] = "120"
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    now = time.time()
+    events = [
+        # Answered first, queued 45 s earlier arrives second: out of order, inside the grace.
+        event("call.answered", "C-ooo", now - 5, "billing", "phone"),
+        event("call.queued", "C-ooo", now - 50, "billing", "phone"),
+        # Queued now; its answer, stamped 20 minutes back by a skewed phone system, arrives after
+        # that on the same partition: past the grace.
+        event("call.queued", "C-late", now - 10, "sales", "phone"),
+        event("call.answered", "C-late", now - 1200, "sales", "phone"),
+    ]
+    produce(kafka.bootstrap, stack.records(events))
+    bp, sp = label(queue="billing", channel="phone"), label(queue="sales", channel="phone")
+
+    def settled() -> dict | None:
+        samples = worker.metrics()
+        return samples if samples.get(("cxpulse_events_late_total", sp)) == 1 else None
+
+    samples = wait_for(settled, 60, what="the late abandon to be counted")
+    assert samples[("cxpulse_calls_offered_total", bp)] == 1
+    assert (
+        samples[("cxpulse_window_calls_offered", label(queue="billing", channel="phone", window="5m"))] == 1
+    )
+    assert samples[("cxpulse_call_wait_seconds_sum", bp)] == pytest.approx(45)
+    assert samples[("cxpulse_events_late_total", bp)] == 0
+    assert samples[("cxpulse_calls_answered_total", sp)] == 1  # in the totals
+    for window in ("5m", "15m", "1h"):  # in no window, though 20 minutes is inside the hour
+        assert (
+            samples[("cxpulse_window_calls_answered", label(queue="sales", channel="phone", window=window))]
+            == 0
+        )

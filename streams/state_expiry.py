@@ -1,0 +1,58 @@
+"""Forget tickets, calls, survey subjects and customers nobody has heard of for a long time.
+
+Entity state would otherwise grow with every contact ever made. Faust tables can only be
+written while processing an event, and a deletion goes to the changelog partition of that
+event, so expiry runs inside the entity agents: every few thousand events, the agent checks
+a slice of the table's keys that live in the partition of the event at hand, and deletes
+those whose newest event is older than the retention.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+SWEEP_EVERY = 2000  # events between two sweeps of one table
+SWEEP_SLICE = 1000  # keys looked at per sweep
+
+
+class StateExpiry:
+    def __init__(self, table: MutableMapping[str, Any], retention_seconds: float) -> None:
+        self.table = table
+        self.retention = retention_seconds
+        self._countdown = SWEEP_EVERY
+        self._pending: dict[int, list[str]] = {}
+        self.expired = 0
+
+    @staticmethod
+    def touch(state: dict[str, Any], partition: int, event_time: float) -> None:
+        """Record where the state lives and the newest event time it has seen."""
+        state["_p"] = partition
+        if event_time > state.get("_seen", 0.0):
+            state["_seen"] = event_time
+
+    def tick(self, partition: int, now: float | None = None) -> int:
+        """Call once per event, while processing an event of ``partition``; returns keys deleted."""
+        self._countdown -= 1
+        if self._countdown > 0:
+            return 0
+        self._countdown = SWEEP_EVERY
+        return self.sweep(partition, time.time() if now is None else now)
+
+    def sweep(self, partition: int, now: float) -> int:
+        keys = self._pending.get(partition)
+        if not keys:
+            keys = self._pending[partition] = [
+                k for k, v in list(self.table.items()) if isinstance(v, dict) and v.get("_p") == partition
+            ]
+        chunk, keys[:] = keys[:SWEEP_SLICE], keys[SWEEP_SLICE:]
+        cutoff = now - self.retention
+        deleted = 0
+        for key in chunk:
+            state = self.table.get(key)
+            if state is not None and state.get("_p") == partition and state.get("_seen", now) < cutoff:
+                del self.table[key]
+                deleted += 1
+        self.expired += deleted
+        return deleted
