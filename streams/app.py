@@ -1,13 +1,17 @@
 """The Faust application: topics, tables and agents, wired to the Prometheus export.
 
-Two stages, each keyed so that its state lives on exactly one worker:
+Stages, each keyed so that its state lives on exactly one worker:
 
-1. *Entity agents* consume ``tickets`` and ``calls`` (keyed by ticket / call id). Each
-   event costs one read and one write of the entity's state, and yields at most one
-   message of KPI facts on the internal fact topic, keyed by ``queue|channel``.
-2. The *aggregation agent* consumes that fact topic, so all facts of one queue and
-   channel meet in one partition, and keeps each queue's aggregate (totals, histograms,
-   event-time buckets) as one table value: one write per fact message.
+1. *Entity agents* consume ``tickets``, ``calls``, ``surveys`` and ``customers`` (keyed by
+   the entity id). Each event costs one read and one write of the entity's state, and
+   yields at most one message of KPI facts per queue on the internal fact topic (keyed
+   ``queue|channel``), plus, for a contact with a customer id, one message on the internal
+   contact topic (keyed by customer).
+2. A *customer agent* consumes the contact topic next to the ``customers`` topic (same
+   keys, same partitions) for repeat contacts and conversions.
+3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
+   meet in one partition; a fact message costs two writes: the event-time bucket it falls
+   in, then the queue's aggregate (totals, histograms, backlog, watermarks).
 
 The worker serves ``/metrics`` from the aggregates of the fact partitions it owns.
 """
