@@ -41,8 +41,16 @@ def _settings_options(func: Any) -> Any:
 
 
 def _settings(**overrides: Any) -> Settings:
-    """Environment first, command-line options on top."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Environment first, command-line options on top; a bad value stops with what is wrong."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"CXPULSE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise click.ClickException(f"invalid settings: {problems}") from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

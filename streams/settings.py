@@ -6,9 +6,10 @@ deployment sets (docker compose, Kubernetes) are the names documented here.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metrics.policy import Policy, QueuePolicy
@@ -88,6 +89,18 @@ class Settings(BaseSettings):
     ces_min: int = Field(1, description="Lowest customer effort score.")
     ces_max: int = Field(7, description="Highest customer effort score.")
     customer_base: int = Field(0, ge=0, description="Active customers before the first lifecycle event.")
+
+    @field_validator("queue_settings")
+    @classmethod
+    def _known_queue_settings(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        known = {f.name for f in fields(QueuePolicy)}
+        for queue, overrides in value.items():
+            unknown = set(overrides) - known
+            if unknown:
+                raise ValueError(
+                    f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
+                )
+        return value
 
     def limits(self) -> Limits:
         return Limits(

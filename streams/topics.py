@@ -29,7 +29,10 @@ def ensure_topics(broker: str, names: list[str], partitions: int, replication_fa
     Entity state is sharded like its source topic, so every source topic must have
     exactly ``partitions`` partitions.
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(broker), client_id="cxpulse-admin")
+    # Fail within seconds, with a message that says what to check, when the broker is unreachable.
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers(broker), client_id="cxpulse-admin", bootstrap_timeout_ms=10000
+    )
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
