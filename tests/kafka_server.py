@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from streams.embedded_broker import free_port
+
+__all__ = ["KafkaServer", "free_port"]
+
 POM = Path(__file__).parent / "kafka" / "pom.xml"
 CACHE = Path(os.environ.get("CXPULSE_KAFKA_CACHE", Path.home() / ".cache" / "cxpulse" / "kafka-3.9.1"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def resolve_jars() -> Path:
