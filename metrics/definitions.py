@@ -237,7 +237,6 @@ RATIOS: tuple[Ratio, ...] = (
 # Work measures per window: conversations handled are ticket resolutions plus handled calls.
 CONVERSATIONS = ("tickets_resolved", "calls_handled")
 
-COUNTER_KEYS = frozenset(c.key for c in COUNTERS)
 HISTOGRAM_BY_KEY = {h.key: h for h in HISTOGRAMS}
 
 

@@ -60,8 +60,6 @@ from streams.state_expiry import StateExpiry
 from streams.topics import bootstrap_servers
 from streams.validation import Rejection, validate
 
-log = logging.getLogger("cxpulse.worker")
-
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
 
 Step = Callable[[State | None, Any, Policy], tuple[State, list[Output]]]

@@ -31,6 +31,20 @@ def simulated(stack, n: int, start: float) -> tuple[list[dict], list[tuple[str, 
     return events, records
 
 
+def union_exact(events: list[dict], *workers) -> dict | None:
+    """The workers' KPI series together, if no series is exported twice and they match exactly."""
+    t0 = time.time()
+    scrapes = [kpi_samples(w.metrics()) for w in workers]
+    if int(t0 // 60) != int(time.time() // 60):
+        return None  # scrape straddled a bucket boundary: ask again
+    merged: dict = {}
+    for samples in scrapes:
+        overlap = set(merged) & set(samples)
+        assert not overlap, f"series exported by two workers: {sorted(overlap)[:5]}"
+        merged.update(samples)
+    return merged if same(merged, expected_samples(events, t0, RULES)) else None
+
+
 def events_seen(worker) -> float:
     return sum(v for (name, _), v in worker.metrics().items() if name == "cxpulse_events_total")
 
@@ -74,17 +88,7 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
         ],
     )
 
-    def union_exact() -> dict | None:
-        t0 = time.time()
-        a, b = kpi_samples(w1.metrics()), kpi_samples(w2.metrics())
-        if int(t0 // 60) != int(time.time() // 60):
-            return None
-        overlap = set(a) & set(b)
-        assert not overlap, f"series exported by both workers: {sorted(overlap)[:5]}"
-        merged = {**a, **b}
-        return merged if same(merged, expected_samples(events, t0, RULES)) else None
-
-    wait_for(union_exact, 90, what="the two workers' series to add up exactly")
+    wait_for(lambda: union_exact(events, w1, w2), 90, what="the two workers' series to add up exactly")
     assert (
         pick(w1.metrics(), "cxpulse_worker_assigned_partitions")
         + pick(w2.metrics(), "cxpulse_worker_assigned_partitions")
@@ -156,17 +160,10 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
     no_overlap()
     sender.join()
 
-    def union_exact() -> dict | None:
-        t0 = time.time()
-        a, b = kpi_samples(w2.metrics()), kpi_samples(w3.metrics())
-        if int(t0 // 60) != int(time.time() // 60):
-            return None
-        assert not set(a) & set(b)
-        merged = {**a, **b}
-        return merged if same(merged, expected_samples(events, t0, RULES)) else None
-
     try:
-        wait_for(union_exact, 180, what="the remaining workers' series to add up exactly")
+        wait_for(
+            lambda: union_exact(events, w2, w3), 180, what="the remaining workers' series to add up exactly"
+        )
     except AssertionError:
         now = time.time()
         got = {**kpi_samples(w2.metrics()), **kpi_samples(w3.metrics())}
