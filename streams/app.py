@@ -44,9 +44,6 @@ from metrics.entities import (
     call_step,
     contact_step,
     customer_step,
-    merge_outputs,
-    remember,
-    seen_before,
     survey_step,
     ticket_step,
 )
@@ -54,6 +51,7 @@ from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
 from streams import commit_barrier
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
+from streams.processing import process_entity
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
 from streams.state_expiry import StateExpiry
@@ -63,22 +61,6 @@ from streams.validation import Rejection, validate
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
 
 Step = Callable[[State | None, Any, Policy], tuple[State, list[Output]]]
-
-CUSTOMER_BASE_KEY = "~customers"
-
-
-def route(output: Output, source: str, offset: int, event_id: str) -> list[Any]:
-    """Turn a step's output into ``[target, key, payload]`` for the fact or contact topic."""
-    kind = output[0]
-    if kind == "facts":
-        _, queue, channel, facts = output
-        payload = {"queue": queue, "channel": channel, "source": source, "offset": offset, "facts": facts}
-        return ["facts", f"{queue}|{channel}", payload]
-    if kind == "lifecycle":
-        payload = {"kind": "customers", "source": source, "offset": offset, "facts": output[1]}
-        return ["facts", CUSTOMER_BASE_KEY, payload]
-    _, customer_id, contact = output
-    return ["contacts", customer_id, {"event_id": event_id, "clock": source, **contact}]
 
 
 @dataclass
@@ -186,21 +168,16 @@ def build_app(settings: Settings) -> Pipeline:
         What a step sends is kept in the entity's ledger, so a record redelivered after a
         crash sends the very same payloads again and the receivers can drop them.
         """
-        origin = f"{message.topic}:{message.partition}:{message.offset}"
-        state = table.get(entity_id)
-        status, sent = seen_before(state, event_id, origin)
+        # Faust's record of what it committed: ledger entries before it are never replayed.
+        committed = getattr(app.consumer, "_committed_offset", {}).get(message.tp)
+        source = f"{message.topic}:{message.partition}"
+        status, sent = process_entity(
+            table, entity_id, event_id, step, source, message.offset, event_time, committed
+        )
         if status == "duplicate":
             metrics.duplicates.labels(message.topic).inc()
             return
         if status == "new":
-            state, outputs = step(state)
-            source = f"{message.topic}:{message.partition}"
-            sent = [route(out, source, message.offset, event_id) for out in merge_outputs(outputs)]
-            # Faust's record of what it committed: ledger entries before it are never replayed.
-            committed = getattr(app.consumer, "_committed_offset", {}).get(message.tp)
-            remember(state, event_id, origin, sent, committed)
-            StateExpiry.touch(state, message.partition, event_time)
-            table[entity_id] = state
             metrics.expired.inc(expiry[family].tick(message.partition))
         for target, key, payload in sent:
             outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(payload))

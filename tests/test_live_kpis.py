@@ -141,7 +141,8 @@ def assert_exact(worker, events: list[dict], rules: Rules | None = None, timeout
         now = time.time()
         got, want = kpi_samples(worker.metrics()), expected_samples(events, now, rules)
         diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
-        raise AssertionError(f"KPI samples differ (got, want): {diff}\n{worker.log_tail()}") from None
+        # The differences last: a CI log shows the end of a failure first.
+        raise AssertionError(f"{worker.log_tail()}\nKPI samples differ (got, want): {diff}") from None
     time.sleep(2)
     assert wait_for(matches, 10, what="the same samples two seconds later")
     return got
