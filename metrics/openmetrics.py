@@ -2,9 +2,10 @@
 
 ``promtool tsdb create-blocks-from openmetrics`` reads one file in which every metric
 family's samples stand together, each sample carrying its timestamp, ending in ``# EOF``.
-A replay produces its samples snapshot by snapshot (all families at one moment), so the
-writer keeps one spool file per family and joins them when it is closed: memory stays
-flat however long the history is.
+OpenMetrics also wants each series' points together, in time order. A replay produces its
+samples snapshot by snapshot (all families at one moment), so the writer spools each family
+to its own file and, when closed, orders one family at a time by series (a stable sort, so
+time order holds): memory holds one family's history at most, never the whole file.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ def _escape_label(value: str) -> str:
 
 def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _series(labels: dict[str, str]) -> str:
+    """The key of one series' points: a histogram's buckets, count and sum share one point."""
+    return ",".join(f"{k}={v}" for k, v in labels.items() if k != "le")
 
 
 def format_value(value: float) -> str:
@@ -66,7 +72,9 @@ class OpenMetricsWriter:
                     f"# HELP {family.name} {_escape_help(family.documentation)}\n"
                     f"# TYPE {family.name} {family.type}\n"
                 )
-            lines = [format_sample(s.name, s.labels, s.value, at) for s in family.samples]
+            lines = [
+                f"{_series(s.labels)}\0{format_sample(s.name, s.labels, s.value, at)}" for s in family.samples
+            ]
             spool.writelines(lines)
             self.samples += len(lines)
 
@@ -78,7 +86,9 @@ class OpenMetricsWriter:
                     spool.close()
                     out.write(self._headers[name])
                     with open(spool.name, encoding="utf-8") as part:
-                        shutil.copyfileobj(part, out)
+                        lines = part.readlines()
+                    lines.sort(key=lambda line: line[: line.index("\0")])
+                    out.writelines(line[line.index("\0") + 1 :] for line in lines)
                 out.write("# EOF\n")
         finally:
             for spool in self._files.values():

@@ -107,7 +107,11 @@ class Replay:
         """The record's validated event, or None after counting and keeping its rejection."""
         family = record.family
         if family is None:
-            self._reject(record, Rejection("unknown_type", "no known event type in the record"), "unknown")
+            # Parsed as a ticket, the record gets its precise reason (malformed, no type, ...).
+            result = validate(record.value, record.key, TICKETS, self.limits)
+            if not isinstance(result, Rejection):
+                result = Rejection("unknown_type", "no known event type in the record")
+            self._reject(record, result, "unknown")
             return None
         result = validate(record.value, record.key, family, self.limits)
         if isinstance(result, Rejection):
