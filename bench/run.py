@@ -1,0 +1,381 @@
+"""cxpulse side by side with the Python limit, Faust's floor and a Quix Streams peer, on one broker.
+
+    python bench/run.py                      # 1 M events, Apache Kafka started here
+    python bench/run.py --events 200000      # a quicker run
+    python bench/run.py --broker 127.0.0.1:9092
+
+One run produces N events of the simulator's realistic mix (tickets, calls, surveys,
+customers; 4 partitions each) once, then measures on that same data, each in its own process:
+
+  (a) bare     an aiokafka consumer decoding every event: the Python limit
+  (b) noop     a Faust agent per topic that only decodes: Faust's floor
+  (c) live     the cxpulse worker computing every KPI, until all of them show in /metrics
+  (d) replay   cxpulse replay over the topics (every KPI, OpenMetrics written every minute)
+  (e) quix     the peer: three core KPIs with Quix Streams (bench/peers/quix_kpis.py)
+
+then the end-to-end latency of a live worker (event produced → counted in /metrics) under a
+steady load. It prints a table, the ratios c/b, d/e and d/a, and writes everything as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+STAGES = ROOT / "bench" / "stages.py"
+QUIX = ROOT / "bench" / "peers" / "quix_kpis.py"
+FAMILIES = ("tickets", "calls", "surveys", "customers")
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def topics_for(tag: str) -> dict[str, str]:
+    return {family: f"{family}-{tag}" for family in FAMILIES}
+
+
+def produce(bootstrap: str, topics: dict[str, str], n: int) -> dict[str, int]:
+    """N events of the simulator's mix, stamped over the last hours so none is too old or ahead."""
+    import orjson
+    from confluent_kafka import Producer
+
+    from streams.simulator import Traffic
+
+    rate = 5.0  # contacts per second of event time; about 4.5 events each
+    start = time.time() - n / (4.5 * rate) - 3600
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
+    counts = dict.fromkeys(FAMILIES, 0)
+    started = time.monotonic()
+    for i, (family, key, event) in enumerate(Traffic(start=start, rate=rate, seed=42).take(n)):
+        while True:
+            try:
+                producer.produce(topics[family], orjson.dumps(event), key.encode())
+                break
+            except BufferError:
+                producer.poll(0.05)
+        counts[family] += 1
+        if i % 100_000 == 0 and i:
+            producer.poll(0)
+            say(f"  produced {i:,} events ({i / (time.monotonic() - started):,.0f}/s)")
+    producer.flush()
+    return counts
+
+
+def stage(args: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> dict[str, Any]:
+    """Run one measuring process; its last stdout line is its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{args[0]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result = json.loads(lines[-1])
+    per_second = result["events"] / result["seconds"]
+    say(f"  {result['events']:,} events in {result['seconds']:.1f} s: {per_second:,.0f}/s")
+    return result
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Sums over all labels, per sample name (KPI counters and the worker's own)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            name = series.split("{", 1)[0]
+            sums[name] = sums.get(name, 0.0) + float(value)
+    return sums
+
+
+def proc_rss(pid: int, field: str = "VmHWM:") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+class Worker:
+    """A ``cxpulse worker`` process on its own topics and port."""
+
+    def __init__(self, broker: str, topics: dict[str, str], port: int, app_id: str) -> None:
+        env = {
+            **os.environ,
+            "CXPULSE_BROKER": f"kafka://{broker}",
+            "CXPULSE_APP_ID": app_id,
+            "CXPULSE_WEB_PORT": str(port),
+            "CXPULSE_WEB_HOST": "127.0.0.1",
+            "CXPULSE_LOG_LEVEL": "warning",
+            **{f"CXPULSE_{family.upper()}_TOPIC": name for family, name in topics.items()},
+        }
+        self.port = port
+        self.log = tempfile.NamedTemporaryFile(prefix="cxpulse-bench-", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker"],
+            env=env,
+            stdout=self.log,
+            stderr=self.log,
+            cwd=ROOT,
+        )
+
+    def metrics(self) -> dict[str, float] | None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"the worker exited; see {self.log.name}")
+        try:
+            return scrape(self.port)
+        except OSError:
+            return None
+
+    def wait_ready(self, partitions: int = 4, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = self.metrics()
+            if m and m.get("cxpulse_worker_assigned_partitions") == partitions:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"the worker was not assigned its partitions; see {self.log.name}")
+
+    def stop(self) -> float:
+        """Stop it; returns its peak RSS in MB."""
+        peak = proc_rss(self.proc.pid)
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        return peak
+
+
+def live_throughput(
+    broker: str, topics: dict[str, str], n: int, expected: dict[str, float]
+) -> dict[str, Any]:
+    """The worker started on a full topic: seconds from its first event to every KPI total right."""
+    from kafka_server import free_port
+
+    worker = Worker(broker, topics, free_port(), f"bench-live-{int(time.time())}")
+    first = None
+    done = None
+    try:
+        deadline = time.monotonic() + 7200
+        while time.monotonic() < deadline:
+            m = worker.metrics()
+            now = time.perf_counter()
+            if m:
+                if first is None and m.get("cxpulse_events_total", 0) > 0:
+                    first = now
+                if first is not None and all(m.get(k) == v for k, v in expected.items()):
+                    done = now
+                    break
+                if first is not None and now > first:
+                    seen = m.get("cxpulse_events_total", 0)
+                    say(f"  live: {seen:,.0f} of {n:,} events consumed, {seen / (now - first):,.0f}/s")
+            time.sleep(0.2 if first is None else 5)
+    finally:
+        peak = worker.stop()
+    if first is None or done is None:
+        raise RuntimeError(f"the live worker did not finish; see {worker.log.name}")
+    return {"events": n, "seconds": done - first, "peak_rss_mb": peak}
+
+
+def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: float) -> dict[str, Any]:
+    """Produce at a steady rate into a running worker; time each ticket.created until counted."""
+    import orjson
+    from kafka import KafkaProducer
+    from kafka_server import free_port
+
+    from streams.simulator import Traffic
+
+    worker = Worker(broker, topics, free_port(), f"bench-latency-{int(time.time())}")
+    worker.wait_ready()
+    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=5, acks=1)
+    sent_at: list[float] = []  # produce time of each ticket.created, in order
+    stop = threading.Event()
+    counted: list[tuple[float, float]] = []  # (time, tickets_created_total)
+
+    def poll() -> None:
+        while not stop.is_set():
+            m = worker.metrics()
+            if m is not None:
+                counted.append((time.time(), m.get("cxpulse_tickets_created_total", 0.0)))
+            time.sleep(0.25)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    traffic = Traffic(start=time.time(), rate=rate / 4.5, seed=9)
+    began = time.time()
+    produced = 0
+    for family, key, event in traffic.until(began + seconds):
+        due = _epoch(event["occurred_at"])
+        pause = due - time.time()
+        if pause > 0:
+            time.sleep(pause)
+        producer.send(topics[family], key=key.encode(), value=orjson.dumps(event))
+        produced += 1
+        if event["type"] == "ticket.created":
+            sent_at.append(time.time())
+    producer.flush()
+    elapsed = time.time() - began
+    deadline = time.time() + 120
+    while (not counted or counted[-1][1] < len(sent_at)) and time.time() < deadline:
+        time.sleep(0.5)
+    stop.set()
+    poller.join()
+    peak = worker.stop()
+    latencies = []
+    j = 0
+    for i, t in enumerate(sent_at):
+        while j < len(counted) and counted[j][1] < i + 1:
+            j += 1
+        if j == len(counted):
+            break
+        latencies.append(max(0.0, counted[j][0] - t))
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [float("nan")] * 99
+    return {
+        "rate": produced / elapsed,
+        "measured": len(latencies),
+        "created": len(sent_at),
+        "p50_s": round(q[49], 3),
+        "p99_s": round(q[98], 3),
+        "max_s": round(latencies[-1], 3) if latencies else None,
+        "peak_rss_mb": peak,
+    }
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n", 2)[2],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to produce (default 1,000,000)")
+    parser.add_argument(
+        "--broker", help="bootstrap host:port of an existing broker (default: start Kafka here)"
+    )
+    parser.add_argument("--latency-rate", type=float, default=2000, help="events/s for the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=60, help="length of the latency run")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated stages to leave out: noop,live,quix,latency"
+    )
+    parser.add_argument(
+        "--json", type=Path, default=Path("bench-results.json"), help="where to write figures"
+    )
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+
+    kafka = None
+    if args.broker:
+        broker = args.broker
+    else:
+        from kafka_server import KafkaServer
+
+        say("starting Apache Kafka ...")
+        kafka = KafkaServer().start()
+        broker = kafka.bootstrap
+    results: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count()}
+    try:
+        from streams.topics import ensure_topics
+
+        tag = f"bench{int(time.time())}"
+        topics = topics_for(tag)
+        ensure_topics(f"kafka://{broker}", list(topics.values()), 4, 1)
+        say(f"producing {args.events:,} events ...")
+        counts = produce(broker, topics, args.events)
+        results["mix"] = counts
+        n = sum(counts.values())
+        topic_args = list(topics.values())
+        env = {f"CXPULSE_{f.upper()}_TOPIC": t for f, t in topics.items()}
+
+        say("(a) bare aiokafka consumer ...")
+        results["bare"] = stage([str(STAGES), "bare", broker, str(n), *topic_args])
+        say("(d) cxpulse replay ...")
+        with tempfile.TemporaryDirectory() as tmp:
+            results["replay"] = stage([str(STAGES), "replay", broker, f"{tmp}/replay.om"], env)
+        expected = {
+            k: v
+            for k, v in results["replay"].pop("totals").items()
+            if k.startswith(("cxpulse_tickets_created", "cxpulse_calls_offered", "cxpulse_nps_responses",
+                             "cxpulse_customers_joined", "cxpulse_contacts", "cxpulse_tickets_resolved"))
+        }  # fmt: skip
+        if "quix" not in skip:
+            say("(e) Quix Streams peer ...")
+            n_src = counts["tickets"] + counts["calls"]
+            results["quix"] = stage([str(QUIX), broker, topics["tickets"], topics["calls"], str(n_src)])
+        if "noop" not in skip:
+            say("(b) no-op Faust agent ...")
+            results["noop"] = stage([str(STAGES), "faust-noop", broker, str(n), *topic_args])
+        if "live" not in skip:
+            say("(c) cxpulse live worker ...")
+            results["live"] = live_throughput(broker, topics, n, expected)
+        if "latency" not in skip:
+            say(f"latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s ...")
+            lat_topics = topics_for(tag + "lat")
+            ensure_topics(f"kafka://{broker}", list(lat_topics.values()), 4, 1)
+            results["latency"] = live_latency(broker, lat_topics, args.latency_rate, args.latency_seconds)
+    finally:
+        if kafka:
+            kafka.stop()
+    print_table(results)
+    args.json.write_text(json.dumps(results, indent=2))
+    say(f"figures in {args.json}")
+    return 0
+
+
+def rate(result: dict[str, Any] | None) -> float | None:
+    if not result or not result.get("seconds"):
+        return None
+    return result["events"] / result["seconds"]
+
+
+def print_table(results: dict[str, Any]) -> None:
+    rows = [
+        ("a", "bare aiokafka consumer, decode only", "bare"),
+        ("b", "Faust agent, decode only", "noop"),
+        ("c", "cxpulse live worker, every KPI", "live"),
+        ("d", "cxpulse replay, every KPI", "replay"),
+        ("e", "Quix Streams peer, 3 KPIs (tickets+calls)", "quix"),
+    ]
+    print(f"\n{results['events']:,} events, {results['cpus']} CPUs\n")
+    print(f"{'':2} {'stage':44} {'events/s':>10} {'seconds':>8} {'peak RSS MB':>12}")
+    for letter, title, key in rows:
+        r = results.get(key)
+        if r:
+            print(f"{letter:2} {title:44} {rate(r):>10,.0f} {r['seconds']:>8.1f} {r['peak_rss_mb']:>12.1f}")
+    ratios = {}
+    for name, top, bottom in (("c/b", "live", "noop"), ("d/e", "replay", "quix"), ("d/a", "replay", "bare")):
+        a, b = rate(results.get(top)), rate(results.get(bottom))
+        if a and b:
+            ratios[name] = round(a / b, 3)
+    results["ratios"] = ratios
+    print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    lat = results.get("latency")
+    if lat:
+        print(
+            f"latency at {lat['rate']:,.0f} events/s: p50 {lat['p50_s']:.3f} s, p99 {lat['p99_s']:.3f} s, "
+            f"max {lat['max_s']} s ({lat['measured']} tickets), peak RSS {lat['peak_rss_mb']} MB"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
