@@ -232,7 +232,7 @@ class WorkerMetrics:
         )
         self.fact_messages = Counter(
             PREFIX + "fact_messages",
-            "KPI fact messages the aggregation applied (replays dropped are not counted).",
+            "Source records whose KPI facts the aggregation applied (replays it dropped are not counted).",
             registry=self.registry,
         )
         self.rebalances = Counter(

@@ -50,8 +50,9 @@ from metrics.entities import (
 from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
 from streams import commit_barrier
+from streams.batched_table import BatchedTable
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
-from streams.processing import process_entity
+from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
 from streams.state_expiry import StateExpiry
@@ -146,24 +147,37 @@ def build_app(settings: Settings) -> Pipeline:
         }
         deadletter.send_soon(key=message.key, value=orjson.dumps(record))
 
+    # Each table is written through a batch view: one changelog record per key and batch.
+    tickets_t, calls_t, surveys_t, customers_t = (
+        BatchedTable(t) for t in (ticket_state, call_state, survey_state, customer_state)
+    )
+    # A bucket goes to the changelog before its aggregate: if the aggregate's write survived
+    # a crash, the bucket's did too.
+    aggregates_t = BatchedTable(aggregates, first=lambda value: "start" in value)
     day = 86400.0
     expiry = {
-        "tickets": StateExpiry(ticket_state, settings.state_retention_days * day),
-        "calls": StateExpiry(call_state, settings.call_state_retention_days * day),
-        "surveys": StateExpiry(survey_state, settings.state_retention_days * day),
-        "customers": StateExpiry(customer_state, settings.state_retention_days * day),
+        "tickets": StateExpiry(tickets_t, settings.state_retention_days * day),
+        "calls": StateExpiry(calls_t, settings.call_state_retention_days * day),
+        "surveys": StateExpiry(surveys_t, settings.state_retention_days * day),
+        "customers": StateExpiry(customers_t, settings.state_retention_days * day),
     }
+    batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
+
+    def send(outbox: Outbox) -> None:
+        for target, key, message in outbox.messages():
+            outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(message))
 
     def handle(
-        table: Any,
+        table: BatchedTable,
         entity_id: str,
         event_id: str,
         message: Any,
         step: Callable[[State | None], Any],
         family: str,
         event_time: float,
+        outbox: Outbox,
     ) -> None:
-        """Run one entity step exactly once and send what it produced.
+        """Run one entity step exactly once and queue what it produced.
 
         What a step sends is kept in the entity's ledger, so a record redelivered after a
         crash sends the very same payloads again and the receivers can drop them.
@@ -179,62 +193,70 @@ def build_app(settings: Settings) -> Pipeline:
             return
         if status == "new":
             metrics.expired.inc(expiry[family].tick(message.partition))
-        for target, key, payload in sent:
-            outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(payload))
+        outbox.add(sent)
 
-    def entity_agent(family: Family, table: Any, step: Step, clocked: bool) -> Callable[[Any], Any]:
+    def entity_agent(family: Family, table: BatchedTable, step: Step, clocked: bool) -> Callable[[Any], Any]:
         limits = settings.limits()
         observe_delay = metrics.delay.observe
 
         async def process(stream: Any) -> None:
-            async for record in stream.events():
-                message = record.message
-                result = validate(record.value, message.key, family, limits)
-                if isinstance(result, Rejection):
-                    park(result, message, record.value)
-                    continue
-                event: Any = result
-                metrics.count_event(message.topic, event.type)
-                observe_delay(time.time() - event.occurred_at.timestamp())
-                entity_id: str = getattr(event, family.entity_field)
-                if clocked:
-                    clock = f"{message.topic}:{message.partition}"
-                    run = partial(step, event=event, policy=policy, clock=clock)
-                else:
-                    run = partial(step, event=event, policy=policy)
-                handle(
-                    table, entity_id, event.event_id, message, run, family.name, event.occurred_at.timestamp()
-                )
+            async for batch in stream.take_events(batch_size, within=batch_wait):
+                outbox = Outbox()
+                now = time.time()
+                for record in batch:
+                    message = record.message
+                    result = validate(record.value, message.key, family, limits, now)
+                    if isinstance(result, Rejection):
+                        park(result, message, record.value)
+                        continue
+                    event: Any = result
+                    metrics.count_event(message.topic, event.type)
+                    at = event.occurred_at.timestamp()
+                    observe_delay(now - at)
+                    entity_id: str = getattr(event, family.entity_field)
+                    if clocked:
+                        clock = f"{message.topic}:{message.partition}"
+                        run = partial(step, event=event, policy=policy, clock=clock)
+                    else:
+                        run = partial(step, event=event, policy=policy)
+                    handle(table, entity_id, event.event_id, message, run, family.name, at, outbox)
+                table.flush()
+                send(outbox)
 
         process.__name__ = f"{family.name}_entities"
         return process
 
     sources = [
-        (settings.tickets_topic, TICKETS, ticket_state, ticket_step, False),
-        (settings.calls_topic, CALLS, call_state, call_step, False),
-        (settings.surveys_topic, SURVEYS, survey_state, survey_step, False),
+        (settings.tickets_topic, TICKETS, tickets_t, ticket_step, False),
+        (settings.calls_topic, CALLS, calls_t, call_step, False),
+        (settings.surveys_topic, SURVEYS, surveys_t, survey_step, False),
         # Purchases time conversions: they name their partition as the facts' clock.
-        (settings.customers_topic, CUSTOMERS, customer_state, customer_step, True),
+        (settings.customers_topic, CUSTOMERS, customers_t, customer_step, True),
     ]
     for topic_name, family, table, step, clocked in sources:
         topic = app.topic(topic_name, **raw)
         app.agent(topic, name=f"{family.name}-entities")(entity_agent(family, table, step, clocked))
 
     async def customer_contacts(stream: Any) -> None:
-        async for record in stream.events():
-            contact = orjson.loads(record.value)
-            # Contacts of one ticket or call partition stay in order only within one contact
-            # partition: the pair is the clock their facts' lateness is judged by.
-            contact["clock"] = f"{contact['clock']}>{record.message.partition}"
-            handle(
-                customer_state,
-                record.message.key.decode(),
-                contact.pop("event_id"),
-                record.message,
-                partial(contact_step, contact=contact, policy=policy),
-                "customers",
-                contact["at"],
-            )
+        async for batch in stream.take_events(batch_size, within=batch_wait):
+            outbox = Outbox()
+            for record in batch:
+                contact = orjson.loads(record.value)
+                # Contacts of one ticket or call partition stay in order only within one contact
+                # partition: the pair is the clock their facts' lateness is judged by.
+                contact["clock"] = f"{contact['clock']}>{record.message.partition}"
+                handle(
+                    customers_t,
+                    record.message.key.decode(),
+                    contact.pop("event_id"),
+                    record.message,
+                    partial(contact_step, contact=contact, policy=policy),
+                    "customers",
+                    contact["at"],
+                    outbox,
+                )
+            customers_t.flush()
+            send(outbox)
 
     app.agent(contacts_topic, name="customer-contacts")(customer_contacts)
 
@@ -243,40 +265,52 @@ def build_app(settings: Settings) -> Pipeline:
 
     label_cap = max(1, -(-settings.max_label_values // settings.partitions))
 
-    def fold(payload: dict[str, Any], partition: int) -> bool:
+    def fold(payload: dict[str, Any], partition: int, outbox: Outbox) -> bool:
         """Admit a new queue or channel value, or send its facts on under ``other``; True if sent on."""
         labels_key = f"~labels|{partition}"
-        record = aggregates.get(labels_key) or new_label_record(partition)
+        record = aggregates_t.get(labels_key) or new_label_record(partition)
         queue, channel, changed = admit_labels(record, payload["queue"], payload["channel"], label_cap)
         if changed:
-            aggregates[labels_key] = record
+            aggregates_t[labels_key] = record
         if (queue, channel) == (payload["queue"], payload["channel"]):
             return False
         # Facts reach the folded aggregate through this partition: ordered per path, like contacts.
         path = f">{partition}"
-        for fact in payload["facts"]:
-            fact[3] = {**fact[3], "clock": fact[3].get("clock", payload["source"]) + path}
-        payload.update(queue=queue, channel=channel, source=payload["source"] + path)
-        facts_topic.send_soon(key=f"{queue}|{channel}".encode(), value=orjson.dumps(payload))
+        source = payload["source"]
+        for offset, facts in payload["records"]:
+            for fact in facts:
+                fact[3] = {**fact[3], "clock": fact[3].get("clock", source) + path}
+            outbox.add(
+                [["facts", f"{queue}|{channel}", {"queue": queue, "channel": channel,
+                                                  "source": source + path, "offset": offset, "facts": facts}]]
+            )  # fmt: skip
         return True
 
     async def aggregate_facts(stream: Any) -> None:
-        async for record in stream.events():
-            message = record.message
-            payload = orjson.loads(record.value)
-            key = message.key.decode()
-            agg = aggregates.get(key)
-            if agg is None:
-                if payload.get("kind") == "customers":
-                    agg = new_customer_base(message.partition)
-                elif fold(payload, message.partition):
-                    continue
-                else:
-                    agg = new_aggregate(payload["queue"], payload["channel"], message.partition)
-            facts, source, offset = payload["facts"], payload["source"], payload["offset"]
-            if apply_facts(agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates):
-                aggregates[key] = agg
-                count_fact_message()
+        async for batch in stream.take_events(batch_size, within=batch_wait):
+            folded = Outbox()
+            for record in batch:
+                message = record.message
+                payload = orjson.loads(record.value)
+                key = message.key.decode()
+                agg = aggregates_t.get(key)
+                if agg is None:
+                    if payload.get("kind") == "customers":
+                        agg = new_customer_base(message.partition)
+                    elif fold(payload, message.partition, folded):
+                        continue
+                    else:
+                        agg = new_aggregate(payload["queue"], payload["channel"], message.partition)
+                source, applied = payload["source"], 0
+                for offset, facts in payload["records"]:
+                    applied += apply_facts(
+                        agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates_t
+                    )
+                if applied:
+                    aggregates_t[key] = agg
+                    count_fact_message(applied)
+            aggregates_t.flush()
+            send(folded)
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)
 

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         False,
         description="Produce one record per batch; for brokers reporting end offsets per batch (Tansu).",
     )
+    batch_size: int = Field(
+        500,
+        ge=1,
+        description="Events an agent takes at once; table writes and facts are sent once per batch.",
+    )
+    batch_wait_seconds: float = Field(
+        0.1, gt=0, description="How long an agent waits to fill a batch before working on what it has."
+    )
     log_level: str = Field("info", description="Worker log level.")
 
     # KPI thresholds and costs; every one of the first four can be set per queue in queue_settings.
