@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint tools dashboards
+.PHONY: install demo test lint tools dashboards bench
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ tools:
 	  || { echo "cannot install the prometheus package: install Prometheus 2.x so promtool is on PATH"; exit 1; }
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
 	  || { echo "the tests need Java 17+ and Maven on PATH to run Apache Kafka"; exit 1; }
+
+# The benchmark (not a test): 1 M events through five consumers on one Apache Kafka; see docs/performance.md.
+bench: install tools
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 dashboards: install
 	$(BIN)/python deploy/grafana/dashboards.py

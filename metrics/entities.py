@@ -303,20 +303,30 @@ def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -
     counts = {"contacts": 1}
     outputs: list[Output] = []
     contacts = state["contacts"]
-    if any(at - repeat_horizon <= c[0] < at for c in contacts):
-        counts["repeat_contacts"] = 1
+    # One pass over the customer's remembered contacts: is this one a repeat, and does it make
+    # a later one (that arrived first) a repeat?
+    newest, earliest_kept = at, at
     for c in contacts:
-        if not c[3] and at < c[0] <= at + repeat_horizon:
+        when = c[0]
+        if when < at:
+            if when >= at - repeat_horizon:
+                counts["repeat_contacts"] = 1
+        elif when > at and not c[3] and when <= at + repeat_horizon:
             c[3] = True
-            outputs.append(["facts", c[1], c[2], [_fact(c[0], {"repeat_contacts": 1}, **_clock(c[5]))]])
+            outputs.append(["facts", c[1], c[2], [_fact(when, {"repeat_contacts": 1}, **_clock(c[5]))]])
+        if when > newest:
+            newest = when
+        if when < earliest_kept:
+            earliest_kept = when
     facts = [_fact(at, counts, **_clock(clock))]
     later = [p for p in state["purchases"] if at <= p[0] <= at + conversion_horizon]
     if later:
         first = min(later)
         facts.append(_fact(first[0], {"conversions": 1}, **_clock(first[1])))
     contacts.append([at, queue, channel, "repeat_contacts" in counts, bool(later), clock])
-    newest = max(c[0] for c in contacts)
-    _prune(contacts, newest, max(repeat_horizon, conversion_horizon), lambda c: c[0])
+    memory = MEMORY_HORIZONS * max(repeat_horizon, conversion_horizon)
+    if len(contacts) > CUSTOMER_MEMORY or earliest_kept < newest - memory:
+        _prune(contacts, newest, max(repeat_horizon, conversion_horizon), lambda c: c[0])
     outputs.insert(0, ["facts", queue, channel, facts])
     return state, outputs
 

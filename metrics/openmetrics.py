@@ -59,6 +59,7 @@ class OpenMetricsWriter:
         self._spool = Path(tempfile.mkdtemp(prefix="cxpulse-openmetrics-", dir=path.parent))
         self._files: dict[str, IO[str]] = {}
         self._headers: dict[str, str] = {}
+        self._prefixes: dict[tuple[str, ...], str] = {}
 
     def add(self, families: Iterable[Metric], at: float) -> None:
         """Add every sample of ``families`` as measured at ``at`` (Unix seconds)."""
@@ -72,9 +73,18 @@ class OpenMetricsWriter:
                     f"# HELP {family.name} {_escape_help(family.documentation)}\n"
                     f"# TYPE {family.name} {family.type}\n"
                 )
-            lines = [
-                f"{_series(s.labels)}\0{format_sample(s.name, s.labels, s.value, at)}" for s in family.samples
-            ]
+            stamp = f" {at:.3f}\n"
+            prefixes = self._prefixes
+            lines = []
+            for sample in family.samples:
+                # The same series come back every snapshot: format each name and label set once.
+                key = (sample.name, *sample.labels.values())
+                prefix = prefixes.get(key)
+                if prefix is None:
+                    prefix = prefixes[key] = (
+                        f"{_series(sample.labels)}\0{format_sample(sample.name, sample.labels, 0, 0)[:-8]}"
+                    )
+                lines.append(prefix + format_value(sample.value) + stamp)
             spool.writelines(lines)
             self.samples += len(lines)
 

@@ -6,8 +6,11 @@ is to read, so the command can show a progress bar.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from heapq import heappop, heappush
 from pathlib import Path
+from typing import Any
 
 from streams.events import FAMILIES
 from streams.replay import Record, record_from_line
@@ -33,10 +36,16 @@ class JsonLines:
                         yield record_from_line(stripped, source, number), len(line)
 
 
+# Records held back for the merge at most; past it, the oldest buffered record goes first anyway.
+MAX_BUFFERED = 500_000
+
+
 class KafkaRange:
     """The records of the event topics from ``since`` (or the start) to the end offsets seen on opening.
 
-    Partitions are read interleaved, in the consumer's fetch order, as a live worker reads them.
+    Partitions are merged by record timestamp, so the replayed stream's clock moves as the
+    contact centre's did: read one partition after another, a day of one would push the
+    others' events out of every window as late.
     """
 
     def __init__(
@@ -55,9 +64,9 @@ class KafkaRange:
             bootstrap_servers=bootstrap_servers(broker),
             enable_auto_commit=False,
             group_id=None,
-            max_poll_records=5000,
+            max_poll_records=20000,
             fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=8 * 1024 * 1024,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             request_timeout_ms=int(timeout * 1000) + 5000,
         )
         parts = []
@@ -82,25 +91,53 @@ class KafkaRange:
         self.unit = "records"
 
     def __iter__(self) -> Iterator[tuple[Record | None, int]]:
-        open_parts = dict(self.ends)
+        """Yield in timestamp order across partitions: the oldest head while every partition has one."""
+        buffers: dict[Any, deque[Any]] = {tp: deque() for tp in self.ends}
+        remaining = dict(self.ends)  # partitions not yet read to their end offset
+        heads: list[tuple[int, int, Any]] = []  # (timestamp, tiebreak, tp) of each buffered head
+        tiebreak = 0
+        buffered = 0
         try:
-            while open_parts:
-                batch = self.consumer.poll(timeout_ms=1000)
-                for tp, messages in batch.items():
-                    end = open_parts.get(tp)
-                    if end is None:
-                        continue
-                    family = self.families[tp.topic]
-                    source = f"{tp.topic}:{tp.partition}"
-                    for message in messages:
-                        if message.offset >= end:
-                            break
-                        if self.until_ms is None or message.timestamp <= self.until_ms:
-                            yield Record(family, message.key, message.value, source, message.offset), 1
-                        else:
-                            yield None, 1  # written after the range: counted for progress only
-                    if messages and messages[-1].offset >= end - 1:
-                        del open_parts[tp]
-                        self.consumer.pause(tp)
+            while buffers:
+                if any(not buffers[tp] for tp in remaining) and buffered < MAX_BUFFERED:
+                    for tp, messages in self.consumer.poll(timeout_ms=1000).items():
+                        end = remaining.get(tp)
+                        if end is None:
+                            continue
+                        buffer = buffers[tp]
+                        fresh = not buffer
+                        buffer.extend(m for m in messages if m.offset < end)
+                        buffered += len(buffer) if fresh else len(messages)
+                        if fresh and buffer:
+                            tiebreak += 1
+                            heappush(heads, (buffer[0].timestamp, tiebreak, tp))
+                    for tp, end in list(remaining.items()):
+                        # The position, not the last record: a range may end in a transaction marker.
+                        if self.consumer.position(tp) >= end:
+                            del remaining[tp]
+                            self.consumer.pause(tp)
+                    continue
+                # Every open partition has a head (or the buffer is full): hand out the oldest
+                # until an open partition runs dry.
+                while heads:
+                    _, _, tp = heappop(heads)
+                    buffer = buffers[tp]
+                    message = buffer.popleft()
+                    buffered -= 1
+                    yield self._record(tp, message), 1
+                    if buffer:
+                        tiebreak += 1
+                        heappush(heads, (buffer[0].timestamp, tiebreak, tp))
+                    elif tp in remaining:
+                        break
+                for tp in [tp for tp, b in buffers.items() if not b and tp not in remaining]:
+                    del buffers[tp]
         finally:
             self.consumer.close()
+
+    def _record(self, tp: Any, message: Any) -> Record | None:
+        if self.until_ms is not None and message.timestamp > self.until_ms:
+            return None  # written after the range: counted for progress only
+        return Record(
+            self.families[tp.topic], message.key, message.value, f"{tp.topic}:{tp.partition}", message.offset
+        )
