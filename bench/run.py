@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -215,16 +216,18 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
             m = worker.metrics()
             if m is not None:
                 counted.append((time.time(), m.get("cxpulse_tickets_created_total", 0.0)))
-            time.sleep(0.25)
+            time.sleep(0.5)  # a scrape costs the worker a few ms of its event loop: not too often
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    traffic = Traffic(start=time.time(), rate=rate / 4.5, seed=9)
+    # The simulator's mix, sent at an even pace: event i leaves at began + i / rate. Its event
+    # times stay within a minute or so of the wall clock (the simulator's own rate swings).
+    traffic = Traffic(start=time.time(), rate=rate / 5.2, seed=9)
     began = time.time()
     produced = 0
-    for family, key, event in traffic.until(began + seconds):
-        due = _epoch(event["occurred_at"])
-        pause = due - time.time()
+    total = int(rate * seconds)
+    for family, key, event in traffic.take(total):
+        pause = began + produced / rate - time.time()
         if pause > 0:
             time.sleep(pause)
         producer.send(topics[family], key=key.encode(), value=orjson.dumps(event))
@@ -260,10 +263,65 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
     }
 
 
-def _epoch(stamp: str) -> float:
-    from datetime import datetime
+def open_tickets(broker: str, sizes: list[int], store: str) -> list[dict[str, Any]]:
+    """A worker holding more and more open tickets: its memory, and the store's size on disk."""
+    import orjson
+    from confluent_kafka import Producer
+    from kafka_server import free_port
 
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    from streams.simulator import QUEUES, TICKET_CHANNELS
+    from streams.topics import ensure_topics
+
+    tag = f"open{int(time.time())}{store.split(':')[0]}"
+    topics = topics_for(tag)
+    ensure_topics(f"kafka://{broker}", list(topics.values()), 4, 1)
+    data_dir = tempfile.mkdtemp(prefix="cxpulse-bench-store-")
+    os.environ["CXPULSE_STORE"], os.environ["CXPULSE_DATA_DIR"] = store, data_dir
+    try:
+        worker = Worker(broker, topics, free_port(), f"bench-{tag}")
+    finally:
+        del os.environ["CXPULSE_STORE"], os.environ["CXPULSE_DATA_DIR"]
+    producer = Producer({"bootstrap.servers": broker, "linger.ms": 50})
+    rows, made = [], 0
+    try:
+        worker.wait_ready()
+        for size in sizes:
+            began = time.perf_counter()
+            now = time.time()
+            while made < size:
+                ticket = f"OPEN-{made}"
+                event = {
+                    "event_id": f"open-{made}", "type": "ticket.created", "ticket_id": ticket,
+                    "occurred_at": datetime.fromtimestamp(now, UTC).isoformat(),
+                    "queue": QUEUES[made % len(QUEUES)], "channel": TICKET_CHANNELS[made % 4],
+                    "customer_id": f"cust-{made}",
+                }  # fmt: skip
+                while True:
+                    try:
+                        producer.produce(topics["tickets"], orjson.dumps(event), ticket.encode())
+                        break
+                    except BufferError:
+                        producer.poll(0.05)
+                made += 1
+            producer.flush()
+            while True:
+                m = worker.metrics() or {}
+                if m.get("cxpulse_tickets_open") == size:
+                    break
+                time.sleep(2)
+            seconds = time.perf_counter() - began
+            time.sleep(3)
+            disk = sum(f.stat().st_size for f in Path(data_dir).rglob("*") if f.is_file()) / 2**20
+            row = {
+                "store": store, "open_tickets": size, "seconds": round(seconds, 1),
+                "rss_mb": proc_rss(worker.proc.pid, "VmRSS:"), "peak_rss_mb": proc_rss(worker.proc.pid),
+                "store_on_disk_mb": round(disk, 1),
+            }  # fmt: skip
+            say(f"  {store} {size:,} open tickets: RSS {row['rss_mb']} MB, disk {row['store_on_disk_mb']} MB")
+            rows.append(row)
+    finally:
+        worker.stop()
+    return rows
 
 
 def main() -> int:
@@ -277,6 +335,14 @@ def main() -> int:
     parser.add_argument("--latency-seconds", type=float, default=60, help="length of the latency run")
     parser.add_argument(
         "--skip", default="", help="comma-separated stages to leave out: noop,live,quix,latency"
+    )
+    parser.add_argument(
+        "--open-tickets",
+        default="100000,300000,1000000",
+        help="open-ticket counts to measure a worker's memory at (comma-separated; empty to skip)",
+    )
+    parser.add_argument(
+        "--stores", default="memory://,rocksdb://", help="table stores for the open-ticket runs"
     )
     parser.add_argument(
         "--json", type=Path, default=Path("bench-results.json"), help="where to write figures"
@@ -307,17 +373,20 @@ def main() -> int:
         topic_args = list(topics.values())
         env = {f"CXPULSE_{f.upper()}_TOPIC": t for f, t in topics.items()}
 
-        say("(a) bare aiokafka consumer ...")
-        results["bare"] = stage([str(STAGES), "bare", broker, str(n), *topic_args])
-        say("(d) cxpulse replay ...")
-        with tempfile.TemporaryDirectory() as tmp:
-            results["replay"] = stage([str(STAGES), "replay", broker, f"{tmp}/replay.om"], env)
-        expected = {
-            k: v
-            for k, v in results["replay"].pop("totals").items()
-            if k.startswith(("cxpulse_tickets_created", "cxpulse_calls_offered", "cxpulse_nps_responses",
-                             "cxpulse_customers_joined", "cxpulse_contacts", "cxpulse_tickets_resolved"))
-        }  # fmt: skip
+        if "bare" not in skip:
+            say("(a) bare aiokafka consumer ...")
+            results["bare"] = stage([str(STAGES), "bare", broker, str(n), *topic_args])
+        expected: dict[str, float] = {}
+        if "replay" not in skip:
+            say("(d) cxpulse replay ...")
+            with tempfile.TemporaryDirectory() as tmp:
+                results["replay"] = stage([str(STAGES), "replay", broker, f"{tmp}/replay.om"], env)
+            expected = {
+                k: v
+                for k, v in results["replay"].pop("totals").items()
+                if k.startswith(("cxpulse_tickets_created", "cxpulse_calls_offered", "cxpulse_nps_responses",
+                                 "cxpulse_customers_joined", "cxpulse_contacts", "cxpulse_tickets_resolved"))
+            }  # fmt: skip
         if "quix" not in skip:
             say("(e) Quix Streams peer ...")
             n_src = counts["tickets"] + counts["calls"]
@@ -325,7 +394,7 @@ def main() -> int:
         if "noop" not in skip:
             say("(b) no-op Faust agent ...")
             results["noop"] = stage([str(STAGES), "faust-noop", broker, str(n), *topic_args])
-        if "live" not in skip:
+        if "live" not in skip and expected:
             say("(c) cxpulse live worker ...")
             results["live"] = live_throughput(broker, topics, n, expected)
         if "latency" not in skip:
@@ -333,6 +402,12 @@ def main() -> int:
             lat_topics = topics_for(tag + "lat")
             ensure_topics(f"kafka://{broker}", list(lat_topics.values()), 4, 1)
             results["latency"] = live_latency(broker, lat_topics, args.latency_rate, args.latency_seconds)
+        sizes = [int(x) for x in args.open_tickets.split(",") if x]
+        if sizes:
+            results["open_tickets"] = []
+            for store in args.stores.split(","):
+                say(f"open tickets held by a worker with the {store} store ...")
+                results["open_tickets"] += open_tickets(broker, sizes, store)
     finally:
         if kafka:
             kafka.stop()
@@ -369,6 +444,12 @@ def print_table(results: dict[str, Any]) -> None:
             ratios[name] = round(a / b, 3)
     results["ratios"] = ratios
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    opened = results.get("open_tickets")
+    if opened:
+        print(f"\n{'store':12} {'open tickets':>12} {'RSS MB':>8} {'peak RSS MB':>12} {'on disk MB':>11}")
+        for r in opened:
+            print(f"{r['store']:12} {r['open_tickets']:>12,} {r['rss_mb']:>8.1f} {r['peak_rss_mb']:>12.1f} "
+                  f"{r['store_on_disk_mb']:>11.1f}")  # fmt: skip
     lat = results.get("latency")
     if lat:
         print(

@@ -50,7 +50,7 @@ from metrics.entities import (
 from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
 from streams import commit_barrier
-from streams.batched_table import BatchedTable
+from streams.batched_table import Acting, BatchedTable
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
@@ -95,7 +95,8 @@ def build_app(settings: Settings) -> Pipeline:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
-        store="memory://",
+        store=settings.store,
+        datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
@@ -203,7 +204,9 @@ def build_app(settings: Settings) -> Pipeline:
             async for batch in stream.take_events(batch_size, within=batch_wait):
                 outbox = Outbox()
                 now = time.time()
+                acting = Acting(stream)
                 for record in batch:
+                    acting(record)
                     message = record.message
                     result = validate(record.value, message.key, family, limits, now)
                     if isinstance(result, Rejection):
@@ -220,7 +223,7 @@ def build_app(settings: Settings) -> Pipeline:
                     else:
                         run = partial(step, event=event, policy=policy)
                     handle(table, entity_id, event.event_id, message, run, family.name, at, outbox)
-                table.flush()
+                table.flush(acting.partition)
                 send(outbox)
 
         process.__name__ = f"{family.name}_entities"
@@ -240,7 +243,9 @@ def build_app(settings: Settings) -> Pipeline:
     async def customer_contacts(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait):
             outbox = Outbox()
+            acting = Acting(stream)
             for record in batch:
+                acting(record)
                 contact = orjson.loads(record.value)
                 # Contacts of one ticket or call partition stay in order only within one contact
                 # partition: the pair is the clock their facts' lateness is judged by.
@@ -255,7 +260,7 @@ def build_app(settings: Settings) -> Pipeline:
                     contact["at"],
                     outbox,
                 )
-            customers_t.flush()
+            customers_t.flush(acting.partition)
             send(outbox)
 
     app.agent(contacts_topic, name="customer-contacts")(customer_contacts)
@@ -289,7 +294,9 @@ def build_app(settings: Settings) -> Pipeline:
     async def aggregate_facts(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait):
             folded = Outbox()
+            acting = Acting(stream)
             for record in batch:
+                acting(record)
                 message = record.message
                 payload = orjson.loads(record.value)
                 key = message.key.decode()
@@ -309,7 +316,7 @@ def build_app(settings: Settings) -> Pipeline:
                 if applied:
                     aggregates_t[key] = agg
                     count_fact_message(applied)
-            aggregates_t.flush()
+            aggregates_t.flush(acting.partition)
             send(folded)
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)

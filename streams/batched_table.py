@@ -79,11 +79,26 @@ class BatchedTable(MutableMapping[str, Any]):
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
+    def items(self) -> Any:  # type: ignore[override]
+        """Every key and value in one pass over the store (a RocksDB store finds a key's value
+        only under the current event's partition, so looking keys up one by one would miss)."""
+        pending = self._pending
+        for key, value in pending.items():
+            if value is not _DELETED:
+                yield key, value
+        for key, value in self.table.data.items():
+            if key not in pending:
+                yield key, value
+
     def values(self) -> Any:  # the live table's values, as a scrape reads them
         return self.table.data.values()
 
-    def flush(self) -> int:
-        """Send the batch's writes to the store and the changelog; returns how many."""
+    def flush(self, acting_for: Callable[[int], None] | None = None) -> int:
+        """Send the batch's writes to the store and the changelog; returns how many.
+
+        ``acting_for(partition)`` makes an event of that partition Faust's current event
+        before a write: a RocksDB store files each key under the current event's partition.
+        """
         if not self._pending:
             return 0
         items = list(self._pending.items())
@@ -92,10 +107,38 @@ class BatchedTable(MutableMapping[str, Any]):
         data, send = self.table.data, self.table.send_changelog
         for key, value in items:
             if value is _DELETED:
+                partition = self._deleted_from.pop(key)
+                if acting_for is not None:
+                    acting_for(partition)
                 data.pop(key, None)
-                send(self._deleted_from.pop(key), key, None, value_serializer="raw")
+                send(partition, key, None, value_serializer="raw")
             else:
+                partition = partition_of(value)
+                if acting_for is not None:
+                    acting_for(partition)
                 data[key] = value
-                send(partition_of(value), key, value)
+                send(partition, key, value)
         self._pending.clear()
         return len(items)
+
+
+class Acting:
+    """Makes each event of a batch, in turn, the stream's current event, as Faust does per event.
+
+    Faust's stores and tables find a key's partition through the current event; an agent
+    working through a batch sets it for every event it handles, and remembers one event per
+    partition so :meth:`BatchedTable.flush` can act for each partition it writes to.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._set = stream._set_current_event  # Faust's own per-event hook
+        self._by_partition: dict[int, Any] = {}
+
+    def __call__(self, event: Any) -> None:
+        self._set(event)
+        self._by_partition[event.message.partition] = event
+
+    def partition(self, partition: int) -> None:
+        event = self._by_partition.get(partition)
+        if event is not None:
+            self._set(event)

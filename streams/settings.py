@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         False,
         description="Produce one record per batch; for brokers reporting end offsets per batch (Tansu).",
     )
+    store: str = Field(
+        "memory://",
+        description="Where tables keep state: memory:// (RAM) or rocksdb:// (on disk, via rocksdict).",
+    )
+    data_dir: str = Field(".cxpulse-data", description="Folder of the RocksDB store (with store rocksdb://).")
     batch_size: int = Field(
         500,
         ge=1,
