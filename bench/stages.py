@@ -113,7 +113,9 @@ def replay(bootstrap: str, out: str) -> None:
         "customers": settings.customers_topic,
     }
     from metrics.openmetrics import OpenMetricsWriter
+    from streams.gc_tuning import tune_gc
 
+    tune_gc()  # as `cxpulse replay` does
     source = KafkaRange(settings.broker, topics)
     engine = Replay(settings)
     engine.keep_rejections = False

@@ -258,6 +258,37 @@ def window_sums(
     return sums
 
 
+def windows_sums(
+    buckets: Iterable[Aggregate], now: float, windows: dict[str, int], bucket_seconds: int
+) -> dict[str, dict[str, float]]:
+    """:func:`window_sums` of several windows in one pass over the buckets.
+
+    Windows all end at ``now``, so they nest: each bucket is added to the shortest window
+    holding it, and each longer window adds the shorter ones' sums to its own.
+    """
+    current = int(now // bucket_seconds) * bucket_seconds
+    order = sorted(windows.items(), key=lambda item: item[1])
+    firsts = [current - seconds + bucket_seconds for _, seconds in order]
+    rings: list[tuple[dict[str, float], set[str]]] = [({}, set()) for _ in order]
+    for bucket in buckets:
+        start = bucket["start"]
+        for first, (sums, agents) in zip(firsts, rings, strict=True):
+            if start >= first:
+                for name, value in bucket["fields"].items():
+                    sums[name] = sums.get(name, 0) + value
+                agents.update(bucket["agents"])
+                break
+    out: dict[str, dict[str, float]] = {}
+    running: dict[str, float] = {}
+    seen: set[str] = set()
+    for (label, _), (sums, agents) in zip(order, rings, strict=True):
+        for name, value in sums.items():
+            running[name] = running.get(name, 0) + value
+        seen |= agents
+        out[label] = {**running, "agents": len(seen)}
+    return out
+
+
 def window_values(sums: dict[str, float], window_seconds: int, hourly_cost: float) -> dict[str, float]:
     """The windowed gauges one window's sums yield: counts, ratios, means, quantiles, work measures.
 

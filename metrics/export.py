@@ -22,8 +22,8 @@ from metrics.aggregate import (
     aggregate_key,
     customer_periods,
     oldest_open_age,
-    window_sums,
     window_values,
+    windows_sums,
 )
 from metrics.definitions import (
     COUNTERS,
@@ -148,9 +148,9 @@ class KpiCollector(Collector):
                 oldest.add_metric(labels, age)
             late.add_metric(labels, agg["late"])
             hourly_cost = self._policy.for_queue(agg["queue"]).hourly_cost
+            all_sums = windows_sums(buckets.get(aggregate_key(agg), ()), now, WINDOWS, self._bucket_seconds)
             for window, seconds in WINDOWS.items():
-                sums = window_sums(buckets.get(aggregate_key(agg), ()), now, seconds, self._bucket_seconds)
-                values = window_values(sums, seconds, hourly_cost)
+                values = window_values(all_sums[window], seconds, hourly_cost)
                 wlabels = [*labels, window]
                 for key, family in window_counts.items():
                     family.add_metric(wlabels, values[key])

@@ -3,15 +3,16 @@
 Stages, each keyed so that its state lives on exactly one worker:
 
 1. *Entity agents* consume ``tickets``, ``calls``, ``surveys`` and ``customers`` (keyed by
-   the entity id). Each event costs one read and one write of the entity's state, and
-   yields at most one message of KPI facts per queue on the internal fact topic (keyed
-   ``queue|channel``), plus, for a contact with a customer id, one message on the internal
-   contact topic (keyed by customer).
+   the entity id) in batches. Each event reads and updates its entity's state, and yields
+   KPI facts for its queue and, for a contact with a customer id, a contact for the
+   customer. Per batch, each touched state is written once, and the facts of each queue and
+   source partition travel as one message on the internal fact topic (keyed
+   ``queue|channel``); contacts go to the internal contact topic (keyed by customer).
 2. A *customer agent* consumes the contact topic next to the ``customers`` topic (same
    keys, same partitions) for repeat contacts and conversions.
 3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
-   meet in one partition; a fact message costs two writes: the event-time bucket it falls
-   in, then the queue's aggregate (totals, histograms, backlog, watermarks).
+   meet in one partition. Per batch, it writes each touched event-time bucket, then each
+   touched queue aggregate (totals, histograms, backlog, watermarks), once.
 
 The worker serves ``/metrics`` from the aggregates of the fact partitions it owns.
 """

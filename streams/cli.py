@@ -93,6 +93,9 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
             f"cannot reach the Kafka broker at {settings.broker} ({exc.__class__.__name__}: {exc}); "
             "check CXPULSE_BROKER and that the broker is up"
         ) from exc
+    from streams.gc_tuning import tune_gc
+
+    tune_gc()
     pipeline = build_app(settings)
     click.echo(
         f"cxpulse worker {settings.app_id}: metrics at http://127.0.0.1:{settings.web_port}/metrics", err=True
@@ -118,12 +121,35 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     show_default=True,
     help="Seconds of past traffic to send at once before going live, so windows start full.",
 )
-def simulate(rate: float, duration: float | None, seed: int, history: float, **options: Any) -> None:
+@click.option(
+    "--jsonl",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the --history seconds up to now to this JSON Lines file instead (for cxpulse replay).",
+)
+def simulate(
+    rate: float, duration: float | None, seed: int, history: float, jsonl: Path | None, **options: Any
+) -> None:
     """Produce realistic contact-centre traffic to Kafka in real time.
 
     Tickets (email, chat, web, social), calls, surveys and customer lifecycle events,
     with bursts, realistic reply and wait times, escalations, abandons and reopens.
+    With --jsonl, write past traffic to a file instead and stop.
     """
+    if jsonl is not None:
+        import orjson
+
+        from streams.simulator import Traffic
+
+        if history <= 0:
+            raise click.UsageError("--jsonl needs --history: how many seconds of past traffic to write")
+        now = time.time()
+        written = 0
+        with open(jsonl, "wb") as out:
+            for _, _, event in Traffic(start=now - history, rate=rate, seed=seed).until(now):
+                out.write(orjson.dumps(event) + b"\n")
+                written += 1
+        click.echo(f"wrote {written} events ({history:.0f} s of traffic) to {jsonl}", err=True)
+        return
     settings = _settings(**options)
     sent = _simulate(settings, rate, duration, seed, progress=True, history=history)
     click.echo(f"\nsent {sent} events", err=True)
@@ -402,6 +428,9 @@ def replay(
         if since or until:
             raise click.UsageError("--since and --until apply to --kafka only")
         source = JsonLines(list(files))
+    from streams.gc_tuning import tune_gc
+
+    tune_gc()
     engine = Replay(settings)
     engine.keep_rejections = rejected is not None
     from metrics.openmetrics import OpenMetricsWriter

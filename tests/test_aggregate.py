@@ -189,3 +189,21 @@ def test_label_values_past_the_cap_fold_into_other():
     assert admit_labels(record, "other", "other", 2) == ("other", "other", False)
     assert record["folded"] == {"queue": 1, "channel": 1}
     assert record["queue"] == ["billing", "sales"]
+
+
+def test_all_windows_in_one_pass_equal_each_window_alone() -> None:
+    from metrics.aggregate import windows_sums
+    from metrics.definitions import WINDOWS
+
+    buckets = [
+        {"start": start, "fields": {"tickets_created": 1, "first_response_seconds:sum": start / 7},
+         "agents": {f"a{start % 3}": 1}}
+        for start in range(0, 7200, 60)
+    ]  # fmt: skip
+    now = 7200 - 30
+    together = windows_sums(buckets, now, WINDOWS, 60)
+    for window, seconds in WINDOWS.items():
+        alone = window_sums(buckets, now, seconds, 60)
+        assert together[window].keys() == alone.keys()
+        for name, value in alone.items():
+            assert abs(together[window][name] - value) <= 1e-9 * max(1.0, abs(value)), (window, name)
