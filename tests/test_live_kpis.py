@@ -299,3 +299,24 @@ def test_out_of_order_within_grace_lands_in_its_window_and_late_events_only_in_t
             samples[("cxpulse_window_calls_answered", label(queue="sales", channel="phone", window=window))]
             == 0
         )
+
+
+def test_the_rocksdb_store_gives_the_same_numbers_and_keeps_them_over_a_restart(
+    catalogue_stack, kafka, tmp_path
+):
+    """State on disk (CXPULSE_STORE=rocksdb://): exact KPIs, and a restarted worker resumes them."""
+    stack = catalogue_stack
+    stack.extra_env.update({"CXPULSE_STORE": "rocksdb://", "CXPULSE_DATA_DIR": str(tmp_path / "state")})
+    now = time.time()
+    tickets, calls = scenario(now)
+    first, second = catalogue_extras(now)
+    worker = stack.worker("first")
+    worker.wait_assigned(stack.partitions)
+    produce(kafka.bootstrap, stack.records(tickets + calls + first))
+    assert_exact(worker, tickets + calls + first, RULES)
+    worker.stop()
+    assert any((tmp_path / "state").rglob("*.sst")) or any((tmp_path / "state").rglob("CURRENT"))
+    again = stack.worker("second")
+    again.wait_assigned(stack.partitions)
+    produce(kafka.bootstrap, stack.records(second))
+    assert_exact(again, tickets + calls + first + second, RULES)
