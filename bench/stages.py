@@ -106,12 +106,7 @@ def replay(bootstrap: str, out: str) -> None:
     from streams.settings import Settings
 
     settings = Settings(broker=f"kafka://{bootstrap}")
-    topics = {
-        "tickets": settings.tickets_topic,
-        "calls": settings.calls_topic,
-        "surveys": settings.surveys_topic,
-        "customers": settings.customers_topic,
-    }
+    topics = settings.source_topics()
     from metrics.openmetrics import OpenMetricsWriter
     from streams.gc_tuning import tune_gc
 

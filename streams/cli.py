@@ -170,12 +170,7 @@ def _simulate(
     from streams.topics import bootstrap_servers
 
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=20, acks=1)
-    topics = {
-        "tickets": settings.tickets_topic,
-        "calls": settings.calls_topic,
-        "surveys": settings.surveys_topic,
-        "customers": settings.customers_topic,
-    }
+    topics = settings.source_topics()
     last = [0.0]
 
     def tick(sent: int) -> None:
@@ -410,12 +405,7 @@ def replay(
         raise click.BadParameter("must be 0 or more", param_hint="--step")
     settings = _settings(**options)
     if from_kafka:
-        topics = {
-            "tickets": settings.tickets_topic,
-            "calls": settings.calls_topic,
-            "surveys": settings.surveys_topic,
-            "customers": settings.customers_topic,
-        }
+        topics = settings.source_topics()
         try:
             source: Any = KafkaRange(settings.broker, topics, _moment(since), _moment(until))
         except LookupError as exc:

@@ -115,6 +115,15 @@ class Settings(BaseSettings):
                 )
         return value
 
+    def source_topics(self) -> dict[str, str]:
+        """Event family -> the topic it is read from."""
+        return {
+            "tickets": self.tickets_topic,
+            "calls": self.calls_topic,
+            "surveys": self.surveys_topic,
+            "customers": self.customers_topic,
+        }
+
     def limits(self) -> Limits:
         return Limits(
             max_bytes=self.max_event_bytes,
