@@ -56,7 +56,7 @@ from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
-from streams.state_expiry import StateExpiry
+from streams.state_expiry import expiry_by_family
 from streams.topics import bootstrap_servers
 from streams.validation import Rejection, validate
 
@@ -167,13 +167,11 @@ def build_app(settings: Settings) -> Pipeline:
     # A bucket goes to the changelog before its aggregate: if the aggregate's write survived
     # a crash, the bucket's did too.
     aggregates_t = BatchedTable(aggregates, first=lambda value: "start" in value)
-    day = 86400.0
-    expiry = {
-        "tickets": StateExpiry(tickets_t, settings.state_retention_days * day),
-        "calls": StateExpiry(calls_t, settings.call_state_retention_days * day),
-        "surveys": StateExpiry(surveys_t, settings.state_retention_days * day),
-        "customers": StateExpiry(customers_t, settings.state_retention_days * day),
-    }
+    expiry = expiry_by_family(
+        {"tickets": tickets_t, "calls": calls_t, "surveys": surveys_t, "customers": customers_t},
+        settings.state_retention_days,
+        settings.call_state_retention_days,
+    )
     batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
 
     def send(outbox: Outbox) -> None:

@@ -35,10 +35,8 @@ from metrics.export import KpiCollector
 from streams.events import CALLS, CUSTOMERS, FAMILIES, SURVEYS, TICKETS, Family
 from streams.processing import process_entity
 from streams.settings import Settings
-from streams.state_expiry import StateExpiry
+from streams.state_expiry import expiry_by_family
 from streams.validation import Rejection, validate
-
-DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +80,9 @@ class Replay:
         self.tables: dict[str, dict[str, Any]] = {name: {} for name in FAMILIES}
         self.aggregates: dict[str, Aggregate] = {}
         self.labels = new_label_record(0)
-        self.expiry = {
-            "tickets": StateExpiry(self.tables["tickets"], settings.state_retention_days * DAY),
-            "calls": StateExpiry(self.tables["calls"], settings.call_state_retention_days * DAY),
-            "surveys": StateExpiry(self.tables["surveys"], settings.state_retention_days * DAY),
-            "customers": StateExpiry(self.tables["customers"], settings.state_retention_days * DAY),
-        }
+        self.expiry = expiry_by_family(
+            self.tables, settings.state_retention_days, settings.call_state_retention_days
+        )
         self.clock: float | None = None  # newest event time so far
         self.events: Counter[tuple[str, str]] = Counter()  # (family, type) -> valid events
         self.invalid: Counter[tuple[str, str]] = Counter()  # (family, reason) -> rejected
@@ -132,11 +127,6 @@ class Replay:
         else:
             step = partial(self._steps[family.name], event=event, policy=self.policy)
         self._process(family.name, getattr(event, family.entity_field), event.event_id, step, record, at)
-
-    def feed(self, record: Record) -> None:
-        event = self.accept(record)
-        if event is not None:
-            self.apply(event, record)
 
     def _process(
         self, name: str, entity_id: str, event_id: str, step: Any, record: Record, at: float

@@ -10,7 +10,7 @@ those whose newest event is older than the retention.
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 SWEEP_EVERY = 2000  # events between two sweeps of one table
@@ -56,3 +56,14 @@ class StateExpiry:
                 deleted += 1
         self.expired += deleted
         return deleted
+
+
+def expiry_by_family(
+    tables: Mapping[str, MutableMapping[str, Any]], retention_days: float, call_retention_days: float
+) -> dict[str, StateExpiry]:
+    """One expiry per entity table: calls are kept for their own, shorter, retention."""
+    day = 86400.0
+    return {
+        family: StateExpiry(table, (call_retention_days if family == "calls" else retention_days) * day)
+        for family, table in tables.items()
+    }
