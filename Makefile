@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint tools dashboards bench
+.PHONY: install demo test lint tools dashboards bench stress
 
 install: $(VENV)/.installed
 
@@ -39,3 +39,8 @@ dashboards: install
 
 test: lint tools
 	$(BIN)/pytest
+
+# Rebalance races are rare: run the churn test several times over (STRESS_RUNS, default 5).
+STRESS_RUNS ?= 5
+stress: install tools
+	for i in $$(seq $(STRESS_RUNS)); do $(BIN)/pytest -m stress -q || exit 1; done

@@ -1,11 +1,18 @@
 """Soak: run realistic traffic through a worker for a while and watch memory and lag stay flat.
 
-    python bench/soak.py --minutes 10               # a real Apache Kafka, started here
-    python bench/soak.py --broker kafka://host:9092  # an existing broker
+    python bench/soak.py --minutes 10                         # a real Apache Kafka, started here
+    python bench/soak.py --minutes 10 --retention-minutes 3   # state reaches its lasting size
+    python bench/soak.py --broker kafka://host:9092           # an existing broker
 
-Every minute it prints the worker's resident memory (RSS), the events it has processed, and
-the consumer lag of its group (end offsets minus committed offsets, over the source topics and
+Every minute it prints the events the worker has processed, the tickets, calls and customers
+it has forgotten (silent longer than the retention), its resident memory (RSS), and the
+consumer lag of its group (end offsets minus committed offsets, over the source topics and
 cxpulse's internal topics). At the end it prints the growth of both and writes JSON.
+
+A worker keeps each ticket for 35 days after its last event by default, so its memory grows
+with the contacts of the last 35 days and is flat only once they are all held. A short
+``--retention-minutes`` shows that lasting size within the run: memory that still grows
+after the first retention period is memory the worker does not give back.
 """
 
 from __future__ import annotations
@@ -32,26 +39,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def group_lag(bootstrap: str, group: str) -> int:
-    from kafka import KafkaAdminClient, KafkaConsumer
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        committed = admin.list_group_offsets(group)[group]
-        ends = consumer.end_offsets(list(committed))
-        return sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items() if meta.offset >= 0)
-    finally:
-        consumer.close()
-        admin.close()
-
-
-def processed(port: int) -> float:
+def counter_sum(port: int, name: str) -> float:
+    """Sum of every series of one counter on the worker's /metrics."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if line.startswith("cxpulse_events_total{")
+        if line.startswith(name + "{") or line.startswith(name + " ")
     )
 
 
@@ -63,8 +57,16 @@ def main() -> int:
         "--broker", help="existing broker URL; default: start Apache Kafka from the test jars"
     )
     parser.add_argument("--port", type=int, default=6099, help="worker /metrics port (default 6099)")
+    parser.add_argument(
+        "--retention-minutes",
+        type=float,
+        help="forget tickets, calls and customers silent this long (default: the worker's 35 days);"
+        " a few minutes lets the state reach the size it would keep for good within the run",
+    )
     parser.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the figures")
     args = parser.parse_args()
+
+    from helpers import group_lag
 
     from streams.cli import _simulate
     from streams.settings import Settings
@@ -88,6 +90,9 @@ def main() -> int:
         "CXPULSE_LOG_LEVEL": "warning",
         "CXPULSE_CUSTOMER_BASE": "5000",
     }
+    if args.retention_minutes is not None:
+        days = str(args.retention_minutes / 1440)
+        env.update({"CXPULSE_STATE_RETENTION_DAYS": days, "CXPULSE_CALL_STATE_RETENTION_DAYS": days})
     log = tempfile.NamedTemporaryFile(prefix="cxpulse-soak-", suffix=".log", delete=False)  # noqa: SIM115
     worker = subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=log
@@ -105,7 +110,7 @@ def main() -> int:
         deadline = time.monotonic() + 90
         while True:
             try:
-                processed(args.port)
+                counter_sum(args.port, "cxpulse_events_total")
                 break
             except OSError:
                 if worker.poll() is not None or time.monotonic() > deadline:
@@ -115,20 +120,22 @@ def main() -> int:
         sim = threading.Thread(target=simulate, daemon=True)
         sim.start()
         started = time.monotonic()
-        print(f"{'minute':>6} {'processed':>10} {'rss MB':>8} {'lag':>6}", flush=True)
+        print(f"{'minute':>6} {'processed':>10} {'forgotten':>10} {'rss MB':>8} {'lag':>6}", flush=True)
         minute = 0
         while time.monotonic() - started < args.minutes * 60:
             time.sleep(max(0.0, started + (minute + 1) * 60 - time.monotonic()))
             minute += 1
             row = {
                 "minute": minute,
-                "processed": processed(args.port),
+                "processed": counter_sum(args.port, "cxpulse_events_total"),
+                "forgotten": counter_sum(args.port, "cxpulse_entities_expired_total"),
                 "rss_mb": round(rss_mb(worker.pid), 1),
                 "lag": group_lag(bootstrap, app_id),
             }
             rows.append(row)
             print(
-                f"{row['minute']:>6} {row['processed']:>10.0f} {row['rss_mb']:>8.1f} {row['lag']:>6}",
+                f"{row['minute']:>6} {row['processed']:>10.0f} {row['forgotten']:>10.0f}"
+                f" {row['rss_mb']:>8.1f} {row['lag']:>6}",
                 flush=True,
             )
     finally:
@@ -142,6 +149,7 @@ def main() -> int:
         summary = {
             "minutes": args.minutes,
             "rate": args.rate,
+            "retention_minutes": args.retention_minutes,
             "rss_growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),
             "max_lag": max(r["lag"] for r in rows),
             "rows": rows,

@@ -52,6 +52,8 @@ from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
 from streams import commit_barrier
 from streams.batched_table import Acting, BatchedTable
+from streams.commit_barrier import InOrder
+from streams.confirmed_commits import ConfirmedCommits
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
@@ -173,6 +175,9 @@ def build_app(settings: Settings) -> Pipeline:
         settings.call_state_retention_days,
     )
     batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
+    confirmed = ConfirmedCommits().follow(app.tables)
+    in_order = InOrder(app.consumer)
+    admit = in_order.admit
 
     def send(outbox: Outbox) -> None:
         for target, key, message in outbox.messages():
@@ -193,8 +198,8 @@ def build_app(settings: Settings) -> Pipeline:
         What a step sends is kept in the entity's ledger, so a record redelivered after a
         crash sends the very same payloads again and the receivers can drop them.
         """
-        # Faust's record of what it committed: ledger entries before it are never replayed.
-        committed = getattr(app.consumer, "_committed_offset", {}).get(message.tp)
+        # Kafka will not redeliver records before this offset: their ledger entries can shrink.
+        committed = confirmed.get(message.tp)
         source = f"{message.topic}:{message.partition}"
         status, sent = process_entity(
             table, entity_id, event_id, step, source, message.offset, event_time, committed
@@ -216,8 +221,10 @@ def build_app(settings: Settings) -> Pipeline:
                 now = time.time()
                 acting = Acting(stream)
                 for record in batch:
-                    acting(record)
                     message = record.message
+                    if not admit(message):
+                        continue
+                    acting(record)
                     result = validate(record.value, message.key, family, limits, now)
                     if isinstance(result, Rejection):
                         park(result, message, record.value)
@@ -255,6 +262,8 @@ def build_app(settings: Settings) -> Pipeline:
             outbox = Outbox()
             acting = Acting(stream)
             for record in batch:
+                if not admit(record.message):
+                    continue
                 acting(record)
                 contact = orjson.loads(record.value)
                 # Contacts of one ticket or call partition stay in order only within one contact
@@ -306,8 +315,10 @@ def build_app(settings: Settings) -> Pipeline:
             folded = Outbox()
             acting = Acting(stream)
             for record in batch:
-                acting(record)
                 message = record.message
+                if not admit(message):
+                    continue
+                acting(record)
                 payload = orjson.loads(record.value)
                 key = message.key.decode()
                 agg = aggregates_t.get(key)
@@ -345,6 +356,11 @@ def build_app(settings: Settings) -> Pipeline:
             metrics.broker_up.set(1)
             return
         metrics.broker_up.set(0)
+
+    @app.timer(interval=2.0)
+    async def reread_set_aside() -> None:
+        """Read a partition again from a record Faust set aside and no seek brought back."""
+        commit_barrier.reread_stuck(app.consumer)
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:

@@ -95,6 +95,24 @@ def as_records(topic: str, events: Iterable[dict]) -> list[tuple[str, bytes, byt
     return [(topic, entity_key(ev), orjson.dumps(ev)) for ev in events]
 
 
+def group_lag(bootstrap: str, group: str, topics: Iterable[str] | None = None) -> int:
+    """Records of ``topics`` (default: all the group consumes) not yet committed by ``group``."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        committed = admin.list_group_offsets(group)[group]
+        if topics is not None:
+            wanted = set(topics)
+            committed = {tp: meta for tp, meta in committed.items() if tp.topic in wanted}
+        ends = consumer.end_offsets(list(committed))
+        return sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items() if meta.offset >= 0)
+    finally:
+        consumer.close()
+        admin.close()
+
+
 def scrape(port: int) -> dict[Sample, float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     samples: dict[Sample, float] = {}
