@@ -81,7 +81,7 @@ class Replay:
         self.aggregates: dict[str, Aggregate] = {}
         self.labels = new_label_record(0)
         self.expiry = expiry_by_family(
-            self.tables, settings.state_retention_days, settings.call_state_retention_days
+            self.tables, settings.state_retention_days, settings.call_state_retention_days, sweep_seconds=None
         )
         self.clock: float | None = None  # newest event time so far
         self.events: Counter[tuple[str, str]] = Counter()  # (family, type) -> valid events

@@ -14,14 +14,22 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 SWEEP_EVERY = 2000  # events between two sweeps of one table
+SWEEP_SECONDS = 30.0  # and at most this long apart, however quiet the table
 SWEEP_SLICE = 1000  # keys looked at per sweep
 
 
 class StateExpiry:
-    def __init__(self, table: MutableMapping[str, Any], retention_seconds: float) -> None:
+    def __init__(
+        self,
+        table: MutableMapping[str, Any],
+        retention_seconds: float,
+        sweep_seconds: float | None = SWEEP_SECONDS,
+    ) -> None:
         self.table = table
         self.retention = retention_seconds
+        self.sweep_seconds = sweep_seconds
         self._countdown = SWEEP_EVERY
+        self._due: float | None = None
         self._pending: dict[int, list[str]] = {}
         self.expired = 0
 
@@ -33,12 +41,22 @@ class StateExpiry:
             state["_seen"] = event_time
 
     def tick(self, partition: int, now: float | None = None) -> int:
-        """Call once per event, while processing an event of ``partition``; returns keys deleted."""
+        """Call once per event, while processing an event of ``partition``; returns keys deleted.
+
+        A sweep runs every :data:`SWEEP_EVERY` events, or sooner once ``sweep_seconds`` have
+        passed, so a quiet live table forgets at the pace of the clock, not of its traffic. A
+        replay, racing through days of history, sweeps by events only (``sweep_seconds=None``).
+        """
+        now = time.time() if now is None else now
+        if self.sweep_seconds is not None and self._due is None:
+            self._due = now + self.sweep_seconds
         self._countdown -= 1
-        if self._countdown > 0:
+        if self._countdown > 0 and (self._due is None or now < self._due):
             return 0
         self._countdown = SWEEP_EVERY
-        return self.sweep(partition, time.time() if now is None else now)
+        if self.sweep_seconds is not None:
+            self._due = now + self.sweep_seconds
+        return self.sweep(partition, now)
 
     def sweep(self, partition: int, now: float) -> int:
         keys = self._pending.get(partition)
@@ -59,11 +77,16 @@ class StateExpiry:
 
 
 def expiry_by_family(
-    tables: Mapping[str, MutableMapping[str, Any]], retention_days: float, call_retention_days: float
+    tables: Mapping[str, MutableMapping[str, Any]],
+    retention_days: float,
+    call_retention_days: float,
+    sweep_seconds: float | None = SWEEP_SECONDS,
 ) -> dict[str, StateExpiry]:
     """One expiry per entity table: calls are kept for their own, shorter, retention."""
     day = 86400.0
     return {
-        family: StateExpiry(table, (call_retention_days if family == "calls" else retention_days) * day)
+        family: StateExpiry(
+            table, (call_retention_days if family == "calls" else retention_days) * day, sweep_seconds
+        )
         for family, table in tables.items()
     }

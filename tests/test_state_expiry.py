@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.state_expiry import SWEEP_EVERY, StateExpiry
+from streams.state_expiry import SWEEP_EVERY, SWEEP_SECONDS, StateExpiry
 
 DAY = 86400.0
 NOW = 1_700_000_000.0
@@ -31,3 +31,12 @@ def test_touch_keeps_the_newest_event_time_and_sweeps_run_every_few_thousand_eve
     deleted = [expiry.tick(0, now=NOW) for _ in range(SWEEP_EVERY)]
     assert deleted == [0] * (SWEEP_EVERY - 1) + [1]
     assert table == {} and expiry.expired == 1
+
+
+def test_a_quiet_table_is_swept_as_time_passes():
+    table = {"T": {"_p": 0, "_seen": NOW - 50 * DAY}}
+    expiry = StateExpiry(table, 35 * DAY)
+    assert expiry.tick(0, now=NOW) == 0
+    assert expiry.tick(0, now=NOW + SWEEP_SECONDS - 1) == 0
+    assert expiry.tick(0, now=NOW + SWEEP_SECONDS) == 1  # three events, thirty seconds
+    assert table == {}
