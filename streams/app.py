@@ -52,7 +52,6 @@ from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
 from streams import commit_barrier
 from streams.batched_table import Acting, BatchedTable
-from streams.commit_barrier import InOrder
 from streams.confirmed_commits import ConfirmedCommits
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.processing import Outbox, process_entity
@@ -176,8 +175,6 @@ def build_app(settings: Settings) -> Pipeline:
     )
     batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
     confirmed = ConfirmedCommits().follow(app.tables)
-    in_order = InOrder(app.consumer)
-    admit = in_order.admit
 
     def send(outbox: Outbox) -> None:
         for target, key, message in outbox.messages():
@@ -221,10 +218,8 @@ def build_app(settings: Settings) -> Pipeline:
                 now = time.time()
                 acting = Acting(stream)
                 for record in batch:
-                    message = record.message
-                    if not admit(message):
-                        continue
                     acting(record)
+                    message = record.message
                     result = validate(record.value, message.key, family, limits, now)
                     if isinstance(result, Rejection):
                         park(result, message, record.value)
@@ -262,8 +257,6 @@ def build_app(settings: Settings) -> Pipeline:
             outbox = Outbox()
             acting = Acting(stream)
             for record in batch:
-                if not admit(record.message):
-                    continue
                 acting(record)
                 contact = orjson.loads(record.value)
                 # Contacts of one ticket or call partition stay in order only within one contact
@@ -315,10 +308,8 @@ def build_app(settings: Settings) -> Pipeline:
             folded = Outbox()
             acting = Acting(stream)
             for record in batch:
-                message = record.message
-                if not admit(message):
-                    continue
                 acting(record)
+                message = record.message
                 payload = orjson.loads(record.value)
                 key = message.key.decode()
                 agg = aggregates_t.get(key)
@@ -356,11 +347,6 @@ def build_app(settings: Settings) -> Pipeline:
             metrics.broker_up.set(1)
             return
         metrics.broker_up.set(0)
-
-    @app.timer(interval=2.0)
-    async def reread_set_aside() -> None:
-        """Read a partition again from a record Faust set aside and no seek brought back."""
-        commit_barrier.reread_stuck(app.consumer)
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:
