@@ -25,7 +25,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,12 +40,9 @@ def rss_mb(pid: int) -> float:
 
 def counter_sum(port: int, name: str) -> float:
     """Sum of every series of one counter on the worker's /metrics."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") or line.startswith(name + " ")
-    )
+    from helpers import scrape
+
+    return sum(value for (sample, _), value in scrape(port).items() if sample == name)
 
 
 def main() -> int:

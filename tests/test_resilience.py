@@ -61,7 +61,14 @@ def assert_union_exact(events: list[dict], workers: list, what: str, timeout: fl
         }
         logs = "\n".join(f"--- {w.log_path.name}\n{w.log_tail(20)}" for w in workers)
         shown = dict(sorted(diff.items(), key=str)[:12])
-        raise AssertionError(f"{len(diff)} samples differ (got, want): {shown}\n{logs}") from None
+        # The differences last: a CI log shows the end of a failure first.
+        raise AssertionError(f"{logs}\n{len(diff)} samples differ (got, want): {shown}") from None
+
+
+def sharing(partitions: int, *workers) -> bool:
+    """Whether the workers together own every partition, each at least one."""
+    counts = [w.assigned() for w in workers]
+    return all(counts) and sum(counts) == partitions
 
 
 def events_seen(worker) -> float:
@@ -93,11 +100,7 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
     events = tickets + calls
     w1, w2 = stack.worker("w1"), stack.worker("w2")
 
-    def balanced() -> bool:
-        a, b = w1.assigned(), w2.assigned()
-        return a > 0 and b > 0 and a + b == stack.partitions
-
-    wait_for(balanced, 120, what="two workers sharing the partitions")
+    wait_for(lambda: sharing(stack.partitions, w1, w2), 120, what="two workers sharing the partitions")
     topics = {"ticket": stack.tickets, "call": stack.calls}
     produce(
         kafka.bootstrap,
@@ -163,8 +166,7 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
                 assert not (a & b), f"series exported twice: {sorted(a & b)[:3]}"
 
     def owned(*ws) -> bool:
-        counts = [w.assigned() for w in ws]
-        return all(counts) and sum(counts) == stack.partitions
+        return sharing(stack.partitions, *ws)
 
     wait_for(lambda: owned(w1, w2), 120, what="two workers sharing the partitions")
     sender = threading.Thread(target=lambda: [produce(kafka.bootstrap, records[i : i + 400]) or time.sleep(1)
@@ -216,12 +218,8 @@ def test_workers_killed_and_added_repeatedly_while_traffic_flows(long_grace, kaf
     events, records = simulated(stack, 6000, time.time() - 2400)
     live: list = []
 
-    def owned(*ws) -> bool:
-        counts = [w.assigned() for w in ws]
-        return all(counts) and sum(counts) == stack.partitions
-
     def move(what: str) -> None:
-        wait_for(lambda: owned(*live), 150, what=what)
+        wait_for(lambda: sharing(stack.partitions, *live), 150, what=what)
 
     live += [stack.worker("w1"), stack.worker("w2")]
     move("two workers sharing the partitions")
