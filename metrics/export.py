@@ -235,6 +235,13 @@ class WorkerMetrics:
             "Source records whose KPI facts the aggregation applied (replays it dropped are not counted).",
             registry=self.registry,
         )
+        self.out_of_order = Counter(
+            PREFIX + "records_out_of_order",
+            "Records refused because an earlier record of their partition was not processed yet "
+            "(set aside by a rebalance); the partition is read again from the missing one.",
+            ["topic"],
+            registry=self.registry,
+        )
         self.rebalances = Counter(
             PREFIX + "worker_rebalances",
             "Consumer group rebalances this worker went through.",

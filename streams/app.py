@@ -50,7 +50,7 @@ from metrics.entities import (
 )
 from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
-from streams import commit_barrier
+from streams import commit_barrier, in_order
 from streams.batched_table import Acting, BatchedTable
 from streams.confirmed_commits import ConfirmedCommits
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
@@ -175,6 +175,22 @@ def build_app(settings: Settings) -> Pipeline:
     )
     batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
     confirmed = ConfirmedCommits().follow(app.tables)
+    order = in_order.InOrder()
+
+    def on_seek(consumer: Any, positions: Any) -> None:
+        if consumer is app.consumer:
+            order.start_at(positions)
+
+    in_order.install(on_seek)
+
+    def admit(message: Any) -> bool:
+        """Whether ``message`` is its partition's next record; if not it is read again later."""
+        if order.admit(message.tp, message.offset):
+            return True
+        message.acked = True  # Faust must neither count it as done nor wait for it
+        app.consumer._unacked_messages.discard(message)
+        metrics.out_of_order.labels(message.topic).inc()
+        return False
 
     def send(outbox: Outbox) -> None:
         for target, key, message in outbox.messages():
@@ -218,8 +234,10 @@ def build_app(settings: Settings) -> Pipeline:
                 now = time.time()
                 acting = Acting(stream)
                 for record in batch:
-                    acting(record)
                     message = record.message
+                    if not admit(message):
+                        continue
+                    acting(record)
                     result = validate(record.value, message.key, family, limits, now)
                     if isinstance(result, Rejection):
                         park(result, message, record.value)
@@ -257,6 +275,8 @@ def build_app(settings: Settings) -> Pipeline:
             outbox = Outbox()
             acting = Acting(stream)
             for record in batch:
+                if not admit(record.message):
+                    continue
                 acting(record)
                 contact = orjson.loads(record.value)
                 # Contacts of one ticket or call partition stay in order only within one contact
@@ -308,8 +328,10 @@ def build_app(settings: Settings) -> Pipeline:
             folded = Outbox()
             acting = Acting(stream)
             for record in batch:
-                acting(record)
                 message = record.message
+                if not admit(message):
+                    continue
+                acting(record)
                 payload = orjson.loads(record.value)
                 key = message.key.decode()
                 agg = aggregates_t.get(key)
@@ -347,6 +369,12 @@ def build_app(settings: Settings) -> Pipeline:
             metrics.broker_up.set(1)
             return
         metrics.broker_up.set(0)
+
+    @app.timer(interval=1.0)
+    async def read_again() -> None:
+        """Seek partitions whose next record was set aside back to it (rebalances seek themselves)."""
+        if not app.rebalancing:
+            await in_order.send_back(order, app.consumer)
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:

@@ -75,12 +75,18 @@ def events_seen(worker) -> float:
     return sum(v for (name, _), v in worker.metrics().items() if name == "cxpulse_events_total")
 
 
-def test_sigkill_mid_stream_then_restart_resumes_exactly(long_grace, kafka):
-    stack = long_grace
-    events, records = simulated(stack, 3000, time.time() - 1800)
+def first_worker_fed(stack, kafka, n: int = 3000) -> tuple[list[dict], object]:
+    """A worker owning every partition, and ``n`` simulated events of the last half hour sent to it."""
+    events, records = simulated(stack, n, time.time() - 1800)
     first = stack.worker("first")
     first.wait_assigned(stack.partitions)
     produce(kafka.bootstrap, records)
+    return events, first
+
+
+def test_sigkill_mid_stream_then_restart_resumes_exactly(long_grace, kafka):
+    stack = long_grace
+    events, first = first_worker_fed(stack, kafka)
 
     def mid_stream() -> float:
         seen = events_seen(first)
@@ -253,3 +259,37 @@ def test_workers_killed_and_added_repeatedly_while_traffic_flows(long_grace, kaf
         return group_lag(kafka.bootstrap, stack.app_id, sources) == 0
 
     wait_for(all_committed, 60, what="every source offset committed")
+
+
+def rewind_group(bootstrap: str, group: str) -> int:
+    """Commit the first offset of every partition ``group`` has committed; returns how many."""
+    from kafka import KafkaAdminClient, KafkaConsumer
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        tps = list(admin.list_group_offsets(group)[group])
+    finally:
+        admin.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        consumer.assign(tps)
+        consumer.seek_to_beginning()
+        for tp in tps:
+            consumer.position(tp)
+        consumer.commit()
+    finally:
+        consumer.close()
+    return len(tps)
+
+
+def test_reading_everything_again_from_the_first_offset_changes_nothing(long_grace, kafka):
+    """The group's offsets rewound to the start while state stays: every record is a replay."""
+    stack = long_grace
+    events, first = first_worker_fed(stack, kafka)
+    assert_exact(first, events, RULES, timeout=180)
+    first.stop()
+    assert rewind_group(kafka.bootstrap, stack.app_id) >= 4 * stack.partitions
+    second = stack.worker("second")
+    second.wait_assigned(stack.partitions, timeout=120)
+    wait_for(lambda: group_lag(kafka.bootstrap, stack.app_id) == 0, 180, what="everything read again")
+    assert_exact(second, events, RULES, timeout=30)

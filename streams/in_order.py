@@ -1,0 +1,143 @@
+"""Agents take each partition's records in offset order, every one of them, and no other way.
+
+cxpulse's receivers recognise a record processed again after a crash by its source offset
+being at or below the last one they applied, and Faust commits the first run of offsets its
+streams acknowledged. Both are exact only if every agent sees each partition's records in
+offset order without holes. Faust does not promise that around a rebalance: it drops
+records it fetched but had not processed (flow control off, an older group generation, a
+fetch that returns after a seek) and counts on re-reading them from the committed offset.
+A record dropped that way can be stepped over by a commit, or come back only after later
+records of its partition were processed (and then be taken for a replay), and a partition
+the group never committed is not sought at all, so a record dropped there is never read.
+
+:class:`InOrder` holds the next offset each partition must deliver. A record past it is
+refused: not processed, not acknowledged (so no commit can pass it), and the partition is
+read again from the expected offset. The expected offsets start at the positions the
+consumer seeks to after each rebalance; :func:`install` makes Faust report those, and seek a
+partition with no committed offset to its first record, as the group's reset policy would.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+log = logging.getLogger("cxpulse.order")
+
+# A partition sent back to its expected offset that has made no progress this long is sent
+# back again: records fetched before the seek can push Faust's read position past it.
+RESEEK_AFTER_SECONDS = 3.0
+
+
+class InOrder:
+    """The next offset each partition owes its agent; which partitions must be read again."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._next: dict[Any, int] = {}
+        self._behind: dict[Any, float | None] = {}  # partition -> when last sent back (None: not yet)
+        self._clock = clock
+        self.refused = 0
+
+    def start_at(self, positions: Mapping[Any, int]) -> None:
+        """The consumer now reads each partition it owns from the offset ``positions`` gives.
+
+        Partitions missing from ``positions`` left this worker; should one come back, it
+        starts again from where the consumer is sent then.
+        """
+        self._next = dict(positions)
+        self._behind.clear()
+
+    def admit(self, tp: Any, offset: int) -> bool:
+        """Whether the record at ``offset`` of ``tp`` is the one due (or one already seen)."""
+        expected = self._next.get(tp)
+        if expected is None or offset <= expected:
+            if expected is None or offset == expected:
+                self._next[tp] = offset + 1
+                self._behind.pop(tp, None)
+            return True
+        self.refused += 1
+        if tp not in self._behind:
+            log.info("%s: record %d came before %d; reading the partition again from %d", tp, offset,
+                        expected, expected)  # fmt: skip
+            self._behind[tp] = None
+        return False
+
+    def due(self) -> dict[Any, int]:
+        """Partitions to send back to their expected offset now; each is then timed."""
+        now = self._clock()
+        out = {}
+        for tp, since in self._behind.items():
+            if since is None or now - since >= RESEEK_AFTER_SECONDS:
+                out[tp] = self._next[tp]
+                self._behind[tp] = now
+        return out
+
+    def skip_to(self, tp: Any, offset: int) -> None:
+        """Kafka holds nothing of ``tp`` before ``offset`` any more (retention): expect it there."""
+        if self._next.get(tp, offset) < offset:
+            log.warning("%s: records before %d are gone from Kafka; reading on from there", tp, offset)
+            self._next[tp] = offset
+
+
+async def send_back(in_order: InOrder, consumer: Any) -> int:
+    """Seek every partition :meth:`InOrder.due` names; returns how many were sought."""
+    due = {tp: offset for tp, offset in in_order.due().items() if tp in consumer.assignment()}
+    if not due:
+        return 0
+    for tp, first in (await consumer.earliest_offsets(*due)).items():
+        if first is not None and first > due[tp]:
+            in_order.skip_to(tp, first)
+            due[tp] = first
+    for tp, offset in due.items():
+        await consumer.seek(tp, offset)
+    return len(due)
+
+
+_LISTENERS: list[Callable[[Any, Mapping[Any, int]], None]] = []
+_INSTALLED = False
+
+
+def install(on_seek: Callable[[Any, Mapping[Any, int]], None]) -> None:
+    """Make Faust's seek after a rebalance report where each partition now reads from.
+
+    A partition the group has not committed (Kafka answers None, or 0) is not moved by
+    Faust's seek and keeps a fetch position that may be past records dropped during the
+    rebalance; it is sought to its first record here, as the group's reset policy would.
+    """
+    global _INSTALLED
+    _LISTENERS.append(on_seek)
+    if _INSTALLED:
+        return
+    _INSTALLED = True
+    from faust.transport.consumer import Consumer
+
+    original = Consumer.perform_seek
+
+    async def perform_seek(self: Any) -> None:
+        committed: dict[Any, int | None] = {}
+        seek_to_committed = self.seek_to_committed
+
+        async def recording() -> Mapping[Any, int]:
+            offsets = await seek_to_committed()
+            committed.update(offsets)
+            return offsets
+
+        self.seek_to_committed = recording
+        try:
+            await original(self)
+        finally:
+            del self.seek_to_committed
+        acking = self.app.topics.acks_enabled_for
+        tracked = {tp: offset for tp, offset in committed.items() if acking(tp.topic)}
+        fresh = [tp for tp, offset in tracked.items() if not offset or offset < 0]
+        if fresh:
+            for tp, first in (await self.earliest_offsets(*fresh)).items():
+                await self.seek(tp, first)
+                tracked[tp] = first
+        positions = {tp: int(offset) for tp, offset in tracked.items() if offset is not None}
+        for listener in _LISTENERS:
+            listener(self, positions)
+
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]

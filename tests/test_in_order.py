@@ -1,0 +1,74 @@
+"""Which records an agent may take, and which partitions it reads again (no broker needed)."""
+
+from __future__ import annotations
+
+from streams.in_order import RESEEK_AFTER_SECONDS, InOrder
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_records_in_offset_order_are_taken_and_a_jump_is_refused_until_the_gap_is_read():
+    order = InOrder()
+    order.start_at({"calls:0": 70})
+    assert [order.admit("calls:0", o) for o in (70, 71)] == [True, True]
+    # 72 was set aside during a rebalance; 73 and 74 must wait for it.
+    assert order.admit("calls:0", 73) is False
+    assert order.admit("calls:0", 74) is False
+    assert order.due() == {"calls:0": 72}
+    assert [order.admit("calls:0", o) for o in (72, 73, 74)] == [True, True, True]
+    assert order.due() == {}
+    assert order.refused == 2
+
+
+def test_records_before_the_expected_one_are_replays_and_pass_without_moving_it():
+    order = InOrder()
+    order.start_at({"tickets:1": 10})
+    assert all(order.admit("tickets:1", o) for o in (10, 11, 12))
+    assert order.admit("tickets:1", 5) is True  # read again after a seek back: the receivers drop it
+    assert order.admit("tickets:1", 14) is False  # 13 is still owed
+
+
+def test_a_partition_the_worker_never_sought_takes_its_first_record_as_it_comes():
+    order = InOrder()
+    assert order.admit("surveys:3", 40) is True
+    assert order.admit("surveys:3", 42) is False
+    assert order.due() == {"surveys:3": 41}
+
+
+def test_a_rebalance_seek_restarts_every_partition_and_drops_those_that_left():
+    order = InOrder()
+    order.start_at({"calls:0": 5, "calls:1": 9})
+    assert order.admit("calls:1", 12) is False
+    order.start_at({"calls:0": 3})  # calls:1 moved to another worker
+    assert order.due() == {}
+    assert order.admit("calls:0", 3) is True
+    assert order.admit("calls:1", 50) is True  # back later: taken from where it is read
+
+
+def test_a_partition_sent_back_without_progress_is_sent_back_again_after_a_while():
+    clock = Clock()
+    order = InOrder(clock)
+    order.start_at({"facts:2": 100})
+    assert order.admit("facts:2", 105) is False
+    assert order.due() == {"facts:2": 100}
+    assert order.admit("facts:2", 106) is False  # fetched before the seek
+    assert order.due() == {}
+    clock.now += RESEEK_AFTER_SECONDS
+    assert order.due() == {"facts:2": 100}
+
+
+def test_records_deleted_by_retention_are_not_waited_for():
+    order = InOrder()
+    order.start_at({"tickets:0": 10})
+    assert order.admit("tickets:0", 500) is False
+    order.skip_to("tickets:0", 480)
+    assert order.admit("tickets:0", 480) is True
+    assert order.admit("tickets:0", 481) is True
+    order.skip_to("tickets:0", 100)  # never moves back
+    assert order.admit("tickets:0", 483) is False
