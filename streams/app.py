@@ -185,7 +185,7 @@ def build_app(settings: Settings) -> Pipeline:
 
     def admit(message: Any) -> bool:
         """Whether ``message`` is its partition's next record; if not it is read again later."""
-        if order.admit(message.tp, message.offset):
+        if order.admit(message.tp, message.offset, moving=app.rebalancing):
             return True
         message.acked = True  # Faust must neither count it as done nor wait for it
         app.consumer._unacked_messages.discard(message)

@@ -15,6 +15,8 @@ refused: not processed, not acknowledged (so no commit can pass it), and the par
 read again from the expected offset. The expected offsets start at the positions the
 consumer seeks to after each rebalance; :func:`install` makes Faust report those, and seek a
 partition with no committed offset to its first record, as the group's reset policy would.
+A record of a partition missing from those positions is refused too: it was fetched before
+its partition moved to another worker, whose facts it would overtake.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class InOrder:
         self._next: dict[Any, int] = {}
         self._behind: dict[Any, float | None] = {}  # partition -> when last sent back (None: not yet)
         self._clock = clock
+        self._started = False  # positions known: a partition outside them is not this worker's
+        self._strangers: set[Any] = set()
         self.refused = 0
 
     def start_at(self, positions: Mapping[Any, int]) -> None:
@@ -48,12 +52,32 @@ class InOrder:
         """
         self._next = dict(positions)
         self._behind.clear()
+        self._strangers.clear()
+        self._started = True
 
-    def admit(self, tp: Any, offset: int) -> bool:
-        """Whether the record at ``offset`` of ``tp`` is the one due (or one already seen)."""
+    def admit(self, tp: Any, offset: int, moving: bool = False) -> bool:
+        """Whether the record at ``offset`` of ``tp`` is the one due (or one already seen).
+
+        While partitions are ``moving`` (a rebalance) nothing is due: the record may belong
+        to a partition another worker reads from now on. Its partition is read again from
+        the expected offset once the rebalance is over, unless the rebalance's seek does it.
+        """
         expected = self._next.get(tp)
-        if expected is None or offset <= expected:
-            if expected is None or offset == expected:
+        if expected is None:
+            if self._started or moving:
+                self.refused += 1
+                if self._started:
+                    self._strangers.add(tp)
+                return False
+            self._next[tp] = offset + 1
+            return True
+        if moving:
+            self.refused += 1
+            if offset >= expected:  # owed: read it again (an older one is a replay, owed nothing)
+                self._behind.setdefault(tp, None)
+            return False
+        if offset <= expected:
+            if offset == expected:
                 self._next[tp] = offset + 1
                 self._behind.pop(tp, None)
             return True
@@ -74,6 +98,10 @@ class InOrder:
                 self._behind[tp] = now
         return out
 
+    def strangers(self) -> set[Any]:
+        """Partitions whose records came though the last positions did not name them."""
+        return set(self._strangers)
+
     def skip_to(self, tp: Any, offset: int) -> None:
         """Kafka holds nothing of ``tp`` before ``offset`` any more (retention): expect it there."""
         if self._next.get(tp, offset) < offset:
@@ -82,8 +110,17 @@ class InOrder:
 
 
 async def send_back(in_order: InOrder, consumer: Any) -> int:
-    """Seek every partition :meth:`InOrder.due` names; returns how many were sought."""
-    due = {tp: offset for tp, offset in in_order.due().items() if tp in consumer.assignment()}
+    """Seek every partition :meth:`InOrder.due` names; returns how many were sought.
+
+    A partition the worker owns though its position was never reported (a seek after a
+    rebalance that failed) is sent back, with all others, to its committed offset.
+    """
+    assignment = consumer.assignment()
+    if in_order.strangers() & assignment:
+        log.warning("partitions owned without a known position: reading all from their commits")
+        await consumer.perform_seek()
+        return len(assignment)
+    due = {tp: offset for tp, offset in in_order.due().items() if tp in assignment}
     if not due:
         return 0
     for tp, first in (await consumer.earliest_offsets(*due)).items():

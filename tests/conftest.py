@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ class Stack:
             "CXPULSE_WEB_PORT": str(port),
             "CXPULSE_SESSION_TIMEOUT": "6",
             "CXPULSE_HEARTBEAT_INTERVAL": "2",
-            "CXPULSE_LOG_LEVEL": "warning",
+            # Workers log warnings and errors; CXPULSE_TEST_LOG_LEVEL=info shows rebalances and recovery.
+            "CXPULSE_LOG_LEVEL": os.environ.get("CXPULSE_TEST_LOG_LEVEL", "warning"),
             **self.extra_env,
         }
 

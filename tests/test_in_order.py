@@ -48,7 +48,12 @@ def test_a_rebalance_seek_restarts_every_partition_and_drops_those_that_left():
     order.start_at({"calls:0": 3})  # calls:1 moved to another worker
     assert order.due() == {}
     assert order.admit("calls:0", 3) is True
-    assert order.admit("calls:1", 50) is True  # back later: taken from where it is read
+    # Fetched before calls:1 moved: its new owner reads it again, this worker must not.
+    assert order.admit("calls:1", 10) is False
+    assert order.strangers() == {"calls:1"}
+    order.start_at({"calls:0": 4, "calls:1": 30})  # back after another rebalance
+    assert order.strangers() == set()
+    assert order.admit("calls:1", 30) is True
 
 
 def test_a_partition_sent_back_without_progress_is_sent_back_again_after_a_while():
@@ -72,3 +77,21 @@ def test_records_deleted_by_retention_are_not_waited_for():
     assert order.admit("tickets:0", 481) is True
     order.skip_to("tickets:0", 100)  # never moves back
     assert order.admit("tickets:0", 483) is False
+
+
+def test_nothing_is_taken_while_partitions_move_and_the_partition_is_read_again_after():
+    order = InOrder()
+    order.start_at({"tickets:2": 40})
+    assert order.admit("tickets:2", 40) is True
+    assert order.admit("tickets:2", 41, moving=True) is False
+    assert order.admit("tickets:9", 7, moving=True) is False  # not this worker's
+    assert order.due() == {"tickets:2": 41}
+    assert order.strangers() == {"tickets:9"}
+    assert order.admit("tickets:2", 41) is True
+
+
+def test_before_any_position_is_known_nothing_is_taken_while_partitions_move():
+    order = InOrder()
+    assert order.admit("calls:0", 5, moving=True) is False
+    assert order.due() == {}
+    assert order.admit("calls:0", 0) is True

@@ -59,10 +59,14 @@ def assert_union_exact(events: list[dict], workers: list, what: str, timeout: fl
             for k in set(got) | set(want)
             if k not in got or k not in want or not same({k: got[k]}, {k: want[k]})
         }
-        logs = "\n".join(f"--- {w.log_path.name}\n{w.log_tail(20)}" for w in workers)
+        logs = log_tails(workers)
         shown = dict(sorted(diff.items(), key=str)[:12])
         # The differences last: a CI log shows the end of a failure first.
         raise AssertionError(f"{logs}\n{len(diff)} samples differ (got, want): {shown}") from None
+
+
+def log_tails(workers, lines: int = 20) -> str:
+    return "\n".join(f"--- {w.log_path.name}\n{w.log_tail(lines)}" for w in workers)
 
 
 def sharing(partitions: int, *workers) -> bool:
@@ -225,7 +229,10 @@ def test_workers_killed_and_added_repeatedly_while_traffic_flows(long_grace, kaf
     live: list = []
 
     def move(what: str) -> None:
-        wait_for(lambda: sharing(stack.partitions, *live), 150, what=what)
+        try:
+            wait_for(lambda: sharing(stack.partitions, *live), 150, what=what)
+        except AssertionError as exc:
+            raise AssertionError(f"{log_tails(live)}\n{exc}") from None
 
     live += [stack.worker("w1"), stack.worker("w2")]
     move("two workers sharing the partitions")
