@@ -50,7 +50,7 @@ from metrics.entities import (
 )
 from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
-from streams import commit_barrier, in_order
+from streams import commit_barrier, in_order, recovery_watchdog
 from streams.batched_table import Acting, BatchedTable
 from streams.confirmed_commits import ConfirmedCommits
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
@@ -375,6 +375,11 @@ def build_app(settings: Settings) -> Pipeline:
         """Seek partitions whose next record was set aside back to it (rebalances seek themselves)."""
         if not app.rebalancing:
             await in_order.send_back(order, app.consumer)
+
+    @app.timer(interval=5.0)
+    async def unstick_recovery() -> None:
+        """Read again changelog records recovery waits for but the consumer already passed."""
+        await recovery_watchdog.check(app, time.monotonic())
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:
