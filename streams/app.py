@@ -379,7 +379,7 @@ def build_app(settings: Settings) -> Pipeline:
     @app.timer(interval=5.0)
     async def unstick_recovery() -> None:
         """Read again changelog records recovery waits for but the consumer already passed."""
-        await recovery_watchdog.check(app, time.monotonic())
+        await recovery_watchdog.check(app.tables.recovery, app.consumer, time.monotonic())
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:

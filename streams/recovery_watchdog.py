@@ -56,9 +56,8 @@ def stranded(needed: Mapping[Any, int], positions: Mapping[Any, int | None]) -> 
     }
 
 
-async def check(app: Any, now: float) -> int:
-    """Seek stranded changelog partitions of a recovering worker back; returns how many."""
-    recovery = app.tables.recovery
+async def check(recovery: Any, consumer: Any, now: float) -> int:
+    """Seek stranded changelog partitions of Faust's ``recovery`` back; returns how many."""
     if not recovery.in_recovery:
         return 0
     needed = waiting(
@@ -70,7 +69,6 @@ async def check(app: Any, now: float) -> int:
     )
     if not needed:
         return 0
-    consumer = app.consumer
     positions = {tp: await consumer.position(tp) for tp in needed}
     lost = stranded(needed, positions)
     for tp, offset in lost.items():
