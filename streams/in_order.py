@@ -149,25 +149,21 @@ def install(on_seek: Callable[[Any, Mapping[Any, int]], None]) -> None:
         return
     _INSTALLED = True
     from faust.transport.consumer import Consumer
+    from faust.transport.drivers.aiokafka import Consumer as KafkaConsumer
 
+    original_seek_to_committed = KafkaConsumer.seek_to_committed
     original = Consumer.perform_seek
 
+    async def seek_to_committed(self: Any) -> Mapping[Any, int]:
+        # Kept for perform_seek below, which reads it before anything else can run.
+        self._cxpulse_committed = offsets = await original_seek_to_committed(self)
+        return offsets
+
     async def perform_seek(self: Any) -> None:
-        committed: dict[Any, int | None] = {}
-        seek_to_committed = self.seek_to_committed
-
-        async def recording() -> Mapping[Any, int]:
-            offsets = await seek_to_committed()
-            committed.update(offsets)
-            return offsets
-
-        self.seek_to_committed = recording
-        try:
-            await original(self)
-        finally:
-            del self.seek_to_committed
+        self._cxpulse_committed = {}
+        await original(self)
         acking = self.app.topics.acks_enabled_for
-        tracked = {tp: offset for tp, offset in committed.items() if acking(tp.topic)}
+        tracked = {tp: offset for tp, offset in self._cxpulse_committed.items() if acking(tp.topic)}
         fresh = [tp for tp, offset in tracked.items() if not offset or offset < 0]
         if fresh:
             for tp, first in (await self.earliest_offsets(*fresh)).items():
@@ -177,4 +173,5 @@ def install(on_seek: Callable[[Any, Mapping[Any, int]], None]) -> None:
         for listener in _LISTENERS:
             listener(self, positions)
 
+    KafkaConsumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
