@@ -16,7 +16,8 @@ read again from the expected offset. The expected offsets start at the positions
 consumer seeks to after each rebalance; :func:`install` makes Faust report those, and seek a
 partition with no committed offset to its first record, as the group's reset policy would.
 A record of a partition missing from those positions is refused too: it was fetched before
-its partition moved to another worker, whose facts it would overtake.
+its partition moved to another worker, whose facts it would overtake. For the same reason no
+record is due at all while the group rebalances.
 """
 
 from __future__ import annotations
