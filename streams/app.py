@@ -176,12 +176,7 @@ def build_app(settings: Settings) -> Pipeline:
     batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
     confirmed = ConfirmedCommits().follow(app.tables)
     order = in_order.InOrder()
-
-    def on_seek(consumer: Any, positions: Any) -> None:
-        if consumer is app.consumer:
-            order.start_at(positions)
-
-    in_order.install(on_seek)
+    in_order.install(app.consumer, order.start_at)
 
     def admit(message: Any) -> bool:
         """Whether ``message`` is its partition's next record; if not it is read again later."""

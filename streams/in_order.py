@@ -133,19 +133,18 @@ async def send_back(in_order: InOrder, consumer: Any) -> int:
     return len(due)
 
 
-_LISTENERS: list[Callable[[Any, Mapping[Any, int]], None]] = []
 _INSTALLED = False
 
 
-def install(on_seek: Callable[[Any, Mapping[Any, int]], None]) -> None:
-    """Make Faust's seek after a rebalance report where each partition now reads from.
+def install(consumer: Any, on_seek: Callable[[Mapping[Any, int]], None]) -> None:
+    """Make Faust's seek after a rebalance report to ``on_seek`` where ``consumer`` now reads from.
 
     A partition the group has not committed (Kafka answers None, or 0) is not moved by
     Faust's seek and keeps a fetch position that may be past records dropped during the
     rebalance; it is sought to its first record here, as the group's reset policy would.
     """
     global _INSTALLED
-    _LISTENERS.append(on_seek)
+    consumer._cxpulse_on_seek = on_seek
     if _INSTALLED:
         return
     _INSTALLED = True
@@ -170,9 +169,9 @@ def install(on_seek: Callable[[Any, Mapping[Any, int]], None]) -> None:
             for tp, first in (await self.earliest_offsets(*fresh)).items():
                 await self.seek(tp, first)
                 tracked[tp] = first
-        positions = {tp: int(offset) for tp, offset in tracked.items() if offset is not None}
-        for listener in _LISTENERS:
-            listener(self, positions)
+        on_seek = getattr(self, "_cxpulse_on_seek", None)
+        if on_seek is not None:
+            on_seek({tp: int(offset) for tp, offset in tracked.items() if offset is not None})
 
     KafkaConsumer.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
     Consumer.perform_seek = perform_seek  # type: ignore[method-assign]
