@@ -269,12 +269,13 @@ def open_tickets(broker: str, sizes: list[int], store: str) -> list[dict[str, An
     from confluent_kafka import Producer
     from kafka_server import free_port
 
+    from streams.kafka_access import KafkaAccess
     from streams.simulator import QUEUES, TICKET_CHANNELS
-    from streams.topics import ensure_topics
+    from streams.topics import TopicSpec, ensure_topics
 
     tag = f"open{int(time.time())}{store.split(':')[0]}"
     topics = topics_for(tag)
-    ensure_topics(f"kafka://{broker}", list(topics.values()), 4, 1)
+    ensure_topics(KafkaAccess(f"kafka://{broker}"), [TopicSpec(t, 4, 1) for t in topics.values()])
     data_dir = tempfile.mkdtemp(prefix="cxpulse-bench-store-")
     os.environ["CXPULSE_STORE"], os.environ["CXPULSE_DATA_DIR"] = store, data_dir
     try:
@@ -361,11 +362,12 @@ def main() -> int:
         broker = kafka.bootstrap
     results: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count()}
     try:
-        from streams.topics import ensure_topics
+        from streams.kafka_access import KafkaAccess
+        from streams.topics import TopicSpec, ensure_topics
 
         tag = f"bench{int(time.time())}"
         topics = topics_for(tag)
-        ensure_topics(f"kafka://{broker}", list(topics.values()), 4, 1)
+        ensure_topics(KafkaAccess(f"kafka://{broker}"), [TopicSpec(t, 4, 1) for t in topics.values()])
         say(f"producing {args.events:,} events ...")
         counts = produce(broker, topics, args.events)
         results["mix"] = counts
@@ -400,7 +402,7 @@ def main() -> int:
         if "latency" not in skip:
             say(f"latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s ...")
             lat_topics = topics_for(tag + "lat")
-            ensure_topics(f"kafka://{broker}", list(lat_topics.values()), 4, 1)
+            ensure_topics(KafkaAccess(f"kafka://{broker}"), [TopicSpec(t, 4, 1) for t in lat_topics.values()])
             results["latency"] = live_latency(broker, lat_topics, args.latency_rate, args.latency_seconds)
         sizes = [int(x) for x in args.open_tickets.split(",") if x]
         if sizes:

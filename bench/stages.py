@@ -111,7 +111,7 @@ def replay(bootstrap: str, out: str) -> None:
     from streams.gc_tuning import tune_gc
 
     tune_gc()  # as `cxpulse replay` does
-    source = KafkaRange(settings.broker, topics)
+    source = KafkaRange(settings.kafka(), topics)
     engine = Replay(settings)
     engine.keep_rejections = False
     writer = OpenMetricsWriter(Path(out))

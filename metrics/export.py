@@ -263,6 +263,12 @@ class WorkerMetrics:
             "1 if this worker reached a Kafka bootstrap server at its last check (every 2 s), else 0.",
             registry=self.registry,
         )
+        self.ready = Gauge(
+            PREFIX + "worker_ready",
+            "1 if this worker is in its group with its assignment, its tables rebuilt and a broker "
+            "reachable (what /ready answers 200 to), else 0.",
+            registry=self.registry,
+        )
         self.assigned = Gauge(
             PREFIX + "worker_assigned_partitions",
             "Partitions of the KPI fact stream this worker currently owns and exports.",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,14 +55,21 @@ from streams import commit_barrier, in_order, recovery_watchdog
 from streams.batched_table import Acting, BatchedTable
 from streams.confirmed_commits import ConfirmedCommits
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
+from streams.health import Health, watch_startup
 from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
 from streams.state_expiry import expiry_by_family
-from streams.topics import bootstrap_servers
+from streams.topics import TopicSpec
 from streams.validation import Rejection, validate
 
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
+log = logging.getLogger("cxpulse.worker")
+
+# How often the consumer refreshes its metadata even when nothing seems to have changed
+# (Kafka's default: 5 minutes). A topic the group's assignment left out because a broker did
+# not know it yet comes back into the assignment at the next refresh.
+METADATA_MAX_AGE_MS = 30_000
 
 # RocksDB per table partition. Faust's defaults (a 2 GB block cache and up to 3 × 64 MB of
 # memtables for each of them, 20 of them here) would let a worker's memory grow to many GB;
@@ -85,6 +93,61 @@ class Pipeline:
     metrics: WorkerMetrics
     facts_topic_name: str
     aggregates: Any  # faust Table: 'queue|channel' -> aggregate, 'queue|channel|start' -> bucket
+    deadletter_topic: Any = None
+    seen_assignment: bool = False
+
+    def topic_specs(self) -> list[TopicSpec]:
+        """Every topic this worker reads or writes, as Faust would create it.
+
+        Created before the worker joins its group (see :mod:`streams.topics`): the sources, the
+        internal fact and contact topics, the dead-letter topic, the tables' changelogs and
+        Faust's leader-election topic.
+        """
+        conf = self.app.conf
+        channels = [agent.channel for agent in self.app.agents.values()]
+        channels += [self.deadletter_topic] + [t.changelog_topic for t in self.app.tables.values()]
+        channels.append(self.app.topic(f"{conf.id}-__assignor-__leader", partitions=1, internal=True))
+        specs: dict[str, TopicSpec] = {}
+        for channel in channels:
+            config: dict[str, str] = {str(k): str(v) for k, v in (channel.config or {}).items()}
+            flags = (("compact", channel.compacting), ("delete", channel.deleting))
+            cleanup = [flag for flag, on in flags if on]
+            if cleanup:
+                config["cleanup.policy"] = ",".join(sorted(cleanup))
+            if channel.retention:
+                config["retention.ms"] = str(int(channel.retention * 1000))
+            for name in channel.topics:
+                specs[name] = TopicSpec(
+                    name,
+                    channel.partitions or conf.topic_partitions,
+                    channel.replicas or conf.topic_replication_factor,
+                    config,
+                )
+        return list(specs.values())
+
+    def watch_startup(self) -> None:
+        """End the process, saying why, if the worker is not in its group with all its topics in time."""
+        timeout = self.settings.startup_timeout_seconds
+
+        def give_up(health: Health) -> None:
+            log.error(
+                "worker not in its consumer group with all its topics after %.0f s "
+                "(CXPULSE_STARTUP_TIMEOUT_SECONDS): %s; exiting so that it is started again",
+                timeout, health.reason(),
+            )  # fmt: skip
+            logging.shutdown()
+            os._exit(1)
+
+        watch_startup(self.health, timeout, give_up)
+
+    def health(self) -> Health:
+        """How the worker stands now (see :mod:`streams.health`)."""
+        return Health(
+            assigned=self.seen_assignment and not self.app.rebalancing,
+            recovering=bool(getattr(self.app, "in_recovery", False)),
+            broker_up=self.metrics.broker_up._value.get() == 1,
+            missing_topics=_missing_topics(self.app),
+        )
 
     def owned_aggregates(self) -> Iterable[Aggregate]:
         """Aggregates and buckets of the fact partitions this worker owns now; nothing while recovering."""
@@ -98,21 +161,45 @@ class Pipeline:
         return [agg for agg in self.aggregates.values() if agg["partition"] in active]
 
 
+def _missing_topics(app: faust.App) -> tuple[str, ...]:
+    """Topics the consumer subscribes to that its cluster metadata does not list."""
+    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
+    if consumer is None:
+        return ()
+    try:  # the consumer lives on its own thread: read a copy, and give up if it moved meanwhile
+        subscribed = set(consumer.subscription())
+        known = set(consumer._client.cluster.topics())
+    except RuntimeError:
+        return ()
+    return tuple(sorted(subscribed - known))
+
+
 def build_app(settings: Settings) -> Pipeline:
     commit_barrier.install()
     # Faust warns each time its producer buffer holds over 100 records: normal backpressure
     # while catching up, and thousands of lines a minute. Errors still show.
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
+    access = settings.kafka()
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=access.faust_credentials(),
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        consumer_group_instance_id=settings.group_instance_id or None,
         store=settings.store,
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
         web_enabled=True,
+        # Faust's own views would show table contents (customers' contact histories) and the
+        # group's hosts to anyone who can scrape the port: the worker serves /metrics and health only.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         web_bind=settings.web_host,
         web_port=settings.web_port,
         broker_session_timeout=settings.session_timeout,
@@ -140,7 +227,7 @@ def build_app(settings: Settings) -> Pipeline:
     outputs_to = {"facts": facts_topic, "contacts": contacts_topic}
 
     metrics = WorkerMetrics()
-    pipeline = Pipeline(app, settings, metrics, facts_topic_name, aggregates)
+    pipeline = Pipeline(app, settings, metrics, facts_topic_name, aggregates, deadletter)
     policy = settings.policy()
     metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds, policy))
 
@@ -350,7 +437,7 @@ def build_app(settings: Settings) -> Pipeline:
 
     app.agent(facts_topic, name="queue-aggregation")(aggregate_facts)
 
-    servers = [s.rsplit(":", 1) for s in bootstrap_servers(settings.broker)]
+    servers = [s.rsplit(":", 1) for s in access.servers]
 
     @app.timer(interval=2.0)
     async def check_broker() -> None:
@@ -380,9 +467,25 @@ def build_app(settings: Settings) -> Pipeline:
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:
         metrics.rebalances.inc()
 
+    @app.on_partitions_assigned.connect
+    async def note_assignment(sender: Any, *args: Any, **kwargs: Any) -> None:
+        pipeline.seen_assignment = True
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
+        metrics.ready.set(1 if pipeline.health().ready else 0)
         # aiohttp takes the charset separately from the media type.
         return web.bytes(generate_latest(metrics.registry), content_type=_MEDIA_TYPE)
+
+    @app.page("/live")
+    async def live_page(web: Any, request: Any) -> Any:
+        """The event loop answers: the process is not wedged."""
+        return web.text("live\n")
+
+    @app.page("/ready")
+    async def ready_page(web: Any, request: Any) -> Any:
+        """200 when the worker does its share of the work; 503 with the reason otherwise."""
+        health = pipeline.health()
+        return web.text(health.reason() + "\n", status=200 if health.ready else 503)
 
     return pipeline

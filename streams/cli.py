@@ -48,7 +48,8 @@ def _settings(**overrides: Any) -> Settings:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
         problems = "; ".join(
-            f"CXPULSE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"CXPULSE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
         )
         raise click.ClickException(f"invalid settings: {problems}") from None
 
@@ -76,27 +77,13 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     import faust
 
     from streams.app import build_app
-    from streams.topics import TopicLayoutError, ensure_topics
 
     settings = _settings(web_port=web_port, log_level=loglevel, **options)
-    try:
-        ensure_topics(
-            settings.broker,
-            [settings.tickets_topic, settings.calls_topic, settings.surveys_topic, settings.customers_topic],
-            settings.partitions,
-            settings.replication_factor,
-        )
-    except TopicLayoutError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except Exception as exc:
-        raise click.ClickException(
-            f"cannot reach the Kafka broker at {settings.broker} ({exc.__class__.__name__}: {exc}); "
-            "check CXPULSE_BROKER and that the broker is up"
-        ) from exc
     from streams.gc_tuning import tune_gc
 
     tune_gc()
     pipeline = build_app(settings)
+    _prepare_topics(settings, pipeline.topic_specs())
     click.echo(
         f"cxpulse worker {settings.app_id}: metrics at http://127.0.0.1:{settings.web_port}/metrics", err=True
     )
@@ -104,7 +91,25 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     # Faust's terminal spinner turns the root logger to DEBUG so that every log call moves it:
     # that builds a log record for each record produced, a tenth of the worker's time.
     runner.spinner = None
+    pipeline.watch_startup()
     runner.execute_from_commandline()
+
+
+def _prepare_topics(settings: Settings, specs: list[Any]) -> None:
+    """Create what is missing and wait until the brokers list it; stop with what to fix if not."""
+    from streams.kafka_access import connection_errors
+    from streams.topics import TopicLayoutError, ensure_topics
+
+    access = settings.kafka()
+    with connection_errors() as causes:
+        try:
+            created = ensure_topics(access, specs)
+        except (TopicLayoutError, TimeoutError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        except Exception as exc:
+            raise click.ClickException(access.explain(exc, causes)) from exc
+    if created:
+        click.echo(f"created {len(created)} topics: {', '.join(created)}", err=True)
 
 
 @main.command()
@@ -166,10 +171,15 @@ def _simulate(
 ) -> int:
     from kafka import KafkaProducer
 
+    from streams.kafka_access import connection_errors
     from streams.simulator import run_live
-    from streams.topics import bootstrap_servers
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), linger_ms=20, acks=1)
+    access = settings.kafka()
+    with connection_errors() as causes:
+        try:
+            producer = KafkaProducer(**access.kafka_python(), linger_ms=20, acks=1)
+        except Exception as exc:
+            raise click.ClickException(access.explain(exc, causes)) from exc
     topics = settings.source_topics()
     last = [0.0]
 
@@ -405,15 +415,16 @@ def replay(
         raise click.BadParameter("must be 0 or more", param_hint="--step")
     settings = _settings(**options)
     if from_kafka:
+        from streams.kafka_access import connection_errors
+
         topics = settings.source_topics()
-        try:
-            source: Any = KafkaRange(settings.broker, topics, _moment(since), _moment(until))
-        except LookupError as exc:
-            raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
-        except Exception as exc:
-            raise click.ClickException(
-                f"cannot read from the Kafka broker at {settings.broker} ({exc.__class__.__name__}: {exc})"
-            ) from exc
+        with connection_errors() as causes:
+            try:
+                source: Any = KafkaRange(settings.kafka(), topics, _moment(since), _moment(until))
+            except LookupError as exc:
+                raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
+            except Exception as exc:
+                raise click.ClickException(settings.kafka().explain(exc, causes)) from exc
     else:
         if since or until:
             raise click.UsageError("--since and --until apply to --kafka only")
@@ -520,6 +531,54 @@ def _replay_summary(engine: Any, at: float) -> str:
 
     stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
     return f"\nKPI totals as of {stamp}:\n" + "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    """A setting's value as it would be written in its environment variable; secrets masked."""
+    from pydantic import SecretStr
+
+    if value is None:
+        return ""
+    if isinstance(value, SecretStr):
+        return "********"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _settings_reference() -> str:
+    """The Markdown table of every setting: docs/configuration.md holds exactly this."""
+    rows = ["| variable | default | what it does |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = "" if info.is_required() else _shown(info.get_default(call_default_factory=True))
+        shown = f"`{default}`" if default else ""
+        rows.append(f"| `CXPULSE_{name.upper()}` | {shown} | {info.description} |")
+    return "\n".join(rows) + "\n"
+
+
+@main.command("config")
+@_settings_options
+@click.option(
+    "--reference", is_flag=True, help="Print the Markdown table of every setting instead (for the docs)."
+)
+def config_command(reference: bool, **options: Any) -> None:
+    """Print the effective settings of this environment, secrets masked.
+
+    Reads CXPULSE_* variables and the options given, as every other command does, and
+    stops with what is wrong if a value is invalid. Lines marked * differ from the default.
+    """
+    if reference:
+        click.echo(_settings_reference(), nl=False)
+        return
+    settings = _settings(**options)
+    click.echo("# cxpulse settings in effect (* = not the default; secrets masked)")
+    for name, info in Settings.model_fields.items():
+        value = getattr(settings, name)
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        mark = " " if value == default else "*"
+        click.echo(f"{mark} CXPULSE_{name.upper()}={_shown(value)}")
 
 
 @main.command()

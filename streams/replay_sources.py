@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from streams.events import FAMILIES
+from streams.kafka_access import KafkaAccess
 from streams.replay import Record, record_from_line
-from streams.topics import bootstrap_servers
 
 
 class JsonLines:
@@ -50,7 +50,7 @@ class KafkaRange:
 
     def __init__(
         self,
-        broker: str,
+        access: KafkaAccess,
         topics: dict[str, str],
         since: float | None = None,
         until: float | None = None,
@@ -61,7 +61,7 @@ class KafkaRange:
         self.families = {topic: FAMILIES[family] for family, topic in topics.items()}
         self.until_ms = None if until is None else int(until * 1000)
         self.consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers(broker),
+            **access.kafka_python(),
             enable_auto_commit=False,
             group_id=None,
             max_poll_records=20000,
@@ -74,7 +74,7 @@ class KafkaRange:
             found = self.consumer.partitions_for_topic(topic)
             if found is None:
                 self.consumer.close()
-                raise LookupError(f"topic {topic!r} does not exist on {broker}")
+                raise LookupError(f"topic {topic!r} does not exist on {access.broker}")
             parts += [TopicPartition(topic, p) for p in sorted(found)]
         self.consumer.assign(parts)
         ends = self.consumer.end_offsets(parts)

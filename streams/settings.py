@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metrics.policy import Policy, QueuePolicy
+from streams.kafka_access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 from streams.validation import Limits
 
 
@@ -25,6 +26,36 @@ class Settings(BaseSettings):
         "kafka://127.0.0.1:9092",
         description="Kafka bootstrap servers, e.g. kafka://host1:9092;host2:9092.",
     )
+    kafka_security_protocol: Protocol = Field(
+        "PLAINTEXT",
+        description="How clients talk to the brokers: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+    )
+    kafka_sasl_mechanism: Mechanism = Field(
+        "PLAIN", description="SASL mechanism: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user name (an API key on Confluent Cloud)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (an API secret on Confluent Cloud). Secret."
+    )
+    kafka_ssl_cafile: str | None = Field(
+        None, description="PEM file of the CA(s) that signed the brokers' certificates (default: system CAs)."
+    )
+    kafka_ssl_certfile: str | None = Field(
+        None, description="PEM client certificate, for mutual TLS (Aiven)."
+    )
+    kafka_ssl_keyfile: str | None = Field(None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of the client key, if it is encrypted. Secret."
+    )
+    kafka_ssl_check_hostname: bool = Field(
+        True, description="Check that a broker's certificate names the host connected to."
+    )
+    kafka_oauth_provider: OAuthProvider | None = Field(
+        None, description="Token provider for OAUTHBEARER: aws-msk-iam (needs the extra cxpulse[msk-iam])."
+    )
+    kafka_aws_region: str | None = Field(None, description="AWS region of the MSK cluster, for aws-msk-iam.")
     app_id: str = Field("cxpulse", description="Consumer group id and prefix of internal topics.")
     tickets_topic: str = Field("tickets", description="Topic of ticket events, keyed by ticket_id.")
     calls_topic: str = Field("calls", description="Topic of call events, keyed by call_id.")
@@ -40,7 +71,12 @@ class Settings(BaseSettings):
     partitions: int = Field(
         4, ge=1, description="Partitions of the source and internal topics (all must have this many)."
     )
-    replication_factor: int = Field(1, ge=1, description="Replication factor of topics cxpulse creates.")
+    replication_factor: int = Field(
+        1,
+        ge=1,
+        description="Replication factor of every topic cxpulse creates, its internal ones included "
+        "(3 on Confluent Cloud and most managed clusters).",
+    )
     web_host: str = Field("0.0.0.0", description="Address the worker's HTTP server binds to.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics on the worker.")
     bucket_seconds: int = Field(60, ge=1, description="Width of the event-time buckets behind windowed KPIs.")
@@ -58,6 +94,11 @@ class Settings(BaseSettings):
     call_state_retention_days: float = Field(2, gt=0, description="Calls silent this long are forgotten.")
     max_label_values: int = Field(
         200, ge=1, description='Distinct queues (and channels) counted apart; further ones fold into "other".'
+    )
+    group_instance_id: str | None = Field(
+        None,
+        description="Static group membership id, unique per worker and stable over restarts (the pod "
+        "name in a StatefulSet): a worker back within the session timeout keeps its partitions.",
     )
     session_timeout: float = Field(
         10.0,
@@ -83,6 +124,11 @@ class Settings(BaseSettings):
         0.1, gt=0, description="How long an agent waits to fill a batch before working on what it has."
     )
     log_level: str = Field("info", description="Worker log level.")
+    startup_timeout_seconds: float = Field(
+        120,
+        gt=0,
+        description="A worker not in its consumer group with all its topics by then logs why and exits 1.",
+    )
 
     # KPI thresholds and costs; every one of the first four can be set per queue in queue_settings.
     first_response_target_seconds: float = Field(3600, gt=0, description="First response SLA target.")
@@ -114,6 +160,28 @@ class Settings(BaseSettings):
                     f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
                 )
         return value
+
+    @model_validator(mode="after")
+    def _kafka_access_works(self) -> Settings:
+        self.kafka().check()
+        return self
+
+    def kafka(self) -> KafkaAccess:
+        """Address and credentials for every Kafka client of this process."""
+        return KafkaAccess(
+            broker=self.broker,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=_reveal(self.kafka_sasl_password),
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=_reveal(self.kafka_ssl_key_password),
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+            oauth_provider=self.kafka_oauth_provider,
+            aws_region=self.kafka_aws_region,
+        )
 
     def source_topics(self) -> dict[str, str]:
         """Event family -> the topic it is read from."""
@@ -147,3 +215,7 @@ class Settings(BaseSettings):
             "customer_base": self.customer_base,
         }
         return Policy.build(default, self.queue_settings, **rest)
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()

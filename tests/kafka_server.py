@@ -4,6 +4,10 @@ The jars are resolved once with Maven (``tests/kafka/pom.xml``) into a cache fol
 test session formats a fresh log directory and starts ``kafka.Kafka`` on free loopback
 ports. ``stop()`` and ``start()`` can be called again to simulate a broker outage: the
 node comes back on the same ports with the same data.
+
+Besides its plaintext listener the node serves SASL_SSL with SCRAM-SHA-512, as managed
+clusters do: a certificate signed by a CA made for the session, and one SCRAM user added
+when the log directory is formatted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from tls import make_server_tls
 
 from streams.embedded_broker import free_port
 
@@ -48,6 +54,8 @@ class KafkaServer:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cxpulse-kafka-"))
         self.port = free_port()
         self.controller_port = free_port()
+        self.sasl_port = free_port()
+        self.tls = make_server_tls(self.workdir / "tls")
         self.process: subprocess.Popen[bytes] | None = None
         self._configure()
 
@@ -58,6 +66,25 @@ class KafkaServer:
     @property
     def url(self) -> str:
         return f"kafka://{self.bootstrap}"
+
+    SCRAM_USER = "cxpulse"
+    SCRAM_PASSWORD = "scram-secret-for-tests"
+
+    @property
+    def sasl_url(self) -> str:
+        """The SASL_SSL + SCRAM-SHA-512 listener."""
+        return f"kafka://127.0.0.1:{self.sasl_port}"
+
+    def sasl_env(self, password: str | None = None) -> dict[str, str]:
+        """The CXPULSE_* settings a client needs for the SASL_SSL listener."""
+        return {
+            "CXPULSE_BROKER": self.sasl_url,
+            "CXPULSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "CXPULSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "CXPULSE_KAFKA_SASL_USERNAME": self.SCRAM_USER,
+            "CXPULSE_KAFKA_SASL_PASSWORD": self.SCRAM_PASSWORD if password is None else password,
+            "CXPULSE_KAFKA_SSL_CAFILE": str(self.tls.ca_file),
+        }
 
     def _java(self, *args: str) -> list[str]:
         return [
@@ -71,10 +98,21 @@ class KafkaServer:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port},"
+                f"SASL_SSL://127.0.0.1:{self.sasl_port}"
+            ),
+            "advertised.listeners": (
+                f"PLAINTEXT://127.0.0.1:{self.port},SASL_SSL://127.0.0.1:{self.sasl_port}"
+            ),
             "controller.listener.names": "CONTROLLER",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(self.tls.keystore),
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(self.workdir / "data"),
             "num.partitions": "4",
@@ -101,6 +139,7 @@ class KafkaServer:
             self._java(
                 "kafka.tools.StorageTool", "format", "-t", cluster_id,
                 "-c", str(self.workdir / "server.properties"),
+                "--add-scram", f"SCRAM-SHA-512=[name={self.SCRAM_USER},password={self.SCRAM_PASSWORD}]",
             ),
             check=True,
             stdout=subprocess.DEVNULL,
