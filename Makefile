@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint tools dashboards bench stress
+.PHONY: install demo test lint tools dashboards k8s bench stress
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,8 @@ tools:
 	  || { echo "cannot install the prometheus package: install Prometheus 2.x so promtool is on PATH"; exit 1; }
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
 	  || { echo "the tests need Java 17+ and Maven on PATH to run Apache Kafka"; exit 1; }
+	@command -v kubectl >/dev/null 2>&1 \
+	  || { echo "the tests render deploy/k8s with kubectl (kustomize built in): install kubectl"; exit 1; }
 
 # The benchmark (not a test): 1 M events through five consumers on one Apache Kafka; see docs/performance.md.
 bench: install tools
@@ -36,6 +38,11 @@ bench: install tools
 
 dashboards: install
 	$(BIN)/python deploy/grafana/dashboards.py
+	$(BIN)/python deploy/k8s/generate.py
+
+# The Kubernetes objects that repeat the alerting rules and the dashboards (deploy/k8s/base).
+k8s: install
+	$(BIN)/python deploy/k8s/generate.py
 
 test: lint tools
 	$(BIN)/pytest
