@@ -161,6 +161,21 @@ class Pipeline:
         return [agg for agg in self.aggregates.values() if agg["partition"] in active]
 
 
+class _App(faust.App):
+    """Faust's app serving only the pages cxpulse adds: /metrics, /live and /ready.
+
+    Faust's built-in views would show table contents (customers' contact histories, agent ids)
+    and the group's hosts to anyone who can reach the port Prometheus scrapes.
+    """
+
+    def _new_web(self) -> Any:
+        from faust.web.base import BlueprintManager
+
+        web = super()._new_web()
+        web.blueprints = BlueprintManager([])
+        return web
+
+
 def _missing_topics(app: faust.App) -> tuple[str, ...]:
     """Topics the consumer subscribes to that its cluster metadata does not list."""
     consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
@@ -181,7 +196,7 @@ def build_app(settings: Settings) -> Pipeline:
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
     access = settings.kafka()
-    app = faust.App(
+    app = _App(
         settings.app_id,
         broker=settings.broker,
         broker_credentials=access.faust_credentials(),
@@ -193,13 +208,6 @@ def build_app(settings: Settings) -> Pipeline:
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
         web_enabled=True,
-        # Faust's own views would show table contents (customers' contact histories) and the
-        # group's hosts to anyone who can scrape the port: the worker serves /metrics and health only.
-        web_router_enabled=False,
-        web_tables_enabled=False,
-        web_graph_enabled=False,
-        web_stats_enabled=False,
-        web_metrics_enabled=False,
         web_bind=settings.web_host,
         web_port=settings.web_port,
         broker_session_timeout=settings.session_timeout,

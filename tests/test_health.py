@@ -90,3 +90,35 @@ def test_a_worker_that_cannot_join_its_group_says_why_and_exits_1(stack, kafka):
         assert "no partition assignment from the consumer group yet" in said[0]
     finally:
         squatter.close()
+
+
+def test_the_worker_serves_metrics_and_health_and_nothing_else():
+    from streams.app import build_app
+    from streams.settings import Settings
+
+    app = build_app(Settings()).app
+    app.web.init_server()
+    routes = {(r.method, r.resource.canonical) for r in app.web.web_app.router.routes()}
+    assert routes == {(m, p) for m in ("GET", "HEAD") for p in ("/metrics", "/live", "/ready")}
+
+
+@pytest.mark.kafka
+def test_table_and_router_views_are_not_served(stack, kafka):
+    """A known ticket's and customer's state exist, and still no path shows them."""
+    from helpers import event, produce
+
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    now = time.time()
+    ticket = event("ticket.created", "T-private", now, customer_id="K-private")
+    produce(kafka.bootstrap, stack.records([ticket]))
+    counted = {"queue": "billing", "channel": "email"}
+    wait_for(lambda: pick(worker.metrics(), "cxpulse_tickets_created_total", **counted), 30, what="ticket")
+    paths = [
+        "/", "/table/", "/table/ticket-state/", "/table/ticket-state/T-private/",
+        "/table/customer-state/K-private/", "/router/", "/graph/", "/stats/", "/performance/",
+    ]  # fmt: skip
+    for path in paths:
+        status, body = get(worker.port, path)
+        assert status == 404, (path, status)
+        assert "private" not in body
