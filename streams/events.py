@@ -23,6 +23,9 @@ from pydantic import (
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+# Queue and channel become Prometheus label values: at most 100 characters, none of them a
+# control character (newlines, tabs, escapes), which would break dashboards, legends and logs.
+Label = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")]
 Author = Literal["agent", "customer", "bot"]
 
 
@@ -40,8 +43,8 @@ class Event(BaseModel):
 class ContactEvent(Event):
     """An event of a customer contact (ticket, call, survey): it belongs to a queue and channel."""
 
-    queue: Name = Field(description="Queue (team, skill) the contact belongs to.")
-    channel: Name = Field(description="Contact channel: phone, email, chat, social, web, ...")
+    queue: Label = Field(description="Queue (team, skill) the contact belongs to.")
+    channel: Label = Field(description="Contact channel: phone, email, chat, social, web, ...")
     agent_id: Id | None = Field(None, description="Agent involved, if any. Never used as a metric label.")
     customer_id: Id | None = Field(None, description="Customer involved, if known. Never used as a label.")
 

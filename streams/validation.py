@@ -44,6 +44,7 @@ _REASON_BY_ERROR = {
     "value_error": "invalid_value",
     "list_type": "wrong_type",
     "too_long": "invalid_value",
+    "string_pattern_mismatch": "invalid_label",
 }
 
 REASONS: frozenset[str] = frozenset(

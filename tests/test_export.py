@@ -80,3 +80,18 @@ def test_label_names_never_carry_ids():
     fams = families(render(aggregates))
     labels = {k for f in fams.values() for s in f.samples for k in s.labels}
     assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason", "period", "label"}
+
+
+def test_label_values_with_quotes_backslashes_and_unicode_come_back_exactly():
+    """What the contract lets through (no control characters, 100 at most) survives the exposition."""
+    queue = 'VIP "gold" \\ billing — Zürich ✓'
+    channel = "c" * 100
+
+    def source():
+        a = new_aggregate(queue, channel, 0)
+        apply_facts(a, [[NOW - 30, {"tickets_created": 1}, {}, {}]], "tickets:0", 1, 60, 120, {})
+        return [a]
+
+    fams = families(render(source))
+    labels = [s.labels for s in fams["cxpulse_tickets_created"].samples if s.name.endswith("_total")]
+    assert labels == [{"queue": queue, "channel": channel}]
