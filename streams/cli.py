@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -79,6 +80,13 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     from streams.app import build_app
 
     settings = _settings(web_port=web_port, log_level=loglevel, **options)
+    from streams.processes import port_in_use
+
+    if port_in_use(settings.web_port, settings.web_host):
+        raise click.ClickException(
+            f"port {settings.web_port} on {settings.web_host} is already in use (another worker?); stop "
+            "what holds it, or set CXPULSE_WEB_PORT (or --web-port) to a free port"
+        )
     from streams.gc_tuning import tune_gc
 
     tune_gc()
@@ -214,76 +222,113 @@ def _simulate(
 def demo(web_port: int, rate: float, duration: float | None) -> None:
     """Everything on one machine: a local broker, a worker and simulated traffic.
 
-    Prints where the metrics are and a live summary; Ctrl-C stops it all.
+    Prints where the metrics are and a live summary. Ctrl-C, SIGTERM or a closed terminal
+    (SIGHUP) stops it all; if the demo itself is killed, its worker and broker stop too.
     """
     from streams.embedded_broker import TansuBroker
+    from streams.processes import port_in_use, spawn, stop
 
+    if port_in_use(web_port):
+        raise click.ClickException(
+            f"port {web_port} is already in use (another cxpulse demo or worker?); stop it, "
+            "or give this demo a free port with --web-port"
+        )
     workdir = Path(os.environ.get("CXPULSE_DEMO_DIR", Path.cwd() / ".cxpulse-demo"))
     workdir.mkdir(parents=True, exist_ok=True)
-    click.echo("starting the local Kafka-protocol broker (Tansu) ...")
-    broker = TansuBroker(log_path=workdir / "broker.log").start()
-    env = {
-        **os.environ,
-        "CXPULSE_BROKER": broker.url,
-        "CXPULSE_APP_ID": "cxpulse-demo",
-        "CXPULSE_WEB_PORT": str(web_port),
-        "CXPULSE_WEB_HOST": "127.0.0.1",
-        # Tansu holds a group join for half the session timeout, and reports end offsets
-        # per batch: a short timeout and one record per batch keep the demo quick and exact.
-        "CXPULSE_SESSION_TIMEOUT": "6",
-        "CXPULSE_HEARTBEAT_INTERVAL": "2",
-        "CXPULSE_ONE_RECORD_PER_BATCH": "true",
-        # Targets that written channels miss now and then, so SLA breaches show in ten minutes.
-        "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS": os.environ.get(
-            "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS", "300"
-        ),
-        # A centre with an existing customer base, so retention and churn have a denominator.
-        "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
-    }
+    stop_signal = threading.Event()
+    sim: threading.Thread | None = None
+    broker: TansuBroker | None = None
+    worker_proc: subprocess.Popen[bytes] | None = None
     worker_log = open(workdir / "worker.log", "ab")  # noqa: SIM115
-    worker_proc = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=worker_log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{web_port}/metrics"
-    stop = threading.Event()
-    settings = Settings(broker=broker.url)
-    sim = threading.Thread(
-        target=_simulate,
-        args=(settings, rate, None, int(time.time()), False, stop, DEMO_HISTORY),
-        daemon=True,
-    )
     try:
-        _wait_for_worker(worker_proc, web_port, workdir / "worker.log")
-        click.echo(f"worker up; logs in {workdir}")
-        click.echo(f"metrics:  {url}")
-        click.echo(
-            "sending the last ten minutes of contact-centre traffic, then live traffic; Ctrl-C to stop\n"
-        )
-        sim.start()
-        started = time.monotonic()
-        while duration is None or time.monotonic() - started < duration:
-            if worker_proc.poll() is not None:
-                raise click.ClickException(f"the worker exited; see {workdir / 'worker.log'}")
-            time.sleep(5)
-            click.echo(_summary(url))
-    except KeyboardInterrupt:
-        click.echo("\nstopping ...")
+        with _stopped_by_signals():
+            click.echo("starting the local Kafka-protocol broker (Tansu) ...")
+            broker = TansuBroker(log_path=workdir / "broker.log").start()
+            env = {
+                **os.environ,
+                "CXPULSE_BROKER": broker.url,
+                "CXPULSE_APP_ID": "cxpulse-demo",
+                "CXPULSE_WEB_PORT": str(web_port),
+                "CXPULSE_WEB_HOST": "127.0.0.1",
+                # Tansu holds a group join for half the session timeout, and reports end offsets
+                # per batch: a short timeout and one record per batch keep the demo quick and exact.
+                "CXPULSE_SESSION_TIMEOUT": "6",
+                "CXPULSE_HEARTBEAT_INTERVAL": "2",
+                "CXPULSE_ONE_RECORD_PER_BATCH": "true",
+                # Targets that written channels miss now and then, so SLA breaches show in ten minutes.
+                "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS": os.environ.get(
+                    "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS", "300"
+                ),
+                # A centre with an existing customer base, so retention and churn have a denominator.
+                "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
+            }
+            worker_proc = spawn(
+                [sys.executable, "-m", "streams.cli", "worker"],
+                env=env,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+            )
+            url = f"http://127.0.0.1:{web_port}/metrics"
+            _wait_for_worker(worker_proc, web_port, workdir / "worker.log")
+            click.echo(f"worker up; logs in {workdir}")
+            click.echo(f"metrics:  {url}")
+            click.echo(
+                "sending the last ten minutes of contact-centre traffic, then live traffic; Ctrl-C to stop\n"
+            )
+            settings = Settings(broker=broker.url)
+            sim = threading.Thread(
+                target=_simulate,
+                args=(settings, rate, None, int(time.time()), False, stop_signal, DEMO_HISTORY),
+                daemon=True,
+            )
+            sim.start()
+            started = time.monotonic()
+            while duration is None or time.monotonic() - started < duration:
+                if worker_proc.poll() is not None:
+                    raise click.ClickException(f"the worker exited; see {workdir / 'worker.log'}")
+                time.sleep(5)
+                click.echo(_summary(url))
+    except _Stopped as stopped:
+        click.echo(f"\n{stopped} received: stopping ...")
     finally:
-        stop.set()
-        if sim.is_alive():
+        # A second signal must not cut the clean-up short.
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        stop_signal.set()
+        if sim is not None and sim.is_alive():
             sim.join(timeout=5)
-        if worker_proc.poll() is None:
-            worker_proc.send_signal(signal.SIGTERM)
-            try:
-                worker_proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker_proc.kill()
-        broker.stop()
+        stop(worker_proc)
+        if broker is not None:
+            broker.stop()
         worker_log.close()
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _Stopped(Exception):
+    """A stop signal arrived; its name is the message."""
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Any:
+    """Turn SIGINT, SIGTERM and SIGHUP into :class:`_Stopped`, so clean-up runs for each alike."""
+
+    def raise_stopped(signum: int, frame: Any) -> None:
+        for other in _STOP_SIGNALS:
+            signal.signal(other, signal.SIG_IGN)
+        raise _Stopped(signal.Signals(signum).name)
+
+    previous = {signum: signal.signal(signum, raise_stopped) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def _wait_for_worker(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 90) -> None:
-    from streams.embedded_broker import wait_for_port
+    from streams.processes import wait_for_port
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
