@@ -51,7 +51,7 @@ from metrics.entities import (
 )
 from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
-from streams import commit_barrier, in_order, recovery_watchdog
+from streams import commit_barrier, in_order, recovery_watchdog, web_config
 from streams.batched_table import Acting, BatchedTable
 from streams.confirmed_commits import ConfirmedCommits
 from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
@@ -176,6 +176,17 @@ class _App(faust.App):
         return web
 
 
+def _web_protection(path: str | None) -> dict[str, Any]:
+    """Faust's web settings for TLS and basic auth from a web-config file (none without one)."""
+    if not path:
+        return {}
+    config = web_config.load(path)
+    options: dict[str, Any] = {"web_ssl_context": config.ssl_context}
+    if config.users:
+        options["web_application_options"] = {"middlewares": [web_config.middleware(config)]}
+    return options
+
+
 def _missing_topics(app: faust.App) -> tuple[str, ...]:
     """Topics the consumer subscribes to that its cluster metadata does not list."""
     consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
@@ -196,6 +207,7 @@ def build_app(settings: Settings) -> Pipeline:
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
     producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
     access = settings.kafka()
+    web_protection = _web_protection(settings.web_config_file)
     app = _App(
         settings.app_id,
         broker=settings.broker,
@@ -208,6 +220,7 @@ def build_app(settings: Settings) -> Pipeline:
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
         web_enabled=True,
+        **web_protection,
         web_bind=settings.web_host,
         web_port=settings.web_port,
         broker_session_timeout=settings.session_timeout,

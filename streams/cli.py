@@ -90,10 +90,17 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     from streams.gc_tuning import tune_gc
 
     tune_gc()
-    pipeline = build_app(settings)
+    from streams.web_config import WebConfigError
+
+    try:
+        pipeline = build_app(settings)
+    except WebConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     _prepare_topics(settings, pipeline.topic_specs())
+    scheme = "https" if settings.web_config_file else "http"
     click.echo(
-        f"cxpulse worker {settings.app_id}: metrics at http://127.0.0.1:{settings.web_port}/metrics", err=True
+        f"cxpulse worker {settings.app_id}: metrics at {scheme}://127.0.0.1:{settings.web_port}/metrics",
+        err=True,
     )
     runner = faust.Worker(pipeline.app, loglevel=settings.log_level)
     # Faust's terminal spinner turns the root logger to DEBUG so that every log call moves it:

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     )
     web_host: str = Field("0.0.0.0", description="Address the worker's HTTP server binds to.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics on the worker.")
+    web_config_file: str | None = Field(
+        None,
+        description="Prometheus exporter web-config file: TLS (tls_server_config) and basic auth "
+        "(basic_auth_users, bcrypt) for /metrics; see docs/security.md.",
+    )
     bucket_seconds: int = Field(60, ge=1, description="Width of the event-time buckets behind windowed KPIs.")
     grace_seconds: int = Field(
         120, ge=0, description="How late (event time) an event may arrive and still enter its bucket."

@@ -21,7 +21,7 @@ RULES = Path(__file__).resolve().parent.parent / "deploy/prometheus/rules/cxpuls
 
 
 class PrometheusServer:
-    def __init__(self, workdir: Path, targets: list[str]) -> None:
+    def __init__(self, workdir: Path, targets: list[str], scrape_configs: list[dict] | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
         rules = yaml.safe_load(RULES.read_text())
@@ -31,7 +31,8 @@ class PrometheusServer:
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(workdir / "rules.yml")],
-            "scrape_configs": [{"job_name": "cxpulse", "static_configs": [{"targets": targets}]}],
+            "scrape_configs": scrape_configs
+            or [{"job_name": "cxpulse", "static_configs": [{"targets": targets}]}],
         }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
         self.process: subprocess.Popen[bytes] | None = None
