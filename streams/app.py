@@ -30,6 +30,7 @@ from typing import Any
 
 import faust
 import orjson
+from mode.utils.times import want_seconds
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from metrics.aggregate import (
@@ -115,7 +116,7 @@ class Pipeline:
             if cleanup:
                 config["cleanup.policy"] = ",".join(sorted(cleanup))
             if channel.retention:
-                config["retention.ms"] = str(int(channel.retention * 1000))
+                config["retention.ms"] = str(int(want_seconds(channel.retention) * 1000))
             for name in channel.topics:
                 specs[name] = TopicSpec(
                     name,
@@ -233,7 +234,13 @@ def build_app(settings: Settings) -> Pipeline:
     facts_topic_name = f"{settings.app_id}-kpi-facts"
     raw = {"key_serializer": "raw", "value_serializer": "raw"}
     facts_topic = app.topic(facts_topic_name, partitions=settings.partitions, internal=True, **raw)
-    deadletter = app.topic(settings.deadletter_topic, partitions=settings.partitions, internal=True, **raw)
+    deadletter = app.topic(
+        settings.deadletter_topic,
+        partitions=settings.partitions,
+        internal=True,
+        retention=settings.deadletter_retention_days * 86400,
+        **raw,
+    )
     # Keys are str and values plain dicts; both go to the changelogs as JSON.
     store_options = {"options": ROCKSDB_OPTIONS} if settings.store.startswith("rocksdb") else {}
     ticket_state = app.Table("ticket-state", partitions=settings.partitions, **store_options)
@@ -253,21 +260,30 @@ def build_app(settings: Settings) -> Pipeline:
     metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds, policy))
 
     log_rejection = RejectionLog()
+    pseudonyms = settings.pseudonyms()
 
-    def park(rejection: Rejection, message: Any, raw_value: bytes | None) -> None:
+    def park(rejection: Rejection, message: Any, raw_value: bytes | None, family: Family) -> None:
         metrics.invalid.labels(message.topic, rejection.reason).inc()
         origin = f"{message.topic}:{message.partition}:{message.offset}"
-        log_rejection(message.topic, rejection.reason, rejection.detail, origin, settings.deadletter_topic)
+        key_bytes, detail = message.key, rejection.detail
+        if pseudonyms is None:
+            key = None if key_bytes is None else key_bytes.decode("utf-8", "replace")
+            value = None if raw_value is None else raw_value.decode("utf-8", "replace")
+        else:
+            personal_key = family.entity_field == "customer_id"
+            key, value, detail = pseudonyms.parked(key_bytes, raw_value, detail, personal_key)
+            key_bytes = None if key is None else key.encode()
+        log_rejection(message.topic, rejection.reason, detail, origin, settings.deadletter_topic)
         record = {
             "reason": rejection.reason,
-            "detail": rejection.detail,
+            "detail": detail,
             "topic": message.topic,
             "partition": message.partition,
             "offset": message.offset,
-            "key": None if message.key is None else message.key.decode("utf-8", "replace"),
-            "value": None if raw_value is None else raw_value.decode("utf-8", "replace"),
+            "key": key,
+            "value": value,
         }
-        deadletter.send_soon(key=message.key, value=orjson.dumps(record))
+        deadletter.send_soon(key=key_bytes, value=orjson.dumps(record))
 
     # Each table is written through a batch view: one changelog record per key and batch.
     tickets_t, calls_t, surveys_t, customers_t = (
@@ -343,9 +359,9 @@ def build_app(settings: Settings) -> Pipeline:
                     acting(record)
                     result = validate(record.value, message.key, family, limits, now)
                     if isinstance(result, Rejection):
-                        park(result, message, record.value)
+                        park(result, message, record.value, family)
                         continue
-                    event: Any = result
+                    event: Any = result if pseudonyms is None else pseudonyms.event(result)
                     metrics.count_event(message.topic, event.type)
                     at = event.occurred_at.timestamp()
                     observe_delay(now - at)

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metrics.policy import Policy, QueuePolicy
 from streams.kafka_access import KafkaAccess, Mechanism, OAuthProvider, Protocol
+from streams.pseudonyms import Pseudonyms
 from streams.validation import Limits
 
 
@@ -67,6 +68,16 @@ class Settings(BaseSettings):
     )
     deadletter_topic: str = Field(
         "cxpulse-deadletter", description="Where events that fail validation are parked with their reason."
+    )
+    deadletter_retention_days: float = Field(
+        7,
+        gt=0,
+        description="How long the dead-letter topic keeps rejected records (set when cxpulse creates it).",
+    )
+    pseudonymise_key: SecretStr | None = Field(
+        None,
+        description="Secret (16+ characters) to replace customer and agent ids by keyed hashes on entry, "
+        "so no state, changelog or dead-letter record holds a raw id; see docs/security.md. Secret.",
     )
     partitions: int = Field(
         4, ge=1, description="Partitions of the source and internal topics (all must have this many)."
@@ -169,7 +180,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _kafka_access_works(self) -> Settings:
         self.kafka().check()
+        self.pseudonyms()
         return self
+
+    def pseudonyms(self) -> Pseudonyms | None:
+        """The keyed hash applied to personal ids on entry, if one is configured."""
+        key = _reveal(self.pseudonymise_key)
+        return None if key is None else Pseudonyms(key)
 
     def kafka(self) -> KafkaAccess:
         """Address and credentials for every Kafka client of this process."""
