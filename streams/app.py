@@ -96,6 +96,7 @@ class Pipeline:
     aggregates: Any  # faust Table: 'queue|channel' -> aggregate, 'queue|channel|start' -> bucket
     deadletter_topic: Any = None
     seen_assignment: bool = False
+    broker_up: bool | None = None  # whether a bootstrap server accepted a connection at the last check
 
     def topic_specs(self) -> list[TopicSpec]:
         """Every topic this worker reads or writes, as Faust would create it.
@@ -146,7 +147,7 @@ class Pipeline:
         return Health(
             assigned=self.seen_assignment and not self.app.rebalancing,
             recovering=bool(getattr(self.app, "in_recovery", False)),
-            broker_up=self.metrics.broker_up._value.get() == 1,
+            broker_up=self.broker_up,
             missing_topics=_missing_topics(self.app),
         )
 
@@ -485,8 +486,10 @@ def build_app(settings: Settings) -> Pipeline:
             except (OSError, TimeoutError):
                 continue
             writer.close()
+            pipeline.broker_up = True
             metrics.broker_up.set(1)
             return
+        pipeline.broker_up = False
         metrics.broker_up.set(0)
 
     @app.timer(interval=1.0)

@@ -21,7 +21,7 @@ class Health:
 
     assigned: bool  # a rebalance gave this worker its assignment (maybe empty) and none is running
     recovering: bool  # tables are being rebuilt from their changelogs
-    broker_up: bool
+    broker_up: bool | None  # None: not checked yet (the check runs once the worker has started)
     missing_topics: tuple[str, ...] = ()  # subscribed, but absent from the consumer's metadata
 
     @property
@@ -31,12 +31,12 @@ class Health:
 
     @property
     def ready(self) -> bool:
-        return self.joined and not self.recovering and self.broker_up
+        return self.joined and not self.recovering and self.broker_up is True
 
     def reason(self) -> str:
         """Why the worker is not ready, in words an operator can act on; "ready" if it is."""
         reasons = []
-        if not self.broker_up:
+        if self.broker_up is False:
             reasons.append("no bootstrap broker accepts connections (check CXPULSE_BROKER)")
         if self.missing_topics:
             reasons.append(
@@ -46,6 +46,8 @@ class Health:
             reasons.append("no partition assignment from the consumer group yet (joining or rebalancing)")
         if self.recovering:
             reasons.append("rebuilding tables from their changelogs")
+        if not reasons and self.broker_up is None:
+            reasons.append("broker not checked yet")
         return "; ".join(reasons) or "ready"
 
 

@@ -21,6 +21,7 @@ def test_ready_needs_every_condition_and_says_which_fails():
     assert recovering.reason() == "rebuilding tables from their changelogs"
     lost = Health(assigned=False, recovering=False, broker_up=False, missing_topics=("b", "a"))
     assert not lost.ready and not lost.joined
+    assert Health(assigned=True, recovering=False, broker_up=None).reason() == "broker not checked yet"
     assert lost.reason() == (
         "no bootstrap broker accepts connections (check CXPULSE_BROKER); "
         "topics missing from the consumer's metadata: a, b; "
@@ -87,7 +88,10 @@ def test_a_worker_that_cannot_join_its_group_says_why_and_exits_1(stack, kafka):
             line for line in worker.log_tail(200).splitlines() if "CXPULSE_STARTUP_TIMEOUT_SECONDS" in line
         ]
         assert len(said) == 1, worker.log_tail()
-        assert "no partition assignment from the consumer group yet" in said[0]
+        assert said[0].rstrip().endswith(
+            "(CXPULSE_STARTUP_TIMEOUT_SECONDS): no partition assignment from the consumer group yet "
+            "(joining or rebalancing); exiting so that it is started again"
+        )
     finally:
         squatter.close()
 
