@@ -45,6 +45,13 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def access(bootstrap: str) -> Any:
+    """The broker, reached with this environment's CXPULSE_KAFKA_* security settings."""
+    from streams.settings import Settings
+
+    return Settings(broker=f"kafka://{bootstrap}").kafka()
+
+
 def topics_for(tag: str) -> dict[str, str]:
     return {family: f"{family}-{tag}" for family in FAMILIES}
 
@@ -58,7 +65,7 @@ def produce(bootstrap: str, topics: dict[str, str], n: int) -> dict[str, int]:
 
     rate = 5.0  # contacts per second of event time; about 4.5 events each
     start = time.time() - n / (4.5 * rate) - 3600
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000})
+    producer = Producer({**access(bootstrap).librdkafka(), "linger.ms": 50, "batch.size": 1_000_000})
     counts = dict.fromkeys(FAMILIES, 0)
     started = time.monotonic()
     for i, (family, key, event) in enumerate(Traffic(start=start, rate=rate, seed=42).take(n)):
@@ -206,7 +213,7 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
 
     worker = Worker(broker, topics, free_port(), f"bench-latency-{int(time.time())}")
     worker.wait_ready()
-    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=5, acks=1)
+    producer = KafkaProducer(**access(broker).kafka_python(), linger_ms=5, acks=1)
     sent_at: list[float] = []  # produce time of each ticket.created, in order
     stop = threading.Event()
     counted: list[tuple[float, float]] = []  # (time, tickets_created_total)
@@ -269,20 +276,19 @@ def open_tickets(broker: str, sizes: list[int], store: str) -> list[dict[str, An
     from confluent_kafka import Producer
     from kafka_server import free_port
 
-    from streams.kafka_access import KafkaAccess
     from streams.simulator import QUEUES, TICKET_CHANNELS
     from streams.topics import TopicSpec, ensure_topics
 
     tag = f"open{int(time.time())}{store.split(':')[0]}"
     topics = topics_for(tag)
-    ensure_topics(KafkaAccess(f"kafka://{broker}"), [TopicSpec(t, 4, 1) for t in topics.values()])
+    ensure_topics(access(broker), [TopicSpec(t, 4, 1) for t in topics.values()])
     data_dir = tempfile.mkdtemp(prefix="cxpulse-bench-store-")
     os.environ["CXPULSE_STORE"], os.environ["CXPULSE_DATA_DIR"] = store, data_dir
     try:
         worker = Worker(broker, topics, free_port(), f"bench-{tag}")
     finally:
         del os.environ["CXPULSE_STORE"], os.environ["CXPULSE_DATA_DIR"]
-    producer = Producer({"bootstrap.servers": broker, "linger.ms": 50})
+    producer = Producer({**access(broker).librdkafka(), "linger.ms": 50})
     rows, made = [], 0
     try:
         worker.wait_ready()
@@ -362,12 +368,11 @@ def main() -> int:
         broker = kafka.bootstrap
     results: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count()}
     try:
-        from streams.kafka_access import KafkaAccess
         from streams.topics import TopicSpec, ensure_topics
 
         tag = f"bench{int(time.time())}"
         topics = topics_for(tag)
-        ensure_topics(KafkaAccess(f"kafka://{broker}"), [TopicSpec(t, 4, 1) for t in topics.values()])
+        ensure_topics(access(broker), [TopicSpec(t, 4, 1) for t in topics.values()])
         say(f"producing {args.events:,} events ...")
         counts = produce(broker, topics, args.events)
         results["mix"] = counts
@@ -402,7 +407,7 @@ def main() -> int:
         if "latency" not in skip:
             say(f"latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s ...")
             lat_topics = topics_for(tag + "lat")
-            ensure_topics(KafkaAccess(f"kafka://{broker}"), [TopicSpec(t, 4, 1) for t in lat_topics.values()])
+            ensure_topics(access(broker), [TopicSpec(t, 4, 1) for t in lat_topics.values()])
             results["latency"] = live_latency(broker, lat_topics, args.latency_rate, args.latency_seconds)
         sizes = [int(x) for x in args.open_tickets.split(",") if x]
         if sizes:

@@ -40,8 +40,10 @@ async def bare(bootstrap: str, n: int, topics: list[str]) -> None:
     """The Python limit: fetch and decode every event, nothing else."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
+    from streams.settings import Settings
+
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **Settings(broker=f"kafka://{bootstrap}").kafka().aiokafka(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -68,9 +70,12 @@ def faust_noop(bootstrap: str, n: int, topics: list[str]) -> None:
     """Faust's floor: one agent per topic that decodes each event and does nothing else."""
     import faust
 
+    from streams.settings import Settings
+
     app = faust.App(
         f"bench-noop-{os.getpid()}",
         broker=f"kafka://{bootstrap}",
+        broker_credentials=Settings(broker=f"kafka://{bootstrap}").kafka().faust_credentials(),
         store="memory://",
         value_serializer="raw",
         key_serializer="raw",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,6 +85,10 @@ class KafkaAccess:
                 f"CXPULSE_KAFKA_SSL_* files are set but CXPULSE_KAFKA_SECURITY_PROTOCOL="
                 f"{self.security_protocol} does not use TLS; set it to SSL or SASL_SSL"
             )
+        files = {"CAFILE": self.ssl_cafile, "CERTFILE": self.ssl_certfile, "KEYFILE": self.ssl_keyfile}
+        for name, path in files.items():
+            if path and not os.path.isfile(path):
+                raise ValueError(f"CXPULSE_KAFKA_SSL_{name}={path}: no such file")
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context both client libraries use; None without TLS."""
@@ -121,6 +126,13 @@ class KafkaAccess:
 
     def kafka_python(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's producer, consumer and admin client."""
+        return self._python_client(asynchronous=False)
+
+    def aiokafka(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's clients (the benchmark's bare consumer)."""
+        return self._python_client(asynchronous=True)
+
+    def _python_client(self, asynchronous: bool) -> dict[str, Any]:
         config: dict[str, Any] = {
             "bootstrap_servers": self.servers,
             "security_protocol": self.security_protocol,
@@ -131,12 +143,36 @@ class KafkaAccess:
         if self.uses_sasl:
             config["sasl_mechanism"] = self.sasl_mechanism
             if self.sasl_mechanism == "OAUTHBEARER":
-                from streams.msk_iam import MskTokenProvider
+                from streams.msk_iam import AsyncMskTokenProvider, MskTokenProvider
 
-                config["sasl_oauth_token_provider"] = MskTokenProvider(self.aws_region or "")
+                provider = AsyncMskTokenProvider if asynchronous else MskTokenProvider
+                config["sasl_oauth_token_provider"] = provider(self.aws_region or "")
             else:
                 config["sasl_plain_username"] = self.sasl_username
                 config["sasl_plain_password"] = self.sasl_password
+        return config
+
+    def librdkafka(self) -> dict[str, Any]:
+        """Configuration for librdkafka clients (confluent-kafka, Quix Streams: the benchmark's peers)."""
+        if self.sasl_mechanism == "OAUTHBEARER" and self.uses_sasl:
+            raise ValueError("the benchmark's librdkafka clients take SASL PLAIN or SCRAM, not OAUTHBEARER")
+        config: dict[str, Any] = {
+            "bootstrap.servers": ",".join(self.servers),
+            "security.protocol": self.security_protocol.lower(),
+        }
+        files = {
+            "ssl.ca.location": self.ssl_cafile,
+            "ssl.certificate.location": self.ssl_certfile,
+            "ssl.key.location": self.ssl_keyfile,
+            "ssl.key.password": self.ssl_key_password,
+        }
+        config.update({k: v for k, v in files.items() if v and self.uses_tls})
+        if self.uses_tls and not self.ssl_check_hostname:
+            config["ssl.endpoint.identification.algorithm"] = "none"
+        if self.uses_sasl:
+            config["sasl.mechanisms"] = self.sasl_mechanism
+            config["sasl.username"] = self.sasl_username
+            config["sasl.password"] = self.sasl_password
         return config
 
     def explain(self, exc: BaseException, causes: list[str] | None = None) -> str:

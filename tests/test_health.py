@@ -88,9 +88,13 @@ def test_a_worker_that_cannot_join_its_group_says_why_and_exits_1(stack, kafka):
             line for line in worker.log_tail(200).splitlines() if "CXPULSE_STARTUP_TIMEOUT_SECONDS" in line
         ]
         assert len(said) == 1, worker.log_tail()
-        assert said[0].rstrip().endswith(
-            "(CXPULSE_STARTUP_TIMEOUT_SECONDS): no partition assignment from the consumer group yet "
-            "(joining or rebalancing); exiting so that it is started again"
+        assert (
+            said[0]
+            .rstrip()
+            .endswith(
+                "(CXPULSE_STARTUP_TIMEOUT_SECONDS): no partition assignment from the consumer group yet "
+                "(joining or rebalancing); exiting so that it is started again"
+            )
         )
     finally:
         squatter.close()

@@ -110,6 +110,8 @@ def test_faust_gets_sasl_over_tls_not_sasl_plaintext(kafka):
         ({"kafka_oauth_provider": "aws-msk-iam"}, "CXPULSE_KAFKA_AWS_REGION"),
         ({"kafka_ssl_cafile": "/ca.pem"}, "CXPULSE_KAFKA_SECURITY_PROTOCOL"),
         ({"kafka_security_protocol": "SSL", "kafka_ssl_certfile": "/c.pem"}, "CXPULSE_KAFKA_SSL_KEYFILE"),
+        ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "/nowhere/ca.pem"},
+         "CXPULSE_KAFKA_SSL_CAFILE=/nowhere/ca.pem: no such file"),
     ],
 )  # fmt: skip
 def test_settings_that_cannot_work_are_refused_with_the_setting_to_change(settings, names):

@@ -84,8 +84,15 @@ def start(fact: dict) -> dict:
 
 def main() -> None:
     bootstrap, tickets_topic, calls_topic, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    from streams.settings import Settings
+
+    # The same TLS and SASL settings (CXPULSE_KAFKA_*) as every other client of the benchmark.
+    security = Settings(broker=f"kafka://{bootstrap}").kafka().librdkafka()
+    del security["bootstrap.servers"]
     app = Application(
         broker_address=bootstrap,
+        consumer_extra_config=security,
+        producer_extra_config=security,
         consumer_group=f"quix-peer-{int(time.time())}",
         auto_offset_reset="earliest",
         state_dir=tempfile.mkdtemp(prefix="quix-peer-"),
