@@ -28,8 +28,7 @@ from typing import Any
 
 import orjson
 
-from metrics.policy import SECONDS_PER_DAY, Policy
-from streams.events import (
+from metrics.contract.events import (
     CallAbandoned,
     CallAnswered,
     CallEnded,
@@ -47,6 +46,7 @@ from streams.events import (
     TicketReplied,
     TicketResolved,
 )
+from metrics.policy import SECONDS_PER_DAY, Policy
 
 Fact = list[Any]
 Output = list[Any]

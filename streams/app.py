@@ -41,6 +41,8 @@ from metrics.aggregate import (
     new_customer_base,
     new_label_record,
 )
+from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
+from metrics.contract.validation import Rejection, validate
 from metrics.entities import (
     Output,
     State,
@@ -55,14 +57,12 @@ from metrics.policy import Policy
 from streams import commit_barrier, in_order, recovery_watchdog, web_config
 from streams.batched_table import Acting, BatchedTable
 from streams.confirmed_commits import ConfirmedCommits
-from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from streams.health import Health, watch_startup
 from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
 from streams.state_expiry import expiry_by_family
 from streams.topics import TopicSpec
-from streams.validation import Rejection, validate
 
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
 log = logging.getLogger("cxpulse.worker")

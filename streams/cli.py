@@ -18,7 +18,7 @@ import click
 
 from streams.settings import Settings
 
-SCHEMA_DIR = Path(__file__).parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "metrics" / "contract" / "schemas"
 # The demo centre has been open ten minutes when it starts: the windows have data at once.
 DEMO_HISTORY = 600.0
 
@@ -638,8 +638,8 @@ def config_command(reference: bool, **options: Any) -> None:
     "--check", is_flag=True, help="Fail if the files differ from the event models, instead of writing."
 )
 def schemas(check: bool) -> None:
-    """Write the JSON Schema files of the event contract (streams/schemas/*.json)."""
-    from streams.events import FAMILIES
+    """Write the JSON Schema files of the event contract (metrics/contract/schemas/*.json)."""
+    from metrics.contract.events import FAMILIES
 
     SCHEMA_DIR.mkdir(exist_ok=True)
     stale = []

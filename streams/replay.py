@@ -30,13 +30,13 @@ from metrics.aggregate import (
     new_customer_base,
     new_label_record,
 )
+from metrics.contract.events import CALLS, CUSTOMERS, FAMILIES, SURVEYS, TICKETS, Family
+from metrics.contract.validation import Rejection, validate
 from metrics.entities import call_step, contact_step, customer_step, survey_step, ticket_step
 from metrics.export import KpiCollector
-from streams.events import CALLS, CUSTOMERS, FAMILIES, SURVEYS, TICKETS, Family
 from streams.processing import process_entity
 from streams.settings import Settings
 from streams.state_expiry import expiry_by_family
-from streams.validation import Rejection, validate
 
 
 @dataclass(frozen=True, slots=True)

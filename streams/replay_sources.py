@@ -12,7 +12,7 @@ from heapq import heappop, heappush
 from pathlib import Path
 from typing import Any
 
-from streams.events import FAMILIES
+from metrics.contract.events import FAMILIES
 from streams.kafka_access import KafkaAccess
 from streams.replay import Record, record_from_line
 

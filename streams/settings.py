@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from metrics.contract.validation import Limits
 from metrics.policy import Policy, QueuePolicy
 from streams.kafka_access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 from streams.pseudonyms import Pseudonyms
-from streams.validation import Limits
 
 
 class Settings(BaseSettings):

@@ -9,10 +9,10 @@ import orjson
 from click.testing import CliRunner
 from helpers import customer, event, survey
 
+from metrics.contract.events import FAMILIES
+from metrics.contract.validation import Rejection, validate
 from streams.cli import SCHEMA_DIR, main
-from streams.events import FAMILIES
 from streams.simulator import Traffic
-from streams.validation import Rejection, validate
 
 
 def test_schema_files_are_up_to_date():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.events import FAMILIES
-from streams.validation import REASONS, Rejection, validate
+from metrics.contract.events import FAMILIES
+from metrics.contract.validation import REASONS, Rejection, validate
 
 CORPUS_DIR = Path(__file__).parent / "corpus" / "invalid"
 KEYS = {"tickets": b"T-bad", "surveys": b"T-bad", "calls": b"C-bad", "customers": b"K-bad"}

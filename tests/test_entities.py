@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers import customer, event, survey
 
+from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS
 from metrics.entities import (
     LEDGER_SIZE,
     call_step,
@@ -17,7 +18,6 @@ from metrics.entities import (
     ticket_step,
 )
 from metrics.policy import Policy, QueuePolicy
-from streams.events import CALLS, CUSTOMERS, SURVEYS, TICKETS
 
 T0 = 1_700_000_000.0
 POLICY = Policy()

@@ -8,8 +8,8 @@ from helpers import event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.events import CALLS, TICKETS, TicketReplied
-from streams.validation import REASONS, Limits, Rejection, validate
+from metrics.contract.events import CALLS, TICKETS, TicketReplied
+from metrics.contract.validation import REASONS, Limits, Rejection, validate
 
 GOOD = event("ticket.replied", "T1", 1_700_000_000, author="agent")
 

@@ -1,7 +1,7 @@
 """The event contract: what producers write to the ``tickets`` and ``calls`` topics.
 
 These models are the single source of truth for the contract: the JSON Schema files
-shipped in ``streams/schemas`` are generated from them (``cxpulse schemas``), and
+shipped in ``metrics/contract/schemas`` are generated from them (``cxpulse schemas``), and
 validation parses raw Kafka values straight into them. They import nothing from
 Faust or Kafka so the KPI core can use them anywhere. New event families (surveys,
 customer lifecycle) are new unions here, not changes to the existing ones.

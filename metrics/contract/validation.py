@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from streams.events import Event, Family, SurveySubmitted
+from metrics.contract.events import Event, Family, SurveySubmitted
 
 # Pydantic error types mapped to the reasons users see. Anything unlisted is "invalid".
 _REASON_BY_ERROR = {
