@@ -242,13 +242,14 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
         )
     workdir = Path(os.environ.get("CXPULSE_DEMO_DIR", Path.cwd() / ".cxpulse-demo"))
     workdir.mkdir(parents=True, exist_ok=True)
-    stop_signal = threading.Event()
+    stopping = threading.Event()  # set by a stop signal; also tells the simulator to stop
+    received: list[str] = []
     sim: threading.Thread | None = None
     broker: TansuBroker | None = None
     worker_proc: subprocess.Popen[bytes] | None = None
     worker_log = open(workdir / "worker.log", "ab")  # noqa: SIM115
     try:
-        with _stopped_by_signals():
+        with _stop_signals(stopping, received):
             click.echo("starting the local Kafka-protocol broker (Tansu) ...")
             broker = TansuBroker(log_path=workdir / "broker.log").start()
             env = {
@@ -269,39 +270,44 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
                 # A centre with an existing customer base, so retention and churn have a denominator.
                 "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
             }
-            worker_proc = spawn(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                env=env,
-                stdout=worker_log,
-                stderr=subprocess.STDOUT,
-            )
-            url = f"http://127.0.0.1:{web_port}/metrics"
-            _wait_for_worker(worker_proc, web_port, workdir / "worker.log")
-            click.echo(f"worker up; logs in {workdir}")
-            click.echo(f"metrics:  {url}")
-            click.echo(
-                "sending the last ten minutes of contact-centre traffic, then live traffic; Ctrl-C to stop\n"
-            )
-            settings = Settings(broker=broker.url)
-            sim = threading.Thread(
-                target=_simulate,
-                args=(settings, rate, None, int(time.time()), False, stop_signal, DEMO_HISTORY),
-                daemon=True,
-            )
-            sim.start()
-            started = time.monotonic()
-            while duration is None or time.monotonic() - started < duration:
-                if worker_proc.poll() is not None:
-                    raise click.ClickException(f"the worker exited; see {workdir / 'worker.log'}")
-                time.sleep(5)
-                click.echo(_summary(url))
-    except _Stopped as stopped:
-        click.echo(f"\n{stopped} received: stopping ...")
+            if not stopping.is_set():
+                worker_proc = spawn(
+                    [sys.executable, "-m", "streams.cli", "worker"],
+                    env=env,
+                    stdout=worker_log,
+                    stderr=subprocess.STDOUT,
+                )
+            if worker_proc is not None and _wait_for_worker(
+                worker_proc, web_port, workdir / "worker.log", stopping
+            ):
+                url = f"http://127.0.0.1:{web_port}/metrics"
+                click.echo(f"worker up; logs in {workdir}")
+                click.echo(f"metrics:  {url}")
+                click.echo(
+                    "sending the last ten minutes of contact-centre traffic, then live traffic; "
+                    "Ctrl-C to stop\n"
+                )
+                settings = Settings(broker=broker.url)
+                sim = threading.Thread(
+                    target=_simulate,
+                    args=(settings, rate, None, int(time.time()), False, stopping, DEMO_HISTORY),
+                    daemon=True,
+                )
+                sim.start()
+                started = time.monotonic()
+                while not stopping.wait(5):
+                    if worker_proc.poll() is not None:
+                        raise click.ClickException(f"the worker exited; see {workdir / 'worker.log'}")
+                    click.echo(_summary(url))
+                    if duration is not None and time.monotonic() - started >= duration:
+                        break
+        if received:
+            click.echo(f"\n{received[0]} received: stopping ...")
     finally:
         # A second signal must not cut the clean-up short.
         for signum in _STOP_SIGNALS:
             signal.signal(signum, signal.SIG_IGN)
-        stop_signal.set()
+        stopping.set()
         if sim is not None and sim.is_alive():
             sim.join(timeout=5)
         stop(worker_proc)
@@ -313,20 +319,19 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class _Stopped(Exception):
-    """A stop signal arrived; its name is the message."""
-
-
 @contextlib.contextmanager
-def _stopped_by_signals() -> Any:
-    """Turn SIGINT, SIGTERM and SIGHUP into :class:`_Stopped`, so clean-up runs for each alike."""
+def _stop_signals(stopping: threading.Event, received: list[str]) -> Any:
+    """SIGINT, SIGTERM and SIGHUP alike set ``stopping`` (and note which came), raising nothing.
 
-    def raise_stopped(signum: int, frame: Any) -> None:
-        for other in _STOP_SIGNALS:
-            signal.signal(other, signal.SIG_IGN)
-        raise _Stopped(signal.Signals(signum).name)
+    The demo waits on ``stopping`` between steps instead of being interrupted mid-call, where
+    a library could catch or wrap the interruption and skip the clean-up.
+    """
 
-    previous = {signum: signal.signal(signum, raise_stopped) for signum in _STOP_SIGNALS}
+    def note(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum).name)
+        stopping.set()
+
+    previous = {signum: signal.signal(signum, note) for signum in _STOP_SIGNALS}
     try:
         yield
     finally:
@@ -334,18 +339,23 @@ def _stopped_by_signals() -> Any:
             signal.signal(signum, handler)
 
 
-def _wait_for_worker(proc: subprocess.Popen[bytes], port: int, log: Path, timeout: float = 90) -> None:
+def _wait_for_worker(
+    proc: subprocess.Popen[bytes], port: int, log: Path, stopping: threading.Event, timeout: float = 90
+) -> bool:
+    """True once the worker serves its port; False if a stop signal came first."""
     from streams.processes import wait_for_port
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stopping.is_set():
         if proc.poll() is not None:
             raise click.ClickException(f"the worker exited during start-up; see {log}")
         try:
             wait_for_port(port, timeout=1)
-            return
+            return True
         except TimeoutError:
             continue
+    if stopping.is_set():
+        return False
     raise click.ClickException(f"the worker did not serve /metrics within {timeout:.0f} s; see {log}")
 
 

@@ -138,3 +138,23 @@ def test_a_port_in_use_stops_the_worker_naming_the_setting():
     assert result.returncode == 1
     assert f"port {port} on 0.0.0.0 is already in use" in result.stderr
     assert "CXPULSE_WEB_PORT" in result.stderr
+
+
+def test_a_stop_signal_during_start_up_also_stops_everything(tmp_path):
+    """The signal comes while the broker and worker start: nothing started is left behind."""
+    port = free_port()
+    demo = start_demo(tmp_path, port)
+    try:
+        assert demo.stdout is not None
+        assert demo.stdout.readline().startswith("starting the local Kafka-protocol broker")
+        wait_for(lambda: children(demo.pid), 30, interval=0.05, what="the broker to be started")
+        started = children(demo.pid)
+        demo.send_signal(signal.SIGTERM)
+        out, _ = demo.communicate(timeout=60)
+        assert demo.returncode == 0, out
+        assert "SIGTERM received: stopping" in out
+        assert [pid for pid in started + children(demo.pid) if alive(pid)] == []
+        assert not port_in_use(port)
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
