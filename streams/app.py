@@ -54,9 +54,9 @@ from metrics.entities import (
 )
 from metrics.export import KpiCollector, WorkerMetrics
 from metrics.policy import Policy
-from streams import commit_barrier, in_order, recovery_watchdog, web_config
-from streams.batched_table import Acting, BatchedTable
-from streams.confirmed_commits import ConfirmedCommits
+from streams import delivery, web_config
+from streams.batched_table import BatchedTable
+from streams.delivery import Acting
 from streams.health import Health, watch_startup
 from streams.processing import Outbox, process_entity
 from streams.rejection_log import RejectionLog
@@ -203,7 +203,6 @@ def _missing_topics(app: faust.App) -> tuple[str, ...]:
 
 
 def build_app(settings: Settings) -> Pipeline:
-    commit_barrier.install()
     # Faust warns each time its producer buffer holds over 100 records: normal backpressure
     # while catching up, and thousands of lines a minute. Errors still show.
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
@@ -299,18 +298,8 @@ def build_app(settings: Settings) -> Pipeline:
         settings.call_state_retention_days,
     )
     batch_size, batch_wait = settings.batch_size, settings.batch_wait_seconds
-    confirmed = ConfirmedCommits().follow(app.tables)
-    order = in_order.InOrder()
-    in_order.install(app.consumer, order.start_at)
-
-    def admit(message: Any) -> bool:
-        """Whether ``message`` is its partition's next record; if not it is read again later."""
-        if order.admit(message.tp, message.offset, moving=app.rebalancing):
-            return True
-        message.acked = True  # Faust must neither count it as done nor wait for it
-        app.consumer._unacked_messages.discard(message)
-        metrics.out_of_order.labels(message.topic).inc()
-        return False
+    guarantees = delivery.install(app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc())
+    admit = guarantees.admit
 
     def send(outbox: Outbox) -> None:
         for target, key, message in outbox.messages():
@@ -332,7 +321,7 @@ def build_app(settings: Settings) -> Pipeline:
         crash sends the very same payloads again and the receivers can drop them.
         """
         # Kafka will not redeliver records before this offset: their ledger entries can shrink.
-        committed = confirmed.get(message.tp)
+        committed = guarantees.committed(message.tp)
         source = f"{message.topic}:{message.partition}"
         status, sent = process_entity(
             table, entity_id, event_id, step, source, message.offset, event_time, committed
@@ -491,17 +480,6 @@ def build_app(settings: Settings) -> Pipeline:
             return
         pipeline.broker_up = False
         metrics.broker_up.set(0)
-
-    @app.timer(interval=1.0)
-    async def read_again() -> None:
-        """Seek partitions whose next record was set aside back to it (rebalances seek themselves)."""
-        if not app.rebalancing:
-            await in_order.send_back(order, app.consumer)
-
-    @app.timer(interval=5.0)
-    async def unstick_recovery() -> None:
-        """Read again changelog records recovery waits for but the consumer already passed."""
-        await recovery_watchdog.check(app.tables.recovery, app.consumer, time.monotonic())
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:

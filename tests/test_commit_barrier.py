@@ -8,8 +8,8 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams import commit_barrier
-from streams.confirmed_commits import ConfirmedCommits
+from streams.delivery import commit_barrier
+from streams.delivery.confirmed_commits import ConfirmedCommits
 
 TICKETS_0 = TP("tickets", 0)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.in_order import RESEEK_AFTER_SECONDS, InOrder
+from streams.delivery.in_order import RESEEK_AFTER_SECONDS, InOrder
 
 
 class Clock:

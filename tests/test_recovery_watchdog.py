@@ -7,7 +7,7 @@ import asyncio
 import faust
 from faust.types import TP
 
-from streams.recovery_watchdog import PATIENCE_SECONDS, check, stranded, waiting
+from streams.delivery.recovery_watchdog import PATIENCE_SECONDS, check, stranded, waiting
 
 START = 1000.0
 

@@ -1,0 +1,71 @@
+"""Delivery guarantees of the live worker: every event counted exactly once, whatever Faust does.
+
+Each module corrects one Faust behaviour (docs/architecture.md narrates the protocol step by step):
+
+- ``in_order``: agents take each partition's records in offset order, without holes, and only of
+  partitions this worker owns; a record past a missing one is refused and the partition read again;
+- ``commit_barrier``: an offset is committed only once everything produced before it is delivered;
+- ``confirmed_commits``: the offsets Kafka accepted, below which entity ledgers may drop payloads;
+- ``recovery_watchdog``: changelog records recovery waits for but the consumer read past are read again;
+- ``current_event``: each event of a batch is made the stream's current event in turn.
+
+:func:`install` puts them all in place for one app. This package imports Faust and nothing of
+cxpulse's KPI code; the app (``streams.app``) imports it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from streams.delivery import commit_barrier, in_order, recovery_watchdog
+from streams.delivery.confirmed_commits import ConfirmedCommits
+from streams.delivery.current_event import Acting
+
+__all__ = ["Acting", "Delivery", "install"]
+
+
+@dataclass
+class Delivery:
+    """What the agents ask of the guarantees: whether a record is due, and committed offsets."""
+
+    app: Any
+    order: in_order.InOrder
+    confirmed: ConfirmedCommits
+    on_refused: Callable[[str], None]  # called with the topic of each record refused
+
+    def admit(self, message: Any) -> bool:
+        """Whether ``message`` is its partition's next record; if not it is read again later."""
+        if self.order.admit(message.tp, message.offset, moving=self.app.rebalancing):
+            return True
+        message.acked = True  # Faust must neither count it as done nor wait for it
+        self.app.consumer._unacked_messages.discard(message)
+        self.on_refused(message.topic)
+        return False
+
+    def committed(self, tp: Any) -> int | None:
+        """The offset Kafka confirmed as committed for ``tp`` on this worker, if any."""
+        return self.confirmed.get(tp)
+
+
+def install(app: Any, on_refused: Callable[[str], None]) -> Delivery:
+    """Put every guarantee in place for ``app``, before it starts."""
+    commit_barrier.install()
+    confirmed = ConfirmedCommits().follow(app.tables)
+    order = in_order.InOrder()
+    in_order.install(app.consumer, order.start_at)
+
+    @app.timer(interval=1.0)
+    async def read_again() -> None:
+        """Seek partitions whose next record was set aside back to it (rebalances seek themselves)."""
+        if not app.rebalancing:
+            await in_order.send_back(order, app.consumer)
+
+    @app.timer(interval=5.0)
+    async def unstick_recovery() -> None:
+        """Read again changelog records recovery waits for but the consumer already passed."""
+        await recovery_watchdog.check(app.tables.recovery, app.consumer, time.monotonic())
+
+    return Delivery(app, order, confirmed, on_refused)
