@@ -25,7 +25,6 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import faust
@@ -43,22 +42,13 @@ from metrics.aggregate import (
 )
 from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from metrics.contract.validation import Rejection, validate
-from metrics.entities import (
-    Output,
-    State,
-    call_step,
-    contact_step,
-    customer_step,
-    survey_step,
-    ticket_step,
-)
+from metrics.engine import Step, contact_hop, entity_step, process_entity
 from metrics.export import KpiCollector, WorkerMetrics
-from metrics.policy import Policy
 from streams import delivery, web_config
 from streams.batched_table import BatchedTable
 from streams.delivery import Acting
 from streams.health import Health, watch_startup
-from streams.processing import Outbox, process_entity
+from streams.processing import Outbox
 from streams.rejection_log import RejectionLog
 from streams.settings import Settings
 from streams.state_expiry import expiry_by_family
@@ -81,8 +71,6 @@ ROCKSDB_OPTIONS = {
     "block_cache_size": 8 * 2**20,
     "block_cache_compressed_size": 2 * 2**20,
 }
-
-Step = Callable[[State | None, Any, Policy], tuple[State, list[Output]]]
 
 
 @dataclass
@@ -310,7 +298,7 @@ def build_app(settings: Settings) -> Pipeline:
         entity_id: str,
         event_id: str,
         message: Any,
-        step: Callable[[State | None], Any],
+        step: Step,
         family: str,
         event_time: float,
         outbox: Outbox,
@@ -333,7 +321,7 @@ def build_app(settings: Settings) -> Pipeline:
             metrics.expired.inc(expiry[family].tick(message.partition))
         outbox.add(sent)
 
-    def entity_agent(family: Family, table: BatchedTable, step: Step, clocked: bool) -> Callable[[Any], Any]:
+    def entity_agent(family: Family, table: BatchedTable) -> Callable[[Any], Any]:
         limits = settings.limits()
         observe_delay = metrics.delay.observe
 
@@ -356,11 +344,7 @@ def build_app(settings: Settings) -> Pipeline:
                     at = event.occurred_at.timestamp()
                     observe_delay(now - at)
                     entity_id: str = getattr(event, family.entity_field)
-                    if clocked:
-                        clock = f"{message.topic}:{message.partition}"
-                        run = partial(step, event=event, policy=policy, clock=clock)
-                    else:
-                        run = partial(step, event=event, policy=policy)
+                    run = entity_step(family.name, event, policy, f"{message.topic}:{message.partition}")
                     handle(table, entity_id, event.event_id, message, run, family.name, at, outbox)
                 table.flush(acting.partition)
                 send(outbox)
@@ -369,15 +353,14 @@ def build_app(settings: Settings) -> Pipeline:
         return process
 
     sources = [
-        (settings.tickets_topic, TICKETS, tickets_t, ticket_step, False),
-        (settings.calls_topic, CALLS, calls_t, call_step, False),
-        (settings.surveys_topic, SURVEYS, surveys_t, survey_step, False),
-        # Purchases time conversions: they name their partition as the facts' clock.
-        (settings.customers_topic, CUSTOMERS, customers_t, customer_step, True),
+        (settings.tickets_topic, TICKETS, tickets_t),
+        (settings.calls_topic, CALLS, calls_t),
+        (settings.surveys_topic, SURVEYS, surveys_t),
+        (settings.customers_topic, CUSTOMERS, customers_t),
     ]
-    for topic_name, family, table, step, clocked in sources:
+    for topic_name, family, table in sources:
         topic = app.topic(topic_name, **raw)
-        app.agent(topic, name=f"{family.name}-entities")(entity_agent(family, table, step, clocked))
+        app.agent(topic, name=f"{family.name}-entities")(entity_agent(family, table))
 
     async def customer_contacts(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=batch_wait):
@@ -391,16 +374,9 @@ def build_app(settings: Settings) -> Pipeline:
                 # Contacts of one ticket or call partition stay in order only within one contact
                 # partition: the pair is the clock their facts' lateness is judged by.
                 contact["clock"] = f"{contact['clock']}>{record.message.partition}"
-                handle(
-                    customers_t,
-                    record.message.key.decode(),
-                    contact.pop("event_id"),
-                    record.message,
-                    partial(contact_step, contact=contact, policy=policy),
-                    "customers",
-                    contact["at"],
-                    outbox,
-                )
+                event_id, step = contact_hop(contact, policy)
+                key = record.message.key.decode()
+                handle(customers_t, key, event_id, record.message, step, "customers", contact["at"], outbox)
             customers_t.flush(acting.partition)
             send(outbox)
 

@@ -1,7 +1,7 @@
 """Recompute KPIs for history in one pass, without Faust: the batch path behind ``cxpulse replay``.
 
 Each record goes through the same validation and the same entity and aggregation code as
-the live worker (:mod:`streams.processing`, :mod:`metrics.entities`, :mod:`metrics.aggregate`),
+the live worker (:mod:`metrics.engine`, :mod:`metrics.entities`, :mod:`metrics.aggregate`),
 but state lives in plain dicts and facts are applied at once instead of travelling through
 internal topics. For the same events the KPIs come out the same as live; only lateness can
 be judged differently, because the live worker may see partitions in another interleaving.
@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 import orjson
@@ -32,9 +31,8 @@ from metrics.aggregate import (
 )
 from metrics.contract.events import CALLS, CUSTOMERS, FAMILIES, SURVEYS, TICKETS, Family
 from metrics.contract.validation import Rejection, validate
-from metrics.entities import call_step, contact_step, customer_step, survey_step, ticket_step
+from metrics.engine import contact_hop, entity_step, process_entity
 from metrics.export import KpiCollector
-from streams.processing import process_entity
 from streams.settings import Settings
 from streams.state_expiry import expiry_by_family
 
@@ -90,12 +88,6 @@ class Replay:
         self.rejections: list[tuple[Record, Rejection]] = []
         self.keep_rejections = True
         self._applied = 0  # sequence of fact messages; each is applied exactly once
-        self._steps: dict[str, Callable[..., Any]] = {
-            "tickets": ticket_step,
-            "calls": call_step,
-            "surveys": survey_step,
-            "customers": customer_step,
-        }
         self._cap = settings.max_label_values
 
     def accept(self, record: Record) -> Any:
@@ -122,10 +114,7 @@ class Replay:
         at = event.occurred_at.timestamp()
         if self.clock is None or at > self.clock:
             self.clock = at
-        if family is CUSTOMERS:
-            step = partial(customer_step, event=event, policy=self.policy, clock=record.source)
-        else:
-            step = partial(self._steps[family.name], event=event, policy=self.policy)
+        step = entity_step(family.name, event, self.policy, record.source)
         self._process(family.name, getattr(event, family.entity_field), event.event_id, step, record, at)
 
     def _process(
@@ -145,10 +134,8 @@ class Replay:
             if target == "facts":
                 self._apply(key, payload)
             else:
-                contact = dict(payload)
-                contact_id = contact.pop("event_id")
-                step = partial(contact_step, contact=contact, policy=self.policy)
-                self._process("customers", key, contact_id, step, record, contact["at"])
+                contact_id, step = contact_hop(payload, self.policy)
+                self._process("customers", key, contact_id, step, record, payload["at"])
 
     def _apply(self, key: str, payload: dict[str, Any]) -> None:
         agg = self.aggregates.get(key)

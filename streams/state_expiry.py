@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
+from metrics.engine import touch
+
 SWEEP_EVERY = 2000  # events between two sweeps of one table
 SWEEP_SECONDS = 30.0  # and at most this long apart, however quiet the table
 SWEEP_SLICE = 1000  # keys looked at per sweep
@@ -33,12 +35,7 @@ class StateExpiry:
         self._pending: dict[int, list[str]] = {}
         self.expired = 0
 
-    @staticmethod
-    def touch(state: dict[str, Any], partition: int, event_time: float) -> None:
-        """Record where the state lives and the newest event time it has seen."""
-        state["_p"] = partition
-        if event_time > state.get("_seen", 0.0):
-            state["_seen"] = event_time
+    touch = staticmethod(touch)  # what the engine records on every state this expiry reads
 
     def tick(self, partition: int, now: float | None = None) -> int:
         """Call once per event, while processing an event of ``partition``; returns keys deleted.

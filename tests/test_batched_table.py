@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from metrics.aggregate import apply_facts, new_aggregate
+from metrics.engine import route
 from streams.batched_table import BatchedTable
-from streams.processing import Outbox, route
+from streams.processing import Outbox
 
 
 class RecordingTable:
