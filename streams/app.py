@@ -452,10 +452,8 @@ def build_app(settings: Settings) -> Pipeline:
                 continue
             writer.close()
             pipeline.broker_up = True
-            metrics.broker_up.set(1)
             return
         pipeline.broker_up = False
-        metrics.broker_up.set(0)
 
     @app.on_rebalance_complete.connect
     async def count_rebalance(sender: Any, **kwargs: Any) -> None:
@@ -467,6 +465,7 @@ def build_app(settings: Settings) -> Pipeline:
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
+        metrics.broker_up.set(1 if pipeline.broker_up else 0)
         metrics.ready.set(1 if pipeline.health().ready else 0)
         # aiohttp takes the charset separately from the media type.
         return web.bytes(generate_latest(metrics.registry), content_type=_MEDIA_TYPE)

@@ -110,19 +110,29 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     runner.execute_from_commandline()
 
 
-def _prepare_topics(settings: Settings, specs: list[Any]) -> None:
-    """Create what is missing and wait until the brokers list it; stop with what to fix if not."""
+@contextlib.contextmanager
+def _kafka_errors(settings: Settings) -> Any:
+    """Turn a failure to reach Kafka into one line naming the setting most likely to fix it."""
     from streams.kafka_access import connection_errors
-    from streams.topics import TopicLayoutError, ensure_topics
 
-    access = settings.kafka()
     with connection_errors() as causes:
         try:
-            created = ensure_topics(access, specs)
+            yield
+        except click.ClickException:
+            raise
+        except Exception as exc:
+            raise click.ClickException(settings.kafka().explain(exc, causes)) from exc
+
+
+def _prepare_topics(settings: Settings, specs: list[Any]) -> None:
+    """Create what is missing and wait until the brokers list it; stop with what to fix if not."""
+    from streams.topics import TopicLayoutError, ensure_topics
+
+    with _kafka_errors(settings):
+        try:
+            created = ensure_topics(settings.kafka(), specs)
         except (TopicLayoutError, TimeoutError) as exc:
             raise click.ClickException(str(exc)) from exc
-        except Exception as exc:
-            raise click.ClickException(access.explain(exc, causes)) from exc
     if created:
         click.echo(f"created {len(created)} topics: {', '.join(created)}", err=True)
 
@@ -186,15 +196,10 @@ def _simulate(
 ) -> int:
     from kafka import KafkaProducer
 
-    from streams.kafka_access import connection_errors
     from streams.simulator import run_live
 
-    access = settings.kafka()
-    with connection_errors() as causes:
-        try:
-            producer = KafkaProducer(**access.kafka_python(), linger_ms=20, acks=1)
-        except Exception as exc:
-            raise click.ClickException(access.explain(exc, causes)) from exc
+    with _kafka_errors(settings):
+        producer = KafkaProducer(**settings.kafka().kafka_python(), linger_ms=20, acks=1)
     topics = settings.source_topics()
     last = [0.0]
 
@@ -477,16 +482,12 @@ def replay(
         raise click.BadParameter("must be 0 or more", param_hint="--step")
     settings = _settings(**options)
     if from_kafka:
-        from streams.kafka_access import connection_errors
-
         topics = settings.source_topics()
-        with connection_errors() as causes:
+        with _kafka_errors(settings):
             try:
                 source: Any = KafkaRange(settings.kafka(), topics, _moment(since), _moment(until))
             except LookupError as exc:
                 raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
-            except Exception as exc:
-                raise click.ClickException(settings.kafka().explain(exc, causes)) from exc
     else:
         if since or until:
             raise click.UsageError("--since and --until apply to --kafka only")
@@ -610,11 +611,15 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
+def _default(info: Any) -> Any:
+    return None if info.is_required() else info.get_default(call_default_factory=True)
+
+
 def _settings_reference() -> str:
     """The Markdown table of every setting: docs/configuration.md holds exactly this."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for name, info in Settings.model_fields.items():
-        default = "" if info.is_required() else _shown(info.get_default(call_default_factory=True))
+        default = _shown(_default(info))
         shown = f"`{default}`" if default else ""
         rows.append(f"| `CXPULSE_{name.upper()}` | {shown} | {info.description} |")
     return "\n".join(rows) + "\n"
@@ -638,8 +643,7 @@ def config_command(reference: bool, **options: Any) -> None:
     click.echo("# cxpulse settings in effect (* = not the default; secrets masked)")
     for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
-        default = None if info.is_required() else info.get_default(call_default_factory=True)
-        mark = " " if value == default else "*"
+        mark = " " if value == _default(info) else "*"
         click.echo(f"{mark} CXPULSE_{name.upper()}={_shown(value)}")
 
 

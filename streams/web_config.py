@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import ssl
 from base64 import b64decode
 from collections.abc import Awaitable, Callable, Mapping
@@ -51,6 +50,9 @@ class WebConfigError(ValueError):
 class WebConfig:
     ssl_context: ssl.SSLContext | None = None
     users: Mapping[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
+    # bcrypt is slow on purpose (tens of ms); Prometheus sends the same header every scrape, so
+    # a checked password is remembered as a SHA-256 of hash and password.
+    _accepted: set[bytes] = field(default_factory=set, repr=False)
 
     def allows(self, authorization: str | None) -> bool:
         """Whether an ``Authorization`` header carries a listed user's password."""
@@ -63,23 +65,18 @@ class WebConfig:
         except (ValueError, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
-        return hashed is not None and _checked(hashed, password)
+        return hashed is not None and self._checked(hashed, password)
 
+    def _checked(self, hashed: bytes, password: str) -> bool:
+        import bcrypt
 
-# bcrypt is slow on purpose (tens of ms); Prometheus sends the same header every scrape.
-_accepted: set[bytes] = set()
-
-
-def _checked(hashed: bytes, password: str) -> bool:
-    import bcrypt
-
-    fingerprint = hashlib.sha256(hashed + b"\0" + password.encode()).digest()
-    if any(hmac.compare_digest(fingerprint, known) for known in _accepted):
-        return True
-    if bcrypt.checkpw(password.encode(), hashed):
-        _accepted.add(fingerprint)
-        return True
-    return False
+        fingerprint = hashlib.sha256(hashed + b"\0" + password.encode()).digest()
+        if fingerprint in self._accepted:
+            return True
+        if bcrypt.checkpw(password.encode(), hashed):
+            self._accepted.add(fingerprint)
+            return True
+        return False
 
 
 def load(path: str | Path) -> WebConfig:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -120,6 +121,21 @@ def scrape(port: int) -> dict[Sample, float]:
         for s in family.samples:
             samples[(s.name, frozenset(s.labels.items()))] = s.value
     return samples
+
+
+def http_get(url: str, context: Any = None, authorization: str | None = None) -> tuple[int, str]:
+    """Status and body of a GET, error statuses included."""
+    request = urllib.request.Request(url, headers={"Authorization": authorization} if authorization else {})
+    try:
+        with urllib.request.urlopen(request, timeout=5, context=context) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def environment_without_settings() -> dict[str, str]:
+    """This process's environment minus every CXPULSE_* variable, for commands given their own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("CXPULSE_")}
 
 
 def pick(samples: dict[Sample, float], name: str, **labels: str) -> float | None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, wait_for
+from helpers import ROOT, environment_without_settings, wait_for
 
 from streams.processes import free_port, port_in_use
 
@@ -39,7 +39,7 @@ def alive(pid: int) -> bool:
 
 
 def start_demo(tmp_path: Path, port: int) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CXPULSE_")}
+    env = environment_without_settings()
     env["CXPULSE_DEMO_DIR"] = str(tmp_path / "demo")
     return subprocess.Popen(
         [sys.executable, "-m", "streams.cli", "demo", "--web-port", str(port)],
@@ -126,7 +126,7 @@ def test_a_port_in_use_stops_the_worker_naming_the_setting():
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CXPULSE_")}
+        env = environment_without_settings()
         result = subprocess.run(
             [sys.executable, "-m", "streams.cli", "worker", "--web-port", str(port)],
             cwd=ROOT,

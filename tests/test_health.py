@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 
 import pytest
-from helpers import pick, wait_for
+from helpers import http_get, pick, wait_for
 
 from streams.health import Health, StartupDeadline
 
@@ -41,11 +39,7 @@ def test_the_deadline_ends_only_a_start_that_never_joined():
 
 
 def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return http_get(f"http://127.0.0.1:{port}{path}")
 
 
 @pytest.mark.kafka

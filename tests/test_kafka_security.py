@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, produce
+from helpers import ROOT, environment_without_settings, produce
 from kafka_server import free_port
 from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact, catalogue_extras, scenario
 
@@ -33,18 +33,12 @@ def test_the_worker_authenticates_and_computes_exact_kpis(stack, kafka):
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        env={**_base_env(), **env},
+        env={**environment_without_settings(), **env},
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("CXPULSE_")}
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 import yaml
-from helpers import wait_for
+from helpers import http_get, wait_for
 from prometheus_server import PrometheusServer
 from tls import make_server_tls
 
@@ -73,15 +73,6 @@ def test_a_file_that_cannot_work_is_refused_naming_the_key(tmp_path, doc, says):
         load(path)
 
 
-def fetch(url: str, context: ssl.SSLContext | None, authorization: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, headers={"Authorization": authorization} if authorization else {})
-    try:
-        with urllib.request.urlopen(request, timeout=5, context=context) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 @pytest.mark.kafka
 def test_prometheus_scrapes_a_worker_over_tls_with_basic_auth_and_fails_without_it(stack, tmp_path):
     config_path = write_config(tmp_path / "web")
@@ -90,13 +81,13 @@ def test_prometheus_scrapes_a_worker_over_tls_with_basic_auth_and_fails_without_
     worker = stack.worker()
     trusted = ssl.create_default_context(cafile=str(ca_file))
     base = f"https://127.0.0.1:{worker.port}"
-    wait_for(lambda: fetch(f"{base}/ready", trusted)[0] == 200, 90, what="the worker to be ready")
+    wait_for(lambda: http_get(f"{base}/ready", trusted)[0] == 200, 90, what="the worker to be ready")
 
-    assert fetch(f"{base}/metrics", trusted)[0] == 401
-    assert fetch(f"{base}/metrics", trusted, basic("prometheus", "guess"))[0] == 401
-    status, body = fetch(f"{base}/metrics", trusted, basic("prometheus", PASSWORD))
+    assert http_get(f"{base}/metrics", trusted)[0] == 401
+    assert http_get(f"{base}/metrics", trusted, basic("prometheus", "guess"))[0] == 401
+    status, body = http_get(f"{base}/metrics", trusted, basic("prometheus", PASSWORD))
     assert status == 200 and "cxpulse_worker_ready 1.0" in body
-    assert fetch(f"{base}/live", trusted) == (200, "live\n")  # probes need no password
+    assert http_get(f"{base}/live", trusted) == (200, "live\n")  # probes need no password
     with pytest.raises((OSError, http.client.HTTPException)):  # plain HTTP gets no answer
         urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5)
 
