@@ -106,14 +106,14 @@ def faust_noop(bootstrap: str, n: int, topics: list[str]) -> None:
 
 def replay(bootstrap: str, out: str) -> None:
     """``cxpulse replay --kafka`` as a user runs it, timed from its first record to its end."""
-    from streams.replay import Replay, run
-    from streams.replay_sources import KafkaRange
+    from streams.replay.driver import Replay, run
+    from streams.replay.sources import KafkaRange
     from streams.settings import Settings
 
     settings = Settings(broker=f"kafka://{bootstrap}")
     topics = settings.source_topics()
-    from metrics.openmetrics import OpenMetricsWriter
-    from streams.gc_tuning import tune_gc
+    from metrics.export.openmetrics import OpenMetricsWriter
+    from streams.tools.gc_tuning import tune_gc
 
     tune_gc()  # as `cxpulse replay` does
     source = KafkaRange(settings.kafka(), topics)

@@ -1,8 +1,11 @@
-"""The KPI catalogue: every exported KPI series is declared here, once.
+"""The catalogue: every series cxpulse exports is declared here, once.
 
-The entity rules emit facts under these keys, the aggregation counts them, and the
-exporter turns each declaration into Prometheus series. Adding a KPI means adding its
-declaration here and the rule that emits its fact; nothing else changes. Names follow
+The entity rules emit facts under the keys of ``COUNTERS`` and ``HISTOGRAMS``, the
+aggregation counts them, and the exporter turns each declaration into Prometheus series
+(totals, windowed counts, ratios, means, quantiles). The other series — queue state, work
+measures, the customer base, the label cap and the worker's own counters — are declared
+as :class:`Series` below, and the exporter builds them from these declarations only.
+Adding a KPI means adding its declaration here and the rule that emits its fact. Names follow
 Prometheus conventions: base units (seconds, ratios 0..1), ``_total`` on counters only,
 and never an entity id as a label value.
 """
@@ -54,6 +57,21 @@ class Histogram:
     def quantile_name(self, q: float) -> str:
         base = self.key.removesuffix(f"_{self.unit}")
         return f"{PREFIX}{base}_p{round(q * 100)}_{self.unit}"
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A series with no rule of its own: a level, a work measure, a customer-base figure, a worker count."""
+
+    key: str
+    help: str
+    kind: str  # "counter", "gauge" or "histogram"
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return PREFIX + self.key
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,3 +261,135 @@ HISTOGRAM_BY_KEY = {h.key: h for h in HISTOGRAMS}
 def window_count_name(counter: Counter) -> str:
     """Gauge holding a counter's increase over a rolling window."""
     return f"{PREFIX}window_{counter.key}"
+
+
+def window_count_help(counter: Counter) -> str:
+    return f"{counter.help} Count over the window."
+
+
+def quantile_help(histogram: Histogram, q: float) -> str:
+    return f"{q:.0%} quantile of {histogram.key} in the window, estimated from histogram buckets."
+
+
+WINDOW_LABELS = (*LABELS, "window")
+
+# Queue state now, per queue and channel.
+TICKETS_OPEN = Series("tickets_open", "Open tickets (active issues) now.", "gauge", LABELS)
+OLDEST_OPEN_TICKET = Series(
+    "oldest_open_ticket_age_seconds",
+    "Age of the oldest open ticket (or of its current open period, after a reopen).",
+    "gauge",
+    LABELS,
+)
+EVENTS_LATE = Series(
+    "events_late",
+    "Events (KPI facts) that arrived after their window closed: in the totals, in no window.",
+    "counter",
+    LABELS,
+)
+
+# Work measures per window, under the keys :func:`metrics.aggregates.windows.window_values` gives them.
+WORK_MEASURES: dict[str, Series] = {
+    "active_agents": Series(
+        "window_active_agents",
+        "Distinct agents who did KPI-counted work in the window.",
+        "gauge",
+        WINDOW_LABELS,
+    ),
+    "resolutions_per_agent_hour": Series(
+        "resolutions_per_agent_hour",
+        "Conversations handled (tickets resolved + calls handled) per active agent-hour in the window.",
+        "gauge",
+        WINDOW_LABELS,
+    ),
+    "cost_per_conversation": Series(
+        "cost_per_conversation",
+        "Support cost (active agent-hours × hourly cost) ÷ conversations handled in the window.",
+        "gauge",
+        WINDOW_LABELS,
+    ),
+}
+
+# The customer base (not per queue).
+CUSTOMERS_JOINED = Series("customers_joined", "Customers who joined.", "counter")
+CUSTOMERS_CHURNED = Series("customers_churned", "Customers who churned.", "counter")
+CUSTOMERS_ACTIVE = Series("customers_active", "Customers now: the base plus joins minus churns.", "gauge")
+CUSTOMER_RETENTION = Series(
+    "customer_retention_ratio",
+    "Customer retention rate (CE − CN) ÷ CS of the period (UTC day or month; ×100 for %).",
+    "gauge",
+    ("period",),
+)
+CUSTOMER_CHURN = Series(
+    "customer_churn_ratio",
+    "Customers churned in the period ÷ customers at its start.",
+    "gauge",
+    ("period",),
+)
+
+LABEL_VALUES_FOLDED = Series(
+    "label_values_folded",
+    'Fact messages counted under "other" because their queue or channel came past the cap.',
+    "counter",
+    ("label",),
+)
+
+# The worker's own series: per process, restarting at 0 with it (use rate()).
+WORKER_SERIES: dict[str, Series] = {
+    s.key: s
+    for s in (
+        Series("events", "Valid events consumed, by topic and type.", "counter", ("topic", "type")),
+        Series(
+            "events_invalid",
+            "Events rejected by validation and parked on the dead-letter topic, by reason.",
+            "counter",
+            ("topic", "reason"),
+        ),
+        Series(
+            "events_duplicate",
+            "Events whose event_id was already processed for the same ticket or call; counted once.",
+            "counter",
+            ("topic",),
+        ),
+        Series(
+            "fact_messages",
+            "Source records whose KPI facts the aggregation applied (replays it dropped are not counted).",
+            "counter",
+        ),
+        Series(
+            "records_out_of_order",
+            "Records refused because an earlier record of their partition was not processed yet "
+            "(set aside by a rebalance); the partition is read again from the missing one.",
+            "counter",
+            ("topic",),
+        ),
+        Series("worker_rebalances", "Consumer group rebalances this worker went through.", "counter"),
+        Series(
+            "event_delay_seconds",
+            "Time from an event's occurred_at to its processing by this worker (freshness of the KPIs).",
+            "histogram",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+        ),
+        Series(
+            "entities_expired",
+            "Ticket, call, survey-subject and customer states deleted after their retention.",
+            "counter",
+        ),
+        Series(
+            "broker_up",
+            "1 if this worker reached a Kafka bootstrap server at its last check (every 2 s), else 0.",
+            "gauge",
+        ),
+        Series(
+            "worker_ready",
+            "1 if this worker is in its group with its assignment, its tables rebuilt and a broker "
+            "reachable (what /ready answers 200 to), else 0.",
+            "gauge",
+        ),
+        Series(
+            "worker_assigned_partitions",
+            "Partitions of the KPI fact stream this worker currently owns and exports.",
+            "gauge",
+        ),
+    )
+}

@@ -28,8 +28,6 @@ class Policy:
     queues: Mapping[str, QueuePolicy] = field(default_factory=dict)
     repeat_contact_days: float = 7.0
     conversion_days: float = 7.0
-    ces_min: int = 1
-    ces_max: int = 7
     customer_base: int = 0  # active customers before the first lifecycle event cxpulse sees
 
     def for_queue(self, queue: str) -> QueuePolicy:

@@ -12,10 +12,10 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.policy import Policy, QueuePolicy
-from streams.kafka_access import KafkaAccess, Mechanism, OAuthProvider, Protocol
-from streams.pseudonyms import Pseudonyms
+from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
 
 class Settings(BaseSettings):
@@ -232,8 +232,6 @@ class Settings(BaseSettings):
         rest: dict[str, Any] = {
             "repeat_contact_days": self.repeat_contact_days,
             "conversion_days": self.conversion_days,
-            "ces_min": self.ces_min,
-            "ces_max": self.ces_max,
             "customer_base": self.customer_base,
         }
         return Policy.build(default, self.queue_settings, **rest)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tls import make_server_tls
 
-from streams.processes import free_port
+from streams.tools.processes import free_port
 
 __all__ = ["KafkaServer", "free_port"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from streams.cli import main
+from streams.tools.cli import main
 
 _LABEL = re.compile(r'(\w+)="((?:[^"\\\\]|\\\\.)*)"')
 

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import copy
 
-from metrics.aggregate import (
-    active_customers,
-    admit_labels,
-    apply_facts,
-    customer_periods,
-    new_aggregate,
-    new_customer_base,
-    new_label_record,
-    oldest_open_age,
-    window_sums,
-    window_values,
-)
+from metrics.aggregates.customers import active_customers, customer_periods
+from metrics.aggregates.labels import admit_labels, new_label_record
+from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base, oldest_open_age
+from metrics.aggregates.windows import window_sums, window_values
 from metrics.definitions import CALL_WAIT_BUCKETS
 
 B, GRACE = 60, 120
@@ -192,7 +184,7 @@ def test_label_values_past_the_cap_fold_into_other():
 
 
 def test_all_windows_in_one_pass_equal_each_window_alone() -> None:
-    from metrics.aggregate import windows_sums
+    from metrics.aggregates.windows import windows_sums
     from metrics.definitions import WINDOWS
 
     buckets = [

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics.aggregate import apply_facts, new_aggregate
-from metrics.engine import route
-from streams.batched_table import BatchedTable
-from streams.processing import Outbox
+from metrics.aggregates.queue import apply_facts, new_aggregate
+from metrics.engine.steps import route
+from streams.live.batched_table import BatchedTable
+from streams.live.outbox import Outbox
 
 
 class RecordingTable:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from click.testing import CliRunner
 from helpers import ROOT
 
-from streams.cli import main
 from streams.settings import Settings
+from streams.tools.cli import main
 
 DOC = ROOT / "docs" / "configuration.md"
 

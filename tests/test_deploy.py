@@ -13,8 +13,9 @@ from helpers import ROOT
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics.aggregate import apply_facts, new_aggregate, new_customer_base
-from metrics.export import KpiCollector, WorkerMetrics
+from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base
+from metrics.export.collector import KpiCollector
+from metrics.export.worker import WorkerMetrics
 from metrics.policy import Policy
 from streams.settings import Settings
 

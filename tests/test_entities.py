@@ -6,7 +6,7 @@ import pytest
 from helpers import customer, event, survey
 
 from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS
-from metrics.entities import (
+from metrics.engine.entities import (
     LEDGER_SIZE,
     call_step,
     contact_step,

@@ -7,9 +7,10 @@ import re
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics.aggregate import apply_facts, new_aggregate
+from metrics.aggregates.queue import apply_facts, new_aggregate
 from metrics.definitions import COUNTERS, HISTOGRAMS, RATIOS
-from metrics.export import KpiCollector, WorkerMetrics
+from metrics.export.collector import KpiCollector
+from metrics.export.worker import WorkerMetrics
 from metrics.policy import Policy
 
 NOW = 1_700_003_630.0

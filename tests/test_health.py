@@ -7,7 +7,7 @@ import time
 import pytest
 from helpers import http_get, pick, wait_for
 
-from streams.health import Health, StartupDeadline
+from streams.live.health import Health, StartupDeadline
 
 READY = Health(assigned=True, recovering=False, broker_up=True)
 
@@ -95,7 +95,7 @@ def test_a_worker_that_cannot_join_its_group_says_why_and_exits_1(stack, kafka):
 
 
 def test_the_worker_serves_metrics_and_health_and_nothing_else():
-    from streams.app import build_app
+    from streams.live.app import build_app
     from streams.settings import Settings
 
     app = build_app(Settings()).app

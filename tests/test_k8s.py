@@ -147,7 +147,7 @@ def settings_from(objects) -> dict[str, str]:
 
 
 def test_probes_and_ports_are_what_the_worker_serves(objects):
-    from streams.app import build_app
+    from streams.live.app import build_app
 
     env = settings_from(objects)
     settings = Settings(**{k[len("CXPULSE_") :].lower(): v for k, v in env.items()})

@@ -12,7 +12,7 @@ from helpers import ROOT, environment_without_settings, produce
 from kafka_server import free_port
 from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact, catalogue_extras, scenario
 
-from streams.kafka_access import KafkaAccess
+from streams.cluster.access import KafkaAccess
 from streams.settings import Settings
 
 pytestmark = pytest.mark.kafka
@@ -32,7 +32,7 @@ def test_the_worker_authenticates_and_computes_exact_kpis(stack, kafka):
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "streams.tools.cli", *args],
         env={**environment_without_settings(), **env},
         cwd=ROOT,
         capture_output=True,
@@ -64,7 +64,7 @@ def test_a_refused_connection_fails_within_seconds_naming_the_setting(stack, kaf
 
 def test_simulate_and_replay_read_and_write_through_the_secured_listener(stack, kafka, tmp_path: Path):
     env = {**stack.env(free_port()), **kafka.sasl_env()}
-    from streams.topics import TopicSpec, ensure_topics
+    from streams.cluster.topics import TopicSpec, ensure_topics
 
     settings = Settings(**{k[len("CXPULSE_") :].lower(): v for k, v in env.items()})
     ensure_topics(settings.kafka(), [TopicSpec(t, stack.partitions, 1) for t in stack.topics.values()])

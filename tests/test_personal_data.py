@@ -12,7 +12,7 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from test_live_kpis import CATALOGUE_ENV
 from test_resilience import assert_union_exact, simulated
 
-from streams.pseudonyms import Pseudonyms
+from metrics.contract.pseudonyms import Pseudonyms
 
 pytestmark = pytest.mark.kafka
 

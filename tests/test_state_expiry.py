@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.state_expiry import SWEEP_EVERY, SWEEP_SECONDS, StateExpiry
+from metrics.engine.expiry import SWEEP_EVERY, SWEEP_SECONDS, StateExpiry
 
 DAY = 86400.0
 NOW = 1_700_000_000.0

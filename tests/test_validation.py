@@ -91,7 +91,7 @@ def test_near_valid_events_never_raise(changes):
 
 
 def test_rejections_are_logged_once_per_reason_per_interval(caplog):
-    from streams.rejection_log import RejectionLog
+    from streams.live.dead_letters import RejectionLog
 
     log = RejectionLog(interval=60)
     results = [log("tickets", "malformed_json", "bad", f"tickets:0:{i}", "dlq") for i in range(5)]

@@ -10,7 +10,7 @@ Each module corrects one Faust behaviour (docs/architecture.md narrates the prot
 - ``current_event``: each event of a batch is made the stream's current event in turn.
 
 :func:`install` puts them all in place for one app. This package imports Faust and nothing of
-cxpulse's KPI code; the app (``streams.app``) imports it.
+cxpulse's KPI code; the app (``streams.live.app``) imports it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Callable, MutableMapping
 from functools import partial
 from typing import Any
 
-from metrics.entities import (
+from metrics.engine.entities import (
     Output,
     State,
     call_step,

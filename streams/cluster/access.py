@@ -112,7 +112,7 @@ class KafkaAccess:
         if not self.uses_sasl:
             return None if context is None else faust.SSLCredentials(context)
         if self.sasl_mechanism == "OAUTHBEARER":
-            from streams.msk_iam import AsyncMskTokenProvider
+            from streams.cluster.msk_iam import AsyncMskTokenProvider
 
             return faust.OAuthCredentials(
                 oauth_cb=AsyncMskTokenProvider(self.aws_region or ""), ssl_context=context
@@ -143,7 +143,7 @@ class KafkaAccess:
         if self.uses_sasl:
             config["sasl_mechanism"] = self.sasl_mechanism
             if self.sasl_mechanism == "OAUTHBEARER":
-                from streams.msk_iam import AsyncMskTokenProvider, MskTokenProvider
+                from streams.cluster.msk_iam import AsyncMskTokenProvider, MskTokenProvider
 
                 provider = AsyncMskTokenProvider if asynchronous else MskTokenProvider
                 config["sasl_oauth_token_provider"] = provider(self.aws_region or "")

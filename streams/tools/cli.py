@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 
+import metrics.contract
 from streams.settings import Settings
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "metrics" / "contract" / "schemas"
+SCHEMA_DIR = Path(metrics.contract.__file__).resolve().parent / "schemas"
 # The demo centre has been open ten minutes when it starts: the windows have data at once.
 DEMO_HISTORY = 600.0
 
@@ -77,20 +78,20 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     """
     import faust
 
-    from streams.app import build_app
+    from streams.live.app import build_app
 
     settings = _settings(web_port=web_port, log_level=loglevel, **options)
-    from streams.processes import port_in_use
+    from streams.tools.processes import port_in_use
 
     if port_in_use(settings.web_port, settings.web_host):
         raise click.ClickException(
             f"port {settings.web_port} on {settings.web_host} is already in use (another worker?); stop "
             "what holds it, or set CXPULSE_WEB_PORT (or --web-port) to a free port"
         )
-    from streams.gc_tuning import tune_gc
+    from streams.tools.gc_tuning import tune_gc
 
     tune_gc()
-    from streams.web_config import WebConfigError
+    from streams.live.web_config import WebConfigError
 
     try:
         pipeline = build_app(settings)
@@ -113,7 +114,7 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
 @contextlib.contextmanager
 def _kafka_errors(settings: Settings) -> Any:
     """Turn a failure to reach Kafka into one line naming the setting most likely to fix it."""
-    from streams.kafka_access import connection_errors
+    from streams.cluster.access import connection_errors
 
     with connection_errors() as causes:
         try:
@@ -126,7 +127,7 @@ def _kafka_errors(settings: Settings) -> Any:
 
 def _prepare_topics(settings: Settings, specs: list[Any]) -> None:
     """Create what is missing and wait until the brokers list it; stop with what to fix if not."""
-    from streams.topics import TopicLayoutError, ensure_topics
+    from streams.cluster.topics import TopicLayoutError, ensure_topics
 
     with _kafka_errors(settings):
         try:
@@ -168,7 +169,7 @@ def simulate(
     if jsonl is not None:
         import orjson
 
-        from streams.simulator import Traffic
+        from streams.tools.simulator import Traffic
 
         if history <= 0:
             raise click.UsageError("--jsonl needs --history: how many seconds of past traffic to write")
@@ -196,7 +197,7 @@ def _simulate(
 ) -> int:
     from kafka import KafkaProducer
 
-    from streams.simulator import run_live
+    from streams.tools.simulator import run_live
 
     with _kafka_errors(settings):
         producer = KafkaProducer(**settings.kafka().kafka_python(), linger_ms=20, acks=1)
@@ -237,8 +238,8 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
     Prints where the metrics are and a live summary. Ctrl-C, SIGTERM or a closed terminal
     (SIGHUP) stops it all; if the demo itself is killed, its worker and broker stop too.
     """
-    from streams.embedded_broker import TansuBroker
-    from streams.processes import port_in_use, spawn, stop
+    from streams.tools.embedded_broker import TansuBroker
+    from streams.tools.processes import port_in_use, spawn, stop
 
     if port_in_use(web_port):
         raise click.ClickException(
@@ -277,7 +278,7 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
             }
             if not stopping.is_set():
                 worker_proc = spawn(
-                    [sys.executable, "-m", "streams.cli", "worker"],
+                    [sys.executable, "-m", "streams.tools.cli", "worker"],
                     env=env,
                     stdout=worker_log,
                     stderr=subprocess.STDOUT,
@@ -348,7 +349,7 @@ def _wait_for_worker(
     proc: subprocess.Popen[bytes], port: int, log: Path, stopping: threading.Event, timeout: float = 90
 ) -> bool:
     """True once the worker serves its port; False if a stop signal came first."""
-    from streams.processes import wait_for_port
+    from streams.tools.processes import wait_for_port
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping.is_set():
@@ -473,8 +474,8 @@ def replay(
     Settings (thresholds, queue settings, grace) come from the same CXPULSE_* variables as
     the worker's, so the numbers match what the worker shows.
     """
-    from streams.replay import Replay, run
-    from streams.replay_sources import JsonLines, KafkaRange
+    from streams.replay.driver import Replay, run
+    from streams.replay.sources import JsonLines, KafkaRange
 
     if bool(files) == from_kafka:
         raise click.UsageError("give JSON Lines FILES or --kafka (one of them)")
@@ -492,12 +493,12 @@ def replay(
         if since or until:
             raise click.UsageError("--since and --until apply to --kafka only")
         source = JsonLines(list(files))
-    from streams.gc_tuning import tune_gc
+    from streams.tools.gc_tuning import tune_gc
 
     tune_gc()
     engine = Replay(settings)
     engine.keep_rejections = rejected is not None
-    from metrics.openmetrics import OpenMetricsWriter
+    from metrics.export.openmetrics import OpenMetricsWriter
 
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = OpenMetricsWriter(out)
@@ -564,24 +565,24 @@ def _write_rejections(engine: Any, path: Path) -> None:
 
 def _replay_summary(engine: Any, at: float) -> str:
     """Per queue and channel: the totals a supervisor checks first, as of the final snapshot."""
+    from metrics.aggregates.view import queue_totals
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
     rows = []
-    for agg in sorted(
-        (a for a in engine.aggregates.values() if "totals" in a and a.get("kind") is None),
-        key=lambda a: (a["queue"], a["channel"]),
-    ):
-        t = agg["totals"]
-        frt = agg["hist"].get("first_response_seconds")
-        created, offered = t.get("tickets_created", 0), t.get("calls_offered", 0)
+    for q in queue_totals(engine.values()):
+        frt = q.mean("first_response_seconds")
         rows.append(
             (
-                agg["queue"],
-                agg["channel"],
-                str(created),
-                f"{t.get('tickets_escalated', 0) / created:.1%}" if created else "-",
-                f"{frt[-1] / sum(frt[:-1]):.0f}" if frt and sum(frt[:-1]) else "-",
-                str(offered),
-                f"{t.get('calls_abandoned', 0) / offered:.1%}" if offered else "-",
-                str(t.get("tickets_open", 0)),
+                q.queue,
+                q.channel,
+                f"{q.count('tickets_created'):.0f}",
+                share(q.ratio("tickets_escalated", "tickets_created")),
+                "-" if frt is None else f"{frt:.0f}",
+                f"{q.count('calls_offered'):.0f}",
+                share(q.ratio("calls_abandoned", "calls_offered")),
+                f"{q.count('tickets_open'):.0f}",
             )
         )
     header = ("queue", "channel", "tickets", "escalated", "FRT mean s", "calls", "abandoned", "open")

@@ -20,7 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.kafka_access import KafkaAccess, bootstrap_servers
+from streams.cluster.access import KafkaAccess, bootstrap_servers
 
 __all__ = ["TopicLayoutError", "TopicSpec", "bootstrap_servers", "ensure_topics"]
 

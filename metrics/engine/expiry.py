@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from metrics.engine import touch
+from metrics.engine.steps import touch
 
 SWEEP_EVERY = 2000  # events between two sweeps of one table
 SWEEP_SECONDS = 30.0  # and at most this long apart, however quiet the table

@@ -1,10 +1,10 @@
-"""What one batch of the live agents sends on: the outputs of :mod:`metrics.engine`, merged."""
+"""What one batch of the live agents sends on: the outputs of :mod:`metrics.engine.steps`, merged."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from metrics.engine import Sent
+from metrics.engine.steps import Sent
 
 
 class Outbox:

@@ -1,10 +1,10 @@
 """Recompute KPIs for history in one pass, without Faust: the batch path behind ``cxpulse replay``.
 
-Each record goes through the same validation and the same entity and aggregation code as
-the live worker (:mod:`metrics.engine`, :mod:`metrics.entities`, :mod:`metrics.aggregate`),
-but state lives in plain dicts and facts are applied at once instead of travelling through
-internal topics. For the same events the KPIs come out the same as live; only lateness can
-be judged differently, because the live worker may see partitions in another interleaving.
+Each record goes through the same validation and the same engine as the live worker
+(:mod:`metrics.engine`), but state lives in plain dicts and facts are folded at once instead
+of travelling through internal topics. For the same events the KPIs come out the same as
+live; only lateness can be judged differently, because the live worker may see partitions
+in another interleaving.
 
 Snapshots: as the replayed stream's clock (its newest event time) passes each multiple
 of ``step``, the exporter's families are taken as a live scrape at that moment would have
@@ -21,20 +21,15 @@ from typing import Any
 import orjson
 from prometheus_client.core import Metric
 
-from metrics.aggregate import (
-    Aggregate,
-    admit_labels,
-    apply_facts,
-    new_aggregate,
-    new_customer_base,
-    new_label_record,
-)
+from metrics.aggregates.labels import new_label_record
+from metrics.aggregates.queue import Aggregate
 from metrics.contract.events import CALLS, CUSTOMERS, FAMILIES, SURVEYS, TICKETS, Family
 from metrics.contract.validation import Rejection, validate
-from metrics.engine import contact_hop, entity_step, process_entity
-from metrics.export import KpiCollector
+from metrics.engine.expiry import expiry_by_family
+from metrics.engine.fold import fold_into_aggregate, labels_key
+from metrics.engine.steps import contact_hop, entity_step, process_entity
+from metrics.export.collector import KpiCollector
 from streams.settings import Settings
-from streams.state_expiry import expiry_by_family
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +71,8 @@ class Replay:
         # History is what a replay is for: no age limit; timestamps far in the future still fail.
         self.limits = replace(settings.limits(), max_age_seconds=float("inf"))
         self.tables: dict[str, dict[str, Any]] = {name: {} for name in FAMILIES}
-        self.aggregates: dict[str, Aggregate] = {}
-        self.labels = new_label_record(0)
+        # One fact partition: every aggregate, bucket and the label record in one dict.
+        self.aggregates: dict[str, Aggregate] = {labels_key(0): new_label_record(0)}
         self.expiry = expiry_by_family(
             self.tables, settings.state_retention_days, settings.call_state_retention_days, sweep_seconds=None
         )
@@ -87,7 +82,7 @@ class Replay:
         self.duplicates = 0
         self.rejections: list[tuple[Record, Rejection]] = []
         self.keep_rejections = True
-        self._applied = 0  # sequence of fact messages; each is applied exactly once
+        self._sequence = 0  # numbers the fact messages: each is applied exactly once
         self._cap = settings.max_label_values
 
     def accept(self, record: Record) -> Any:
@@ -138,25 +133,17 @@ class Replay:
                 self._process("customers", key, contact_id, step, record, payload["at"])
 
     def _apply(self, key: str, payload: dict[str, Any]) -> None:
-        agg = self.aggregates.get(key)
-        if agg is None:
-            if payload.get("kind") == "customers":
-                agg = new_customer_base(0)
-            else:
-                queue, channel, _ = admit_labels(self.labels, payload["queue"], payload["channel"], self._cap)
-                key = f"{queue}|{channel}"
-                agg = self.aggregates.get(key) or new_aggregate(queue, channel, 0)
-        self._applied += 1
-        apply_facts(
-            agg,
-            payload["facts"],
-            payload["source"],
-            self._applied,
-            self.settings.bucket_seconds,
-            self.settings.grace_seconds,
-            self.aggregates,
-        )
-        self.aggregates[key] = agg
+        # Messages from one record share its offset (a ticket's facts and its contact's): each
+        # gets the next number of the sequence instead, as the only offset of its source.
+        self._sequence += 1
+        pending = [(key, {**payload, "offset": self._sequence})]
+        settings = self.settings
+        while pending:
+            key, message = pending.pop()
+            _, send_on = fold_into_aggregate(
+                self.aggregates, key, message, 0, self._cap, settings.bucket_seconds, settings.grace_seconds
+            )
+            pending.extend((target_key, sent) for _, target_key, sent in send_on)
 
     def _reject(self, record: Record, rejection: Rejection, family: str) -> None:
         self.invalid[(family, rejection.reason)] += 1
@@ -164,8 +151,7 @@ class Replay:
             self.rejections.append((record, rejection))
 
     def values(self) -> Iterable[Aggregate]:
-        yield from self.aggregates.values()
-        yield self.labels
+        return self.aggregates.values()
 
     def families(self, at: float) -> list[Metric]:
         """The KPI families a scrape at ``at`` would have shown."""

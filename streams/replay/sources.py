@@ -1,6 +1,6 @@
 """Where a replay reads history from: JSON Lines files, or a range of the Kafka topics.
 
-Both yield :class:`streams.replay.Record` in stored order and say up front how much there
+Both yield :class:`streams.replay.driver.Record` in stored order and say up front how much there
 is to read, so the command can show a progress bar.
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from metrics.contract.events import FAMILIES
-from streams.kafka_access import KafkaAccess
-from streams.replay import Record, record_from_line
+from streams.cluster.access import KafkaAccess
+from streams.replay.driver import Record, record_from_line
 
 
 class JsonLines:

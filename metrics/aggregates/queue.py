@@ -23,23 +23,12 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, MutableMapping
-from datetime import UTC, datetime
 from typing import Any
 
-from metrics.definitions import (
-    CONVERSATIONS,
-    COUNTERS,
-    HISTOGRAM_BY_KEY,
-    HISTOGRAMS,
-    LONGEST_WINDOW,
-    RATIOS,
-    term_sum,
-)
+from metrics.aggregates.customers import count_period
+from metrics.definitions import HISTOGRAM_BY_KEY, LONGEST_WINDOW
 
 Aggregate = dict[str, Any]
-
-# Daily customer-base counts are kept this long; older days fold into one running total.
-DAYS_KEPT = 62
 
 
 def new_aggregate(queue: str, channel: str, partition: int) -> Aggregate:
@@ -151,7 +140,7 @@ def apply_facts(
             if opened is not None:
                 _track_open(agg, opened[0], opened[1], bucket_seconds)
         if "days" in agg:
-            _count_period(agg, at, counts)
+            count_period(agg, at, counts)
     for bucket_key, bucket in touched.items():
         if bucket is None:
             buckets.pop(bucket_key, None)
@@ -218,185 +207,7 @@ def _track_open(agg: Aggregate, since: float, delta: int, bucket_seconds: int) -
         opens.pop(key, None)
 
 
-def _count_period(agg: Aggregate, at: float, counts: dict[str, int]) -> None:
-    moment = datetime.fromtimestamp(at, UTC)
-    for table, key in (("days", moment.strftime("%Y-%m-%d")), ("months", moment.strftime("%Y-%m"))):
-        row = agg[table].setdefault(key, {})
-        for name, n in counts.items():
-            row[name] = row.get(name, 0) + n
-    days = agg["days"]
-    if len(days) > DAYS_KEPT:
-        for key in sorted(days)[: len(days) - DAYS_KEPT]:
-            row = days.pop(key)
-            agg["before_days"] += row.get("customers_joined", 0) - row.get("customers_churned", 0)
-
-
 def oldest_open_age(agg: Aggregate, now: float) -> float | None:
     """Age of the oldest open ticket, to the bucket its open period began in; None if none is open."""
     starts = [int(k) for k, n in agg["open_since"].items() if n > 0]
     return max(0.0, now - min(starts)) if starts else None
-
-
-def window_sums(
-    buckets: Iterable[Aggregate], now: float, window_seconds: int, bucket_seconds: int
-) -> dict[str, float]:
-    """Sum every bucket field over the window ending at ``now``.
-
-    The window is the bucket holding ``now`` plus the whole buckets before it, up to
-    ``window_seconds`` in all; buckets stamped after ``now`` (producer clocks running
-    ahead) are included rather than hidden.
-    """
-    first = int(now // bucket_seconds) * bucket_seconds - window_seconds + bucket_seconds
-    sums: dict[str, float] = {}
-    agents: set[str] = set()
-    for bucket in buckets:
-        if bucket["start"] >= first:
-            for name, value in bucket["fields"].items():
-                sums[name] = sums.get(name, 0) + value
-            agents.update(bucket["agents"])
-    sums["agents"] = len(agents)
-    return sums
-
-
-def windows_sums(
-    buckets: Iterable[Aggregate], now: float, windows: dict[str, int], bucket_seconds: int
-) -> dict[str, dict[str, float]]:
-    """:func:`window_sums` of several windows in one pass over the buckets.
-
-    Windows all end at ``now``, so they nest: each bucket is added to the shortest window
-    holding it, and each longer window adds the shorter ones' sums to its own.
-    """
-    current = int(now // bucket_seconds) * bucket_seconds
-    order = sorted(windows.items(), key=lambda item: item[1])
-    firsts = [current - seconds + bucket_seconds for _, seconds in order]
-    rings: list[tuple[dict[str, float], set[str]]] = [({}, set()) for _ in order]
-    for bucket in buckets:
-        start = bucket["start"]
-        for first, (sums, agents) in zip(firsts, rings, strict=True):
-            if start >= first:
-                for name, value in bucket["fields"].items():
-                    sums[name] = sums.get(name, 0) + value
-                agents.update(bucket["agents"])
-                break
-    out: dict[str, dict[str, float]] = {}
-    running: dict[str, float] = {}
-    seen: set[str] = set()
-    for (label, _), (sums, agents) in zip(order, rings, strict=True):
-        for name, value in sums.items():
-            running[name] = running.get(name, 0) + value
-        seen |= agents
-        out[label] = {**running, "agents": len(seen)}
-    return out
-
-
-def window_values(sums: dict[str, float], window_seconds: int, hourly_cost: float) -> dict[str, float]:
-    """The windowed gauges one window's sums yield: counts, ratios, means, quantiles, work measures.
-
-    A ratio, mean or quantile with nothing to divide by is left out rather than reported as 0 or NaN.
-    """
-    values: dict[str, float] = {c.key: sums.get(c.key, 0) for c in COUNTERS}
-    for ratio in RATIOS:
-        denominator = term_sum(sums, ratio.denominator)
-        if denominator > 0:
-            values[ratio.key] = term_sum(sums, ratio.numerator) / denominator * ratio.scale
-    for spec in HISTOGRAMS:
-        count = sums.get(spec.key + ":count", 0)
-        if count:
-            values[spec.key + ":mean"] = sums[spec.key + ":sum"] / count
-            for q in spec.quantiles:
-                counts = [sums.get(f"{spec.key}:b{i}", 0) for i in range(len(spec.buckets) + 1)]
-                values[f"{spec.key}:q{q}"] = bucket_quantile(q, spec.buckets, counts)
-    agents = sums.get("agents", 0)
-    values["active_agents"] = agents
-    conversations = term_sum(sums, CONVERSATIONS)
-    agent_hours = agents * window_seconds / 3600.0
-    if agent_hours:
-        values["resolutions_per_agent_hour"] = conversations / agent_hours
-    if conversations:
-        values["cost_per_conversation"] = agent_hours * hourly_cost / conversations
-    return values
-
-
-def bucket_quantile(q: float, bounds: tuple[float, ...], counts: list[float]) -> float:
-    """Quantile from per-bucket counts, interpolating linearly inside the bucket (as PromQL does)."""
-    total = sum(counts)
-    rank = q * total
-    cumulative = 0.0
-    for i, n in enumerate(counts):
-        if cumulative + n >= rank and n:
-            if i == len(bounds):  # the +Inf bucket: the highest finite bound is the best estimate
-                return bounds[-1]
-            lower = bounds[i - 1] if i else 0.0
-            return lower + (bounds[i] - lower) * (rank - cumulative) / n
-        cumulative += n
-    return bounds[-1]
-
-
-def _net(row: dict[str, int]) -> int:
-    return row.get("customers_joined", 0) - row.get("customers_churned", 0)
-
-
-def customer_periods(agg: Aggregate, now: float, base: int) -> dict[str, tuple[float, float]]:
-    """Retention and churn ratios of the current and previous day and month (UTC).
-
-    CRR = (CE − CN) ÷ CS and churn = churned ÷ CS, where CS is the customer count at the
-    period's start, CN the customers who joined in it and CE the count at its end (or now).
-    A period that started with no customers has neither.
-    """
-    moment = datetime.fromtimestamp(now, UTC)
-    day = moment.strftime("%Y-%m-%d")
-    yesterday = datetime.fromtimestamp(now - 86400, UTC).strftime("%Y-%m-%d")
-    month = moment.strftime("%Y-%m")
-    previous_month = f"{moment.year - 1}-12" if moment.month == 1 else f"{moment.year}-{moment.month - 1:02d}"
-    out: dict[str, tuple[float, float]] = {}
-    for label, table, key, start_base in (
-        ("day", "days", day, base + agg["before_days"]),
-        ("previous_day", "days", yesterday, base + agg["before_days"]),
-        ("month", "months", month, base),
-        ("previous_month", "months", previous_month, base),
-    ):
-        rows = agg[table]
-        start = start_base + sum(_net(r) for k, r in rows.items() if k < key)
-        row = rows.get(key, {})
-        joined, churned = row.get("customers_joined", 0), row.get("customers_churned", 0)
-        if start > 0:
-            end = start + joined - churned
-            out[label] = ((end - joined) / start, churned / start)
-    return out
-
-
-def active_customers(agg: Aggregate, base: int) -> int:
-    totals = agg["totals"]
-    return base + totals.get("customers_joined", 0) - totals.get("customers_churned", 0)
-
-
-# Label values beyond the cap are folded into this one.
-OTHER = "other"
-
-
-def new_label_record(partition: int) -> Aggregate:
-    """The queue and channel values one fact partition has admitted, and how many it folded."""
-    return {"kind": "labels", "partition": partition, "queue": [], "channel": [], "folded": {}}
-
-
-def admit_labels(record: Aggregate, queue: str, channel: str, cap: int) -> tuple[str, str, bool]:
-    """The label values to count a fact under: its own, or ``other`` once ``cap`` values are in.
-
-    Returns ``(queue, channel, changed)``; ``changed`` tells the caller to save the record.
-    A flood of made-up queue or channel names then costs at most ``cap`` series per label.
-    """
-    changed = False
-    out = []
-    for label, value in (("queue", queue), ("channel", channel)):
-        known = record[label]
-        if value == OTHER or value in known:
-            out.append(value)
-        elif len(known) < cap:
-            known.append(value)
-            out.append(value)
-            changed = True
-        else:
-            record["folded"][label] = record["folded"].get(label, 0) + 1
-            out.append(OTHER)
-            changed = True
-    return out[0], out[1], changed

@@ -1,0 +1,110 @@
+"""Rolling windows over a queue's event-time buckets: sums, then the gauges a window yields.
+
+Windows end at the scrape's moment and are made of whole buckets (see
+:mod:`metrics.aggregates.queue`); ratios, means and quantiles are declared in
+:mod:`metrics.definitions` and computed here from the summed fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from metrics.definitions import CONVERSATIONS, COUNTERS, HISTOGRAMS, RATIOS, term_sum
+
+Aggregate = dict[str, Any]
+
+
+def window_sums(
+    buckets: Iterable[Aggregate], now: float, window_seconds: int, bucket_seconds: int
+) -> dict[str, float]:
+    """Sum every bucket field over the window ending at ``now``.
+
+    The window is the bucket holding ``now`` plus the whole buckets before it, up to
+    ``window_seconds`` in all; buckets stamped after ``now`` (producer clocks running
+    ahead) are included rather than hidden.
+    """
+    first = int(now // bucket_seconds) * bucket_seconds - window_seconds + bucket_seconds
+    sums: dict[str, float] = {}
+    agents: set[str] = set()
+    for bucket in buckets:
+        if bucket["start"] >= first:
+            for name, value in bucket["fields"].items():
+                sums[name] = sums.get(name, 0) + value
+            agents.update(bucket["agents"])
+    sums["agents"] = len(agents)
+    return sums
+
+
+def windows_sums(
+    buckets: Iterable[Aggregate], now: float, windows: dict[str, int], bucket_seconds: int
+) -> dict[str, dict[str, float]]:
+    """:func:`window_sums` of several windows in one pass over the buckets.
+
+    Windows all end at ``now``, so they nest: each bucket is added to the shortest window
+    holding it, and each longer window adds the shorter ones' sums to its own.
+    """
+    current = int(now // bucket_seconds) * bucket_seconds
+    order = sorted(windows.items(), key=lambda item: item[1])
+    firsts = [current - seconds + bucket_seconds for _, seconds in order]
+    rings: list[tuple[dict[str, float], set[str]]] = [({}, set()) for _ in order]
+    for bucket in buckets:
+        start = bucket["start"]
+        for first, (sums, agents) in zip(firsts, rings, strict=True):
+            if start >= first:
+                for name, value in bucket["fields"].items():
+                    sums[name] = sums.get(name, 0) + value
+                agents.update(bucket["agents"])
+                break
+    out: dict[str, dict[str, float]] = {}
+    running: dict[str, float] = {}
+    seen: set[str] = set()
+    for (label, _), (sums, agents) in zip(order, rings, strict=True):
+        for name, value in sums.items():
+            running[name] = running.get(name, 0) + value
+        seen |= agents
+        out[label] = {**running, "agents": len(seen)}
+    return out
+
+
+def window_values(sums: dict[str, float], window_seconds: int, hourly_cost: float) -> dict[str, float]:
+    """The windowed gauges one window's sums yield: counts, ratios, means, quantiles, work measures.
+
+    A ratio, mean or quantile with nothing to divide by is left out rather than reported as 0 or NaN.
+    """
+    values: dict[str, float] = {c.key: sums.get(c.key, 0) for c in COUNTERS}
+    for ratio in RATIOS:
+        denominator = term_sum(sums, ratio.denominator)
+        if denominator > 0:
+            values[ratio.key] = term_sum(sums, ratio.numerator) / denominator * ratio.scale
+    for spec in HISTOGRAMS:
+        count = sums.get(spec.key + ":count", 0)
+        if count:
+            values[spec.key + ":mean"] = sums[spec.key + ":sum"] / count
+            for q in spec.quantiles:
+                counts = [sums.get(f"{spec.key}:b{i}", 0) for i in range(len(spec.buckets) + 1)]
+                values[f"{spec.key}:q{q}"] = bucket_quantile(q, spec.buckets, counts)
+    agents = sums.get("agents", 0)
+    values["active_agents"] = agents
+    conversations = term_sum(sums, CONVERSATIONS)
+    agent_hours = agents * window_seconds / 3600.0
+    if agent_hours:
+        values["resolutions_per_agent_hour"] = conversations / agent_hours
+    if conversations:
+        values["cost_per_conversation"] = agent_hours * hourly_cost / conversations
+    return values
+
+
+def bucket_quantile(q: float, bounds: tuple[float, ...], counts: list[float]) -> float:
+    """Quantile from per-bucket counts, interpolating linearly inside the bucket (as PromQL does)."""
+    total = sum(counts)
+    rank = q * total
+    cumulative = 0.0
+    for i, n in enumerate(counts):
+        if cumulative + n >= rank and n:
+            if i == len(bounds):  # the +Inf bucket: the highest finite bound is the best estimate
+                return bounds[-1]
+            lower = bounds[i - 1] if i else 0.0
+            return lower + (bounds[i] - lower) * (rank - cumulative) / n
+        cumulative += n
+    return bounds[-1]

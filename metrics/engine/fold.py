@@ -1,0 +1,84 @@
+"""Facts into the aggregate of their queue and channel: find or create it, cap labels, apply once.
+
+Both drivers call :func:`fold_into_aggregate` with a fact message and the table of one fact
+partition's aggregates (a Faust table live, a dict in the replay). A queue or channel value
+past the cap is counted under ``other``: the message is not applied here but returned,
+addressed to the ``other`` aggregate, because that aggregate may live in another fact
+partition; the live worker sends it there through the fact topic, the replay folds it at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from metrics.aggregates.labels import admit_labels, new_label_record
+from metrics.aggregates.queue import Aggregate, apply_facts, new_aggregate, new_customer_base
+from metrics.engine.steps import Sent
+
+
+def labels_key(partition: int) -> str:
+    """Key of the record of label values one fact partition has admitted."""
+    return f"~labels|{partition}"
+
+
+def fact_records(payload: dict[str, Any]) -> list[list[Any]]:
+    """``[offset, facts]`` per source record: a merged message has several, a routed one has one."""
+    records = payload.get("records")
+    return records if records is not None else [[payload["offset"], payload["facts"]]]
+
+
+def fold_into_aggregate(
+    aggregates: MutableMapping[str, Aggregate],
+    key: str,
+    payload: dict[str, Any],
+    partition: int,
+    label_cap: int,
+    bucket_seconds: int,
+    grace_seconds: int,
+) -> tuple[int, list[Sent]]:
+    """Apply a fact message to the aggregate under ``key``; return records applied and messages to send on.
+
+    Records applied before (a redelivery after a crash) are skipped and not counted.
+    """
+    agg = aggregates.get(key)
+    if agg is None:
+        if payload.get("kind") == "customers":
+            agg = new_customer_base(partition)
+        else:
+            record = aggregates.get(labels_key(partition)) or new_label_record(partition)
+            queue, channel, changed = admit_labels(record, payload["queue"], payload["channel"], label_cap)
+            if changed:
+                aggregates[labels_key(partition)] = record
+            if (queue, channel) != (payload["queue"], payload["channel"]):
+                return 0, _send_on(payload, queue, channel, partition)
+            agg = new_aggregate(queue, channel, partition)
+    source, applied = payload["source"], 0
+    for offset, facts in fact_records(payload):
+        applied += apply_facts(agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates)
+    if applied:
+        aggregates[key] = agg
+    return applied, []
+
+
+def _send_on(payload: dict[str, Any], queue: str, channel: str, partition: int) -> list[Sent]:
+    """The message's records, addressed to the folded aggregate.
+
+    They reach it through this partition: the path is added to their source and clocks, so
+    their order and lateness are judged along it, as for contacts.
+    """
+    path = f">{partition}"
+    source = payload["source"]
+    sent: list[Sent] = []
+    for offset, facts in fact_records(payload):
+        moved = [[*fact[:3], {**(fact[3] or {}), "clock": (fact[3] or {}).get("clock", source) + path}]
+                 for fact in facts]  # fmt: skip
+        message = {
+            "queue": queue,
+            "channel": channel,
+            "source": source + path,
+            "offset": offset,
+            "facts": moved,
+        }
+        sent.append(["facts", f"{queue}|{channel}", message])
+    return sent

@@ -1,0 +1,207 @@
+"""The live worker's agents: thin drivers of the engine (:mod:`metrics.engine`) over Faust streams.
+
+Stages, each keyed so that its state lives on exactly one worker:
+
+1. *Entity agents* consume ``tickets``, ``calls``, ``surveys`` and ``customers`` (keyed by
+   the entity id). Each event reads and updates its entity's state and yields KPI facts
+   for its queue and, for a contact with a customer id, a contact for the customer. The
+   facts of each queue and source partition travel as one message per batch on the
+   internal fact topic (keyed ``queue|channel``); contacts go to the contact topic (keyed by
+   customer).
+2. The *customer agent* consumes the contact topic next to the ``customers`` topic (same
+   keys, same partitions) for repeat contacts and conversions.
+3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
+   meet in one partition, and folds them into that queue's aggregate and buckets.
+
+All three run the same batch loop: admit each record in offset order (:mod:`streams.delivery`),
+handle it, write each touched table key once, then send what the batch produced.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from metrics.export.worker import WorkerMetrics
+
+from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
+from metrics.contract.validation import Rejection, validate
+from metrics.engine.expiry import expiry_by_family
+from metrics.engine.fold import fold_into_aggregate
+from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
+from streams.delivery import Acting, Delivery
+from streams.live.batched_table import BatchedTable
+from streams.live.dead_letters import DeadLetters
+from streams.live.outbox import Outbox
+from streams.settings import Settings
+
+OnRecord = Callable[[Any, Outbox, float], None]  # (record, outbox, batch time)
+
+
+@dataclass
+class Wiring:
+    """What the agents read and write: topics by role, tables as batch views."""
+
+    sources: dict[str, Any]  # family name -> source topic
+    facts: Any
+    contacts: Any
+    entities: dict[str, BatchedTable]  # family name -> state table
+    aggregates: BatchedTable
+
+
+class Agents:
+    def __init__(
+        self,
+        app: Any,
+        settings: Settings,
+        metrics: WorkerMetrics,
+        wiring: Wiring,
+        guarantees: Delivery,
+        dead_letters: DeadLetters,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.metrics = metrics
+        self.wiring = wiring
+        self.guarantees = guarantees
+        self.dead_letters = dead_letters
+        self.policy = settings.policy()
+        self.pseudonyms = settings.pseudonyms()
+        self.outputs_to = {"facts": wiring.facts, "contacts": wiring.contacts}
+        self.expiry = expiry_by_family(
+            wiring.entities, settings.state_retention_days, settings.call_state_retention_days
+        )
+        # Each fact partition admits its share of the label values.
+        self.label_cap = max(1, -(-settings.max_label_values // settings.partitions))
+
+    def install(self) -> None:
+        app, wiring = self.app, self.wiring
+        for family in (TICKETS, CALLS, SURVEYS, CUSTOMERS):
+            table = wiring.entities[family.name]
+            loop = self._loop(f"{family.name}_entities", table, self._entity_record(family, table))
+            app.agent(wiring.sources[family.name], name=f"{family.name}-entities")(loop)
+        customers = wiring.entities["customers"]
+        loop = self._loop("customer_contacts", customers, self._contact_record(customers))
+        app.agent(wiring.contacts, name="customer-contacts")(loop)
+        loop = self._loop("aggregate_facts", wiring.aggregates, self._fact_record())
+        app.agent(wiring.facts, name="queue-aggregation")(loop)
+
+    def _loop(
+        self, name: str, table: BatchedTable, on_record: OnRecord
+    ) -> Callable[[Any], Coroutine[Any, Any, None]]:
+        """The batch loop every agent runs: admit, handle, write each touched key once, send."""
+        batch_size, batch_wait = self.settings.batch_size, self.settings.batch_wait_seconds
+        admit, send = self.guarantees.admit, self._send
+
+        async def process(stream: Any) -> None:
+            async for batch in stream.take_events(batch_size, within=batch_wait):
+                outbox = Outbox()
+                now = time.time()
+                acting = Acting(stream)
+                for record in batch:
+                    if not admit(record.message):
+                        continue
+                    acting(record)
+                    on_record(record, outbox, now)
+                table.flush(acting.partition)
+                send(outbox)
+
+        process.__name__ = name
+        return process
+
+    def _send(self, outbox: Outbox) -> None:
+        outputs_to = self.outputs_to
+        for target, key, message in outbox.messages():
+            outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(message))
+
+    def _entity_record(self, family: Family, table: BatchedTable) -> OnRecord:
+        limits, policy, pseudonyms = self.settings.limits(), self.policy, self.pseudonyms
+        metrics = self.metrics
+        park, observe_delay, handle = self.dead_letters.park, metrics.delay.observe, self._handle
+        entity_field, name = family.entity_field, family.name
+
+        def on_record(record: Any, outbox: Outbox, now: float) -> None:
+            message = record.message
+            result = validate(record.value, message.key, family, limits, now)
+            if isinstance(result, Rejection):
+                park(result, message, record.value, family)
+                return
+            event: Any = result if pseudonyms is None else pseudonyms.event(result)
+            metrics.count_event(message.topic, event.type)
+            at = event.occurred_at.timestamp()
+            observe_delay(now - at)
+            step = entity_step(name, event, policy, f"{message.topic}:{message.partition}")
+            handle(table, getattr(event, entity_field), event.event_id, message, step, name, at, outbox)
+
+        return on_record
+
+    def _contact_record(self, customers: BatchedTable) -> OnRecord:
+        policy, handle = self.policy, self._handle
+
+        def on_record(record: Any, outbox: Outbox, now: float) -> None:
+            message = record.message
+            contact = orjson.loads(record.value)
+            # Contacts of one ticket or call partition stay in order only within one contact
+            # partition: the pair is the clock their facts' lateness is judged by.
+            contact["clock"] = f"{contact['clock']}>{message.partition}"
+            event_id, step = contact_hop(contact, policy)
+            handle(
+                customers, message.key.decode(), event_id, message, step, "customers", contact["at"], outbox
+            )
+
+        return on_record
+
+    def _fact_record(self) -> OnRecord:
+        aggregates, cap = self.wiring.aggregates, self.label_cap
+        bucket_seconds, grace_seconds = self.settings.bucket_seconds, self.settings.grace_seconds
+        count_fact_messages = self.metrics.fact_messages.inc
+
+        def on_record(record: Any, outbox: Outbox, now: float) -> None:
+            message = record.message
+            payload = orjson.loads(record.value)
+            applied, send_on = fold_into_aggregate(
+                aggregates,
+                message.key.decode(),
+                payload,
+                message.partition,
+                cap,
+                bucket_seconds,
+                grace_seconds,
+            )
+            if applied:
+                count_fact_messages(applied)
+            outbox.add(send_on)
+
+        return on_record
+
+    def _handle(
+        self,
+        table: BatchedTable,
+        entity_id: str,
+        event_id: str,
+        message: Any,
+        step: Step,
+        family: str,
+        event_time: float,
+        outbox: Outbox,
+    ) -> None:
+        """Run one entity step exactly once and queue what it produced.
+
+        What a step sends is kept in the entity's ledger, so a record redelivered after a
+        crash sends the very same payloads again and the receivers can drop them.
+        """
+        # Kafka will not redeliver records before this offset: their ledger entries can shrink.
+        committed = self.guarantees.committed(message.tp)
+        source = f"{message.topic}:{message.partition}"
+        status, sent = process_entity(
+            table, entity_id, event_id, step, source, message.offset, event_time, committed
+        )
+        if status == "duplicate":
+            self.metrics.duplicates.labels(message.topic).inc()
+            return
+        if status == "new":
+            self.metrics.expired.inc(self.expiry[family].tick(message.partition))
+        outbox.add(sent)

@@ -1,0 +1,141 @@
+"""The Faust application of the live worker: its topics and tables, with the agents and pages put in.
+
+:func:`build_app` makes the app from settings; the agents (:mod:`streams.live.agents`) are
+thin drivers of the KPI engine, the pages (:mod:`streams.live.pages`) serve ``/metrics`` from
+the aggregates of the fact partitions this worker owns, and the delivery guarantees
+(:mod:`streams.delivery`) are installed over Faust's consumer and producer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from metrics.export.worker import WorkerMetrics
+
+from metrics.export.collector import KpiCollector
+from streams import delivery
+from streams.live import web_config
+from streams.live.agents import Agents, Wiring
+from streams.live.batched_table import BatchedTable
+from streams.live.dead_letters import DeadLetters
+from streams.live.pages import install_pages
+from streams.live.pipeline import Pipeline
+from streams.settings import Settings
+
+# How often the consumer refreshes its metadata even when nothing seems to have changed
+# (Kafka's default: 5 minutes). A topic the group's assignment left out because a broker did
+# not know it yet comes back into the assignment at the next refresh.
+METADATA_MAX_AGE_MS = 30_000
+
+# RocksDB per table partition. Faust's defaults (a 2 GB block cache and up to 3 × 64 MB of
+# memtables for each of them, 20 of them here) would let a worker's memory grow to many GB;
+# these keep the whole store within a few hundred MB however many tickets are open.
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 4 * 2**20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 8 * 2**20,
+    "block_cache_compressed_size": 2 * 2**20,
+}
+
+
+class _App(faust.App):
+    """Faust's app serving only the pages cxpulse adds: /metrics, /live and /ready.
+
+    Faust's built-in views would show table contents (customers' contact histories, agent ids)
+    and the group's hosts to anyone who can reach the port Prometheus scrapes.
+    """
+
+    def _new_web(self) -> Any:
+        from faust.web.base import BlueprintManager
+
+        web = super()._new_web()
+        web.blueprints = BlueprintManager([])
+        return web
+
+
+def _web_protection(path: str | None) -> dict[str, Any]:
+    """Faust's web settings for TLS and basic auth from a web-config file (none without one)."""
+    if not path:
+        return {}
+    config = web_config.load(path)
+    options: dict[str, Any] = {"web_ssl_context": config.ssl_context}
+    if config.users:
+        options["web_application_options"] = {"middlewares": [web_config.middleware(config)]}
+    return options
+
+
+def build_app(settings: Settings) -> Pipeline:
+    """The worker for these settings: app, topics and tables, with agents, pages and guarantees in place."""
+    # Faust warns each time its producer buffer holds over 100 records: normal backpressure
+    # while catching up, and thousands of lines a minute. Errors still show.
+    logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
+    producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
+    access = settings.kafka()
+    web_protection = _web_protection(settings.web_config_file)
+    app = _App(
+        settings.app_id,
+        broker=settings.broker,
+        broker_credentials=access.faust_credentials(),
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+        consumer_group_instance_id=settings.group_instance_id or None,
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0,
+        web_enabled=True,
+        **web_protection,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.heartbeat_interval,
+        consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
+        **producer_batch,
+    )
+    facts_topic_name = f"{settings.app_id}-kpi-facts"
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    facts_topic = app.topic(facts_topic_name, partitions=settings.partitions, internal=True, **raw)
+    deadletter = app.topic(
+        settings.deadletter_topic,
+        partitions=settings.partitions,
+        internal=True,
+        retention=settings.deadletter_retention_days * 86400,
+        **raw,
+    )
+    # Keys are str and values plain dicts; both go to the changelogs as JSON.
+    store_options = {"options": ROCKSDB_OPTIONS} if settings.store.startswith("rocksdb") else {}
+    entity_tables = {
+        family: app.Table(
+            f"{family.removesuffix('s')}-state", partitions=settings.partitions, **store_options
+        )
+        for family in ("tickets", "calls", "surveys", "customers")
+    }
+    aggregates = app.Table("queue-kpis", partitions=settings.partitions, **store_options)
+
+    contacts_topic = app.topic(
+        f"{settings.app_id}-customer-contacts", partitions=settings.partitions, internal=True, **raw
+    )
+
+    metrics = WorkerMetrics()
+    pipeline = Pipeline(app, settings, metrics, facts_topic_name, aggregates, deadletter)
+    metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds, settings.policy()))
+
+    # Each table is written through a batch view: one changelog record per key and batch.
+    # A bucket goes to the changelog before its aggregate: if the aggregate's write survived
+    # a crash, the bucket's did too.
+    wiring = Wiring(
+        sources={family: app.topic(name, **raw) for family, name in settings.source_topics().items()},
+        facts=facts_topic,
+        contacts=contacts_topic,
+        entities={name: BatchedTable(table) for name, table in entity_tables.items()},
+        aggregates=BatchedTable(aggregates, first=lambda value: "start" in value),
+    )
+    guarantees = delivery.install(app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc())
+    dead_letters = DeadLetters(deadletter, settings.deadletter_topic, metrics.invalid, settings.pseudonyms())
+    Agents(app, settings, metrics, wiring, guarantees, dead_letters).install()
+    install_pages(pipeline, access.servers)
+    return pipeline

@@ -1,0 +1,56 @@
+"""What the worker serves and watches: /metrics, /live, /ready, the broker check, rebalance counts."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams.live.pipeline import Pipeline
+
+_MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
+
+
+def install_pages(pipeline: Pipeline, servers: list[str]) -> None:
+    app, metrics = pipeline.app, pipeline.metrics
+    addresses = [s.rsplit(":", 1) for s in servers]
+
+    @app.timer(interval=2.0)
+    async def check_broker() -> None:
+        """Whether a bootstrap server accepts connections; /metrics shows an outage as it happens."""
+        for host, port in addresses:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout=1.0)
+            except (OSError, TimeoutError):
+                continue
+            writer.close()
+            pipeline.broker_up = True
+            return
+        pipeline.broker_up = False
+
+    @app.on_rebalance_complete.connect
+    async def count_rebalance(sender: Any, **kwargs: Any) -> None:
+        metrics.rebalances.inc()
+
+    @app.on_partitions_assigned.connect
+    async def note_assignment(sender: Any, *args: Any, **kwargs: Any) -> None:
+        pipeline.seen_assignment = True
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        metrics.broker_up.set(1 if pipeline.broker_up else 0)
+        metrics.ready.set(1 if pipeline.health().ready else 0)
+        # aiohttp takes the charset separately from the media type.
+        return web.bytes(generate_latest(metrics.registry), content_type=_MEDIA_TYPE)
+
+    @app.page("/live")
+    async def live_page(web: Any, request: Any) -> Any:
+        """The event loop answers: the process is not wedged."""
+        return web.text("live\n")
+
+    @app.page("/ready")
+    async def ready_page(web: Any, request: Any) -> Any:
+        """200 when the worker does its share of the work; 503 with the reason otherwise."""
+        health = pipeline.health()
+        return web.text(health.reason() + "\n", status=200 if health.ready else 503)

@@ -1,0 +1,9 @@
+"""What people run: the ``cxpulse`` command, the traffic simulator and the embedded broker.
+
+- ``cli``: ``cxpulse worker | simulate | demo | replay | config | schemas``;
+- ``simulator``: realistic contact-centre traffic;
+- ``embedded_broker``, ``processes``: a local Kafka-protocol broker for the demo, and child processes;
+- ``gc_tuning``: garbage-collector settings for long-lived workers.
+
+May import every other package of ``streams``; nothing imports it.
+"""
