@@ -183,6 +183,28 @@ def test_label_values_past_the_cap_fold_into_other():
     assert record["queue"] == ["billing", "sales"]
 
 
+def test_fold_applies_once_and_sends_values_past_the_cap_on_to_other() -> None:
+    from metrics.engine.fold import fold_into_aggregate
+
+    table: dict = {}
+    records = [[5, [f(100.0, {"tickets_created": 1})]], [6, [f(110.0, {"tickets_created": 2})]]]
+    message = {"queue": "billing", "channel": "email", "source": "tickets:0", "records": records}
+    assert fold_into_aggregate(table, "billing|email", message, 3, 1, 60, 120) == (2, [])
+    assert fold_into_aggregate(table, "billing|email", message, 3, 1, 60, 120) == (0, [])  # redelivered
+    assert table["billing|email"]["totals"] == {"tickets_created": 3}
+    assert table["billing|email"]["partition"] == 3
+
+    flood = {"queue": "flood-1", "channel": "email", "source": "tickets:1",
+             "records": [[9, [f(120.0, {"tickets_created": 1}, clock="calls:2")]]]}  # fmt: skip
+    applied, send_on = fold_into_aggregate(table, "flood-1|email", flood, 3, 1, 60, 120)
+    assert applied == 0 and "flood-1|email" not in table
+    moved = [[120.0, {"tickets_created": 1}, {}, {"clock": "calls:2>3"}]]
+    sent = {"queue": "other", "channel": "email", "source": "tickets:1>3", "offset": 9, "facts": moved}
+    assert send_on == [["facts", "other|email", sent]]
+    assert table["~labels|3"]["folded"] == {"queue": 1}
+    assert flood["records"][0][1][0][3] == {"clock": "calls:2"}  # the message itself is left as it was
+
+
 def test_all_windows_in_one_pass_equal_each_window_alone() -> None:
     from metrics.aggregates.windows import windows_sums
     from metrics.definitions import WINDOWS

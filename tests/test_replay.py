@@ -30,12 +30,26 @@ def test_replay_of_the_catalogue_streams_is_exact(tmp_path: Path) -> None:
     now = time.time()
     events = catalogue_events(now)
     out = tmp_path / "history.om"
-    replay([str(write_jsonl(tmp_path / "events.jsonl", events)), "--out", str(out), "--at", str(now)],
-           CATALOGUE_ENV)  # fmt: skip
+    source = write_jsonl(tmp_path / "events.jsonl", events)
+    output = replay([str(source), "--out", str(out), "--at", str(now)], CATALOGUE_ENV)
     got = kpi_samples(samples_at(out))
     want = expected_samples(events, now, RULES)
     diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
     assert same(got, want), diff
+    # The summary printed at the end shows the same totals, one row per queue and channel.
+    table = output.split("KPI totals as of ", 1)[1].split(f"{len(events)} records in")[0].splitlines()[1:]
+    assert table[0].split() == ["queue", "channel", "tickets", "escalated", "FRT", "mean", "s", "calls",
+                                "abandoned", "open"]  # fmt: skip
+    rows = {tuple(line.split()[:2]): line.split()[2:] for line in table[1:] if line.strip()}
+    totals = {
+        (dict(k[1])["queue"], dict(k[1])["channel"]) for k in want if k[0] == "cxpulse_tickets_created_total"
+    }
+    assert set(rows) == totals
+    for (queue, channel), row in rows.items():
+        labels = frozenset({("queue", queue), ("channel", channel)})
+        assert float(row[0]) == want[("cxpulse_tickets_created_total", labels)]
+        assert float(row[3]) == want[("cxpulse_calls_offered_total", labels)]
+        assert float(row[5]) == want[("cxpulse_tickets_open", labels)]
 
 
 def test_replay_counts_bad_lines_and_duplicates_and_keeps_going(tmp_path: Path) -> None:
