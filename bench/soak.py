@@ -65,7 +65,7 @@ def main() -> int:
     from helpers import group_lag
 
     from streams.settings import Settings
-    from streams.tools.cli import _simulate
+    from streams.tools.simulate_command import send_traffic
 
     kafka = None
     if args.broker is None:
@@ -98,7 +98,7 @@ def main() -> int:
     settings = Settings(broker=broker)
 
     def simulate() -> None:
-        sent[0] = _simulate(settings, args.rate, None, 7, False, stop)
+        sent[0] = send_traffic(settings, args.rate, None, 7, False, stop)
 
     rows = []
     bootstrap = broker.split("://", 1)[-1]

@@ -1,6 +1,8 @@
 """What people run: the ``cxpulse`` command, the traffic simulator and the embedded broker.
 
-- ``cli``: ``cxpulse worker | simulate | demo | replay | config | schemas``;
+- ``cli``: the command group, ``worker``, ``config`` and ``schemas``;
+- ``simulate_command``, ``demo``, ``replay_command``: one module per longer command;
+- ``common``: settings from options and the environment, Kafka failures explained;
 - ``simulator``: realistic contact-centre traffic;
 - ``embedded_broker``, ``processes``: a local Kafka-protocol broker for the demo, and child processes;
 - ``gc_tuning``: garbage-collector settings for long-lived workers.

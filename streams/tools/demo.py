@@ -1,0 +1,194 @@
+"""``cxpulse demo``: a local broker, a worker and simulated traffic on one machine, with a live summary."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streams.settings import Settings
+from streams.tools.simulate_command import send_traffic
+
+# The demo centre has been open ten minutes when it starts: the windows have data at once.
+DEMO_HISTORY = 600.0
+
+
+@click.command()
+@click.option("--web-port", type=int, default=6066, show_default=True, help="Port serving /metrics.")
+@click.option("--rate", type=float, default=4.0, show_default=True, help="Mean new contacts per second.")
+@click.option(
+    "--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C)."
+)
+def demo(web_port: int, rate: float, duration: float | None) -> None:
+    """Everything on one machine: a local broker, a worker and simulated traffic.
+
+    Prints where the metrics are and a live summary. Ctrl-C, SIGTERM or a closed terminal
+    (SIGHUP) stops it all; if the demo itself is killed, its worker and broker stop too.
+    """
+    from streams.tools.embedded_broker import TansuBroker
+    from streams.tools.processes import port_in_use, spawn, stop
+
+    if port_in_use(web_port):
+        raise click.ClickException(
+            f"port {web_port} is already in use (another cxpulse demo or worker?); stop it, "
+            "or give this demo a free port with --web-port"
+        )
+    workdir = Path(os.environ.get("CXPULSE_DEMO_DIR", Path.cwd() / ".cxpulse-demo"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    stopping = threading.Event()  # set by a stop signal; also tells the simulator to stop
+    received: list[str] = []
+    sim: threading.Thread | None = None
+    broker: TansuBroker | None = None
+    worker_proc: subprocess.Popen[bytes] | None = None
+    worker_log = open(workdir / "worker.log", "ab")  # noqa: SIM115
+    try:
+        with _stop_signals(stopping, received):
+            click.echo("starting the local Kafka-protocol broker (Tansu) ...")
+            broker = TansuBroker(log_path=workdir / "broker.log").start()
+            env = {
+                **os.environ,
+                "CXPULSE_BROKER": broker.url,
+                "CXPULSE_APP_ID": "cxpulse-demo",
+                "CXPULSE_WEB_PORT": str(web_port),
+                "CXPULSE_WEB_HOST": "127.0.0.1",
+                # Tansu holds a group join for half the session timeout, and reports end offsets
+                # per batch: a short timeout and one record per batch keep the demo quick and exact.
+                "CXPULSE_SESSION_TIMEOUT": "6",
+                "CXPULSE_HEARTBEAT_INTERVAL": "2",
+                "CXPULSE_ONE_RECORD_PER_BATCH": "true",
+                # Targets that written channels miss now and then, so SLA breaches show in ten minutes.
+                "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS": os.environ.get(
+                    "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS", "300"
+                ),
+                # A centre with an existing customer base, so retention and churn have a denominator.
+                "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
+            }
+            if not stopping.is_set():
+                worker_proc = spawn(
+                    [sys.executable, "-m", "streams.tools.cli", "worker"],
+                    env=env,
+                    stdout=worker_log,
+                    stderr=subprocess.STDOUT,
+                )
+            if worker_proc is not None and _wait_for_worker(
+                worker_proc, web_port, workdir / "worker.log", stopping
+            ):
+                url = f"http://127.0.0.1:{web_port}/metrics"
+                click.echo(f"worker up; logs in {workdir}")
+                click.echo(f"metrics:  {url}")
+                click.echo(
+                    "sending the last ten minutes of contact-centre traffic, then live traffic; "
+                    "Ctrl-C to stop\n"
+                )
+                settings = Settings(broker=broker.url)
+                sim = threading.Thread(
+                    target=send_traffic,
+                    args=(settings, rate, None, int(time.time()), False, stopping, DEMO_HISTORY),
+                    daemon=True,
+                )
+                sim.start()
+                started = time.monotonic()
+                while not stopping.wait(5):
+                    if worker_proc.poll() is not None:
+                        raise click.ClickException(f"the worker exited; see {workdir / 'worker.log'}")
+                    click.echo(_summary(url))
+                    if duration is not None and time.monotonic() - started >= duration:
+                        break
+        if received:
+            click.echo(f"\n{received[0]} received: stopping ...")
+    finally:
+        # A second signal must not cut the clean-up short.
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        stopping.set()
+        if sim is not None and sim.is_alive():
+            sim.join(timeout=5)
+        stop(worker_proc)
+        if broker is not None:
+            broker.stop()
+        worker_log.close()
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _stop_signals(stopping: threading.Event, received: list[str]) -> Any:
+    """SIGINT, SIGTERM and SIGHUP alike set ``stopping`` (and note which came), raising nothing.
+
+    The demo waits on ``stopping`` between steps instead of being interrupted mid-call, where
+    a library could catch or wrap the interruption and skip the clean-up.
+    """
+
+    def note(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum).name)
+        stopping.set()
+
+    previous = {signum: signal.signal(signum, note) for signum in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _wait_for_worker(
+    proc: subprocess.Popen[bytes], port: int, log: Path, stopping: threading.Event, timeout: float = 90
+) -> bool:
+    """True once the worker serves its port; False if a stop signal came first."""
+    from streams.tools.processes import wait_for_port
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not stopping.is_set():
+        if proc.poll() is not None:
+            raise click.ClickException(f"the worker exited during start-up; see {log}")
+        try:
+            wait_for_port(port, timeout=1)
+            return True
+        except TimeoutError:
+            continue
+    if stopping.is_set():
+        return False
+    raise click.ClickException(f"the worker did not serve /metrics within {timeout:.0f} s; see {log}")
+
+
+def _summary(url: str) -> str:
+    """One line of the KPIs a supervisor glances at, summed over all queues."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = urllib.request.urlopen(url, timeout=3).read().decode()
+    except OSError as exc:
+        return f"(metrics not reachable yet: {exc})"
+    sums: dict[str, float] = {}
+    frt_sum = frt_count = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("window", "15m") != "15m":
+                continue
+            sums[sample.name] = sums.get(sample.name, 0.0) + sample.value
+            if sample.name == "cxpulse_first_response_seconds_sum":
+                frt_sum += sample.value
+            elif sample.name == "cxpulse_first_response_seconds_count":
+                frt_count += sample.value
+    created = sums.get("cxpulse_window_tickets_created", 0)
+    escalated = sums.get("cxpulse_window_tickets_escalated", 0)
+    offered = sums.get("cxpulse_window_calls_offered", 0)
+    abandoned = sums.get("cxpulse_window_calls_abandoned", 0)
+    events = sums.get("cxpulse_events_total", 0)
+    frt = f"{frt_sum / frt_count:6.0f}s" if frt_count else "     -"
+    esc = f"{escalated / created:5.1%}" if created else "    -"
+    abd = f"{abandoned / offered:5.1%}" if offered else "    -"
+    return (
+        f"{time.strftime('%H:%M:%S')}  events {events:7.0f} | last 15m: tickets {created:5.0f}, "
+        f"escalated {esc}, calls {offered:5.0f}, abandoned {abd} | first response (mean, all) {frt}"
+    )

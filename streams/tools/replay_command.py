@@ -1,0 +1,211 @@
+"""``cxpulse replay``: every KPI recomputed for stored history, written as OpenMetrics for Prometheus."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from streams.tools.common import kafka_errors, load_settings, settings_options
+
+
+def _moment(value: str | None) -> float | None:
+    """Unix seconds from an RFC 3339 time or a number."""
+    if value is None:
+        return None
+    from datetime import datetime
+
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither RFC 3339 (2026-11-02T08:00:00Z) nor Unix seconds"
+        ) from None
+    if moment.tzinfo is None:
+        raise click.BadParameter(f"{value!r} has no UTC offset; add Z or +01:00")
+    return moment.timestamp()
+
+
+@click.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--kafka", "from_kafka", is_flag=True, help="Read the event topics from the broker instead.")
+@settings_options
+@click.option(
+    "--since", help="With --kafka: first record written at or after this time (RFC 3339 or Unix seconds)."
+)
+@click.option("--until", help="With --kafka: last record written at or before this time.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("cxpulse-replay.om"),
+    show_default=True,
+    help="OpenMetrics file to write, for promtool tsdb create-blocks-from openmetrics.",
+)
+@click.option(
+    "--step",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Seconds of event time between two snapshots of every series (0: only the final one).",
+)
+@click.option("--at", "final_at", help="Time of the final snapshot (default: the newest event's time).")
+@click.option(
+    "--rejected",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write each rejected record with its reason to this JSON Lines file.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def replay(
+    files: tuple[Path, ...],
+    from_kafka: bool,
+    since: str | None,
+    until: str | None,
+    out: Path,
+    step: float,
+    final_at: str | None,
+    rejected: Path | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Recompute every KPI for stored history, fast, and write it for Prometheus.
+
+    Reads events from JSON Lines FILES (one event per line, any mix of tickets, calls,
+    surveys and customer events, in the order they happened) or, with --kafka, from the
+    event topics. Events go through the same validation and KPI rules as the live worker,
+    in one process without Faust, and every series the worker exports is written as it
+    stood every --step seconds of event time. Load the result into Prometheus with
+
+    \b
+      promtool tsdb create-blocks-from openmetrics cxpulse-replay.om DATA_DIR
+
+    Settings (thresholds, queue settings, grace) come from the same CXPULSE_* variables as
+    the worker's, so the numbers match what the worker shows.
+    """
+    from streams.replay.driver import Replay, run
+    from streams.replay.sources import JsonLines, KafkaRange
+
+    if bool(files) == from_kafka:
+        raise click.UsageError("give JSON Lines FILES or --kafka (one of them)")
+    if step < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="--step")
+    settings = load_settings(**options)
+    if from_kafka:
+        topics = settings.source_topics()
+        with kafka_errors(settings):
+            try:
+                source: Any = KafkaRange(settings.kafka(), topics, _moment(since), _moment(until))
+            except LookupError as exc:
+                raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
+    else:
+        if since or until:
+            raise click.UsageError("--since and --until apply to --kafka only")
+        source = JsonLines(list(files))
+    from streams.tools.gc_tuning import tune_gc
+
+    tune_gc()
+    engine = Replay(settings)
+    engine.keep_rejections = rejected is not None
+    from metrics.export.openmetrics import OpenMetricsWriter
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = OpenMetricsWriter(out)
+    started = time.monotonic()
+    records_read = 0
+    with click.progressbar(
+        length=source.total,
+        label=f"replaying {source.total} {source.unit}",
+        file=sys.stderr,
+        hidden=quiet,
+        show_pos=source.unit == "records",
+    ) as bar:
+
+        def records() -> Any:
+            nonlocal records_read
+            pending = 0
+            for record, size in source:
+                pending += size
+                if pending >= 65536 or (source.unit == "records" and pending >= 1000):
+                    bar.update(pending)
+                    pending = 0
+                if record is not None:
+                    records_read += 1
+                    yield record
+            bar.update(pending)
+
+        run(engine, records(), step, writer.add)
+    if engine.clock is None:
+        writer.close()
+        raise click.ClickException("no valid event in the input: nothing to replay")
+    last = _moment(final_at) or engine.clock
+    writer.add(engine.families(last), last)
+    samples = writer.close()
+    elapsed = time.monotonic() - started
+    if rejected is not None:
+        _write_rejections(engine, rejected)
+    click.echo(_replay_summary(engine, last), err=True)
+    click.echo(
+        f"{records_read} records in {elapsed:.1f} s ({records_read / max(elapsed, 1e-9):,.0f} records/s): "
+        f"{sum(engine.events.values())} valid, {sum(engine.invalid.values())} rejected, "
+        f"{engine.duplicates} duplicates, {engine.late} late facts",
+        err=True,
+    )
+    click.echo(f"wrote {samples} samples to {out}", err=True)
+    click.echo(
+        f"load them with: promtool tsdb create-blocks-from openmetrics {out} <prometheus data dir>", err=True
+    )
+
+
+def _write_rejections(engine: Any, path: Path) -> None:
+    import orjson
+
+    with open(path, "wb") as out:
+        for record, rejection in engine.rejections:
+            doc = {
+                "reason": rejection.reason,
+                "detail": rejection.detail,
+                "source": record.source,
+                "offset": record.offset,
+                "value": record.value.decode("utf-8", "replace"),
+            }
+            out.write(orjson.dumps(doc) + b"\n")
+
+
+def _replay_summary(engine: Any, at: float) -> str:
+    """Per queue and channel: the totals a supervisor checks first, as of the final snapshot."""
+    from metrics.aggregates.view import queue_totals
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1%}"
+
+    rows = []
+    for q in queue_totals(engine.values()):
+        frt = q.mean("first_response_seconds")
+        rows.append(
+            (
+                q.queue,
+                q.channel,
+                f"{q.count('tickets_created'):.0f}",
+                share(q.ratio("tickets_escalated", "tickets_created")),
+                "-" if frt is None else f"{frt:.0f}",
+                f"{q.count('calls_offered'):.0f}",
+                share(q.ratio("calls_abandoned", "calls_offered")),
+                f"{q.count('tickets_open'):.0f}",
+            )
+        )
+    header = ("queue", "channel", "tickets", "escalated", "FRT mean s", "calls", "abandoned", "open")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in [header, *rows]
+    ]
+    from datetime import UTC, datetime
+
+    stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
+    return f"\nKPI totals as of {stamp}:\n" + "\n".join(lines)
