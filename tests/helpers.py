@@ -187,6 +187,11 @@ class WorkerProcess:
     def assigned(self) -> float:
         return pick(self.metrics(), "cxpulse_worker_assigned_partitions") or 0
 
+    def readiness(self) -> str:
+        """What /ready answers: the status and the reason."""
+        status, body = http_get(f"http://127.0.0.1:{self.port}/ready")
+        return f"{status} {body.strip()}"
+
     def wait_assigned(self, partitions: int, timeout: float = 90) -> None:
         def ready() -> bool:
             if self.process is not None and self.process.poll() is not None:

@@ -75,6 +75,20 @@ def sharing(partitions: int, *workers) -> bool:
     return all(counts) and sum(counts) == partitions
 
 
+def wait_sharing(partitions: int, workers: list, what: str, timeout: float = 120) -> None:
+    """Wait for :func:`sharing`; on failure say what each worker owns, why it is not ready, and its log."""
+    try:
+        wait_for(lambda: sharing(partitions, *workers), timeout, what=what)
+    except AssertionError as exc:
+        states = []
+        for w in workers:
+            try:
+                states.append(f"{w.log_path.name}: owns {w.assigned():.0f}, /ready {w.readiness()!r}")
+            except OSError as error:
+                states.append(f"{w.log_path.name}: {error}")
+        raise AssertionError(f"{log_tails(workers, 40)}\n" + "\n".join(states) + f"\n{exc}") from None
+
+
 def events_seen(worker) -> float:
     return sum(v for (name, _), v in worker.metrics().items() if name == "cxpulse_events_total")
 
@@ -110,7 +124,7 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
     events = tickets + calls
     w1, w2 = stack.worker("w1"), stack.worker("w2")
 
-    wait_for(lambda: sharing(stack.partitions, w1, w2), 120, what="two workers sharing the partitions")
+    wait_sharing(stack.partitions, [w1, w2], "two workers sharing the partitions")
     topics = {"ticket": stack.tickets, "call": stack.calls}
     produce(
         kafka.bootstrap,
@@ -175,19 +189,16 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
             for b in scrapes[i + 1 :]:
                 assert not (a & b), f"series exported twice: {sorted(a & b)[:3]}"
 
-    def owned(*ws) -> bool:
-        return sharing(stack.partitions, *ws)
-
-    wait_for(lambda: owned(w1, w2), 120, what="two workers sharing the partitions")
+    wait_sharing(stack.partitions, [w1, w2], "two workers sharing the partitions")
     sender = threading.Thread(target=lambda: [produce(kafka.bootstrap, records[i : i + 400]) or time.sleep(1)
                                               for i in range(0, len(records), 400)])  # fmt: skip
     sender.start()
     w3 = stack.worker("w3")
     workers.append(w3)
-    wait_for(lambda: owned(w1, w2, w3), 120, what="three workers sharing the partitions")
+    wait_sharing(stack.partitions, [w1, w2, w3], "three workers sharing the partitions")
     no_overlap()
     w1.stop()  # leaves the group cleanly
-    wait_for(lambda: owned(w2, w3), 120, what="the two remaining workers taking over")
+    wait_sharing(stack.partitions, [w2, w3], "the two remaining workers taking over")
     no_overlap()
     sender.join()
 
@@ -229,10 +240,7 @@ def test_workers_killed_and_added_repeatedly_while_traffic_flows(long_grace, kaf
     live: list = []
 
     def move(what: str) -> None:
-        try:
-            wait_for(lambda: sharing(stack.partitions, *live), 150, what=what)
-        except AssertionError as exc:
-            raise AssertionError(f"{log_tails(live)}\n{exc}") from None
+        wait_sharing(stack.partitions, live, what, timeout=150)
 
     live += [stack.worker("w1"), stack.worker("w2")]
     move("two workers sharing the partitions")
