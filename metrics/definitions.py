@@ -393,3 +393,47 @@ WORKER_SERIES: dict[str, Series] = {
         ),
     )
 }
+
+
+# The ingest gateway's own series (cxpulse ingest): per process, like the worker's.
+INGEST_SERIES: dict[str, Series] = {
+    s.key: s
+    for s in (
+        Series(
+            "ingest_requests",
+            "Requests answered by the ingest gateway, by source (events, zendesk, ...) and status code.",
+            "counter",
+            ("source", "code"),
+        ),
+        Series(
+            "ingest_events",
+            "Contract events the gateway put on Kafka (acknowledged by all in-sync replicas), by source.",
+            "counter",
+            ("source",),
+        ),
+        Series(
+            "ingest_ignored",
+            "Payloads accepted but carrying no KPI (internal notes, worker activity, ...), by source.",
+            "counter",
+            ("source",),
+        ),
+        Series(
+            "ingest_rejected",
+            "Requests or events refused, by source and reason (unauthorized, malformed, unmappable, ...).",
+            "counter",
+            ("source", "reason"),
+        ),
+        Series(
+            "ingest_request_seconds",
+            "Time from a request's arrival to its answer, Kafka's acknowledgement included, by source.",
+            "histogram",
+            ("source",),
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        ),
+        Series(
+            "ingest_kafka_up",
+            "1 if the gateway's producer reached Kafka at its last check, else 0.",
+            "gauge",
+        ),
+    )
+}

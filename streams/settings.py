@@ -165,6 +165,55 @@ class Settings(BaseSettings):
     ces_max: int = Field(7, description="Highest customer effort score.")
     customer_base: int = Field(0, ge=0, description="Active customers before the first lifecycle event.")
 
+    # The ingest gateway (cxpulse ingest); see docs/ingest.md.
+    ingest_host: str = Field("0.0.0.0", description="Address the ingest gateway binds to.")
+    ingest_port: int = Field(8088, ge=1, le=65535, description="Port of the ingest gateway.")
+    ingest_tokens: SecretStr | None = Field(
+        None,
+        description='Bearer tokens of the senders allowed to post, as JSON {"sender": "token", ...} '
+        "(or one bare token). Secret.",
+    )
+    ingest_public_url: str | None = Field(
+        None,
+        description="The gateway's URL as the platforms call it (e.g. https://cx.example.com), for "
+        "Twilio's signature; default: the URL of the request.",
+    )
+    ingest_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Larger requests are refused with 413."
+    )
+    ingest_max_batch: int = Field(1000, ge=1, description="Most events one request may carry (else 413).")
+    ingest_kafka_timeout_seconds: float = Field(
+        10, gt=0, description="How long a request waits for Kafka's acknowledgement before a 503."
+    )
+    ingest_replay_window_seconds: float = Field(
+        300, gt=0, description="Signed webhooks older or newer than this are refused (replayed requests)."
+    )
+    ingest_queues: dict[str, str] = Field(
+        default_factory=dict,
+        description='Vendor queue ids to queue labels as JSON, e.g. {"zendesk:360001": "billing", '
+        '"connect:6ab3c1": "support"}; an id without an entry keeps its own name.',
+    )
+    ingest_channels: dict[str, str] = Field(
+        default_factory=dict,
+        description='Vendor channel names to channel labels as JSON, e.g. {"native_messaging": "chat"}.',
+    )
+    zendesk_signing_secret: SecretStr | None = Field(
+        None,
+        description="Signing secret of the Zendesk webhook, to check X-Zendesk-Webhook-Signature. Secret.",
+    )
+    zendesk_escalation_groups: list[str] = Field(
+        default_factory=list, description="Zendesk group ids whose assignment counts as an escalation."
+    )
+    zendesk_escalation_priorities: list[str] = Field(
+        default_factory=lambda: ["urgent"], description="Zendesk priorities whose setting counts as one."
+    )
+    zendesk_escalation_tags: list[str] = Field(
+        default_factory=lambda: ["escalated"], description="Zendesk tags whose adding counts as one."
+    )
+    twilio_auth_token: SecretStr | None = Field(
+        None, description="Auth token of the Twilio account, to check X-Twilio-Signature. Secret."
+    )
+
     @field_validator("queue_settings")
     @classmethod
     def _known_queue_settings(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
@@ -181,7 +230,22 @@ class Settings(BaseSettings):
     def _kafka_access_works(self) -> Settings:
         self.kafka().check()
         self.pseudonyms()
+        self.ingest_senders()
         return self
+
+    def ingest_senders(self) -> dict[str, str]:
+        """Sender name → bearer token, from CXPULSE_INGEST_TOKENS."""
+        raw = _reveal(self.ingest_tokens)
+        if not raw:
+            return {}
+        if not raw.lstrip().startswith("{"):
+            return {"default": raw.strip()}
+        import json
+
+        tokens = json.loads(raw)
+        if not isinstance(tokens, dict) or not all(isinstance(v, str) and v for v in tokens.values()):
+            raise ValueError('CXPULSE_INGEST_TOKENS must be {"sender": "token", ...} or one token')
+        return tokens
 
     def pseudonyms(self) -> Pseudonyms | None:
         """The keyed hash applied to personal ids on entry, if one is configured."""

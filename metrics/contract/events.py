@@ -9,7 +9,8 @@ customer lifecycle) are new unions here, not changes to the existing ones.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -186,3 +187,17 @@ CUSTOMERS = Family(
 )
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (TICKETS, CALLS, SURVEYS, CUSTOMERS)}
+
+_FAMILY_BY_PREFIX = {"ticket": TICKETS, "call": CALLS, "survey": SURVEYS, "customer": CUSTOMERS}
+
+
+def family_of(doc: Mapping[str, Any]) -> Family | None:
+    """The family of an event document, from the prefix of its ``type``; None if it names none."""
+    return _FAMILY_BY_PREFIX.get(str(doc.get("type", "")).split(".", 1)[0])
+
+
+def entity_key(doc: Mapping[str, Any], family: Family) -> str | None:
+    """The Kafka key an event of ``family`` is written under: its entity id (a survey's subject)."""
+    fields = ("ticket_id", "call_id") if family is SURVEYS else (family.entity_field,)
+    entity = next((doc[f] for f in fields if doc.get(f)), None)
+    return entity if isinstance(entity, str) else None

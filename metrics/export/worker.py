@@ -11,7 +11,8 @@ from prometheus_client.registry import Collector
 from metrics.definitions import WORKER_SERIES, Series
 
 
-def _metric(series: Series, registry: CollectorRegistry) -> Any:
+def metric_for(series: Series, registry: CollectorRegistry) -> Any:
+    """A prometheus_client metric for a declared series, registered in ``registry``."""
     if series.kind == "histogram":
         return Histogram(series.name, series.help, series.labels, buckets=series.buckets, registry=registry)
     kind = Counter if series.kind == "counter" else Gauge
@@ -28,7 +29,7 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        made = {key: _metric(series, self.registry) for key, series in WORKER_SERIES.items()}
+        made = {key: metric_for(series, self.registry) for key, series in WORKER_SERIES.items()}
         self.events = made["events"]
         self.invalid = made["events_invalid"]
         self.duplicates = made["events_duplicate"]

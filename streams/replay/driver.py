@@ -23,7 +23,7 @@ from prometheus_client.core import Metric
 
 from metrics.aggregates.labels import new_label_record
 from metrics.aggregates.queue import Aggregate
-from metrics.contract.events import CALLS, CUSTOMERS, FAMILIES, SURVEYS, TICKETS, Family
+from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Family, entity_key, family_of
 from metrics.contract.validation import Rejection, validate
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate, labels_key
@@ -43,23 +43,17 @@ class Record:
     offset: int
 
 
-_FAMILY_BY_PREFIX = {"ticket": TICKETS, "call": CALLS, "survey": SURVEYS, "customer": CUSTOMERS}
-
-
 def record_from_line(line: bytes, source: str, offset: int) -> Record:
     """A JSON Lines event: the family comes from its ``type``, the key from its entity id."""
     try:
         doc = orjson.loads(line)
-        family = _FAMILY_BY_PREFIX.get(str(doc.get("type", "")).split(".", 1)[0])
+        family = family_of(doc)
     except (orjson.JSONDecodeError, AttributeError):
         return Record(None, None, line, source, offset)
     if family is None:
         return Record(None, None, line, source, offset)
-    entity = doc.get(family.entity_field)
-    if family is SURVEYS:
-        entity = doc.get("ticket_id") or doc.get("call_id")
-    key = entity.encode() if isinstance(entity, str) else None
-    return Record(family, key, line, source, offset)
+    key = entity_key(doc, family)
+    return Record(family, None if key is None else key.encode(), line, source, offset)
 
 
 class Replay:

@@ -12,6 +12,7 @@ import metrics.contract
 from streams.settings import Settings
 from streams.tools.common import load_settings, prepare_topics, settings_options
 from streams.tools.demo import demo
+from streams.tools.ingest_command import ingest
 from streams.tools.replay_command import replay
 from streams.tools.simulate_command import simulate
 
@@ -150,6 +151,7 @@ def schemas(check: bool) -> None:
 main.add_command(simulate)
 main.add_command(demo)
 main.add_command(replay)
+main.add_command(ingest)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,93 @@
+"""What every adapter shares: the lookups from vendor ids to labels, and how a contract event is built."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# Vendor channel names → cxpulse channel labels, unless the settings say otherwise.
+DEFAULT_CHANNELS: dict[str, str] = {
+    "voice": "phone",
+    "phone": "phone",
+    "chat": "chat",
+    "messaging": "chat",
+    "native_messaging": "chat",
+    "sms": "sms",
+    "email": "email",
+    "mail": "email",
+    "web": "web",
+    "web_form": "web",
+    "api": "web",
+    "twitter": "social",
+    "facebook": "social",
+    "instagram_dm": "social",
+    "whatsapp": "social",
+    "callback": "phone",
+    "task": "task",
+    "default": "task",
+}
+
+
+class Unmappable(ValueError):
+    """A payload this adapter cannot turn into events: the sender is told why (422)."""
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Vendor queue and channel ids → the labels cxpulse counts under.
+
+    Queue keys are ``<vendor>:<id>`` (``zendesk:360001234``, ``connect:6ab3…``); an id without
+    an entry keeps its own name. Escalation rules say which Zendesk changes count as escalations.
+    """
+
+    queues: Mapping[str, str] = field(default_factory=dict)
+    channels: Mapping[str, str] = field(default_factory=dict)
+    escalation_groups: frozenset[str] = frozenset()
+    escalation_priorities: frozenset[str] = frozenset({"urgent"})
+    escalation_tags: frozenset[str] = frozenset({"escalated"})
+
+    def queue(self, vendor: str, queue_id: Any, default: str | None = None) -> str:
+        key = str(queue_id)
+        return self.queues.get(f"{vendor}:{key}") or default or key
+
+    def channel(self, vendor_channel: Any) -> str:
+        name = str(vendor_channel or "").lower()
+        return self.channels.get(name) or DEFAULT_CHANNELS.get(name) or name or "unknown"
+
+
+def moment(value: Any) -> str:
+    """An RFC 3339 UTC time from what vendors send: RFC 3339 text, or Unix seconds or milliseconds."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+        seconds = float(value)
+        if seconds > 1e11:  # milliseconds
+            seconds /= 1000.0
+        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, str) and value:
+        text = value.replace("Z", "+00:00")
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise Unmappable(f"time {value!r} is neither RFC 3339 nor Unix seconds") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    raise Unmappable(f"no usable time in {value!r}")
+
+
+def required(payload: Mapping[str, Any], *path: str) -> Any:
+    """The value at ``path``, or :class:`Unmappable` naming what is missing."""
+    value: Any = payload
+    for step in path:
+        if not isinstance(value, Mapping) or value.get(step) in (None, ""):
+            raise Unmappable(f"missing {'.'.join(path)}")
+        value = value[step]
+    return value
+
+
+def event(type_: str, event_id: str, occurred_at: str, **fields: Any) -> dict[str, Any]:
+    """A contract event; fields that are None are left out."""
+    doc = {"type": type_, "event_id": event_id, "occurred_at": occurred_at}
+    doc.update({k: str(v) if k.endswith("_id") else v for k, v in fields.items() if v not in (None, "")})
+    return doc

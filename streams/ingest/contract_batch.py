@@ -1,0 +1,78 @@
+"""Contract events as senders post them: one JSON object, a JSON array, or NDJSON (one per line).
+
+Each event is checked with the worker's own validation (:mod:`metrics.contract.validation`)
+and addressed to its family's topic under its entity id, as the worker expects its key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from metrics.contract.events import entity_key, family_of
+from metrics.contract.validation import Limits, Rejection, validate
+
+
+@dataclass(frozen=True, slots=True)
+class Addressed:
+    """A valid event ready to produce: its family, Kafka key and value."""
+
+    family: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An event the gateway will not produce, with the same reasons the worker's dead letters give."""
+
+    index: int
+    reason: str
+    detail: str
+
+
+def parse_body(body: bytes, content_type: str) -> list[Any]:
+    """The documents of a request body; raises ValueError with the reason if it is not JSON."""
+    text = body.strip()
+    if not text:
+        raise ValueError("empty body")
+    if "ndjson" in content_type or "jsonl" in content_type or (text[:1] == b"{" and b"\n" in text):
+        try:
+            return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not NDJSON: {exc}") from None
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    return doc if isinstance(doc, list) else [doc]
+
+
+def address(docs: list[Any], limits: Limits, now: float) -> tuple[list[Addressed], list[Refused]]:
+    """Every document validated and addressed; the refused ones with their index and reason."""
+    ready: list[Addressed] = []
+    refused: list[Refused] = []
+    for index, doc in enumerate(docs):
+        result = address_one(doc, limits, now)
+        if isinstance(result, Rejection):
+            refused.append(Refused(index, result.reason, result.detail))
+        else:
+            ready.append(result)
+    return ready, refused
+
+
+def address_one(doc: Any, limits: Limits, now: float | None) -> Addressed | Rejection:
+    if not isinstance(doc, Mapping):
+        return Rejection("malformed", "an event must be a JSON object")
+    family = family_of(doc)
+    if family is None:
+        return Rejection("unknown_type", f"no known event type: {str(doc.get('type'))[:60]!r}")
+    key = entity_key(doc, family)
+    value = orjson.dumps(doc)
+    result = validate(value, key.encode() if key else None, family, limits, now)
+    if isinstance(result, Rejection):
+        return result
+    return Addressed(family.name, getattr(result, family.entity_field).encode(), value)

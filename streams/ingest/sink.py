@@ -1,0 +1,93 @@
+"""The Kafka side of the gateway: a request is answered only once Kafka holds all its events.
+
+One idempotent producer (``acks=all``, ``enable_idempotence``) per gateway: the broker keeps
+a retried batch once, and a 2xx reply means every event of the request is on every in-sync
+replica. When Kafka cannot take the events in time the request fails with 503 and the sender
+retries; events that did reach Kafka meanwhile are sent again, and the worker's ``event_id``
+dedupe counts them once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from streams.cluster.access import KafkaAccess
+from streams.ingest.contract_batch import Addressed
+
+log = logging.getLogger("cxpulse.ingest")
+
+
+class Unavailable(Exception):
+    """Kafka did not acknowledge the events in time; the sender should retry later."""
+
+
+class KafkaSink:
+    def __init__(self, access: KafkaAccess, topics: Mapping[str, str], timeout: float) -> None:
+        self._access = access
+        self._topics = dict(topics)  # family name -> topic
+        self._timeout = timeout
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _ready(self) -> AIOKafkaProducer:
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    **self._access.aiokafka(),
+                    acks="all",
+                    enable_idempotence=True,
+                    linger_ms=5,
+                    request_timeout_ms=int(self._timeout * 1000),
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self._timeout)
+                except BaseException:
+                    await _quietly_stop(producer)
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def send(self, events: Sequence[Addressed]) -> None:
+        """Produce every event and wait for Kafka's acknowledgement of all of them."""
+        if not events:
+            return
+        try:
+            producer = await self._ready()
+            futures = [await producer.send(self._topics[e.family], value=e.value, key=e.key) for e in events]
+            await asyncio.wait_for(asyncio.gather(*futures), self._timeout)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.warning("Kafka did not take %d events: %s", len(events), exc or type(exc).__name__)
+            await self._reset()
+            raise Unavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _reset(self) -> None:
+        """Start a fresh producer at the next request: one whose broker went away can stay stuck."""
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            await _quietly_stop(producer)
+
+    async def close(self) -> None:
+        await self._reset()
+
+    async def reachable(self) -> bool:
+        """Whether a producer is up or can be started now (for /ready)."""
+        try:
+            await self._ready()
+        except (KafkaError, OSError, TimeoutError):
+            await self._reset()
+            return False
+        return True
+
+
+async def _quietly_stop(producer: Any) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), 5)
+    except Exception:
+        log.debug("producer did not stop cleanly", exc_info=True)

@@ -1,0 +1,138 @@
+"""Each platform's payloads, as its documentation shows them, mapped to the exact contract events."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from metrics.contract.validation import Limits
+from streams.ingest import signatures
+from streams.ingest.adapters import QUEUE_LOG, WEBHOOKS
+from streams.ingest.adapters.common import Lookups, Unmappable
+from streams.ingest.contract_batch import Addressed, address, address_one, parse_body
+
+FIXTURES = Path(__file__).parent / "fixtures" / "ingest"
+LOOKUPS = Lookups(
+    queues={
+        "zendesk:360011": "billing",
+        "twilio:Sales": "sales",
+        "connect:6ab3c1": "support",
+        "genesys:q-tech": "tech-support",
+    },
+    escalation_groups=frozenset({"360099"}),
+)
+ADAPTER_OF = {
+    "zendesk": "zendesk",
+    "twilio": "twilio-taskrouter",
+    "connect": "amazon-connect",
+    "genesys": "genesys",
+}
+CASES = sorted(p for p in FIXTURES.glob("*/*.json"))
+NO_AGE_LIMIT = Limits(max_age_seconds=float("inf"))
+
+
+@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
+def test_vendor_payload_maps_to_exact_contract_events(path: Path) -> None:
+    case = json.loads(path.read_text())
+    events = WEBHOOKS[ADAPTER_OF[path.parent.name]](case["payload"], LOOKUPS)
+    assert events == case["events"]
+    # Every event produced is one the worker accepts, under its entity id as the key.
+    for doc in events:
+        addressed = address_one(doc, NO_AGE_LIMIT, time.time())
+        assert isinstance(addressed, Addressed), addressed
+        assert addressed.key.decode() == (doc.get("ticket_id") or doc.get("call_id"))
+
+
+def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> None:
+    produced = {}
+    for path in CASES:
+        for doc in json.loads(path.read_text())["events"]:
+            produced.setdefault(path.parent.name, set()).add(doc["type"])
+    assert produced == {
+        "zendesk": {
+            "ticket.created",
+            "ticket.replied",
+            "ticket.resolved",
+            "ticket.reopened",
+            "ticket.escalated",
+        },
+        "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
+        "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
+        "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
+    }
+
+
+def test_asterisk_queue_log_lines_map_to_call_events() -> None:
+    lines = (FIXTURES / "asterisk" / "queue_log").read_text().splitlines()
+    events = [doc for line in lines for doc in QUEUE_LOG(line, LOOKUPS)]
+    assert [(e["call_id"], e["type"]) for e in events] == [
+        ("1796029200.101", "call.queued"),
+        ("1796029200.101", "call.answered"),
+        ("1796029200.101", "call.ended"),
+        ("1796029260.103", "call.queued"), ("1796029260.103", "call.abandoned"),
+        ("1796029310.104", "call.queued"), ("1796029310.104", "call.abandoned"),
+        ("1796029320.105", "call.queued"),  # EXITWITHTIMEOUT: offered, never answered, not abandoned
+        ("1796029330.106", "call.queued"),
+        ("1796029330.106", "call.answered"),
+        ("1796029330.106", "call.ended"),
+    ]  # fmt: skip
+    first = {"call_id": "1796029200.101", "queue": "support", "channel": "phone"}
+    assert events[0] == {"type": "call.queued", "event_id": "asterisk:1796029200.101:ENTERQUEUE:1796029200",
+                         "occurred_at": "2026-11-30T09:00:00Z", **first}  # fmt: skip
+    assert events[1]["agent_id"] == "PJSIP/2001"
+    with pytest.raises(Unmappable):
+        QUEUE_LOG("garbage without fields", LOOKUPS)
+
+
+def test_payloads_that_are_not_the_platforms_are_unmappable() -> None:
+    for adapter in WEBHOOKS.values():
+        with pytest.raises(Unmappable):
+            adapter({"hello": "world"}, LOOKUPS)
+    zendesk = json.loads((FIXTURES / "zendesk" / "ticket_created.json").read_text())["payload"]
+    del zendesk["time"]
+    with pytest.raises(Unmappable, match="missing time"):
+        WEBHOOKS["zendesk"](zendesk, LOOKUPS)
+
+
+def test_contract_bodies_json_array_and_ndjson() -> None:
+    one = {"type": "ticket.created", "event_id": "e1", "occurred_at": "2026-11-30T09:00:00Z",
+           "ticket_id": "T1", "queue": "billing", "channel": "email"}  # fmt: skip
+    two = {**one, "event_id": "e2", "ticket_id": "T2"}
+    assert parse_body(json.dumps(one).encode(), "application/json") == [one]
+    assert parse_body(json.dumps([one, two]).encode(), "application/json") == [one, two]
+    ndjson = (json.dumps(one) + "\n" + json.dumps(two) + "\n").encode()
+    assert parse_body(ndjson, "application/x-ndjson") == [one, two]
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_body(b"{nope", "application/json")
+    ready, refused = address([one, {**two, "queue": ""}, {"type": "parcel.sent"}], NO_AGE_LIMIT, time.time())
+    assert [a.key for a in ready] == [b"T1"]
+    assert [(r.index, r.reason) for r in refused] == [(1, "invalid_value"), (2, "unknown_type")]
+
+
+def test_signatures_of_zendesk_and_twilio() -> None:
+    body = b'{"type": "zen:event-type:ticket.created"}'
+    now = 1_796_029_200.0
+    stamp = "2026-11-30T09:00:00Z"
+    good = signatures.zendesk_signature("zsecret", stamp, body)
+    assert signatures.zendesk_valid("zsecret", stamp, good, body, now, 300) is None
+    assert (
+        signatures.zendesk_valid("zsecret", stamp, good, body + b" ", now, 300)
+        == "bad X-Zendesk-Webhook-Signature"
+    )
+    assert "outside the 300 s window" in signatures.zendesk_valid(
+        "zsecret", stamp, good, body, now + 301, 300
+    )
+    assert "missing" in (signatures.zendesk_valid("zsecret", None, good, body, now, 300) or "")
+    params = [("EventType", "task.created"), ("TaskSid", "WT1"), ("Timestamp", "1796029200")]
+    url = "https://cx.example.com/v1/webhooks/twilio-taskrouter"
+    sig = signatures.twilio_signature("ttoken", url, params)
+    assert signatures.twilio_valid("ttoken", url, list(reversed(params)), sig, "1796029200", now, 300) is None
+    assert "bad X-Twilio-Signature" in (
+        signatures.twilio_valid("other", url, params, sig, None, now, 300) or ""
+    )
+    assert signatures.bearer_sender("Bearer t-crm", {"crm": "t-crm", "wfm": "t-wfm"}) == "crm"
+    assert signatures.bearer_sender("Bearer nope", {"crm": "t-crm"}) is None
+    assert signatures.bearer_sender(None, {"crm": "t-crm"}) is None
