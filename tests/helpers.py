@@ -162,18 +162,26 @@ def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.5, wh
 
 
 class WorkerProcess:
-    """One ``cxpulse worker`` process with its own environment and log file."""
+    """One ``cxpulse worker`` (or other serving command) process with its own environment and log file."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, name: str = "worker") -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        name: str = "worker",
+        command: tuple[str, ...] = ("worker",),
+        port_variable: str = "CXPULSE_WEB_PORT",
+    ) -> None:
         self.env = {**os.environ, **env}
-        self.port = int(env["CXPULSE_WEB_PORT"])
+        self.port = int(env[port_variable])
+        self.command = command
         self.log_path = log_dir / f"{name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.tools.cli", "worker"],
+            [sys.executable, "-m", "streams.tools.cli", *self.command],
             env=self.env,
             cwd=ROOT,
             stdout=log,

@@ -45,7 +45,34 @@ def union_exact(events: list[dict], *workers) -> dict | None:
     return merged if same(merged, expected_samples(events, t0, RULES)) else None
 
 
-def assert_union_exact(events: list[dict], workers: list, what: str, timeout: float = 180) -> None:
+def fact_topic_totals(stack, bootstrap: str, counter: str) -> dict[str, int]:
+    """``queue|channel`` -> ``counter`` summed over the fact topic, each source record once.
+
+    On a failure this says which stage lost or doubled a fact: missing here, the entity
+    agents never sent it; present here but not in /metrics, the aggregation dropped it.
+    """
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(f"{stack.app_id}-kpi-facts", bootstrap_servers=bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)  # fmt: skip
+    seen: set[tuple[str, str, int]] = set()
+    totals: dict[str, int] = {}
+    for record in consumer:
+        message = orjson.loads(record.value)
+        key = record.key.decode()
+        for offset, facts in message["records"]:
+            if (key, message["source"], offset) in seen:
+                continue
+            seen.add((key, message["source"], offset))
+            for fact in facts:
+                totals[key] = totals.get(key, 0) + fact[1].get(counter, 0)
+    consumer.close()
+    return totals
+
+
+def assert_union_exact(
+    events: list[dict], workers: list, what: str, timeout: float = 180, stack=None, bootstrap: str = ""
+) -> None:
     """Wait for :func:`union_exact`; on failure show the samples that differ, and the logs."""
     try:
         wait_for(lambda: union_exact(events, *workers), timeout, what=what)
@@ -60,6 +87,21 @@ def assert_union_exact(events: list[dict], workers: list, what: str, timeout: fl
             if k not in got or k not in want or not same({k: got[k]}, {k: want[k]})
         }
         logs = log_tails(workers)
+        if stack is not None:
+
+            def per_queue(samples: dict) -> dict[str, float]:
+                named = {k: v for k, v in samples.items() if k[0] == "cxpulse_calls_offered_total"}
+                return {
+                    "|".join(dict(labels)[n] for n in ("queue", "channel")): v
+                    for (_, labels), v in named.items()
+                }
+
+            exported, wanted = per_queue(got), per_queue(want)
+            on_topic = fact_topic_totals(stack, bootstrap, "calls_offered")
+            rows = {
+                k: (exported.get(k), on_topic.get(k), wanted.get(k)) for k in sorted({*wanted, *on_topic})
+            }
+            logs += f"\ncalls offered (exported, on the fact topic, wanted): {rows}"
         shown = dict(sorted(diff.items(), key=str)[:12])
         # The differences last: a CI log shows the end of a failure first.
         raise AssertionError(f"{logs}\n{len(diff)} samples differ (got, want): {shown}") from None
@@ -202,7 +244,8 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
     no_overlap()
     sender.join()
 
-    assert_union_exact(events, [w2, w3], "the remaining workers' series to add up exactly")
+    assert_union_exact(events, [w2, w3], "the remaining workers' series to add up exactly",
+                       stack=stack, bootstrap=kafka.bootstrap)  # fmt: skip
 
 
 def test_a_flood_of_queue_names_is_folded_not_exported(stack, kafka):

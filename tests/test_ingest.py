@@ -1,0 +1,379 @@
+"""``cxpulse ingest`` end to end: real HTTP requests, the real Apache Kafka, a real worker, exact KPIs.
+
+Every webhook is delivered twice (platforms retry), a forged signature is refused, and a
+Kafka outage answers 503 until the sender's retry gets through: the worker's numbers come
+out exactly as the events the platforms meant, once each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+from helpers import WorkerProcess, pick, wait_for
+from kafka_server import free_port
+from test_live_kpis import assert_exact
+
+from streams.ingest import signatures
+from streams.ingest.adapters import QUEUE_LOG, WEBHOOKS
+from streams.ingest.adapters.common import Lookups
+
+TOKENS = {"crm": "t-crm-0123456789", "connect": "t-connect-0123456789", "genesys": "t-genesys-0123456789"}
+ZENDESK_SECRET = "zendesk-signing-secret-0123"
+TWILIO_TOKEN = "twilio-auth-token-0123"
+QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-tech": "tech-support"}
+LOOKUPS = Lookups(queues={**QUEUES, "twilio:Sales": "sales"}, escalation_groups=frozenset({"360099"}))
+
+
+def gateway(stack, name: str = "gateway", **extra: str) -> WorkerProcess:
+    port = free_port()
+    env = {
+        **stack.env(free_port()),
+        "CXPULSE_INGEST_PORT": str(port),
+        "CXPULSE_INGEST_HOST": "127.0.0.1",
+        "CXPULSE_INGEST_TOKENS": json.dumps(TOKENS),
+        "CXPULSE_ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
+        "CXPULSE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "CXPULSE_INGEST_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "CXPULSE_INGEST_QUEUES": json.dumps({**QUEUES, "twilio:Sales": "sales"}),
+        "CXPULSE_ZENDESK_ESCALATION_GROUPS": json.dumps(["360099"]),
+        **extra,
+    }
+    proc = WorkerProcess(
+        env, stack.log_dir, name, command=("ingest",), port_variable="CXPULSE_INGEST_PORT"
+    ).start()
+    wait_for(lambda: _get(proc.port, "/live")[0] == 200, 30, what="the gateway to answer")
+    return proc
+
+
+def _get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any], dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
+
+
+def rfc3339(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def zendesk(
+    kind: str, eid: str, at: float, ticket: str, group: str = "360011", event: dict | None = None
+) -> dict:
+    detail = {
+        "id": ticket,
+        "group_id": group,
+        "requester_id": f"cust-{ticket}",
+        "assignee_id": "agent-7",
+        "via": {"channel": "email"},
+        "tags": [],
+        "status": "OPEN",
+    }
+    return {
+        "type": f"zen:event-type:ticket.{kind}",
+        "id": eid,
+        "time": rfc3339(at),
+        "detail": detail,
+        "event": event or {},
+        "account_id": 1,
+        "subject": f"zen:ticket:{ticket}",
+    }
+
+
+def twilio(kind: str, task: str, at: float, **more: str) -> dict[str, str]:
+    return {
+        "EventType": kind,
+        "TaskSid": task,
+        "Timestamp": str(int(at)),
+        "TaskQueueName": "Sales",
+        "TaskChannelUniqueName": "voice",
+        "Sid": f"EV{kind}{task}",
+        **more,
+    }
+
+
+def connect(kind: str, contact: str, at: float, agent: bool) -> dict:
+    detail: dict[str, Any] = {
+        "eventType": kind,
+        "contactId": contact,
+        "channel": "VOICE",
+        "queueInfo": {
+            "queueArn": "arn:aws:connect:eu-west-1:1:instance/i/queue/6ab3c1",
+            "enqueueTimestamp": rfc3339(at),
+        },
+    }
+    if agent:
+        detail["agentInfo"] = {
+            "agentArn": "arn:aws:connect:eu-west-1:1:instance/i/agent/a1",
+            "connectedToAgentTimestamp": rfc3339(at),
+        }
+    return {
+        "detail-type": "Amazon Connect Contact Event",
+        "id": f"evb-{kind}-{contact}",
+        "time": rfc3339(at),
+        "detail": detail,
+    }
+
+
+def genesys(step: str, conversation: str, at: float, **body: str) -> dict:
+    return {
+        "topicName": f"v2.detail.events.conversation.{conversation}.{step}",
+        "eventBody": {
+            "conversationId": conversation,
+            "eventTime": int(at * 1000),
+            "queueId": "q-tech",
+            "mediaType": "VOICE",
+            **body,
+        },
+    }
+
+
+def deliveries(now: float) -> list[tuple[str, Any]]:
+    """What the platforms send for a small morning: (route, payload), in the order they send it."""
+    t = now - 1800
+    return [
+        ("zendesk", zendesk("created", "z1", t, "Z-1")),
+        (
+            "zendesk",
+            zendesk(
+                "comment_added",
+                "z2",
+                t + 60,
+                "Z-1",
+                event={"comment": {"is_public": False, "author": {"id": "agent-7", "is_staff": True}}},
+            ),
+        ),  # internal note: ignored
+        (
+            "zendesk",
+            zendesk(
+                "comment_added",
+                "z3",
+                t + 300,
+                "Z-1",
+                event={"comment": {"is_public": True, "author": {"id": "agent-7", "is_staff": True}}},
+            ),
+        ),
+        (
+            "zendesk",
+            zendesk(
+                "group_assignment_changed",
+                "z4",
+                t + 400,
+                "Z-1",
+                group="360099",
+                event={"current": {"id": "360099"}, "previous": {"id": "360011"}},
+            ),
+        ),
+        (
+            "zendesk",
+            zendesk("status_changed", "z5", t + 900, "Z-1", event={"current": "SOLVED", "previous": "OPEN"}),
+        ),
+        ("zendesk", zendesk("created", "z6", t + 100, "Z-2")),
+        ("twilio-taskrouter", twilio("task.created", "WT1", t)),
+        ("twilio-taskrouter", twilio("task-queue.entered", "WT1", t)),
+        ("twilio-taskrouter", twilio("reservation.accepted", "WT1", t + 12, WorkerSid="WK1")),
+        ("twilio-taskrouter", twilio("task.completed", "WT1", t + 300, WorkerSid="WK1")),
+        ("twilio-taskrouter", twilio("task-queue.entered", "WT2", t + 30)),
+        ("twilio-taskrouter", twilio("task.canceled", "WT2", t + 90)),
+        ("amazon-connect", connect("QUEUED", "c-1", t + 10, agent=False)),
+        ("amazon-connect", connect("CONNECTED_TO_AGENT", "c-1", t + 40, agent=True)),
+        ("amazon-connect", connect("DISCONNECTED", "c-1", t + 400, agent=True)),
+        ("amazon-connect", connect("COMPLETED", "c-1", t + 460, agent=True)),
+        ("amazon-connect", connect("QUEUED", "c-2", t + 20, agent=False)),
+        ("amazon-connect", connect("DISCONNECTED", "c-2", t + 80, agent=False)),
+        ("genesys", genesys("acd.start", "g-1", t + 5)),
+        ("genesys", genesys("acd.end", "g-1", t + 25, acdOutcome="ANSWERED")),
+        ("genesys", genesys("acw", "g-1", t + 600, userId="u-1")),
+        ("genesys", genesys("acd.start", "g-2", t + 15)),
+        ("genesys", genesys("acd.end", "g-2", t + 200, acdOutcome="ABANDON")),
+    ]
+
+
+def contract_events(now: float) -> list[dict]:
+    t = now - 1200
+    base = {"queue": "returns", "channel": "chat"}
+    return [
+        {"type": "ticket.created", "event_id": "r1", "occurred_at": rfc3339(t), "ticket_id": "R-1", **base},
+        {
+            "type": "ticket.replied",
+            "event_id": "r2",
+            "occurred_at": rfc3339(t + 45),
+            "ticket_id": "R-1",
+            "author": "agent",
+            "agent_id": "a-9",
+            **base,
+        },
+        {
+            "type": "ticket.created",
+            "event_id": "r3",
+            "occurred_at": rfc3339(t + 60),
+            "ticket_id": "R-2",
+            **base,
+        },
+    ]
+
+
+def send(port: int, route: str, payload: Any, now: float) -> tuple[int, dict, dict]:
+    if route == "zendesk":
+        body = json.dumps(payload).encode()
+        stamp = rfc3339(now)
+        signature = signatures.zendesk_signature(ZENDESK_SECRET, stamp, body)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Zendesk-Webhook-Signature": signature,
+            "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        }
+    elif route == "twilio-taskrouter":
+        body = urllib.parse.urlencode(payload).encode()
+        url = f"http://127.0.0.1:{port}/v1/webhooks/twilio-taskrouter"
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signatures.twilio_signature(TWILIO_TOKEN, url, payload.items()),
+        }
+    else:
+        body = json.dumps(payload).encode()
+        token = TOKENS["connect" if route == "amazon-connect" else "genesys"]
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    return post(port, f"/v1/webhooks/{route}", body, headers)
+
+
+def meant(now: float) -> list[dict]:
+    """The contract events the deliveries stand for, each once (the mapping itself is tested per vendor)."""
+    events = [e for route, payload in deliveries(now) for e in WEBHOOKS[route](payload, LOOKUPS)]
+    unique = {e["event_id"]: e for e in events}
+    return [*unique.values(), *contract_events(now)]
+
+
+def test_webhooks_and_contract_events_delivered_twice_give_exact_kpis(stack, kafka):
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    gate = gateway(stack)
+    now = time.time()
+    for route, payload in deliveries(now):
+        for _ in range(2):  # every platform retries; the second delivery must change nothing
+            status, answer, _ = send(gate.port, route, payload, now)
+            assert status == 202, (route, answer)
+    ndjson = b"".join(json.dumps(e).encode() + b"\n" for e in contract_events(now))
+    crm = {"Authorization": f"Bearer {TOKENS['crm']}", "Content-Type": "application/x-ndjson"}
+    assert post(gate.port, "/v1/events", ndjson, crm)[:2] == (202, {"accepted": 3, "ignored": 0})
+
+    # Refused, with a JSON reason, and nothing produced.
+    forged = zendesk("created", "z-forged", now - 60, "Z-FORGED")
+    body = json.dumps(forged).encode()
+    bad = {"X-Zendesk-Webhook-Signature": "AAAA", "X-Zendesk-Webhook-Signature-Timestamp": rfc3339(now)}
+    status, answer, _ = post(gate.port, "/v1/webhooks/zendesk", body, bad)
+    assert (status, answer["error"]) == (401, "bad_signature")
+    assert post(gate.port, "/v1/events", ndjson, {"Authorization": "Bearer wrong"})[0] == 401
+    status, answer, _ = post(gate.port, "/v1/events", b'{"type": "ticket.created"}', crm)
+    assert (status, answer["error"]) == (422, "invalid_value") or (status == 422 and answer["events"]), answer
+    assert post(gate.port, "/v1/events", b"{not json", crm)[0] == 400
+
+    assert_exact(worker, meant(now), timeout=90)
+    metrics = gate.metrics()
+    assert pick(metrics, "cxpulse_ingest_rejected_total", source="zendesk", reason="bad_signature") == 1
+    assert pick(metrics, "cxpulse_ingest_rejected_total", source="events", reason="unauthorized") == 1
+    assert pick(metrics, "cxpulse_ingest_ignored_total", source="zendesk") == 2  # the note, twice
+    assert pick(metrics, "cxpulse_ingest_requests_total", source="genesys", code="202") == 10
+    duplicates = sum(
+        v for (name, _), v in worker.metrics().items() if name == "cxpulse_events_duplicate_total"
+    )
+    produced = sum(v for (name, _), v in metrics.items() if name == "cxpulse_ingest_events_total")
+    assert duplicates == produced - len(meant(now))  # repeats, and twilio's two queued events of one task
+
+
+def test_kafka_outage_answers_503_and_the_senders_retry_gives_exact_numbers(stack, kafka):
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    gate = gateway(stack, CXPULSE_INGEST_KAFKA_TIMEOUT_SECONDS="3")
+    now = time.time()
+    routes = deliveries(now)
+    half = len(routes) // 2
+    for route, payload in routes[:half]:
+        assert send(gate.port, route, payload, now)[0] == 202
+    kafka.stop()
+    try:
+        status, answer, headers = send(gate.port, *routes[half], now)
+        assert (status, answer["error"], headers.get("Retry-After")) == (503, "kafka_unavailable", "5")
+        assert _get(gate.port, "/ready")[0] == 503
+    finally:
+        kafka.start()
+    for route, payload in routes[half:]:  # the sender retries until the gateway takes it
+        wait_for(
+            lambda r=route, p=payload: send(gate.port, r, p, now)[0] == 202, 90, what=f"{route} accepted"
+        )
+    assert_exact(worker, [e for r, p in routes for e in WEBHOOKS[r](p, LOOKUPS)], timeout=120)
+
+
+def test_queue_log_follower_survives_rotation_and_restarts_without_skipping_or_repeating(
+    stack, kafka, tmp_path
+):
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    log = tmp_path / "queue_log"
+    start = int(time.time()) - 900
+    calls = []
+    for i in range(30):
+        at, call = start + 10 * i, f"{start}.{i}"
+        calls.append(
+            [
+                f"{at}|{call}|support|NONE|ENTERQUEUE||+1555{i:04d}|1",
+                f"{at + 8}|{call}|support|PJSIP/20{i % 3}|CONNECT|8|{call}9|2"
+                if i % 4
+                else f"{at + 30}|{call}|support|NONE|ABANDON|1|1|30",
+                f"{at + 200}|{call}|support|PJSIP/20{i % 3}|COMPLETEAGENT|8|192|1" if i % 4 else "",
+            ]
+        )
+    # Asterisk writes each line as it happens: the file is in time order.
+    lines = sorted(
+        (line for call in calls for line in call if line), key=lambda line: int(line.split("|")[0])
+    )
+    env = {**stack.env(free_port())}
+    command = ("ingest", "asterisk-queue-log", str(log), "--quiet")
+
+    def follower() -> WorkerProcess:
+        proc = WorkerProcess(
+            {**env, "CXPULSE_WEB_PORT": str(free_port())}, tmp_path, "follower", command=command
+        )
+        return proc.start()
+
+    log.write_text("\n".join(lines[:20]) + "\n")
+    first = follower()
+    position = log.with_name("queue_log.cxpulse-position")
+    wait_for(
+        lambda: position.exists() and json.loads(position.read_text())["offset"] > 0, 60, what="a position"
+    )
+    # logrotate renames the file; Asterisk writes two more lines to it before it reopens the new one.
+    log.rename(log.with_name("queue_log.1"))
+    with open(log.with_name("queue_log.1"), "a") as old:
+        old.write("\n".join(lines[20:22]) + "\n")
+    log.write_text("\n".join(lines[22:40]) + "\n")
+    time.sleep(3)
+    first.stop(signal.SIGKILL)  # no goodbye: the position file is all that survives
+    with open(log, "a") as new:
+        new.write("\n".join(lines[40:]) + "\n" + lines[-1].rsplit("|", 1)[0])  # last line still being written
+    second = follower()
+    events = [e for line in lines for e in QUEUE_LOG(line, LOOKUPS)]
+    try:
+        assert_exact(worker, events, timeout=90)
+    finally:
+        second.stop()
+    assert os.path.exists(position)
