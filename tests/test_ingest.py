@@ -377,3 +377,34 @@ def test_queue_log_follower_survives_rotation_and_restarts_without_skipping_or_r
     finally:
         second.stop()
     assert os.path.exists(position)
+
+
+def test_simulated_traffic_sent_as_zendesk_and_twilio_gives_exact_kpis(stack, kafka):
+    """What ``cxpulse simulate --via zendesk,twilio`` sends: the same numbers as the platforms meant."""
+    from streams.tools.simulator import Traffic
+    from streams.tools.vendor_traffic import GatewaySender, as_twilio, as_zendesk
+
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    gate = gateway(stack)
+    now = time.time()
+    traffic = list(Traffic(start=now - 900, rate=1.0, seed=11).until(now))
+    sender = GatewaySender(f"http://127.0.0.1:{gate.port}", TOKENS["crm"], {"zendesk", "twilio"})
+    try:
+        for family, key, event in traffic:
+            sender(family, key.encode(), json.dumps(event).encode())
+    finally:
+        sender.close()
+    expected = []
+    for family, _, event in traffic:
+        if family == "tickets":
+            expected += WEBHOOKS["zendesk"](as_zendesk(event), LOOKUPS)
+        elif family == "calls":
+            expected += WEBHOOKS["twilio-taskrouter"](as_twilio(event), LOOKUPS)
+        else:
+            expected.append(event)
+    assert {e["type"].split(".")[0] for e in expected} == {"ticket", "call", "survey", "customer"}
+    assert_exact(worker, expected, timeout=90)
+    assert pick(gate.metrics(), "cxpulse_ingest_events_total", source="zendesk") == sum(
+        f == "tickets" for f, _, _ in traffic
+    )

@@ -32,8 +32,26 @@ from streams.tools.common import kafka_errors, load_settings, settings_options
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the --history seconds up to now to this JSON Lines file instead (for cxpulse replay).",
 )
+@click.option(
+    "--via",
+    help="Send through a running `cxpulse ingest` as these platforms would: zendesk (tickets), "
+    "twilio (calls), comma-separated; other events go to its /v1/events.",
+)
+@click.option(
+    "--gateway",
+    default="http://127.0.0.1:8088",
+    show_default=True,
+    help="The gateway's URL, with --via (its token: the first of CXPULSE_INGEST_TOKENS).",
+)
 def simulate(
-    rate: float, duration: float | None, seed: int, history: float, jsonl: Path | None, **options: Any
+    rate: float,
+    duration: float | None,
+    seed: int,
+    history: float,
+    jsonl: Path | None,
+    via: str | None,
+    gateway: str,
+    **options: Any,
 ) -> None:
     """Produce realistic contact-centre traffic to Kafka in real time.
 
@@ -57,8 +75,39 @@ def simulate(
         click.echo(f"wrote {written} events ({history:.0f} s of traffic) to {jsonl}", err=True)
         return
     settings = load_settings(**options)
-    sent = send_traffic(settings, rate, duration, seed, progress=True, history=history)
+    if via is not None:
+        sent = _send_via_gateway(settings, via, gateway, rate, duration, seed, history)
+    else:
+        sent = send_traffic(settings, rate, duration, seed, progress=True, history=history)
     click.echo(f"\nsent {sent} events", err=True)
+
+
+def _send_via_gateway(
+    settings: Settings, via: str, gateway: str, rate: float, duration: float | None, seed: int, history: float
+) -> int:
+    from streams.tools.simulator import run_live
+    from streams.tools.vendor_traffic import VIA, GatewaySender
+
+    platforms = {p.strip() for p in via.split(",") if p.strip()}
+    unknown = platforms - set(VIA)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown {sorted(unknown)}; --via takes {', '.join(VIA)}", param_hint="--via"
+        )
+    tokens = settings.ingest_senders()
+    if not tokens:
+        raise click.UsageError("--via needs the gateway's token: set CXPULSE_INGEST_TOKENS")
+    sender = GatewaySender(gateway, next(iter(tokens.values())), platforms)
+    try:
+        return run_live(sender, rate=rate, duration=duration, seed=seed, history_seconds=history)
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(
+            f"sending through {gateway} failed: {exc}; is `cxpulse ingest` running?"
+        ) from exc
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        sender.close()
 
 
 def send_traffic(
