@@ -185,6 +185,11 @@ class Settings(BaseSettings):
     ingest_kafka_timeout_seconds: float = Field(
         10, gt=0, description="How long a request waits for Kafka's acknowledgement before a 503."
     )
+    ingest_idempotent: bool = Field(
+        True,
+        description="Idempotent producer for the gateway. Brokers without it (the demo's embedded one) "
+        "need false: a retried batch may then be written twice, which the workers' event_id dedupe absorbs.",
+    )
     ingest_replay_window_seconds: float = Field(
         300, gt=0, description="Signed webhooks older or newer than this are refused (replayed requests)."
     )

@@ -82,7 +82,7 @@ def test_each_stop_signal_ends_the_worker_and_the_broker(tmp_path, signum):
     try:
         wait_until_up(demo)
         started = children(demo.pid)
-        assert len(started) == 2, started  # the worker and the broker
+        assert len(started) == 3, started  # the worker, the broker and the ingest gateway
         kafka_port = broker_port(tmp_path, demo.pid)
         demo.send_signal(signum)
         out, _ = demo.communicate(timeout=60)

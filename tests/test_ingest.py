@@ -49,6 +49,7 @@ def gateway(stack, name: str = "gateway", **extra: str) -> WorkerProcess:
     proc = WorkerProcess(
         env, stack.log_dir, name, command=("ingest",), port_variable="CXPULSE_INGEST_PORT"
     ).start()
+    stack.workers.append(proc)  # stopped with the test's workers
     wait_for(lambda: _get(proc.port, "/live")[0] == 200, 30, what="the gateway to answer")
     return proc
 
@@ -353,6 +354,7 @@ def test_queue_log_follower_survives_rotation_and_restarts_without_skipping_or_r
         proc = WorkerProcess(
             {**env, "CXPULSE_WEB_PORT": str(free_port())}, tmp_path, "follower", command=command
         )
+        stack.workers.append(proc)  # killed with the test's workers, whatever happens
         return proc.start()
 
     log.write_text("\n".join(lines[:20]) + "\n")

@@ -28,8 +28,11 @@ class Unavailable(Exception):
 
 
 class KafkaSink:
-    def __init__(self, access: KafkaAccess, topics: Mapping[str, str], timeout: float) -> None:
+    def __init__(
+        self, access: KafkaAccess, topics: Mapping[str, str], timeout: float, idempotent: bool = True
+    ) -> None:
         self._access = access
+        self._idempotent = idempotent
         self._topics = dict(topics)  # family name -> topic
         self._timeout = timeout
         self._producer: AIOKafkaProducer | None = None
@@ -41,8 +44,7 @@ class KafkaSink:
                 producer = AIOKafkaProducer(
                     **self._access.aiokafka(),
                     acks="all",
-                    enable_idempotence=True,
-                    linger_ms=5,
+                    enable_idempotence=self._idempotent,
                     request_timeout_ms=int(self._timeout * 1000),
                 )
                 try:

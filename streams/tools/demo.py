@@ -1,8 +1,9 @@
-"""``cxpulse demo``: a local broker, a worker and simulated traffic on one machine, with a live summary."""
+"""``cxpulse demo``: a local broker, a worker, the ingest gateway and simulated traffic, all live."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -15,11 +16,19 @@ from typing import Any
 
 import click
 
-from streams.settings import Settings
-from streams.tools.simulate_command import send_traffic
-
 # The demo centre has been open ten minutes when it starts: the windows have data at once.
 DEMO_HISTORY = 600.0
+DEMO_TOKEN = "cxpulse-demo-token"
+
+
+def _gateway_env(port: int) -> dict[str, str]:
+    """The demo's gateway: local only, one token, and no idempotent producer (Tansu has none)."""
+    return {
+        "CXPULSE_INGEST_PORT": str(port),
+        "CXPULSE_INGEST_HOST": "127.0.0.1",
+        "CXPULSE_INGEST_TOKENS": json.dumps({"demo": DEMO_TOKEN}),
+        "CXPULSE_INGEST_IDEMPOTENT": "false",
+    }
 
 
 @click.command()
@@ -29,13 +38,15 @@ DEMO_HISTORY = 600.0
     "--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C)."
 )
 def demo(web_port: int, rate: float, duration: float | None) -> None:
-    """Everything on one machine: a local broker, a worker and simulated traffic.
+    """Everything on one machine: a local broker, a worker, the ingest gateway and simulated traffic.
 
     Prints where the metrics are and a live summary. Ctrl-C, SIGTERM or a closed terminal
     (SIGHUP) stops it all; if the demo itself is killed, its worker and broker stop too.
     """
     from streams.tools.embedded_broker import TansuBroker
-    from streams.tools.processes import port_in_use, spawn, stop
+    from streams.tools.processes import free_port, port_in_use, spawn, stop, wait_for_port
+    from streams.tools.simulator import run_live
+    from streams.tools.vendor_traffic import GatewaySender
 
     if port_in_use(web_port):
         raise click.ClickException(
@@ -49,7 +60,9 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
     sim: threading.Thread | None = None
     broker: TansuBroker | None = None
     worker_proc: subprocess.Popen[bytes] | None = None
+    gateway_proc: subprocess.Popen[bytes] | None = None
     worker_log = open(workdir / "worker.log", "ab")  # noqa: SIM115
+    gateway_log = open(workdir / "ingest.log", "ab")  # noqa: SIM115
     try:
         with _stop_signals(stopping, received):
             click.echo("starting the local Kafka-protocol broker (Tansu) ...")
@@ -89,10 +102,27 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
                     "sending the last ten minutes of contact-centre traffic, then live traffic; "
                     "Ctrl-C to stop\n"
                 )
-                settings = Settings(broker=broker.url)
+                gateway_port = free_port()
+                gateway_proc = spawn(
+                    [sys.executable, "-m", "streams.tools.cli", "ingest", "--loglevel", "warning"],
+                    env={**env, **_gateway_env(gateway_port)},
+                    stdout=gateway_log,
+                    stderr=subprocess.STDOUT,
+                )
+                try:
+                    wait_for_port(gateway_port, timeout=30)
+                except TimeoutError:
+                    log = workdir / "ingest.log"
+                    raise click.ClickException(f"the ingest gateway did not start; see {log}") from None
+                click.echo(
+                    f"ingest:   http://127.0.0.1:{gateway_port}/v1/ (tickets arrive as Zendesk webhooks, "
+                    "calls as Twilio TaskRouter callbacks)"
+                )
+                sender = GatewaySender(f"http://127.0.0.1:{gateway_port}", DEMO_TOKEN, {"zendesk", "twilio"})
                 sim = threading.Thread(
-                    target=send_traffic,
-                    args=(settings, rate, None, int(time.time()), False, stopping, DEMO_HISTORY),
+                    target=run_live,
+                    args=(sender, rate, None, int(time.time())),
+                    kwargs={"stop": stopping, "history_seconds": DEMO_HISTORY},
                     daemon=True,
                 )
                 sim.start()
@@ -112,10 +142,12 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
         stopping.set()
         if sim is not None and sim.is_alive():
             sim.join(timeout=5)
+        stop(gateway_proc)
         stop(worker_proc)
         if broker is not None:
             broker.stop()
         worker_log.close()
+        gateway_log.close()
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -19,7 +19,12 @@ from streams.tools.common import load_settings, settings_options
 def _sink(settings: Settings) -> Any:
     from streams.ingest.sink import KafkaSink
 
-    return KafkaSink(settings.kafka(), settings.source_topics(), settings.ingest_kafka_timeout_seconds)
+    return KafkaSink(
+        settings.kafka(),
+        settings.source_topics(),
+        settings.ingest_kafka_timeout_seconds,
+        idempotent=settings.ingest_idempotent,
+    )
 
 
 @click.group(invoke_without_command=True)

@@ -230,6 +230,8 @@ def run_live(
     while (duration is None or time.time() - start < duration) and not (stop and stop.is_set()):
         now = time.time()
         for family, key, event in traffic.until(now):
+            if stop is not None and stop.is_set():  # also in the middle of the history
+                break
             send(family, key.encode(), orjson.dumps(event))
             sent += 1
         if on_tick is not None:
