@@ -61,7 +61,7 @@ def wait_until_up(demo: subprocess.Popen[str]) -> list[str]:
         if not line:
             break
         lines.append(line)
-        if line.startswith("metrics:"):
+        if line.startswith("ingest:"):  # the last process started: the gateway
             return lines
     raise AssertionError("demo did not come up:\n" + "".join(lines))
 
