@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from metrics.export.worker import WorkerMetrics
 
 from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
 from metrics.contract.validation import Rejection, validate
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
 from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
+from metrics.export.worker import WorkerMetrics
 from streams.delivery import Acting, Delivery
 from streams.live.batched_table import BatchedTable
 from streams.live.dead_letters import DeadLetters

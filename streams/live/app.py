@@ -12,9 +12,9 @@ import logging
 from typing import Any
 
 import faust
-from metrics.export.worker import WorkerMetrics
 
 from metrics.export.collector import KpiCollector
+from metrics.export.worker import WorkerMetrics
 from streams import delivery
 from streams.live import web_config
 from streams.live.agents import Agents, Wiring

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from metrics.export.worker import WorkerMetrics
 from mode.utils.times import want_seconds
 
 from metrics.aggregates.queue import Aggregate
+from metrics.export.worker import WorkerMetrics
 from streams.cluster.topics import TopicSpec
 from streams.live.health import Health, watch_startup
 from streams.settings import Settings
