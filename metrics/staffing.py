@@ -1,0 +1,84 @@
+"""Erlang C staffing: how many agents a queue needs for its service-level target, and what fewer give.
+
+Pure arithmetic over a queue's arrival rate and mean handle time (the KPI core's own figures),
+so the live worker, the replay and the tests compute it alike. Erlang B comes from its
+recursion, B(0) = 1, B(n) = A·B(n−1) / (n + A·B(n−1)), and Erlang C from B: no factorial and no
+power of A is ever formed, so hundreds of agents and erlangs stay exact in floating point.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+def erlang_b(agents: int, erlangs: float) -> float:
+    """Probability that a call finds all ``agents`` busy in a loss system offered ``erlangs``."""
+    blocked = 1.0
+    for n in range(1, agents + 1):
+        blocked = erlangs * blocked / (n + erlangs * blocked)
+    return blocked
+
+
+def erlang_c(agents: int, erlangs: float) -> float:
+    """Probability that a call waits (all agents busy); 1 when the agents cannot keep up."""
+    if agents <= erlangs:
+        return 1.0
+    blocked = erlang_b(agents, erlangs)
+    return agents * blocked / (agents - erlangs * (1.0 - blocked))
+
+
+@dataclass(frozen=True, slots=True)
+class Staffing:
+    """What ``agents`` give a queue offered ``erlangs`` of work with ``handle_seconds`` per call."""
+
+    agents: int
+    erlangs: float
+    handle_seconds: float
+
+    @property
+    def waiting_probability(self) -> float:
+        return erlang_c(self.agents, self.erlangs)
+
+    def service_level(self, threshold_seconds: float) -> float:
+        """Share of calls answered within ``threshold_seconds`` (0 when the queue grows without end)."""
+        if self.agents <= self.erlangs:
+            return 0.0
+        spare = (self.agents - self.erlangs) / self.handle_seconds
+        return 1.0 - self.waiting_probability * math.exp(-spare * threshold_seconds)
+
+    @property
+    def average_speed_of_answer(self) -> float:
+        """Mean wait of all calls, in seconds (infinite when the queue grows without end)."""
+        if self.agents <= self.erlangs:
+            return math.inf
+        return self.waiting_probability * self.handle_seconds / (self.agents - self.erlangs)
+
+    @property
+    def occupancy(self) -> float:
+        return min(1.0, self.erlangs / self.agents) if self.agents else 1.0
+
+
+def offered_erlangs(calls: float, period_seconds: float, handle_seconds: float) -> float:
+    """Traffic intensity: calls per second times the mean handle time."""
+    return calls / period_seconds * handle_seconds
+
+
+def required_agents(
+    erlangs: float,
+    handle_seconds: float,
+    target_level: float,
+    threshold_seconds: float,
+    max_occupancy: float = 1.0,
+    limit: int = 10_000,
+) -> Staffing:
+    """The fewest agents meeting the service-level target without exceeding ``max_occupancy``."""
+    if erlangs <= 0:
+        return Staffing(0, 0.0, handle_seconds)
+    agents = max(1, math.floor(erlangs) + 1, math.ceil(erlangs / max_occupancy))
+    while agents < limit:
+        staffing = Staffing(agents, erlangs, handle_seconds)
+        if staffing.service_level(threshold_seconds) >= target_level:
+            return staffing
+        agents += 1
+    return Staffing(limit, erlangs, handle_seconds)
