@@ -1,0 +1,72 @@
+"""Business time: the seconds between two moments during which a queue is open.
+
+A queue's calendar names its time zone, its opening hours per weekday and its holidays. First
+response and resolution times in business seconds count only the open part of the interval,
+so a ticket opened on Friday at 17:55 and answered on Monday at 09:05, in a queue open 09:00 to
+18:00 on weekdays, waited 600 business seconds (five minutes each side of the weekend). Opening
+hours are local times: each day's intervals are placed in the zone, so a day that changes to or
+from summer time has its true length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Calendar:
+    zone: ZoneInfo
+    hours: Mapping[int, tuple[tuple[time, time], ...]]  # weekday (Monday 0) -> opening intervals
+    holidays: frozenset[date] = field(default_factory=frozenset)
+
+    @staticmethod
+    def parse(doc: Mapping[str, Any]) -> Calendar:
+        """From settings: ``{"zone": "Europe/Paris", "hours": {"mon": "09:00-18:00", "sat": "10:00-12:00,
+        14:00-16:00"}, "holidays": ["2026-12-25"]}``; a weekday not named is closed."""
+        zone = ZoneInfo(str(doc.get("zone", "UTC")))
+        hours: dict[int, tuple[tuple[time, time], ...]] = {}
+        for name, spec in (doc.get("hours") or {}).items():
+            day = WEEKDAYS.index(str(name).lower()[:3])
+            intervals = []
+            for part in str(spec).split(","):
+                opens, closes = (time.fromisoformat(t.strip()) for t in part.split("-"))
+                if closes <= opens:
+                    raise ValueError(f"{name}: {part.strip()} closes before it opens")
+                intervals.append((opens, closes))
+            hours[day] = tuple(sorted(intervals))
+        holidays = frozenset(date.fromisoformat(str(d)) for d in doc.get("holidays") or ())
+        return Calendar(zone, hours, holidays)
+
+    def _open_intervals(self, day: date) -> list[tuple[float, float]]:
+        if day in self.holidays:
+            return []
+        return [
+            (
+                datetime.combine(day, opens, self.zone).timestamp(),
+                datetime.combine(day, closes, self.zone).timestamp(),
+            )
+            for opens, closes in self.hours.get(day.weekday(), ())
+        ]
+
+    def business_seconds(self, start: float, end: float) -> float:
+        """Open seconds in ``[start, end]`` (Unix seconds); 0 when ``end`` is not after ``start``."""
+        if end <= start:
+            return 0.0
+        day = datetime.fromtimestamp(start, self.zone).date()
+        last = datetime.fromtimestamp(end, self.zone).date()
+        total = 0.0
+        while day <= last:
+            for opens, closes in self._open_intervals(day):
+                total += max(0.0, min(end, closes) - max(start, opens))
+            day += timedelta(days=1)
+        return total
+
+    def is_open(self, at: float) -> bool:
+        day = datetime.fromtimestamp(at, self.zone).date()
+        return any(opens <= at < closes for opens, closes in self._open_intervals(day))

@@ -1,0 +1,71 @@
+"""Business seconds: the worked examples of docs/kpis.md, summer time, holidays, and properties."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from metrics.business_hours import Calendar
+
+PARIS = ZoneInfo("Europe/Paris")
+WEEKDAYS_9_TO_6 = Calendar.parse(
+    {
+        "zone": "Europe/Paris",
+        "hours": {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri")},
+        "holidays": ["2026-12-25"],
+    }
+)
+
+
+def at(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=PARIS).timestamp()
+
+
+def test_friday_1755_to_monday_0905_is_ten_business_minutes() -> None:
+    assert WEEKDAYS_9_TO_6.business_seconds(at("2026-11-27 17:55"), at("2026-11-30 09:05")) == 600.0
+
+
+def test_a_ticket_opened_before_a_holiday_waits_through_it() -> None:
+    # Thursday 24 December 17:00 → Monday 28 December 10:00: Christmas (Friday) and the weekend closed.
+    assert WEEKDAYS_9_TO_6.business_seconds(at("2026-12-24 17:00"), at("2026-12-28 10:00")) == 2 * 3600.0
+
+
+def test_outside_hours_and_reversed_intervals_count_nothing() -> None:
+    assert WEEKDAYS_9_TO_6.business_seconds(at("2026-11-28 10:00"), at("2026-11-29 20:00")) == 0.0  # weekend
+    assert WEEKDAYS_9_TO_6.business_seconds(at("2026-11-30 10:00"), at("2026-11-30 09:00")) == 0.0
+    assert WEEKDAYS_9_TO_6.is_open(at("2026-11-30 09:00")) and not WEEKDAYS_9_TO_6.is_open(
+        at("2026-11-30 18:00")
+    )
+
+
+def test_a_day_changing_to_summer_time_keeps_its_local_hours() -> None:
+    night_shift = Calendar.parse({"zone": "Europe/Paris", "hours": {"sun": "00:00-06:00"}})
+    # 29 March 2026: clocks jump from 02:00 to 03:00, so the shift lasts five real hours.
+    assert night_shift.business_seconds(at("2026-03-29 00:00"), at("2026-03-29 12:00")) == 5 * 3600.0
+
+
+def test_split_days_and_bad_calendars() -> None:
+    split = Calendar.parse({"zone": "UTC", "hours": {"sat": "10:00-12:00, 14:00-16:00"}})
+    start = datetime(2026, 11, 28, 11, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert split.business_seconds(start, start + 4 * 3600) == 2 * 3600.0  # 11-12 and 14-15 open
+    with pytest.raises(ValueError, match="closes before it opens"):
+        Calendar.parse({"hours": {"mon": "18:00-09:00"}})
+
+
+@given(
+    start=st.floats(min_value=1.7e9, max_value=1.8e9),
+    first=st.floats(min_value=0, max_value=10 * 86400),
+    second=st.floats(min_value=0, max_value=10 * 86400),
+)
+def test_business_time_adds_up_and_never_exceeds_calendar_time(
+    start: float, first: float, second: float
+) -> None:
+    middle, end = start + first, start + first + second
+    whole = WEEKDAYS_9_TO_6.business_seconds(start, end)
+    parts = WEEKDAYS_9_TO_6.business_seconds(start, middle) + WEEKDAYS_9_TO_6.business_seconds(middle, end)
+    assert abs(whole - parts) < 1e-6
+    assert 0.0 <= whole <= end - start + 1e-6
