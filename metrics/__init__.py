@@ -9,5 +9,6 @@ Sub-packages, in the order data flows through them; each imports only those abov
 - ``engine``: entity rules, the exactly-once step, routing, the contact hop, the fold of facts
   into aggregates, state expiry: what the live worker and the replay both run;
 - ``export``: Prometheus families built from aggregates, and the OpenMetrics writer;
-- ``staffing``: Erlang C (agents required for a service-level target), plain arithmetic.
+- ``staffing``: Erlang C (agents required for a service-level target), plain arithmetic;
+- ``business_hours``: queue calendars and business seconds between two moments.
 """
