@@ -6,9 +6,11 @@
   commits, recovery watchdog, current event); imports no KPI code;
 - ``live``: the Faust worker: app, tables, agents, pages, health;
 - ``replay``: the same engine over stored events, without Faust;
+- ``ingest``: the HTTP gateway and the Asterisk follower that put platforms' events on Kafka;
 - ``tools``: the ``cxpulse`` command, the traffic simulator, the embedded broker.
 
 ``streams`` imports :mod:`metrics`; :mod:`metrics` never imports ``streams``. Inside, ``tools``
-may import every other package; ``live`` and ``replay`` import ``cluster``, ``delivery`` (live
-only) and ``settings``; none of those imports ``live``, ``replay`` or ``tools``.
+may import every other package; ``live``, ``replay`` and ``ingest`` import ``cluster``,
+``delivery`` (live only) and ``settings``; none of those imports ``live``, ``replay``,
+``ingest`` or ``tools``.
 """
