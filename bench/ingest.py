@@ -32,6 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from broker import start_broker  # noqa: E402 - bench/ is the script's own folder
+
 TOKEN = "bench-token-0123456789"
 
 
@@ -183,15 +186,7 @@ def main() -> int:
     from streams.cluster.topics import TopicSpec, ensure_topics
     from streams.settings import Settings
 
-    kafka = None
-    if args.broker:
-        broker = args.broker
-    else:
-        from kafka_server import KafkaServer
-
-        say("starting Apache Kafka ...")
-        kafka = KafkaServer().start()
-        broker = kafka.bootstrap
+    broker, kafka = start_broker(args.broker)
     results: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count(), "concurrency": args.concurrency}
     gateway = None
     try:

@@ -36,6 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+
+from broker import start_broker  # noqa: E402 - bench/ is the script's own folder
+
 STAGES = ROOT / "bench" / "stages.py"
 QUIX = ROOT / "bench" / "peers" / "quix_kpis.py"
 FAMILIES = ("tickets", "calls", "surveys", "customers")
@@ -357,15 +360,7 @@ def main() -> int:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
 
-    kafka = None
-    if args.broker:
-        broker = args.broker
-    else:
-        from kafka_server import KafkaServer
-
-        say("starting Apache Kafka ...")
-        kafka = KafkaServer().start()
-        broker = kafka.bootstrap
+    broker, kafka = start_broker(args.broker)
     results: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count()}
     try:
         from streams.cluster.topics import TopicSpec, ensure_topics
