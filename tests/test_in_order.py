@@ -95,3 +95,45 @@ def test_before_any_position_is_known_nothing_is_taken_while_partitions_move():
     assert order.admit("calls:0", 5, moving=True) is False
     assert order.due() == {}
     assert order.admit("calls:0", 0) is True
+
+
+def test_seeks_run_on_the_consumer_thread_and_only_for_owned_partitions() -> None:
+    import asyncio
+    import threading
+
+    from streams.delivery import consumer_thread
+
+    class Client:
+        def __init__(self) -> None:
+            self.seeks: list = []
+
+        def assignment(self) -> set:
+            return {"facts:0"}
+
+        def seek(self, tp, offset: int) -> None:
+            self.seeks.append((tp, offset, threading.current_thread().name))
+
+    class Thread:
+        def __init__(self) -> None:
+            self.client = Client()
+
+        def _ensure_consumer(self) -> Client:
+            return self.client
+
+        async def call_thread(self, fun):
+            done = []
+            worker = threading.Thread(target=lambda: done.append(fun()), name="consumer-thread")
+            worker.start()
+            worker.join()
+            return done[0]
+
+    class Consumer:
+        def __init__(self) -> None:
+            self._thread = Thread()
+            self._read_offset: dict = {}
+
+    consumer = Consumer()
+    asyncio.run(consumer_thread.seek(consumer, "facts:0", 42))
+    asyncio.run(consumer_thread.seek(consumer, "facts:3", 7))  # moved away meanwhile: left alone
+    assert consumer._thread.client.seeks == [("facts:0", 42, "consumer-thread")]
+    assert consumer._read_offset == {"facts:0": 42}

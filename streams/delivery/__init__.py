@@ -7,7 +7,9 @@ Each module corrects one Faust behaviour (docs/architecture.md narrates the prot
 - ``commit_barrier``: an offset is committed only once everything produced before it is delivered;
 - ``confirmed_commits``: the offsets Kafka accepted, below which entity ledgers may drop payloads;
 - ``recovery_watchdog``: changelog records recovery waits for but the consumer read past are read again;
-- ``current_event``: each event of a batch is made the stream's current event in turn.
+- ``current_event``: each event of a batch is made the stream's current event in turn;
+- ``consumer_thread``: the seeks cxpulse adds run on the consumer's own thread (aiokafka's
+  fetcher is not thread-safe; Faust seeks from the calling thread).
 
 :func:`install` puts them all in place for one app. This package imports Faust and nothing of
 cxpulse's KPI code; the app (``streams.live.app``) imports it.

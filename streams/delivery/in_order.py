@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from streams.delivery import consumer_thread
+
 log = logging.getLogger("cxpulse.order")
 
 # A partition sent back to its expected offset that has made no progress this long is sent
@@ -129,7 +131,7 @@ async def send_back(in_order: InOrder, consumer: Any) -> int:
             in_order.skip_to(tp, first)
             due[tp] = first
     for tp, offset in due.items():
-        await consumer.seek(tp, offset)
+        await consumer_thread.seek(consumer, tp, offset)
     return len(due)
 
 

@@ -16,6 +16,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from streams.delivery import consumer_thread
+
 log = logging.getLogger("cxpulse.recovery")
 
 PATIENCE_SECONDS = 10.0
@@ -76,5 +78,5 @@ async def check(recovery: Any, consumer: Any, now: float) -> int:
             "%s: recovery is waiting for record %d, which the consumer read past (at %s); reading it again",
             tp, offset, positions[tp],
         )  # fmt: skip
-        await consumer.seek(tp, offset)
+        await consumer_thread.seek(consumer, tp, offset)
     return len(lost)
