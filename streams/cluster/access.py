@@ -215,12 +215,17 @@ class _Remember(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
-        if "Connection lost:" in message:
-            self.messages.append(message.split("Connection lost:", 1)[1].strip())
+        for marker in ("Connection lost:", "Connection failed:"):
+            if marker in message:
+                self.messages.append(message.split(marker, 1)[1].strip())
+                return
+        # A failure while connecting to a bootstrap server (TLS, SASL) is told only here.
+        if message.startswith("Bootstrap connection to ") and " failed: " in message:
+            self.messages.append(message.split(" failed: ", 1)[1].rsplit(" (backoff", 1)[0].strip())
 
 
-# Where kafka-python (3.x, then 2.x) logs why a connection to a broker ended.
-_CONNECTION_LOGGERS = ("kafka.net.connection", "kafka.conn")
+# Where kafka-python (3.x, then 2.x) logs why a connection to a broker failed or ended.
+_CONNECTION_LOGGERS = ("kafka.net.connection", "kafka.net.manager", "kafka.conn")
 
 
 @contextlib.contextmanager
