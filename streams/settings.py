@@ -240,7 +240,7 @@ class Settings(BaseSettings):
 
     def ingest_senders(self) -> dict[str, str]:
         """Sender name → bearer token, from CXPULSE_INGEST_TOKENS."""
-        raw = _reveal(self.ingest_tokens)
+        raw = reveal(self.ingest_tokens)
         if not raw:
             return {}
         if not raw.lstrip().startswith("{"):
@@ -254,7 +254,7 @@ class Settings(BaseSettings):
 
     def pseudonyms(self) -> Pseudonyms | None:
         """The keyed hash applied to personal ids on entry, if one is configured."""
-        key = _reveal(self.pseudonymise_key)
+        key = reveal(self.pseudonymise_key)
         return None if key is None else Pseudonyms(key)
 
     def kafka(self) -> KafkaAccess:
@@ -264,11 +264,11 @@ class Settings(BaseSettings):
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
             sasl_username=self.kafka_sasl_username,
-            sasl_password=_reveal(self.kafka_sasl_password),
+            sasl_password=reveal(self.kafka_sasl_password),
             ssl_cafile=self.kafka_ssl_cafile,
             ssl_certfile=self.kafka_ssl_certfile,
             ssl_keyfile=self.kafka_ssl_keyfile,
-            ssl_key_password=_reveal(self.kafka_ssl_key_password),
+            ssl_key_password=reveal(self.kafka_ssl_key_password),
             ssl_check_hostname=self.kafka_ssl_check_hostname,
             oauth_provider=self.kafka_oauth_provider,
             aws_region=self.kafka_aws_region,
@@ -306,5 +306,6 @@ class Settings(BaseSettings):
         return Policy.build(default, self.queue_settings, **rest)
 
 
-def _reveal(secret: SecretStr | None) -> str | None:
+def reveal(secret: SecretStr | None) -> str | None:
+    """A secret setting's value, for the one place that hands it to a client; never logged."""
     return None if secret is None else secret.get_secret_value()

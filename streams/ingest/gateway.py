@@ -33,7 +33,7 @@ from streams.ingest.adapters import WEBHOOKS, Adapter
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address, parse_body
 from streams.ingest.sink import KafkaSink, Unavailable
-from streams.settings import Settings
+from streams.settings import Settings, reveal
 
 log = logging.getLogger("cxpulse.ingest")
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
@@ -82,8 +82,8 @@ class Gateway:
         self.limits = settings.limits()
         self.webhook_limits = replace(self.limits, max_age_seconds=float("inf"))
         self._secret = {
-            "zendesk": _reveal(settings.zendesk_signing_secret),
-            "twilio-taskrouter": _reveal(settings.twilio_auth_token),
+            "zendesk": reveal(settings.zendesk_signing_secret),
+            "twilio-taskrouter": reveal(settings.twilio_auth_token),
         }
         self._kafka_checked = 0.0
         self._kafka_up = False
@@ -227,7 +227,3 @@ class Gateway:
         if self._kafka_up:
             return web.Response(text="ready\n")
         return web.Response(text="Kafka unreachable: events cannot be accepted\n", status=503)
-
-
-def _reveal(secret: Any) -> str | None:
-    return None if secret is None else secret.get_secret_value()

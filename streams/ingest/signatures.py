@@ -10,6 +10,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 
+from streams.ingest.adapters.common import Unmappable, instant
+
 
 def bearer_sender(authorization: str | None, tokens: Mapping[str, str]) -> str | None:
     """The sender whose token the ``Authorization: Bearer …`` header carries; None if none matches."""
@@ -63,12 +65,8 @@ def twilio_valid(
 
 def _fresh(timestamp: str, now: float, window: float) -> str | None:
     """A signed request replayed later than ``window`` seconds is refused."""
-    from streams.ingest.adapters.common import Unmappable, moment
-
     try:
-        from datetime import datetime
-
-        at = datetime.fromisoformat(moment(timestamp).replace("Z", "+00:00")).timestamp()
+        at = instant(timestamp).timestamp()
     except Unmappable:
         return f"unreadable signature timestamp {timestamp[:40]!r}"
     if abs(now - at) > window:

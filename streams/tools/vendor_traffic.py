@@ -11,10 +11,11 @@ from __future__ import annotations
 import http.client
 import time
 import urllib.parse
-from datetime import datetime
 from typing import Any
 
 import orjson
+
+from streams.ingest.adapters.common import instant
 
 # Simulator channel → the Zendesk via.channel the gateway maps back to it.
 _ZENDESK_CHANNELS = {"email": "email", "chat": "chat", "web": "web", "social": "twitter"}
@@ -59,7 +60,7 @@ def as_zendesk(event: dict[str, Any]) -> dict[str, Any]:
 
 def as_twilio(event: dict[str, Any]) -> dict[str, str]:
     """A contract call event as the TaskRouter callback that stands for it."""
-    at = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00")).timestamp()
+    at = instant(event["occurred_at"]).timestamp()
     form = {
         "EventType": _TWILIO_EVENTS[event["type"]],
         "TaskSid": event["call_id"],

@@ -57,23 +57,27 @@ class Lookups:
         return self.channels.get(name) or DEFAULT_CHANNELS.get(name) or name or "unknown"
 
 
-def moment(value: Any) -> str:
-    """An RFC 3339 UTC time from what vendors send: RFC 3339 text, or Unix seconds or milliseconds."""
+def instant(value: Any) -> datetime:
+    """A UTC time from what vendors send: RFC 3339 text, or Unix seconds or milliseconds."""
     if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
         seconds = float(value)
         if seconds > 1e11:  # milliseconds
             seconds /= 1000.0
-        return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+        return datetime.fromtimestamp(seconds, UTC)
     if isinstance(value, str) and value:
-        text = value.replace("Z", "+00:00")
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise Unmappable(f"time {value!r} is neither RFC 3339 nor Unix seconds") from None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return parsed.astimezone(UTC)
     raise Unmappable(f"no usable time in {value!r}")
+
+
+def moment(value: Any) -> str:
+    """:func:`instant` as the contract writes it: RFC 3339 in UTC with a ``Z``."""
+    return instant(value).isoformat().replace("+00:00", "Z")
 
 
 def required(payload: Mapping[str, Any], *path: str) -> Any:
