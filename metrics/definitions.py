@@ -152,7 +152,28 @@ COUNTERS: tuple[Counter, ...] = (
     Counter("nps_promoters", "NPS answers of 9 or 10."),
     Counter("nps_passives", "NPS answers of 7 or 8."),
     Counter("nps_detractors", "NPS answers of 0 to 6."),
+    Counter(
+        "agent_available_seconds",
+        "Time agents serving the queue spent available, counted as each spell ends.",
+    ),
+    Counter(
+        "agent_busy_seconds", "Time agents serving the queue spent on contacts, counted as each spell ends."
+    ),
+    Counter(
+        "agent_wrap_up_seconds",
+        "Time agents serving the queue spent in after-contact work, as each spell ends.",
+    ),
+    Counter(
+        "agent_away_seconds", "Time agents serving the queue spent logged in but away, as each spell ends."
+    ),
+    Counter(
+        "agent_events_late",
+        "Agent state changes that arrived after a later one of the same agent (applied to nothing).",
+    ),
 )
+
+# After-call work: seconds to half an hour.
+WRAP_UP_BUCKETS = (5.0, 10.0, 15.0, 30.0, 45.0, 60.0, 90.0, 120.0, 180.0, 300.0, 600.0, 1200.0, 1800.0)
 
 HISTOGRAMS: tuple[Histogram, ...] = (
     Histogram(
@@ -191,6 +212,13 @@ HISTOGRAMS: tuple[Histogram, ...] = (
         "ces_mean_score",
         "Mean customer effort score of answers in the window.",
         unit="score",
+    ),
+    Histogram(
+        "after_call_work_seconds",
+        "Length of agents' wrap-up spells (after-call work), counted as each ends.",
+        WRAP_UP_BUCKETS,
+        "after_call_work_mean_seconds",
+        "Mean length of wrap-up spells that ended in the window.",
     ),
 )
 
@@ -250,6 +278,13 @@ RATIOS: tuple[Ratio, ...] = (
         ("nps_responses",),
         scale=100.0,
     ),
+    Ratio(
+        "agent_occupancy_ratio",
+        "(Busy + wrap-up time) ÷ logged-in time (available + busy + wrap-up + away) "
+        "of the spells that ended in the window.",
+        ("agent_busy_seconds", "agent_wrap_up_seconds"),
+        ("agent_available_seconds", "agent_busy_seconds", "agent_wrap_up_seconds", "agent_away_seconds"),
+    ),
 )
 
 # Work measures per window: conversations handled are ticket resolutions plus handled calls.
@@ -273,8 +308,64 @@ def quantile_help(histogram: Histogram, q: float) -> str:
 
 WINDOW_LABELS = (*LABELS, "window")
 
-# Queue state now, per queue and channel.
-TICKETS_OPEN = Series("tickets_open", "Open tickets (active issues) now.", "gauge", LABELS)
+# Queue state now, per queue and channel. Entities enter and leave *levels* (facts carry
+# ``levels: [[name, since, ±1], ...]``); the aggregation keeps each level's count and since when
+# its members are there, and the export reads counts and the oldest member's age at scrape time.
+LEVEL_TICKETS_OPEN = "tickets_open"
+LEVEL_CALLS_WAITING = "calls_waiting"
+TICKET_STATUSES = ("new", "open", "pending")
+
+
+def status_level(status: str) -> str:
+    """The level of open tickets in ``status`` (new: no agent reply yet; open: the customer waits on
+    the agent; pending: the agent waits on the customer)."""
+    return f"status:{status}"
+
+
+# States of a logged-in agent; an offline agent is in no level.
+AGENT_STATES = ("available", "busy", "wrap_up", "away")
+
+
+def agent_level(state: str) -> str:
+    return f"agents:{state}"
+
+
+# Levels whose members stay seconds, not hours: their times are kept to the second.
+EXACT_LEVELS = frozenset({LEVEL_CALLS_WAITING})
+
+TICKETS_OPEN = Series(LEVEL_TICKETS_OPEN, "Open tickets (active issues) now.", "gauge", LABELS)
+TICKETS_BY_STATUS = Series(
+    "tickets_open_by_status",
+    "Open tickets now by status: new (no agent reply yet), open (the customer waits on the agent), "
+    "pending (the agent waits on the customer).",
+    "gauge",
+    (*LABELS, "status"),
+)
+OLDEST_NEW_TICKET = Series(
+    "oldest_unanswered_ticket_age_seconds",
+    "Age of the oldest open ticket still waiting for its first agent reply (to the minute); 0 when none.",
+    "gauge",
+    LABELS,
+)
+AGENTS = Series(
+    "agents",
+    "Agents logged in now by state (available, busy, wrap_up, away), in each queue they serve "
+    "(an agent serving two queues counts in both).",
+    "gauge",
+    (*LABELS, "state"),
+)
+CALLS_WAITING = Series(
+    LEVEL_CALLS_WAITING,
+    "Callers in the queue now: queued and not yet answered, abandoned or ended.",
+    "gauge",
+    LABELS,
+)
+LONGEST_CALL_WAIT = Series(
+    "longest_call_wait_seconds",
+    "How long the caller waiting longest has waited so far; 0 when nobody waits.",
+    "gauge",
+    LABELS,
+)
 OLDEST_OPEN_TICKET = Series(
     "oldest_open_ticket_age_seconds",
     "Age of the oldest open ticket (or of its current open period, after a reopen).",

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     customers_topic: str = Field(
         "customers", description="Topic of customer lifecycle events, keyed by customer_id."
     )
+    agents_topic: str = Field("agents", description="Topic of agent state changes, keyed by agent_id.")
     deadletter_topic: str = Field(
         "cxpulse-deadletter", description="Where events that fail validation are parked with their reason."
     )
@@ -281,6 +282,7 @@ class Settings(BaseSettings):
             "calls": self.calls_topic,
             "surveys": self.surveys_topic,
             "customers": self.customers_topic,
+            "agents": self.agents_topic,
         }
 
     def limits(self) -> Limits:

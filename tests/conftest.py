@@ -38,12 +38,14 @@ class Stack:
         self.calls = f"calls-{tag}"
         self.surveys = f"surveys-{tag}"
         self.customers = f"customers-{tag}"
+        self.agents = f"agents-{tag}"
         self.deadletter = f"deadletter-{tag}"
         self.topics = {
             "tickets": self.tickets,
             "calls": self.calls,
             "surveys": self.surveys,
             "customers": self.customers,
+            "agents": self.agents,
         }
 
     def env(self, port: int) -> dict[str, str]:
@@ -54,6 +56,7 @@ class Stack:
             "CXPULSE_CALLS_TOPIC": self.calls,
             "CXPULSE_SURVEYS_TOPIC": self.surveys,
             "CXPULSE_CUSTOMERS_TOPIC": self.customers,
+            "CXPULSE_AGENTS_TOPIC": self.agents,
             "CXPULSE_DEADLETTER_TOPIC": self.deadletter,
             "CXPULSE_PARTITIONS": str(self.partitions),
             "CXPULSE_WEB_HOST": "127.0.0.1",

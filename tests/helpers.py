@@ -70,13 +70,34 @@ def customer(type_: str, customer_id: str, at: float) -> dict:
     }
 
 
+def agent(state: str, agent_id: str, at: float, queues: Iterable[str] = ("billing",), **extra: Any) -> dict:
+    """An agent's change to ``state`` at epoch seconds ``at``, serving ``queues``."""
+    return {
+        "event_id": f"e{next(_ids)}",
+        "type": "agent.state_changed",
+        "agent_id": agent_id,
+        "state": state,
+        "queues": list(queues),
+        "occurred_at": rfc3339(at),
+        **extra,
+    }
+
+
 def entity_key(ev: dict) -> bytes:
-    """The Kafka key the contract asks for: the ticket, call or customer id."""
+    """The Kafka key the contract asks for: the ticket, call, customer or agent id."""
+    if ev["type"].startswith("agent."):
+        return ev["agent_id"].encode()
     return (ev.get("ticket_id") or ev.get("call_id") or ev["customer_id"]).encode()
 
 
 def topic_of(ev: dict, topics: dict[str, str]) -> str:
-    family = {"ticket": "tickets", "call": "calls", "survey": "surveys", "customer": "customers"}
+    family = {
+        "ticket": "tickets",
+        "call": "calls",
+        "survey": "surveys",
+        "customer": "customers",
+        "agent": "agents",
+    }
     return topics[family[ev["type"].split(".")[0]]]
 
 

@@ -18,6 +18,7 @@ from metrics.definitions import (
     RESOLUTION_BUCKETS,
     SCORE_BUCKETS,
     TICKET_DURATION_BUCKETS,
+    WRAP_UP_BUCKETS,
 )
 
 WINDOWS = {"5m": 300, "15m": 900, "1h": 3600}
@@ -27,6 +28,7 @@ HIST_BUCKETS = {
     "call_wait_seconds": CALL_WAIT_BUCKETS,
     "call_handle_seconds": HANDLE_BUCKETS,
     "ces_score": SCORE_BUCKETS,
+    "after_call_work_seconds": WRAP_UP_BUCKETS,
 }
 COUNTERS = [
     "tickets_created", "tickets_escalated", "ticket_first_responses", "first_response_sla_breaches",
@@ -34,7 +36,10 @@ COUNTERS = [
     "complaints", "calls_offered", "calls_answered", "calls_answered_within_sla", "calls_abandoned",
     "calls_short_abandoned", "calls_handled", "contacts", "repeat_contacts", "conversions", "csat_responses",
     "csat_satisfied", "nps_responses", "nps_promoters", "nps_passives", "nps_detractors",
+    "agent_available_seconds", "agent_busy_seconds", "agent_wrap_up_seconds", "agent_away_seconds",
+    "agent_events_late",
 ]  # fmt: skip
+ON_FLOOR = ("available", "busy", "wrap_up", "away")
 DAY = 86400.0
 
 
@@ -73,7 +78,9 @@ def _first(evs: list[dict], type_: str) -> dict | None:
     return next((e for e in evs if e["type"] == type_), None)
 
 
-def _ticket(evs: list[dict], r: Rules, out: list[F], open_periods: list[tuple[str, str, float]]) -> None:
+def _ticket(
+    evs: list[dict], r: Rules, out: list[F], open_periods: list[tuple[str, str, float]], statuses: list[tuple]
+) -> None:
     created = _first(evs, "ticket.created")
     esc = _first(evs, "ticket.escalated")
     if esc:
@@ -123,13 +130,39 @@ def _ticket(evs: list[dict], r: Rules, out: list[F], open_periods: list[tuple[st
             out.append(F(e["queue"], e["channel"], ts(e), {"tickets_reopened": 1}))
     if is_open:
         open_periods.append((created["queue"], created["channel"], since))
+        status, status_since = _status(evs, created)
+        statuses.append((created["queue"], created["channel"], status, status_since))
 
 
-def _call(evs: list[dict], r: Rules, out: list[F]) -> None:
+def _status(evs: list[dict], created: dict) -> tuple[str | None, float]:
+    """docs/kpis.md: new until an agent's first reply, then pending after an agent reply and open
+    after a customer's (or a reopen); a new ticket is new since its creation."""
+    replied = any(e["type"] == "ticket.replied" and e["author"] == "agent" for e in evs[: evs.index(created)])
+    status, since = ("pending", ts(created)) if replied else ("new", ts(created))
+    for e in evs[evs.index(created) + 1 :]:
+        kind, author = e["type"], e.get("author")
+        if kind == "ticket.resolved":
+            status = None
+        elif kind == "ticket.reopened" and status is None:
+            status, since = "open", ts(e)
+        elif status is None:
+            continue
+        elif kind == "ticket.replied" and author == "agent":
+            replied = True
+            if status != "pending":
+                status, since = "pending", ts(e)
+        elif kind == "ticket.replied" and author == "customer" and replied and status != "open":
+            status, since = "open", ts(e)
+    return status, since
+
+
+def _call(evs: list[dict], r: Rules, out: list[F], waiting: list[tuple[str, str, float]]) -> None:
     queued = _first(evs, "call.queued")
     q_at = ts(queued) if queued else None
     if queued:
         out.append(F(queued["queue"], queued["channel"], q_at, {"calls_offered": 1}))
+        if not any(e["type"] in ("call.answered", "call.abandoned", "call.ended") for e in evs):
+            waiting.append((queued["queue"], queued["channel"], q_at))
     answer = abandon = None
     for e in evs:
         if e["type"] == "call.answered" and answer is None and abandon is None:
@@ -222,6 +255,41 @@ def _customers(events: list[dict], r: Rules, out: list[F]) -> list[tuple[float, 
     return lifecycle
 
 
+def _agents(events: list[dict], out: list[F]) -> dict[tuple[str, str, str], int]:
+    """docs/kpis.md, agent states: each agent's changes in arrival order; one older than the
+    agent's newest is late (counted, applied to nothing); a spell is counted when it ends, in the
+    queues served during it. Returns the agents logged in now per (queue, channel, state)."""
+    now_in: dict[str, tuple[str, float, list[str], str]] = {}
+    newest: dict[str, float] = {}
+    for e in events:
+        if not e["type"].startswith("agent."):
+            continue
+        who, at, queues = e["agent_id"], ts(e), sorted(set(e.get("queues", [])))
+        channel = e.get("channel", "phone")
+        if who in newest and at < newest[who]:
+            for q in queues:
+                out.append(F(q, channel, at, {"agent_events_late": 1}))
+            continue
+        newest[who] = at
+        state, since, served, served_channel = now_in.get(who, ("offline", at, [], channel))
+        if (e["state"], queues, channel) == (state, served, served_channel):
+            continue
+        if state != "offline":
+            for q in served:
+                obs = {"after_call_work_seconds": at - since} if state == "wrap_up" else {}
+                out.append(F(q, served_channel, at, {f"agent_{state}_seconds": at - since}, obs))
+        if e["state"] != "offline":
+            for q in queues:
+                out.append(F(q, channel, at, {}))
+        now_in[who] = (e["state"], at, queues, channel)
+    floor: dict[tuple[str, str, str], int] = defaultdict(int)
+    for state, _, served, channel in now_in.values():
+        if state != "offline":
+            for q in served:
+                floor[(q, channel, state)] += 1
+    return floor
+
+
 def dedupe(events: list[dict]) -> list[dict]:
     seen: set[str] = set()
     out = []
@@ -252,14 +320,17 @@ def expected_samples(
             groups[("s", ev.get("ticket_id") or ev["call_id"])].append(ev)
     facts: list[F] = []
     open_periods: list[tuple[str, str, float]] = []
+    statuses: list[tuple[str, str, str, float]] = []
+    waiting: list[tuple[str, str, float]] = []
     for (kind, _), evs in groups.items():
         if kind == "t":
-            _ticket(evs, r, facts, open_periods)
+            _ticket(evs, r, facts, open_periods, statuses)
         elif kind == "c":
-            _call(evs, r, facts)
+            _call(evs, r, facts, waiting)
         else:
             _survey(evs, facts)
     lifecycle = _customers(events, r, facts)
+    floor = _agents(events, facts)
 
     exp: dict[tuple[str, frozenset], float] = {}
 
@@ -282,6 +353,17 @@ def expected_samples(
         put("cxpulse_tickets_open", labels, len(opened))
         if opened:
             put("cxpulse_oldest_open_ticket_age_seconds", labels, now - min(s // 60 * 60 for s in opened))
+        mine_status = [(st, since) for sq, sc, st, since in statuses if (sq, sc) == (q, c)]
+        for status in ("new", "open", "pending"):
+            put("cxpulse_tickets_open_by_status", {**labels, "status": status},
+                sum(1 for st, _ in mine_status if st == status))  # fmt: skip
+        new = [since // 60 * 60 for st, since in mine_status if st == "new"]
+        put("cxpulse_oldest_unanswered_ticket_age_seconds", labels, now - min(new) if new else 0.0)
+        for state in ON_FLOOR:
+            put("cxpulse_agents", {**labels, "state": state}, floor.get((q, c, state), 0))
+        callers = [int(since) for wq, wc, since in waiting if (wq, wc) == (q, c)]
+        put("cxpulse_calls_waiting", labels, len(callers))
+        put("cxpulse_longest_call_wait_seconds", labels, now - min(callers) if callers else 0.0)
         put("cxpulse_events_late_total", labels, 0)
         for window, seconds in WINDOWS.items():
             wl = {**labels, "window": window}
@@ -311,6 +393,10 @@ def expected_samples(
                 "conversion_ratio": (n["conversions"], n["contacts"]),
                 "csat_ratio": (n["csat_satisfied"], n["csat_responses"]),
                 "nps_score": (100 * (n["nps_promoters"] - n["nps_detractors"]), n["nps_responses"]),
+                "agent_occupancy_ratio": (
+                    n["agent_busy_seconds"] + n["agent_wrap_up_seconds"],
+                    sum(n[f"agent_{state}_seconds"] for state in ON_FLOOR),
+                ),
             }
             for name, (num, den) in ratios.items():
                 if den > 0:
@@ -321,6 +407,7 @@ def expected_samples(
                 "call_wait_seconds": "call_wait_mean_seconds",
                 "call_handle_seconds": "call_handle_mean_seconds",
                 "ces_score": "ces_mean_score",
+                "after_call_work_seconds": "after_call_work_mean_seconds",
             }
             for hist, name in means.items():
                 values = [f.obs[hist] for f in inside if hist in f.obs]
@@ -387,7 +474,8 @@ KPI_PREFIXES = (
     "cxpulse_tickets_", "cxpulse_ticket_", "cxpulse_calls_", "cxpulse_call_", "cxpulse_first_",
     "cxpulse_window_", "cxpulse_resolution", "cxpulse_oldest", "cxpulse_complaints", "cxpulse_contacts",
     "cxpulse_repeat_", "cxpulse_conversion", "cxpulse_csat", "cxpulse_nps", "cxpulse_ces", "cxpulse_service_",
-    "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late",
+    "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late", "cxpulse_longest_",
+    "cxpulse_agent", "cxpulse_after_call",
 )  # fmt: skip
 
 

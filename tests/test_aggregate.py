@@ -6,7 +6,7 @@ import copy
 
 from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.labels import admit_labels, new_label_record
-from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base, oldest_open_age
+from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base, oldest_age
 from metrics.aggregates.windows import window_sums, window_values
 from metrics.definitions import CALL_WAIT_BUCKETS
 
@@ -120,13 +120,19 @@ def test_windows_cover_the_current_bucket_and_whole_buckets_before():
 
 def test_backlog_oldest_open_and_active_agents():
     q = Queue()
-    q.add(1, f(T0, {"tickets_created": 1}, open=[T0, 1]))
-    q.add(2, f(T0 + 90, {"tickets_created": 1}, open=[T0 + 90, 1]))
-    q.add(3, f(T0 + 100, {"tickets_resolved": 1}, {"resolution_seconds": 100.0}, open=[T0, -1], agent="a1"))
+    opened = [["tickets_open", T0, 1], ["calls_waiting", T0 + 7.5, 1]]
+    q.add(1, f(T0, {"tickets_created": 1}, levels=opened))
+    q.add(2, f(T0 + 90, {"tickets_created": 1}, levels=[["tickets_open", T0 + 90, 1]]))
+    resolved = [["tickets_open", T0, -1]]
+    q.add(3, f(T0 + 100, {"tickets_resolved": 1}, {"resolution_seconds": 100.0}, levels=resolved, agent="a1"))
     q.add(4, f(T0 + 110, agent="a2"))
     q.add(5, f(T0 + 120, agent="a1"))
     assert q.agg["totals"]["tickets_open"] == 1
-    assert oldest_open_age(q.agg, T0 + 600) == T0 + 600 - (T0 + 90) // B * B
+    assert oldest_age(q.agg, "tickets_open", T0 + 600) == T0 + 600 - (T0 + 90) // B * B
+    # Callers wait seconds: their times are kept to the second, not the bucket.
+    assert q.agg["totals"]["calls_waiting"] == 1
+    assert oldest_age(q.agg, "calls_waiting", T0 + 60) == 60 - 7
+    assert oldest_age(q.agg, "status:new", T0 + 60) is None
     values = q.window(T0 + 200, 3600, hourly_cost=40.0)
     assert values["active_agents"] == 2
     assert values["resolutions_per_agent_hour"] == 0.5  # 1 resolution / (2 agents x 1 h)

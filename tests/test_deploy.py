@@ -81,7 +81,12 @@ def exported_names() -> set[str]:
     table: dict = {}
     agg = new_aggregate("billing", "email", 0)
     facts = [
-        [NOW, {"tickets_created": 1}, {"first_response_seconds": 5.0}, {"open": [NOW, 1], "agent": "a"}],
+        [
+            NOW,
+            {"tickets_created": 1},
+            {"first_response_seconds": 5.0},
+            {"levels": [["tickets_open", NOW, 1]], "agent": "a"},
+        ],
         [NOW, {"tickets_resolved": 1, "csat_responses": 1, "nps_responses": 1, "contacts": 1}, {}, {}],
     ]
     apply_facts(agg, facts, "tickets:0", 1, 60, 120, table)

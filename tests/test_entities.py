@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from helpers import customer, event, survey
+from helpers import agent, customer, event, survey
 
-from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS
+from metrics.contract.events import AGENTS, CALLS, CUSTOMERS, SURVEYS, TICKETS
 from metrics.engine.entities import (
     LEDGER_SIZE,
+    agent_step,
     call_step,
     contact_step,
     customer_step,
@@ -175,8 +176,15 @@ def test_backlog_enters_on_create_and_reopen_and_leaves_on_resolve():
         event("ticket.resolved", "T", T0 + 60),
         event("ticket.reopened", "T", T0 + 90),
     )
-    opens = [f[3]["open"] for o in outputs if o[0] == "facts" for f in o[3] if "open" in f[3]]
-    assert opens == [[T0, 1], [T0, -1], [T0 + 90, 1]]
+    levels = [lv for o in outputs if o[0] == "facts" for f in o[3] for lv in f[3].get("levels", ())]
+    assert levels == [
+        ["tickets_open", T0, 1],
+        ["status:new", T0, 1],
+        ["tickets_open", T0, -1],
+        ["status:new", T0, -1],
+        ["tickets_open", T0 + 90, 1],
+        ["status:open", T0 + 90, 1],
+    ]
 
 
 def test_resolution_before_creation_is_counted_when_the_ticket_appears():
@@ -269,3 +277,108 @@ def test_committed_ledger_entries_drop_their_payloads():
     assert [bool(sent) for _, _, sent in state["ledger"]] == [False] * 4 + [True] * 3
     assert seen_before(state, "e1", "tickets:2:1") == ("replay", [])  # committed: nothing to resend
     assert seen_before(state, "e4", "tickets:2:4") == ("replay", [["facts", "q", "c", [4]]])
+
+
+def level_moves(step, family, *events: dict) -> list:
+    """The level moves of the events, each as (queue, channel, level, since, ±1)."""
+    state, moves = None, []
+    for ev in events:
+        state, outputs = step(state, family.adapter.validate_python(ev), POLICY)
+        for output in outputs:
+            if output[0] == "facts":
+                for fact in output[3]:
+                    moves += [(output[1], output[2], *lv) for lv in fact[3].get("levels", ())]
+    return moves
+
+
+def test_ticket_status_follows_who_waits_on_whom():
+    moves = level_moves(
+        ticket_step,
+        TICKETS,
+        event("ticket.created", "T", T0),
+        event("ticket.replied", "T", T0 + 10, author="customer"),  # still new: no agent reply yet
+        event("ticket.replied", "T", T0 + 60, author="agent"),
+        event("ticket.replied", "T", T0 + 70, author="bot"),  # a bot changes nothing
+        event("ticket.replied", "T", T0 + 300, author="customer"),
+        event("ticket.resolved", "T", T0 + 400),
+    )
+    status = [m[2:] for m in moves if m[2].startswith("status:")]
+    assert status == [
+        ("status:new", T0, 1),
+        ("status:new", T0, -1),
+        ("status:pending", T0 + 60, 1),
+        ("status:pending", T0 + 60, -1),
+        ("status:open", T0 + 300, 1),
+        ("status:open", T0 + 300, -1),
+    ]
+
+
+def test_levels_leave_the_queue_they_entered_when_a_later_event_names_another():
+    moves = level_moves(
+        ticket_step,
+        TICKETS,
+        event("ticket.created", "T", T0, "billing", "email"),
+        event("ticket.resolved", "T", T0 + 60, "sales", "email"),
+    )
+    assert {m[:2] for m in moves} == {("billing", "email")}
+    assert sum(m[4] for m in moves) == 0
+
+
+def test_a_caller_waits_from_queued_to_answer_abandon_or_end():
+    answered = level_moves(
+        call_step,
+        CALLS,
+        event("call.queued", "C", T0, "billing", "phone"),
+        event("call.answered", "C", T0 + 9),
+    )
+    assert [m[2:] for m in answered] == [("calls_waiting", T0, 1), ("calls_waiting", T0, -1)]
+    for leaving in ("call.abandoned", "call.ended"):
+        moves = level_moves(call_step, CALLS, event("call.queued", "C", T0), event(leaving, "C", T0 + 30))
+        assert sum(m[4] for m in moves) == 0 and len(moves) == 2
+    # An answer or an end that arrives before its queued event: the caller never waited.
+    for first in ("call.answered", "call.ended"):
+        moves = level_moves(call_step, CALLS, event(first, "C", T0 + 9), event("call.queued", "C", T0))
+        assert moves == []
+    # Still queued: one caller waiting since T0.
+    assert level_moves(call_step, CALLS, event("call.queued", "C", T0)) == [
+        ("billing", "email", "calls_waiting", T0, 1)
+    ]
+
+
+def agent_outputs(*events: dict) -> list:
+    state, out = None, []
+    for ev in events:
+        state, outputs = agent_step(state, AGENTS.adapter.validate_python(ev), POLICY)
+        out += outputs
+    return out
+
+
+def test_an_agent_spell_is_counted_when_it_ends_in_each_queue_served():
+    out = agent_outputs(
+        agent("available", "A", T0, queues=["billing", "sales"]),
+        agent("wrap_up", "A", T0 + 100, queues=["billing"]),
+        agent("offline", "A", T0 + 130, queues=["billing"]),
+    )
+    available, wrap_up = "agents:available", "agents:wrap_up"
+    moved = {"levels": [[available, T0, -1], [wrap_up, T0 + 100, 1]]}
+    ended = {"levels": [[wrap_up, T0 + 100, -1]]}
+    assert out == [
+        ["facts", "billing", "phone", [[T0, {}, {}, {"levels": [[available, T0, 1]]}]]],
+        ["facts", "sales", "phone", [[T0, {}, {}, {"levels": [[available, T0, 1]]}]]],
+        ["facts", "billing", "phone", [[T0 + 100, {"agent_available_seconds": 100}, {}, moved]]],
+        ["facts", "sales", "phone", [[T0 + 100, {"agent_available_seconds": 100}, {},
+                                      {"levels": [[available, T0, -1]]}]]],
+        ["facts", "billing", "phone", [[T0 + 130, {"agent_wrap_up_seconds": 30},
+                                        {"after_call_work_seconds": 30}, ended]]],
+    ]  # fmt: skip
+
+
+def test_an_agent_change_older_than_the_agents_newest_is_late_and_changes_nothing():
+    out = agent_outputs(
+        agent("available", "A", T0),
+        agent("busy", "A", T0 + 60),
+        agent("away", "A", T0 + 30),  # arrives after busy
+        agent("busy", "A", T0 + 90),  # no change: nothing to count
+    )
+    assert out[-1] == ["facts", "billing", "phone", [[T0 + 30, {"agent_events_late": 1}, {}, {}]]]
+    assert len(out) == 3

@@ -80,7 +80,19 @@ def test_only_aggregates_handed_over_are_exported():
 def test_label_names_never_carry_ids():
     fams = families(render(aggregates))
     labels = {k for f in fams.values() for s in f.samples for k in s.labels}
-    assert labels <= {"queue", "channel", "window", "le", "topic", "type", "reason", "period", "label"}
+    assert labels <= {
+        "queue",
+        "channel",
+        "window",
+        "le",
+        "topic",
+        "type",
+        "reason",
+        "period",
+        "label",
+        "status",
+        "state",
+    }
 
 
 def test_label_values_with_quotes_backslashes_and_unicode_come_back_exactly():

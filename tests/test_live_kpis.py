@@ -7,7 +7,7 @@ from collections import Counter
 
 import orjson
 import pytest
-from helpers import customer, event, produce, survey, wait_for
+from helpers import agent, customer, event, produce, survey, wait_for
 from oracle import Rules, expected_samples, kpi_samples
 from test_corpus import CORPUS
 
@@ -82,6 +82,8 @@ def scenario(now: float) -> tuple[list[dict], list[dict]]:
         event("call.answered", "C4", now - 4980, "sales", "phone"),
         event("call.queued", "C5", now - 90, "billing", "phone"),
         event("call.abandoned", "C5", now - 87, "billing", "phone"),
+        # A caller still waiting.
+        event("call.queued", "C6", now - 45, "billing", "phone"),
     ]
     return t, c
 
@@ -101,6 +103,17 @@ def catalogue_extras(now: float) -> tuple[list[dict], list[dict]]:
         customer("customer.joined", "K6", now - 86400 - 100),
         customer("customer.churned", "K7", now - 50),
         customer("customer.churned", "K7", now - 40),  # the same churn reported again: counted once
+        # Agents: A1's shift (its "away" arrives after a later change: late), A2 off on a break,
+        # A3 logging in to billing's chat.
+        agent("available", "A1", now - 900),
+        agent("busy", "A1", now - 600),
+        agent("wrap_up", "A1", now - 300),
+        agent("away", "A1", now - 700),
+        agent("available", "A1", now - 240, queues=["billing", "sales"]),
+        agent("available", "A2", now - 500, queues=["sales"]),
+        agent("away", "A2", now - 100, queues=["sales"]),
+        agent("offline", "A3", now - 3000, queues=["billing"], channel="chat"),
+        agent("available", "A3", now - 50, queues=["billing"], channel="chat"),
     ]
     second = [
         event("call.queued", "C7", now - 30, "billing", "phone", customer_id="K1"),  # repeat of T1
@@ -114,12 +127,20 @@ def catalogue_extras(now: float) -> tuple[list[dict], list[dict]]:
     return first, second
 
 
+# Ages run with the clock: they match to the scrape's second.
+AGES = {
+    "cxpulse_oldest_open_ticket_age_seconds",
+    "cxpulse_oldest_unanswered_ticket_age_seconds",
+    "cxpulse_longest_call_wait_seconds",
+}
+
+
 def same(got: dict, want: dict) -> bool:
     """Exact counts; float sums and ratios to 1e-9; the oldest ticket's age to the scrape's second."""
     if set(got) != set(want):
         return False
     for key, value in want.items():
-        tolerance = 3.0 if key[0] == "cxpulse_oldest_open_ticket_age_seconds" else 1e-9 * max(1.0, abs(value))
+        tolerance = 3.0 if key[0] in AGES else 1e-9 * max(1.0, abs(value))
         if abs(got[key] - value) > tolerance:
             return False
     return True
@@ -203,12 +224,27 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_calls_abandoned_total", bp)] == 1
     assert (
         got[("cxpulse_call_abandonment_ratio", label(queue="billing", channel="phone", window="15m"))]
-        == 1 / 4
+        == 1 / 5
     )
     assert (
-        got[("cxpulse_service_level_ratio", label(queue="billing", channel="phone", window="15m"))] == 2 / 4
+        got[("cxpulse_service_level_ratio", label(queue="billing", channel="phone", window="15m"))] == 2 / 5
     )
+    # The queue now: C6 still waits (45 s so far), T7 (reopened) waits on an agent, T10 and T4 are new.
+    assert got[("cxpulse_calls_waiting", bp)] == 1
+    assert 45 <= got[("cxpulse_longest_call_wait_seconds", bp)] < 45 + 60
+    assert got[("cxpulse_tickets_open_by_status", label(queue="sales", channel="chat", status="open"))] == 1
+    assert got[("cxpulse_tickets_open_by_status", label(queue="sales", channel="chat", status="new"))] == 1
+    assert got[("cxpulse_tickets_open_by_status", label(queue="billing", channel="email", status="new"))] == 1
     assert got[("cxpulse_csat_responses_total", be)] == 1  # the second answer on T1 is not counted
+    # Agents now, and A1's spells: 300 s available, 300 s busy, 60 s wrap-up; its late "away" ignored.
+    assert got[("cxpulse_agents", label(queue="billing", channel="phone", state="available"))] == 1
+    assert got[("cxpulse_agents", label(queue="sales", channel="phone", state="available"))] == 1
+    assert got[("cxpulse_agents", label(queue="sales", channel="phone", state="away"))] == 1
+    assert got[("cxpulse_agents", label(queue="billing", channel="chat", state="available"))] == 1
+    assert got[("cxpulse_agent_events_late_total", bp)] == 1
+    assert got[("cxpulse_after_call_work_seconds_sum", bp)] == 60
+    occupancy = label(queue="billing", channel="phone", window="15m")
+    assert got[("cxpulse_agent_occupancy_ratio", occupancy)] == (300 + 60) / (300 + 300 + 60)
     assert got[("cxpulse_nps_score", label(queue="billing", channel="chat", window="5m"))] == 100
     assert got[("cxpulse_repeat_contacts_total", bp)] == 1
     assert got[("cxpulse_repeat_contacts_total", sc)] == 0

@@ -26,7 +26,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from metrics.aggregates.customers import count_period
-from metrics.definitions import HISTOGRAM_BY_KEY, LONGEST_WINDOW
+from metrics.definitions import EXACT_LEVELS, HISTOGRAM_BY_KEY, LONGEST_WINDOW
 
 Aggregate = dict[str, Any]
 
@@ -39,7 +39,7 @@ def new_aggregate(queue: str, channel: str, partition: int) -> Aggregate:
         "totals": {},  # counter key -> count; "tickets_open" is a level (backlog), not monotonic
         "hist": {},  # histogram key -> [per-bucket counts..., +Inf count, sum]
         "bucket_starts": [],  # starts of this aggregate's live buckets, oldest first
-        "open_since": {},  # str(minute an open period began) -> tickets still open from then
+        "levels": {},  # level name -> {str(since, rounded): entities in that level since then}
         "watermark": None,  # newest event time of any fact
         "watermarks": {},  # source "topic:partition" -> newest event time of its facts
         "applied": {},  # source "topic:partition" -> last applied offset
@@ -136,9 +136,10 @@ def apply_facts(
             agent = extra.get("agent")
             if agent is not None and agents is not None:
                 agents[agent] = 1
-            opened = extra.get("open")
-            if opened is not None:
-                _track_open(agg, opened[0], opened[1], bucket_seconds)
+            levels = extra.get("levels")
+            if levels is not None:
+                for name, since, delta in levels:
+                    _track_level(agg, name, since, delta, bucket_seconds)
         if "days" in agg:
             count_period(agg, at, counts)
     for bucket_key, bucket in touched.items():
@@ -195,19 +196,26 @@ def _expire(
         touched[f"{key}|{starts.pop(0)}"] = None
 
 
-def _track_open(agg: Aggregate, since: float, delta: int, bucket_seconds: int) -> None:
+def _track_level(agg: Aggregate, name: str, since: float, delta: int, bucket_seconds: int) -> None:
+    """Move one entity into (+1) or out of (−1) a level, remembering since when it is there.
+
+    The count is kept in the totals under the level's name; the times by the second for levels
+    that last seconds (callers waiting), by bucket for those that last hours (tickets), so a queue's
+    aggregate stays small however many tickets are open.
+    """
     totals = agg["totals"]
-    totals["tickets_open"] = totals.get("tickets_open", 0) + delta
-    key = str(int(since // bucket_seconds) * bucket_seconds)
-    opens = agg["open_since"]
-    n = opens.get(key, 0) + delta
+    totals[name] = totals.get(name, 0) + delta
+    resolution = 1 if name in EXACT_LEVELS else bucket_seconds
+    key = str(int(since // resolution) * resolution)
+    since_map = agg.setdefault("levels", {}).setdefault(name, {})
+    n = since_map.get(key, 0) + delta
     if n:
-        opens[key] = n
+        since_map[key] = n
     else:
-        opens.pop(key, None)
+        since_map.pop(key, None)
 
 
-def oldest_open_age(agg: Aggregate, now: float) -> float | None:
-    """Age of the oldest open ticket, to the bucket its open period began in; None if none is open."""
-    starts = [int(k) for k, n in agg["open_since"].items() if n > 0]
+def oldest_age(agg: Aggregate, level: str, now: float) -> float | None:
+    """How long the oldest entity in ``level`` has been there (to its resolution); None if it is empty."""
+    starts = [int(k) for k, n in agg.get("levels", {}).get(level, {}).items() if n > 0]
     return max(0.0, now - min(starts)) if starts else None

@@ -1,4 +1,5 @@
-"""The event contract: what producers write to the ``tickets`` and ``calls`` topics.
+"""The event contract: what producers write to the ``tickets``, ``calls``, ``surveys``, ``customers``
+and ``agents`` topics.
 
 These models are the single source of truth for the contract: the JSON Schema files
 shipped in ``metrics/contract/schemas`` are generated from them (``cxpulse schemas``), and
@@ -139,6 +140,27 @@ class CustomerPurchased(CustomerEvent):
     type: Literal["customer.purchased"]
 
 
+AgentState = Literal["available", "busy", "wrap_up", "away", "offline"]
+
+
+class AgentEvent(Event):
+    """An agent's event; tied to the queues the agent serves, never to one contact."""
+
+    agent_id: Id = Field(description="Agent id; also the Kafka key. Never used as a metric label.")
+
+
+class AgentStateChanged(AgentEvent):
+    type: Literal["agent.state_changed"]
+    state: AgentState = Field(
+        description="available: ready for a contact; busy: on a contact; wrap_up: after-contact work; "
+        "away: logged in but not taking contacts (break, training); offline: logged out."
+    )
+    queues: list[Label] = Field(
+        default_factory=list, max_length=50, description="Queues the agent serves in this state."
+    )
+    channel: Label = Field("phone", description="Channel the agent serves in these queues.")
+
+
 AnyTicketEvent = Annotated[
     TicketCreated | TicketReplied | TicketEscalated | TicketResolved | TicketReopened,
     Field(discriminator="type"),
@@ -150,6 +172,7 @@ AnyCallEvent = Annotated[
 
 
 AnySurveyEvent = Annotated[SurveySubmitted, Field(discriminator="type")]
+AnyAgentEvent = Annotated[AgentStateChanged, Field(discriminator="type")]
 AnyCustomerEvent = Annotated[
     CustomerJoined | CustomerChurned | CustomerPurchased,
     Field(discriminator="type"),
@@ -186,9 +209,17 @@ CUSTOMERS = Family(
     "customers", TypeAdapter(AnyCustomerEvent), "customer_id", "cxpulse customer lifecycle event"
 )
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (TICKETS, CALLS, SURVEYS, CUSTOMERS)}
+AGENTS = Family("agents", TypeAdapter(AnyAgentEvent), "agent_id", "cxpulse agent state event")
 
-_FAMILY_BY_PREFIX = {"ticket": TICKETS, "call": CALLS, "survey": SURVEYS, "customer": CUSTOMERS}
+FAMILIES: dict[str, Family] = {f.name: f for f in (TICKETS, CALLS, SURVEYS, CUSTOMERS, AGENTS)}
+
+_FAMILY_BY_PREFIX = {
+    "ticket": TICKETS,
+    "call": CALLS,
+    "survey": SURVEYS,
+    "customer": CUSTOMERS,
+    "agent": AGENTS,
+}
 
 
 def family_of(doc: Mapping[str, Any]) -> Family | None:

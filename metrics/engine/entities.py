@@ -6,8 +6,11 @@ path's dictionaries), so it runs the same live, in unit tests and in batch.
 A *fact* is ``[at, counts, observations, extra]``: the event time it is attributed to
 (the event that completes the KPI), counter increments and observed values keyed by the
 names in :mod:`metrics.definitions`, and extras the aggregation needs (``agent``: the
-agent who did the work, for distinct active agents; ``open``: ``[since, ±1]`` when a
-ticket enters or leaves the backlog). Facts carry no ids into labels.
+agent who did the work, for distinct active agents; ``levels``: ``[[level, since, ±1], ...]``
+when a ticket or call enters or leaves a level of the queue's state now — the backlog, a
+ticket status, the callers waiting). Facts carry no ids into labels. Levels always go to the
+queue and channel where the entity entered them (its *home*), so a count never drifts when a
+later event names another queue.
 
 A step returns *outputs*, each one of
 - ``["facts", queue, channel, [fact, ...]]`` for that queue's aggregate,
@@ -29,6 +32,7 @@ from typing import Any
 import orjson
 
 from metrics.contract.events import (
+    AgentStateChanged,
     CallAbandoned,
     CallAnswered,
     CallEnded,
@@ -46,6 +50,7 @@ from metrics.contract.events import (
     TicketReplied,
     TicketResolved,
 )
+from metrics.definitions import LEVEL_CALLS_WAITING, LEVEL_TICKETS_OPEN, agent_level, status_level
 from metrics.policy import SECONDS_PER_DAY, Policy
 
 Fact = list[Any]
@@ -83,6 +88,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
     at = event.occurred_at.timestamp()
     facts: list[Fact] = []
     outputs: list[Output] = []
+    levels: list[list[Any]] = []
     target = policy.for_queue(event.queue).first_response_target_seconds
     if isinstance(event, TicketCreated):
         if state["created"] is None:
@@ -102,14 +108,20 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             resolved = state["pending_resolved"]
             if resolved is None:
                 state["open_since"] = at
-                facts.append(_fact(at, {}, open=[at, 1]))
+                state["home"] = [event.queue, event.channel]
+                levels.append([LEVEL_TICKETS_OPEN, at, 1])
+                _set_status(state, "pending" if state["responded"] else "new", at, levels)
             else:
                 state["pending_resolved"] = None
                 state["open_since"] = at
-                facts.append(_resolve(state, resolved, {}, entered_backlog=False))
+                facts.append(_resolve(state, resolved, {}, levels, entered_backlog=False))
     elif isinstance(event, TicketReplied):
+        if event.author == "customer" and state["open_since"] is not None and state["responded"]:
+            _set_status(state, "open", at, levels)
         if event.author == "agent":
             state["agent_replies"] += 1
+            if state["open_since"] is not None:
+                _set_status(state, "pending", at, levels)
             extra = _agent(event)
             if state["fcr_void_pending"]:
                 state["fcr_void_pending"] = False
@@ -133,15 +145,45 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             if state["pending_resolved"] is None:
                 state["pending_resolved"] = at
         elif state["open_since"] is not None:
-            facts.append(_resolve(state, at, _agent(event), entered_backlog=True))
+            facts.append(_resolve(state, at, _agent(event), levels, entered_backlog=True))
     elif isinstance(event, TicketReopened) and state["open_since"] is None and state["resolved_once"]:
         state["open_since"] = at
         if state["fcr"]:
             state["fcr_void_pending"] = True
-        facts.append(_fact(at, {"tickets_reopened": 1}, open=[at, 1]))
+        facts.append(_fact(at, {"tickets_reopened": 1}))
+        state["home"] = state.get("home") or [event.queue, event.channel]
+        levels.append([LEVEL_TICKETS_OPEN, at, 1])
+        _set_status(state, "open", at, levels)
+    return state, _with_levels(state, event, at, facts, levels, outputs)
+
+
+def _set_status(state: State, status: str | None, at: float, levels: list[list[Any]]) -> None:
+    """Move an open ticket to ``status`` (None: out of the backlog); "new" counts from its creation."""
+    old = state.get("status")
+    if old == status:
+        return
+    if old is not None:
+        levels.append([status_level(old), state["status_since"], -1])
+    since = None
+    if status is not None:
+        since = state["created"] if status == "new" else at
+        levels.append([status_level(status), since, 1])
+    state["status"], state["status_since"] = status, since
+
+
+def _with_levels(
+    state: State, event: Any, at: float, facts: list[Fact], levels: list[list[Any]], outputs: list[Output]
+) -> list[Output]:
+    """The step's outputs: its facts to the event's queue, its level moves to the entity's home."""
+    here = [event.queue, event.channel]
+    home = state.get("home") or here
+    if levels and home == here and facts:
+        facts[0][3]["levels"] = levels
+    elif levels:
+        outputs.insert(0, ["facts", home[0], home[1], [_fact(at, {}, levels=levels)]])
     if facts:
         outputs.insert(0, ["facts", event.queue, event.channel, facts])
-    return state, outputs
+    return outputs
 
 
 def _first_response(state: State, reply_at: float, created_at: float, target: float, extra: dict) -> Fact:
@@ -153,7 +195,7 @@ def _first_response(state: State, reply_at: float, created_at: float, target: fl
     return _fact(reply_at, counts, {"first_response_seconds": seconds}, **extra)
 
 
-def _resolve(state: State, at: float, extra: dict, entered_backlog: bool) -> Fact:
+def _resolve(state: State, at: float, extra: dict, levels: list[list[Any]], entered_backlog: bool) -> Fact:
     since = state["open_since"]
     state["open_since"] = None
     counts = {"tickets_resolved": 1}
@@ -163,18 +205,24 @@ def _resolve(state: State, at: float, extra: dict, entered_backlog: bool) -> Fac
             state["fcr"] = True
             counts["tickets_first_contact_resolved"] = 1
     if entered_backlog:
-        extra = {**extra, "open": [since, -1]}
+        levels.append([LEVEL_TICKETS_OPEN, since, -1])
+        _set_status(state, None, at, levels)
     return _fact(at, counts, {"resolution_seconds": max(0.0, at - since)}, **extra)
 
 
 def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[State, list[Output]]:
-    """Apply one call event; return the new state and what it completes."""
+    """Apply one call event; return the new state and what it completes.
+
+    A caller waits from ``queued`` until the first of answered, abandoned or ended; a call whose
+    answer or end arrived before its ``queued`` never waits.
+    """
     if state is None:
         state = {"queued": None, "answered": None, "abandoned": False, "ended": None}
     at = event.occurred_at.timestamp()
     rules = policy.for_queue(event.queue)
     facts: list[Fact] = []
     outputs: list[Output] = []
+    levels: list[list[Any]] = []
     if isinstance(event, CallQueued):
         if state["queued"] is None:
             state["queued"] = at
@@ -186,9 +234,14 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
             answered = state["answered"]
             if answered is not None:
                 facts.append(_wait(answered, answered - at, rules.service_level_seconds, {}, {}))
+            elif not state["abandoned"] and not state.get("left"):
+                state["waiting"] = True
+                state["home"] = [event.queue, event.channel]
+                levels.append([LEVEL_CALLS_WAITING, at, 1])
     elif isinstance(event, CallAnswered):
         if state["answered"] is None and not state["abandoned"]:
             state["answered"] = at
+            _stop_waiting(state, levels)
             queued = state["queued"]
             if queued is None:
                 facts.append(_fact(at, {"calls_answered": 1}, **_agent(event)))
@@ -199,16 +252,25 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
     elif isinstance(event, CallAbandoned):
         if state["answered"] is None and not state["abandoned"]:
             state["abandoned"] = True
+            _stop_waiting(state, levels)
             queued = state["queued"]
             short = queued is not None and at - queued < rules.short_abandon_seconds
             facts.append(_fact(at, {"calls_short_abandoned" if short else "calls_abandoned": 1}))
-    elif isinstance(event, CallEnded) and state["ended"] is None and state["answered"] is not None:
-        state["ended"] = at
-        handle = max(0.0, at - state["answered"])
-        facts.append(_fact(at, {"calls_handled": 1}, {"call_handle_seconds": handle}, **_agent(event)))
-    if facts:
-        outputs.insert(0, ["facts", event.queue, event.channel, facts])
-    return state, outputs
+    elif isinstance(event, CallEnded):
+        if state["ended"] is None and state["answered"] is not None:
+            state["ended"] = at
+            handle = max(0.0, at - state["answered"])
+            facts.append(_fact(at, {"calls_handled": 1}, {"call_handle_seconds": handle}, **_agent(event)))
+        elif state["answered"] is None:
+            state["left"] = True  # ended unanswered: out of the queue, whatever arrives later
+            _stop_waiting(state, levels)
+    return state, _with_levels(state, event, at, facts, levels, outputs)
+
+
+def _stop_waiting(state: State, levels: list[list[Any]]) -> None:
+    if state.get("waiting"):
+        state["waiting"] = False
+        levels.append([LEVEL_CALLS_WAITING, state["queued"], -1])
 
 
 def _wait(at: float, wait: float, threshold: float, counts: dict[str, int], extra: dict) -> Fact:
@@ -235,6 +297,41 @@ def survey_step(state: State | None, event: SurveySubmitted, policy: Policy) -> 
     else:
         fact = _fact(at, {}, {"ces_score": float(score)})
     return state, [["facts", event.queue, event.channel, [fact]]]
+
+
+def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) -> tuple[State, list[Output]]:
+    """An agent's change of state: the spell that ends is counted, the agent moves to its new level.
+
+    A spell (time in one state, in the queues served then) is counted when it ends, in each of
+    those queues; a wrap-up spell is also one after-call-work observation. An agent's changes
+    are applied in event-time order: one that arrives after a later change of the same agent is
+    *late* — the wallboard has moved past it and its time is already counted — so it is counted
+    as late and changes nothing. Offline time is no spell, and an offline agent is in no level.
+    """
+    if state is None:
+        state = {"state": "offline", "since": None, "queues": [], "channel": event.channel, "latest": None}
+    at = event.occurred_at.timestamp()
+    queues = sorted(set(event.queues))
+    if state["latest"] is not None and at < state["latest"]:
+        return state, [["facts", q, event.channel, [_fact(at, {"agent_events_late": 1})]] for q in queues]
+    state["latest"] = at
+    old, since, channel = state["state"], state["since"], state["channel"]
+    if (event.state, queues, event.channel) == (old, state["queues"], channel):
+        return state, []
+    parts: dict[tuple[str, str], Fact] = {}
+    if old != "offline" and since is not None:
+        spell = at - since
+        observations = {"after_call_work_seconds": spell} if old == "wrap_up" else {}
+        for queue in state["queues"]:
+            parts[(queue, channel)] = _fact(
+                at, {f"agent_{old}_seconds": spell}, observations, levels=[[agent_level(old), since, -1]]
+            )
+    if event.state != "offline":
+        for queue in queues:
+            fact = parts.setdefault((queue, event.channel), _fact(at, {}, levels=[]))
+            fact[3]["levels"].append([agent_level(event.state), at, 1])
+    state.update(state=event.state, since=at, queues=queues, channel=event.channel)
+    return state, [["facts", queue, ch, [fact]] for (queue, ch), fact in parts.items()]
 
 
 def _new_customer() -> State:

@@ -16,6 +16,7 @@ from typing import Any
 from metrics.engine.entities import (
     Output,
     State,
+    agent_step,
     call_step,
     contact_step,
     customer_step,
@@ -34,6 +35,7 @@ STEPS: dict[str, Callable[..., tuple[State, list[Output]]]] = {
     "calls": call_step,
     "surveys": survey_step,
     "customers": customer_step,
+    "agents": agent_step,
 }
 
 

@@ -17,9 +17,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
-from metrics.aggregates.queue import Aggregate, aggregate_key, oldest_open_age
+from metrics.aggregates.queue import Aggregate, aggregate_key, oldest_age
 from metrics.aggregates.windows import window_values, windows_sums
 from metrics.definitions import (
+    AGENT_STATES,
+    AGENTS,
+    CALLS_WAITING,
     COUNTERS,
     CUSTOMER_CHURN,
     CUSTOMER_RETENTION,
@@ -30,14 +33,22 @@ from metrics.definitions import (
     HISTOGRAMS,
     LABEL_VALUES_FOLDED,
     LABELS,
+    LEVEL_CALLS_WAITING,
+    LEVEL_TICKETS_OPEN,
+    LONGEST_CALL_WAIT,
+    OLDEST_NEW_TICKET,
     OLDEST_OPEN_TICKET,
     RATIOS,
+    TICKET_STATUSES,
+    TICKETS_BY_STATUS,
     TICKETS_OPEN,
     WINDOW_LABELS,
     WINDOWS,
     WORK_MEASURES,
     Series,
+    agent_level,
     quantile_help,
+    status_level,
     window_count_help,
     window_count_name,
 )
@@ -112,6 +123,9 @@ class KpiCollector(Collector):
                 )
         derived.update({key: declared(series) for key, series in WORK_MEASURES.items()})
         backlog, oldest, late = declared(TICKETS_OPEN), declared(OLDEST_OPEN_TICKET), declared(EVENTS_LATE)
+        by_status, oldest_new = declared(TICKETS_BY_STATUS), declared(OLDEST_NEW_TICKET)
+        waiting, longest_wait = declared(CALLS_WAITING), declared(LONGEST_CALL_WAIT)
+        agents = declared(AGENTS)
         for agg in aggregates:
             labels = [agg["queue"], agg["channel"]]
             agg_totals = agg["totals"]
@@ -119,10 +133,17 @@ class KpiCollector(Collector):
                 family.add_metric(labels, agg_totals.get(key, 0))
             for spec in HISTOGRAMS:
                 hists[spec.key].add_metric(labels, *_histogram(spec, agg["hist"].get(spec.key)))
-            backlog.add_metric(labels, agg_totals.get("tickets_open", 0))
-            age = oldest_open_age(agg, now)
+            backlog.add_metric(labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
+            age = oldest_age(agg, LEVEL_TICKETS_OPEN, now)
             if age is not None:
                 oldest.add_metric(labels, age)
+            for status in TICKET_STATUSES:
+                by_status.add_metric([*labels, status], agg_totals.get(status_level(status), 0))
+            oldest_new.add_metric(labels, oldest_age(agg, status_level("new"), now) or 0.0)
+            waiting.add_metric(labels, agg_totals.get(LEVEL_CALLS_WAITING, 0))
+            longest_wait.add_metric(labels, oldest_age(agg, LEVEL_CALLS_WAITING, now) or 0.0)
+            for state in AGENT_STATES:
+                agents.add_metric([*labels, state], agg_totals.get(agent_level(state), 0))
             late.add_metric(labels, agg["late"])
             hourly_cost = self._policy.for_queue(agg["queue"]).hourly_cost
             all_sums = windows_sums(buckets.get(aggregate_key(agg), ()), now, WINDOWS, self._bucket_seconds)
@@ -136,9 +157,7 @@ class KpiCollector(Collector):
                         family.add_metric(wlabels, values[key])
         yield from totals.values()
         yield from hists.values()
-        yield backlog
-        yield oldest
-        yield late
+        yield from (backlog, oldest, by_status, oldest_new, waiting, longest_wait, agents, late)
         yield from window_counts.values()
         yield from derived.values()
 

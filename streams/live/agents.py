@@ -2,7 +2,7 @@
 
 Stages, each keyed so that its state lives on exactly one worker:
 
-1. *Entity agents* consume ``tickets``, ``calls``, ``surveys`` and ``customers`` (keyed by
+1. *Entity agents* consume ``tickets``, ``calls``, ``surveys``, ``customers`` and ``agents`` (keyed by
    the entity id). Each event reads and updates its entity's state and yields KPI facts
    for its queue and, for a contact with a customer id, a contact for the customer. The
    facts of each queue and source partition travel as one message per batch on the
@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from metrics.contract.events import CALLS, CUSTOMERS, SURVEYS, TICKETS, Family
+from metrics.contract.events import FAMILIES, Family
 from metrics.contract.validation import Rejection, validate
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
@@ -79,7 +79,7 @@ class Agents:
 
     def install(self) -> None:
         app, wiring = self.app, self.wiring
-        for family in (TICKETS, CALLS, SURVEYS, CUSTOMERS):
+        for family in FAMILIES.values():
             table = wiring.entities[family.name]
             loop = self._loop(f"{family.name}_entities", table, self._entity_record(family, table))
             app.agent(wiring.sources[family.name], name=f"{family.name}-entities")(loop)

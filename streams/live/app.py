@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from metrics.contract.events import FAMILIES
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from streams import delivery
@@ -112,7 +113,7 @@ def build_app(settings: Settings) -> Pipeline:
         family: app.Table(
             f"{family.removesuffix('s')}-state", partitions=settings.partitions, **store_options
         )
-        for family in ("tickets", "calls", "surveys", "customers")
+        for family in FAMILIES
     }
     aggregates = app.Table("queue-kpis", partitions=settings.partitions, **store_options)
 

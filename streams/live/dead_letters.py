@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from metrics.contract.events import Family
-from metrics.contract.pseudonyms import Pseudonyms
+from metrics.contract.pseudonyms import PERSONAL_FIELDS, Pseudonyms
 from metrics.contract.validation import Rejection
 
 log = logging.getLogger("cxpulse.rejections")
@@ -71,7 +71,7 @@ class DeadLetters:
             key = None if key_bytes is None else key_bytes.decode("utf-8", "replace")
             value = None if raw_value is None else raw_value.decode("utf-8", "replace")
         else:
-            personal_key = family.entity_field == "customer_id"
+            personal_key = family.entity_field in PERSONAL_FIELDS
             key, value, detail = self._pseudonyms.parked(key_bytes, raw_value, detail, personal_key)
             key_bytes = None if key is None else key.encode()
         self._log(message.topic, rejection.reason, detail, origin, self._topic_name)

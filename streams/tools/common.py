@@ -19,6 +19,7 @@ SETTING_OPTIONS = [
     click.option("--calls-topic", help="Call events topic [CXPULSE_CALLS_TOPIC]."),
     click.option("--surveys-topic", help="Survey answers topic [CXPULSE_SURVEYS_TOPIC]."),
     click.option("--customers-topic", help="Customer lifecycle topic [CXPULSE_CUSTOMERS_TOPIC]."),
+    click.option("--agents-topic", help="Agent state changes topic [CXPULSE_AGENTS_TOPIC]."),
 ]
 
 

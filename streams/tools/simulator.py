@@ -1,9 +1,12 @@
-"""Contact-centre traffic: tickets and calls with realistic timing, for the demo and benchmarks.
+"""Contact-centre traffic: tickets, calls and agents with realistic timing, for the demo and benchmarks.
 
 :class:`Traffic` is a deterministic (seeded) generator of events in event-time order;
 :func:`run_live` paces it against the wall clock and produces it to Kafka, which is what
 ``cxpulse simulate`` and the demo run. Arrivals follow a Poisson process whose rate
-swings slowly and jumps in short bursts (a mailing goes out, a service goes down).
+swings slowly and jumps in short bursts (a mailing goes out, a service goes down). Each queue
+has a roster of phone agents sized for its mean call load, who log in, take calls (busy, then
+wrap-up), wait for the next one, go on breaks and end their shifts; their state changes come
+from a random generator of their own, so the contacts are the same with or without them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ QUEUES = ("billing", "tech-support", "sales", "returns")
 TICKET_CHANNELS = ("email", "chat", "web", "social")
 # Median seconds to first agent reply, per channel: chat is live, email is slow.
 FIRST_REPLY_MEDIAN = {"chat": 40.0, "social": 240.0, "web": 900.0, "email": 3600.0}
+HANDLE_MEDIAN = 240.0  # seconds on a call
+WRAP_UP_MEDIAN = 30.0  # seconds of after-call work
+SHIFT_SECONDS = 8 * 3600.0
 
 
 @dataclass(order=True)
@@ -49,6 +55,7 @@ class Traffic:
         seed: int = 7,
         escalation_share: float = 0.08,
         call_share: float = 0.45,
+        staffing: float = 1.1,
     ) -> None:
         self.rng = random.Random(seed)
         self.start = start
@@ -62,6 +69,48 @@ class Traffic:
         self._burst_until = start
         self._burst_factor = 1.0
         self._customers: list[str] = []
+        self._agent_rng = random.Random(seed + 1)
+        self._roster(staffing)
+
+    def _roster(self, staffing: float) -> None:
+        """Agents per queue: ``staffing`` times the queue's mean call load in erlangs, logging in
+        over the first minute."""
+        calls_per_second = self.rate * self.call_share / len(QUEUES)
+        handle = HANDLE_MEDIAN * math.exp(0.6**2 / 2) + WRAP_UP_MEDIAN * math.exp(0.5**2 / 2)
+        size = max(2, math.ceil(staffing * calls_per_second * handle))
+        self._occupancy = min(0.95, calls_per_second * handle / size)
+        for queue in QUEUES:
+            for i in range(size):
+                at = self.start + self._agent_rng.uniform(0, 60)
+                agent = {"agent_id": f"agent-{queue}-{i}", "queues": [queue], "channel": "phone"}
+                self._push(at, "agents", self._event(agent, "agent.state_changed", state="available"))
+
+    def _next_agent_state(self, event: dict[str, Any], at: float) -> None:
+        """After each change, the agent's next one: available → busy → wrap_up → available, with
+        breaks now and then, and the end of the shift (a fresh agent takes the seat)."""
+        rng, state = self._agent_rng, event["state"]
+        agent = {k: event[k] for k in ("agent_id", "queues", "channel")}
+        if state == "available":
+            handle = HANDLE_MEDIAN * math.exp(0.6**2 / 2) + WRAP_UP_MEDIAN * math.exp(0.5**2 / 2)
+            idle = handle * (1 - self._occupancy) / self._occupancy
+            nxt, after = ("away", rng.uniform(5, 15) * 60) if rng.random() < 0.03 else ("busy", 0.0)
+            at += rng.expovariate(1 / idle)
+            if nxt == "away":
+                self._push(at, "agents", self._event(agent, "agent.state_changed", state="away"))
+                at += after
+                nxt = "available"
+        elif state == "busy":
+            at, nxt = at + rng.lognormvariate(math.log(HANDLE_MEDIAN), 0.6), "wrap_up"
+        elif state == "wrap_up":
+            at, nxt = at + rng.lognormvariate(math.log(WRAP_UP_MEDIAN), 0.5), "available"
+            # Shifts end at staggered times: a third of the roster after each third of a shift.
+            if at - self.start > SHIFT_SECONDS * (1 + sum(map(ord, agent["agent_id"])) % 3) / 3:
+                self._push(at, "agents", self._event(agent, "agent.state_changed", state="offline"))
+                agent["agent_id"] += "b"  # the next shift's agent logs in a minute later
+                at += 60
+        else:
+            return
+        self._push(at, "agents", self._event(agent, "agent.state_changed", state=nxt))
 
     def _rate_at(self, t: float) -> float:
         """Slow daily-like swing plus occasional bursts of three to five times the rate."""
@@ -192,6 +241,8 @@ class Traffic:
             if not self._heap or self._heap[0].at >= end:
                 return
             item = heapq.heappop(self._heap)
+            if item.family == "agents":
+                self._next_agent_state(item.event, item.at)
             yield item.family, _key(item.family, item.event), item.event
 
     def take(self, n: int) -> list[tuple[str, str, dict[str, Any]]]:
@@ -207,7 +258,8 @@ class Traffic:
 def _key(family: str, event: dict[str, Any]) -> str:
     if family == "surveys":
         return event.get("ticket_id") or event["call_id"]
-    return event[{"tickets": "ticket_id", "calls": "call_id", "customers": "customer_id"}[family]]
+    keys = {"tickets": "ticket_id", "calls": "call_id", "customers": "customer_id", "agents": "agent_id"}
+    return event[keys[family]]
 
 
 def run_live(
