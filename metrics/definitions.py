@@ -45,6 +45,7 @@ class Histogram:
     mean_help: str
     unit: str = "seconds"
     quantiles: tuple[float, ...] = ()
+    business: bool = False  # observed, and exported, only for queues with a business-hours calendar
 
     @property
     def name(self) -> str:
@@ -192,6 +193,22 @@ HISTOGRAMS: tuple[Histogram, ...] = (
         "Mean resolution time of resolutions in the window.",
     ),
     Histogram(
+        "first_response_business_seconds",
+        "First response time counting only the queue's business hours (queues with a calendar).",
+        TICKET_DURATION_BUCKETS,
+        "first_response_business_mean_seconds",
+        "Mean first response time in business seconds of first replies made in the window.",
+        business=True,
+    ),
+    Histogram(
+        "resolution_business_seconds",
+        "Resolution time counting only the queue's business hours (queues with a calendar).",
+        RESOLUTION_BUCKETS,
+        "resolution_business_mean_seconds",
+        "Mean resolution time in business seconds of resolutions in the window.",
+        business=True,
+    ),
+    Histogram(
         "call_wait_seconds",
         "Time answered calls waited in the queue (speed of answer).",
         CALL_WAIT_BUCKETS,
@@ -322,8 +339,9 @@ def status_level(status: str) -> str:
     return f"status:{status}"
 
 
-# States of a logged-in agent; an offline agent is in no level.
+# States of a logged-in agent; an offline agent is in no level. Staffed: taking contacts.
 AGENT_STATES = ("available", "busy", "wrap_up", "away")
+STAFFED_STATES = ("available", "busy", "wrap_up")
 
 
 def agent_level(state: str) -> str:
@@ -399,6 +417,47 @@ WORK_MEASURES: dict[str, Series] = {
         "gauge",
         WINDOW_LABELS,
     ),
+}
+
+# Staffing now (Erlang C) per queue and channel, under the keys
+# :func:`metrics.staffing.live_staffing` gives them; read from this window's calls and handle time.
+STAFFING_WINDOW = "15m"
+STAFFING: dict[str, Series] = {
+    s.key: s
+    for s in (
+        Series(
+            "offered_load_erlangs",
+            "Offered load now: calls offered in the last 15 minutes per second × mean handle time.",
+            "gauge",
+            LABELS,
+        ),
+        Series(
+            "required_agents",
+            "Agents needed for the queue's service-level target within its maximum occupancy (Erlang C, "
+            "last 15 minutes' load).",
+            "gauge",
+            LABELS,
+        ),
+        Series(
+            "predicted_service_level_ratio",
+            "Service level Erlang C predicts with the agents logged in and not away now.",
+            "gauge",
+            LABELS,
+        ),
+        Series(
+            "predicted_speed_of_answer_seconds",
+            "Average speed of answer Erlang C predicts with the agents logged in and not away now "
+            "(+Inf when they cannot keep up).",
+            "gauge",
+            LABELS,
+        ),
+        Series(
+            "staffing_gap_agents",
+            "Required agents minus agents logged in and not away now (positive: short of agents).",
+            "gauge",
+            LABELS,
+        ),
+    )
 }
 
 # The customer base (not per queue).

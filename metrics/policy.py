@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from metrics.business_hours import Calendar
+
 SECONDS_PER_DAY = 86400.0
 
 
@@ -20,6 +22,9 @@ class QueuePolicy:
     service_level_seconds: float = 20.0
     short_abandon_seconds: float = 5.0
     hourly_cost: float = 30.0  # cost of one agent-hour in this queue, in the centre's currency
+    service_level_target: float = 0.8  # share of calls to answer within service_level_seconds
+    max_occupancy: float = 0.85  # the busiest agents may be planned to be, for staffing
+    calendar: Calendar | None = None  # opening hours; None: open around the clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,18 @@ class Policy:
         return self.queues.get(queue, self.default)
 
     @staticmethod
-    def build(default: QueuePolicy, overrides: Mapping[str, Mapping[str, Any]], **rest: Any) -> Policy:
-        """Per-queue overrides name only what differs from the default."""
-        queues = {name: replace(default, **values) for name, values in overrides.items()}
+    def build(
+        default: QueuePolicy,
+        overrides: Mapping[str, Mapping[str, Any]],
+        calendars: Mapping[str, Calendar] | None = None,
+        **rest: Any,
+    ) -> Policy:
+        """Per-queue overrides name only what differs from the default; calendar ``*`` is every
+        queue's without one of its own."""
+        calendars = calendars or {}
+        default = replace(default, calendar=calendars.get("*", default.calendar))
+        queues = {}
+        for name in {*overrides, *calendars} - {"*"}:
+            queue = replace(default, **overrides.get(name, {}))
+            queues[name] = replace(queue, calendar=calendars.get(name, queue.calendar))
         return Policy(default=default, queues=queues, **rest)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from metrics.policy import QueuePolicy
+
 
 def erlang_b(agents: int, erlangs: float) -> float:
     """Probability that a call finds all ``agents`` busy in a loss system offered ``erlangs``."""
@@ -82,3 +84,28 @@ def required_agents(
             return staffing
         agents += 1
     return Staffing(limit, erlangs, handle_seconds)
+
+
+def live_staffing(
+    calls_offered: float,
+    period_seconds: float,
+    handle_seconds: float,
+    staffed: int | None,
+    rules: QueuePolicy,
+) -> dict[str, float]:
+    """A queue's staffing now, under the keys of ``metrics.definitions.STAFFING``.
+
+    ``staffed`` is the agents taking contacts now, None where no agent state was ever seen (then
+    there is nothing to predict with, and no gap to report).
+    """
+    erlangs = offered_erlangs(calls_offered, period_seconds, handle_seconds)
+    needed = required_agents(
+        erlangs, handle_seconds, rules.service_level_target, rules.service_level_seconds, rules.max_occupancy
+    )
+    values = {"offered_load_erlangs": erlangs, "required_agents": float(needed.agents)}
+    if staffed is not None:
+        now = Staffing(staffed, erlangs, handle_seconds)
+        values["predicted_service_level_ratio"] = now.service_level(rules.service_level_seconds)
+        values["predicted_speed_of_answer_seconds"] = now.average_speed_of_answer
+        values["staffing_gap_agents"] = float(needed.agents - staffed)
+    return values

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from metrics.business_hours import Calendar
 from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.policy import Policy, QueuePolicy
@@ -147,16 +148,27 @@ class Settings(BaseSettings):
         description="A worker not in its consumer group with all its topics by then logs why and exits 1.",
     )
 
-    # KPI thresholds and costs; every one of the first four can be set per queue in queue_settings.
+    # KPI thresholds and costs; each of the first six can be set per queue in queue_settings.
     first_response_target_seconds: float = Field(3600, gt=0, description="First response SLA target.")
     service_level_seconds: float = Field(
         20, gt=0, description="Calls answered within this meet the service level."
     )
     short_abandon_seconds: float = Field(5, ge=0, description="Callers hanging up sooner are short abandons.")
     hourly_cost: float = Field(30.0, ge=0, description="Cost of one agent-hour, for cost per conversation.")
+    service_level_target: float = Field(
+        0.8, gt=0, lt=1, description="Share of calls to answer within SERVICE_LEVEL_SECONDS, for staffing."
+    )
+    max_occupancy: float = Field(
+        0.85, gt=0, le=1, description="The busiest agents may be planned to be, for staffing (Erlang C)."
+    )
     queue_settings: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description='Per-queue overrides as JSON, e.g. {"billing": {"first_response_target_seconds": 600}}.',
+    )
+    business_hours: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Opening hours per queue as JSON ("*": every other queue), e.g. {"billing": {"zone": '
+        '"Europe/Paris", "hours": {"mon": "09:00-18:00"}, "holidays": ["2026-12-25"]}}; see docs/kpis.md.',
     )
     repeat_contact_days: float = Field(7, gt=0, description="A contact this soon after another is a repeat.")
     conversion_days: float = Field(
@@ -223,13 +235,26 @@ class Settings(BaseSettings):
     @field_validator("queue_settings")
     @classmethod
     def _known_queue_settings(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        known = {f.name for f in fields(QueuePolicy)}
+        known = {f.name for f in fields(QueuePolicy)} - {"calendar"}
         for queue, overrides in value.items():
             unknown = set(overrides) - known
             if unknown:
                 raise ValueError(
                     f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
                 )
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _calendars_parse(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for queue, doc in value.items():
+            try:
+                Calendar.parse(doc)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(
+                    f'queue {queue!r}: {exc}; a calendar is {{"zone": "Europe/Paris", "hours": '
+                    f'{{"mon": "09:00-18:00", ...}}, "holidays": ["2026-12-25"]}}'
+                ) from None
         return value
 
     @model_validator(mode="after")
@@ -299,13 +324,16 @@ class Settings(BaseSettings):
             service_level_seconds=self.service_level_seconds,
             short_abandon_seconds=self.short_abandon_seconds,
             hourly_cost=self.hourly_cost,
+            service_level_target=self.service_level_target,
+            max_occupancy=self.max_occupancy,
         )
         rest: dict[str, Any] = {
             "repeat_contact_days": self.repeat_contact_days,
             "conversion_days": self.conversion_days,
             "customer_base": self.customer_base,
         }
-        return Policy.build(default, self.queue_settings, **rest)
+        calendars = {queue: Calendar.parse(doc) for queue, doc in self.business_hours.items()}
+        return Policy.build(default, self.queue_settings, calendars, **rest)
 
 
 def reveal(secret: SecretStr | None) -> str | None:

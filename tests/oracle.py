@@ -8,6 +8,7 @@ tests set a grace longer than their history).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ class Rules:
     repeat_days: float = 7.0
     conversion_days: float = 7.0
     customer_base: int = 0
+    sl_target: float = 0.8
+    max_occupancy: float = 0.85
     per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def q(self, queue: str, name: str) -> float:
@@ -68,6 +71,7 @@ class F:
     counts: dict[str, int]
     obs: dict[str, float] = field(default_factory=dict)
     agent: str | None = None
+    agent_seen: bool = False  # an agent entered a state in this queue and channel
 
 
 def ts(ev: dict) -> float:
@@ -280,7 +284,7 @@ def _agents(events: list[dict], out: list[F]) -> dict[tuple[str, str, str], int]
                 out.append(F(q, served_channel, at, {f"agent_{state}_seconds": at - since}, obs))
         if e["state"] != "offline":
             for q in queues:
-                out.append(F(q, channel, at, {}))
+                out.append(F(q, channel, at, {}, agent_seen=True))
         now_in[who] = (e["state"], at, queues, channel)
     floor: dict[tuple[str, str, str], int] = defaultdict(int)
     for state, _, served, channel in now_in.values():
@@ -288,6 +292,33 @@ def _agents(events: list[dict], out: list[F]) -> dict[tuple[str, str, str], int]
             for q in served:
                 floor[(q, channel, state)] += 1
     return floor
+
+
+def _erlang_c(n: int, a: float) -> float:
+    """The textbook formula, factorials and all (fine for the small queues of the tests)."""
+    top = a**n / math.factorial(n) * n / (n - a)
+    return top / (sum(a**k / math.factorial(k) for k in range(n)) + top)
+
+
+def _staffing(offered: int, aht: float, staffed: int | None, q: str, r: Rules) -> dict[str, float]:
+    """docs/kpis.md, staffing: Erlang C on the last 15 minutes' calls and handle time."""
+    a = offered / 900 * aht
+    t = r.q(q, "service_level")
+
+    def level(n: int) -> float:
+        return 1 - _erlang_c(n, a) * math.exp(-(n - a) * t / aht) if n > a else 0.0
+
+    n = 1
+    while not (n > a and a / n <= r.q(q, "max_occupancy") and level(n) >= r.q(q, "sl_target")):
+        n += 1
+    out = {"offered_load_erlangs": a, "required_agents": n}
+    if staffed is not None:
+        out["predicted_service_level_ratio"] = level(staffed)
+        out["predicted_speed_of_answer_seconds"] = (
+            _erlang_c(staffed, a) * aht / (staffed - a) if staffed > a else math.inf
+        )
+        out["staffing_gap_agents"] = n - staffed
+    return out
 
 
 def dedupe(events: list[dict]) -> list[dict]:
@@ -361,6 +392,17 @@ def expected_samples(
         put("cxpulse_oldest_unanswered_ticket_age_seconds", labels, now - min(new) if new else 0.0)
         for state in ON_FLOOR:
             put("cxpulse_agents", {**labels, "state": state}, floor.get((q, c, state), 0))
+        recent = [f for f in mine if in_window(f.at, now, 900)]
+        offered = sum(f.counts.get("calls_offered", 0) for f in recent)
+        handles = [f.obs["call_handle_seconds"] for f in recent if "call_handle_seconds" in f.obs] or [
+            f.obs["call_handle_seconds"] for f in mine if "call_handle_seconds" in f.obs
+        ]
+        if offered and handles and sum(handles) > 0:
+            staffed = None
+            if any(f.agent_seen for f in mine):
+                staffed = sum(floor.get((q, c, state), 0) for state in ("available", "busy", "wrap_up"))
+            for name, value in _staffing(offered, sum(handles) / len(handles), staffed, q, r).items():
+                put(f"cxpulse_{name}", labels, value)
         callers = [int(since) for wq, wc, since in waiting if (wq, wc) == (q, c)]
         put("cxpulse_calls_waiting", labels, len(callers))
         put("cxpulse_longest_call_wait_seconds", labels, now - min(callers) if callers else 0.0)
@@ -475,7 +517,8 @@ KPI_PREFIXES = (
     "cxpulse_window_", "cxpulse_resolution", "cxpulse_oldest", "cxpulse_complaints", "cxpulse_contacts",
     "cxpulse_repeat_", "cxpulse_conversion", "cxpulse_csat", "cxpulse_nps", "cxpulse_ces", "cxpulse_service_",
     "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late", "cxpulse_longest_",
-    "cxpulse_agent", "cxpulse_after_call",
+    "cxpulse_agent", "cxpulse_after_call", "cxpulse_offered_", "cxpulse_required_", "cxpulse_predicted_",
+    "cxpulse_staffing_",
 )  # fmt: skip
 
 

@@ -69,3 +69,62 @@ def test_business_time_adds_up_and_never_exceeds_calendar_time(
     parts = WEEKDAYS_9_TO_6.business_seconds(start, middle) + WEEKDAYS_9_TO_6.business_seconds(middle, end)
     assert abs(whole - parts) < 1e-6
     assert 0.0 <= whole <= end - start + 1e-6
+
+
+def test_a_queue_with_a_calendar_observes_business_seconds_and_judges_its_sla_on_them() -> None:
+    from helpers import event
+
+    from metrics.contract.events import TICKETS
+    from metrics.engine.entities import ticket_step
+    from metrics.policy import Policy, QueuePolicy
+
+    policy = Policy.build(QueuePolicy(first_response_target_seconds=3600), {}, {"billing": WEEKDAYS_9_TO_6})
+    assert policy.for_queue("sales").calendar is None
+
+    def facts(*events: dict) -> list:
+        state, out = None, []
+        for ev in events:
+            state, outputs = ticket_step(state, TICKETS.adapter.validate_python(ev), policy)
+            out += [f[:3] for o in outputs if o[0] == "facts" for f in o[3] if f[1] or f[2]]
+        return out
+
+    weekend = [
+        event("ticket.created", "T", at("2026-11-27 17:55"), "billing"),
+        event("ticket.replied", "T", at("2026-11-30 09:05"), "billing", author="agent"),
+        event("ticket.resolved", "T", at("2026-11-30 10:05"), "billing"),
+    ]
+    _, replied, resolved = facts(*weekend)
+    assert replied[1:] == [
+        {"ticket_first_responses": 1},  # 600 business seconds: within the hour, no breach
+        {"first_response_seconds": 227400.0, "first_response_business_seconds": 600.0},
+    ]
+    assert resolved[2] == {"resolution_seconds": 231000.0, "resolution_business_seconds": 4200.0}
+    # The same ticket in a queue open around the clock: calendar time only, and a breach.
+    other = [{**e, "queue": "sales", "event_id": e["event_id"] + "s"} for e in weekend]
+    assert facts(*other)[1][1:] == [
+        {"ticket_first_responses": 1, "first_response_sla_breaches": 1},
+        {"first_response_seconds": 227400.0},
+    ]
+    # Opened before a holiday: Thursday 17:00 to Monday 10:00 is two business hours, a breach.
+    holiday = [
+        event("ticket.created", "H", at("2026-12-24 17:00"), "billing"),
+        event("ticket.replied", "H", at("2026-12-28 10:00"), "billing", author="agent"),
+    ]
+    assert facts(*holiday)[1][1:] == [
+        {"ticket_first_responses": 1, "first_response_sla_breaches": 1},
+        {"first_response_seconds": 320400.0, "first_response_business_seconds": 7200.0},
+    ]
+
+
+def test_calendars_come_from_settings_per_queue_with_a_default() -> None:
+    from streams.settings import Settings
+
+    week = {"zone": "UTC", "hours": {"mon": "09:00-17:00"}}
+    settings = Settings(
+        business_hours={"billing": week, "*": {"zone": "UTC", "hours": {"sat": "10:00-12:00"}}}
+    )
+    policy = settings.policy()
+    assert policy.for_queue("billing").calendar.hours.keys() == {0}
+    assert policy.for_queue("anything").calendar.hours.keys() == {5}
+    with pytest.raises(ValueError, match=r"queue 'billing'.*a calendar is"):
+        Settings(business_hours={"billing": {"zone": "Mars/Olympus", "hours": {}}})

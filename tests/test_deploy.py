@@ -34,7 +34,7 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 def test_promtool_checks_the_rules():
     result = run("promtool", "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 28 rules found" in result.stdout
+    assert "SUCCESS: 29 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_every_alert_firing_and_not():
@@ -48,7 +48,7 @@ def test_promtool_unit_tests_every_alert_firing_and_not():
     }
     assert tested == alerts == firing
     # A quiet case for every alert: an evaluation expecting nothing, or another label set left silent.
-    assert len(alerts) == 8
+    assert len(alerts) == 9
 
 
 def test_promtool_checks_the_compose_prometheus_config():
@@ -63,6 +63,7 @@ def test_dashboards_are_generated_from_their_source():
         "cxpulse-operations.json",
         "cxpulse-overview.json",
         "cxpulse-queue.json",
+        "cxpulse-wallboard.json",
     ]
 
 
@@ -92,8 +93,19 @@ def exported_names() -> set[str]:
     apply_facts(agg, facts, "tickets:0", 1, 60, 120, table)
     calls = new_aggregate("billing", "phone", 0)
     facts = [
-        [NOW, {"calls_offered": 1, "calls_answered": 1}, {"call_wait_seconds": 3.0}, {}],
+        [
+            NOW,
+            {"calls_offered": 1, "calls_answered": 1},
+            {"call_wait_seconds": 3.0},
+            {"levels": [["agents:busy", NOW, 1], ["calls_waiting", NOW, 1]]},
+        ],
         [NOW, {"calls_handled": 1}, {"call_handle_seconds": 60.0, "ces_score": 2.0}, {}],
+        [
+            NOW,
+            {"agent_busy_seconds": 60.0, "agent_available_seconds": 30.0},
+            {"after_call_work_seconds": 9.0},
+            {},
+        ],
     ]
     apply_facts(calls, facts, "calls:0", 1, 60, 120, table)
     base = new_customer_base(1)

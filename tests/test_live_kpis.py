@@ -243,6 +243,9 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_agents", label(queue="billing", channel="chat", state="available"))] == 1
     assert got[("cxpulse_agent_events_late_total", bp)] == 1
     assert got[("cxpulse_after_call_work_seconds_sum", bp)] == 60
+    # Staffing: 5 calls offered in 15 minutes, one agent staffed (A1): short of agents.
+    assert got[("cxpulse_staffing_gap_agents", bp)] == got[("cxpulse_required_agents", bp)] - 1 >= 1
+    assert ("cxpulse_required_agents", label(queue="sales", channel="phone")) not in got  # no call in 15 min
     occupancy = label(queue="billing", channel="phone", window="15m")
     assert got[("cxpulse_agent_occupancy_ratio", occupancy)] == (300 + 60) / (300 + 300 + 60)
     assert got[("cxpulse_nps_score", label(queue="billing", channel="chat", window="5m"))] == 100
@@ -356,3 +359,43 @@ def test_the_rocksdb_store_gives_the_same_numbers_and_keeps_them_over_a_restart(
     again.wait_assigned(stack.partitions)
     produce(kafka.bootstrap, stack.records(second))
     assert_exact(again, tickets + calls + first + second, RULES)
+
+
+def test_business_hours_clocks_on_real_kafka(catalogue_stack, kafka):
+    """A ticket opened the evening before a holiday, answered the morning after it."""
+    stack = catalogue_stack
+    day = 86400
+    today = time.time() // day * day  # midnight UTC
+    holiday = time.strftime("%Y-%m-%d", time.gmtime(today - 2 * day))
+    every_day = {d: "09:00-18:00" for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    calendar = {"zone": "UTC", "hours": every_day, "holidays": [holiday]}
+    stack.extra_env["CXPULSE_BUSINESS_HOURS"] = orjson.dumps({"billing": calendar}).decode()
+    evening, morning = today - 3 * day + 17 * 3600, today - day + 10 * 3600
+    events = [
+        event("ticket.created", "H1", evening, "billing", "email"),
+        event("ticket.replied", "H1", morning, "billing", "email", author="agent", agent_id="a1"),
+        event("ticket.resolved", "H1", morning + 1800, "billing", "email", agent_id="a1"),
+        # The same in a queue open around the clock.
+        event("ticket.created", "H2", evening, "sales", "email"),
+        event("ticket.replied", "H2", morning, "sales", "email", author="agent", agent_id="a1"),
+    ]
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    produce(kafka.bootstrap, stack.records(events))
+    be, se = label(queue="billing", channel="email"), label(queue="sales", channel="email")
+
+    def answered() -> dict | None:
+        got = worker.metrics()
+        return got if got.get(("cxpulse_tickets_resolved_total", be)) == 1 else None
+
+    got = wait_for(answered, 60, what="the tickets counted")
+    # 17:00-18:00 the first evening, the holiday closed, 09:00-10:00 the last morning: two hours.
+    assert got[("cxpulse_first_response_business_seconds_sum", be)] == 7200
+    assert got[("cxpulse_first_response_seconds_sum", be)] == morning - evening == 41 * 3600
+    assert got[("cxpulse_first_response_sla_breaches_total", be)] == 1  # 2 business hours > 1 h target
+    assert got[("cxpulse_resolution_business_seconds_sum", be)] == 7200 + 1800
+    assert got[("cxpulse_first_response_business_seconds_bucket", be | {("le", "7200.0")})] == 1
+    assert got[("cxpulse_first_response_business_seconds_bucket", be | {("le", "3600.0")})] == 0
+    # Sales has no calendar: calendar time only, and no business series at all.
+    assert got[("cxpulse_first_response_sla_breaches_total", se)] == 1
+    assert not [k for k in got if k[0].startswith("cxpulse_first_response_business") and k[1] >= se]

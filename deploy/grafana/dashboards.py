@@ -17,8 +17,15 @@ import sys
 from pathlib import Path
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders.common import ReduceDataOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, VariableRefresh
+from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
+from grafana_foundation_sdk.models.dashboard import (
+    DataSourceRef,
+    Threshold,
+    ThresholdsMode,
+    VariableRefresh,
+)
 
 OUT = Path(__file__).parent / "dashboards"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -419,7 +426,139 @@ def operations() -> dashboard.Dashboard:
     )
 
 
-DASHBOARDS = {"overview": overview, "queue": queue, "operations": operations}
+# The wallboard's colours: the default targets of docs/kpis.md (service level 80 % in 20 s, first
+# reply within the hour). A centre with other targets changes them here and regenerates.
+SERVICE_LEVEL_TARGET = 0.8
+ANSWER_THRESHOLD_SECONDS = 20
+FIRST_REPLY_TARGET_SECONDS = 3600
+
+
+def big(
+    title: str, unit: str, steps: list[tuple[float | None, str]], *targets: tuple[str, str], width: int = 3
+):
+    """A wallboard number, its background coloured by the thresholds ``steps`` (from, colour)."""
+    panel = (
+        stat.Panel()
+        .title(title)
+        .unit(unit)
+        .datasource(DATASOURCE)
+        .height(5)
+        .span(width)
+        .color_mode(BigValueColorMode.BACKGROUND)
+        .text_mode(BigValueTextMode.VALUE_AND_NAME if len(targets) > 1 else BigValueTextMode.VALUE)
+        .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]))
+        .thresholds(
+            dashboard.ThresholdsConfig()
+            .mode(ThresholdsMode.ABSOLUTE)
+            .steps([Threshold(value=value, color=color) for value, color in steps])
+        )
+    )
+    for ref, (expr, legend) in zip("ABCDEFGH", targets, strict=False):
+        panel = panel.with_target(_query(expr, legend, ref))
+    return panel
+
+
+def wallboard() -> dashboard.Dashboard:
+    """What the floor watches now, one row per queue: big numbers coloured against the targets."""
+    q = 'queue=~"$queue"'
+    within = f'sum(cxpulse_window_calls_answered_within_sla{{{q}, window="15m"}})'
+    offered = (
+        f'sum(cxpulse_window_calls_offered{{{q}, window="15m"}}) '
+        f'- sum(cxpulse_window_calls_short_abandoned{{{q}, window="15m"}})'
+    )
+    good, warn, bad = "green", "orange", "red"
+    level = [(None, bad), (SERVICE_LEVEL_TARGET - 0.1, warn), (SERVICE_LEVEL_TARGET, good)]
+    board = (
+        dashboard.Dashboard("cxpulse — wallboard")
+        .uid("cxpulse-wallboard")
+        .tags(["cxpulse", "contact-centre", "wallboard"])
+        .refresh("10s")
+        .time("now-15m", "now")
+        .with_variable(_variable("queue", "label_values(cxpulse_calls_offered_total, queue)"))
+        .with_row(dashboard.Row("$queue").repeat("queue"))
+        .with_panel(
+            big(
+                "Callers waiting",
+                "short",
+                [(None, good), (5, warn), (15, bad)],
+                (f"sum(cxpulse_calls_waiting{{{q}}})", "waiting"),
+            )
+        )
+        .with_panel(
+            big(
+                "Longest wait",
+                "s",
+                [(None, good), (ANSWER_THRESHOLD_SECONDS, warn), (3 * ANSWER_THRESHOLD_SECONDS, bad)],
+                (f"max(cxpulse_longest_call_wait_seconds{{{q}}})", "longest"),
+            )
+        )
+        .with_panel(
+            big(
+                "Service level (15 min)",
+                "percentunit",
+                level,
+                (f"{within} / clamp_min({offered}, 1)", "service level"),
+            )
+        )
+        .with_panel(
+            big(
+                "Agents",
+                "short",
+                [(None, "blue")],
+                *[
+                    (f'sum(cxpulse_agents{{{q}, state="{s}"}})', s)
+                    for s in ("available", "busy", "wrap_up", "away")
+                ],
+                width=5,
+            )
+        )
+        .with_panel(
+            big(
+                "Agents short (Erlang C)",
+                "short",
+                [(None, good), (0.5, warn), (2, bad)],
+                (f"sum(cxpulse_staffing_gap_agents{{{q}}})", "short"),
+                (f"sum(cxpulse_required_agents{{{q}}})", "required"),
+            )
+        )
+        .with_panel(
+            big(
+                "Predicted service level",
+                "percentunit",
+                level,
+                (f"min(cxpulse_predicted_service_level_ratio{{{q}}})", "predicted"),
+            )
+        )
+        .with_panel(
+            big(
+                "Occupancy (15 min)",
+                "percentunit",
+                [(None, warn), (0.6, good), (0.9, bad)],
+                (f'avg(cxpulse_agent_occupancy_ratio{{{q}, window="15m"}})', "occupancy"),
+            )
+        )
+        .with_panel(
+            big(
+                "Tickets awaiting a first reply",
+                "short",
+                [(None, good), (50, warn), (200, bad)],
+                (f'sum(cxpulse_tickets_open_by_status{{{q}, status="new"}})', "new"),
+                (f'sum(cxpulse_tickets_open_by_status{{{q}, status="open"}})', "open"),
+            )
+        )
+        .with_panel(
+            big(
+                "Oldest unanswered ticket",
+                "s",
+                [(None, good), (FIRST_REPLY_TARGET_SECONDS / 2, warn), (FIRST_REPLY_TARGET_SECONDS, bad)],
+                (f"max(cxpulse_oldest_unanswered_ticket_age_seconds{{{q}}})", "oldest"),
+            )
+        )
+    )
+    return board
+
+
+DASHBOARDS = {"overview": overview, "queue": queue, "operations": operations, "wallboard": wallboard}
 
 
 def render(name: str) -> str:

@@ -51,7 +51,7 @@ from metrics.contract.events import (
     TicketResolved,
 )
 from metrics.definitions import LEVEL_CALLS_WAITING, LEVEL_TICKETS_OPEN, agent_level, status_level
-from metrics.policy import SECONDS_PER_DAY, Policy
+from metrics.policy import SECONDS_PER_DAY, Policy, QueuePolicy
 
 Fact = list[Any]
 Output = list[Any]
@@ -89,7 +89,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
     facts: list[Fact] = []
     outputs: list[Output] = []
     levels: list[list[Any]] = []
-    target = policy.for_queue(event.queue).first_response_target_seconds
+    rules = policy.for_queue(event.queue)
     if isinstance(event, TicketCreated):
         if state["created"] is None:
             state["created"] = at
@@ -104,7 +104,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             pending = state["pending_reply"]
             if pending is not None:
                 state["pending_reply"] = None
-                facts.append(_first_response(state, pending, at, target, {}))
+                facts.append(_first_response(state, pending, at, rules, {}))
             resolved = state["pending_resolved"]
             if resolved is None:
                 state["open_since"] = at
@@ -114,7 +114,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             else:
                 state["pending_resolved"] = None
                 state["open_since"] = at
-                facts.append(_resolve(state, resolved, {}, levels, entered_backlog=False))
+                facts.append(_resolve(state, resolved, {}, levels, rules, entered_backlog=False))
     elif isinstance(event, TicketReplied):
         if event.author == "customer" and state["open_since"] is not None and state["responded"]:
             _set_status(state, "open", at, levels)
@@ -132,7 +132,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
                     pending = state["pending_reply"]
                     state["pending_reply"] = at if pending is None else min(pending, at)
                 else:
-                    facts.append(_first_response(state, at, state["created"], target, extra))
+                    facts.append(_first_response(state, at, state["created"], rules, extra))
                     extra = {}
             if extra:
                 facts.append(_fact(at, {}, **extra))
@@ -145,7 +145,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             if state["pending_resolved"] is None:
                 state["pending_resolved"] = at
         elif state["open_since"] is not None:
-            facts.append(_resolve(state, at, _agent(event), levels, entered_backlog=True))
+            facts.append(_resolve(state, at, _agent(event), levels, rules, entered_backlog=True))
     elif isinstance(event, TicketReopened) and state["open_since"] is None and state["resolved_once"]:
         state["open_since"] = at
         if state["fcr"]:
@@ -186,16 +186,28 @@ def _with_levels(
     return outputs
 
 
-def _first_response(state: State, reply_at: float, created_at: float, target: float, extra: dict) -> Fact:
+def _first_response(
+    state: State, reply_at: float, created_at: float, rules: QueuePolicy, extra: dict
+) -> Fact:
+    """The first agent reply; in a queue with a calendar also in business seconds, which then
+    decide the SLA breach."""
     state["responded"] = True
     seconds = max(0.0, reply_at - created_at)
+    observations = {"first_response_seconds": seconds}
+    judged = seconds
+    if rules.calendar is not None:
+        judged = observations["first_response_business_seconds"] = rules.calendar.business_seconds(
+            created_at, reply_at
+        )
     counts = {"ticket_first_responses": 1}
-    if seconds > target:
+    if judged > rules.first_response_target_seconds:
         counts["first_response_sla_breaches"] = 1
-    return _fact(reply_at, counts, {"first_response_seconds": seconds}, **extra)
+    return _fact(reply_at, counts, observations, **extra)
 
 
-def _resolve(state: State, at: float, extra: dict, levels: list[list[Any]], entered_backlog: bool) -> Fact:
+def _resolve(
+    state: State, at: float, extra: dict, levels: list[list[Any]], rules: QueuePolicy, entered_backlog: bool
+) -> Fact:
     since = state["open_since"]
     state["open_since"] = None
     counts = {"tickets_resolved": 1}
@@ -207,7 +219,10 @@ def _resolve(state: State, at: float, extra: dict, levels: list[list[Any]], ente
     if entered_backlog:
         levels.append([LEVEL_TICKETS_OPEN, since, -1])
         _set_status(state, None, at, levels)
-    return _fact(at, counts, {"resolution_seconds": max(0.0, at - since)}, **extra)
+    observations = {"resolution_seconds": max(0.0, at - since)}
+    if rules.calendar is not None:
+        observations["resolution_business_seconds"] = rules.calendar.business_seconds(since, at)
+    return _fact(at, counts, observations, **extra)
 
 
 def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[State, list[Output]]:

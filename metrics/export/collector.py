@@ -39,6 +39,9 @@ from metrics.definitions import (
     OLDEST_NEW_TICKET,
     OLDEST_OPEN_TICKET,
     RATIOS,
+    STAFFED_STATES,
+    STAFFING,
+    STAFFING_WINDOW,
     TICKET_STATUSES,
     TICKETS_BY_STATUS,
     TICKETS_OPEN,
@@ -53,7 +56,8 @@ from metrics.definitions import (
     window_count_name,
 )
 from metrics.definitions import Histogram as HistogramSpec
-from metrics.policy import Policy
+from metrics.policy import Policy, QueuePolicy
+from metrics.staffing import live_staffing
 
 # Counters here restart with the process or come from tables; `_created` series would only add noise.
 disable_created_metrics()
@@ -122,6 +126,7 @@ class KpiCollector(Collector):
                     h.quantile_name(q), quantile_help(h, q), labels=wl
                 )
         derived.update({key: declared(series) for key, series in WORK_MEASURES.items()})
+        staffing = {key: declared(series) for key, series in STAFFING.items()}
         backlog, oldest, late = declared(TICKETS_OPEN), declared(OLDEST_OPEN_TICKET), declared(EVENTS_LATE)
         by_status, oldest_new = declared(TICKETS_BY_STATUS), declared(OLDEST_NEW_TICKET)
         waiting, longest_wait = declared(CALLS_WAITING), declared(LONGEST_CALL_WAIT)
@@ -131,8 +136,10 @@ class KpiCollector(Collector):
             agg_totals = agg["totals"]
             for key, family in totals.items():
                 family.add_metric(labels, agg_totals.get(key, 0))
+            rules = self._policy.for_queue(agg["queue"])
             for spec in HISTOGRAMS:
-                hists[spec.key].add_metric(labels, *_histogram(spec, agg["hist"].get(spec.key)))
+                if not spec.business or rules.calendar is not None:
+                    hists[spec.key].add_metric(labels, *_histogram(spec, agg["hist"].get(spec.key)))
             backlog.add_metric(labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
             age = oldest_age(agg, LEVEL_TICKETS_OPEN, now)
             if age is not None:
@@ -145,8 +152,10 @@ class KpiCollector(Collector):
             for state in AGENT_STATES:
                 agents.add_metric([*labels, state], agg_totals.get(agent_level(state), 0))
             late.add_metric(labels, agg["late"])
-            hourly_cost = self._policy.for_queue(agg["queue"]).hourly_cost
+            hourly_cost = rules.hourly_cost
             all_sums = windows_sums(buckets.get(aggregate_key(agg), ()), now, WINDOWS, self._bucket_seconds)
+            for key, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules).items():
+                staffing[key].add_metric(labels, value)
             for window, seconds in WINDOWS.items():
                 values = window_values(all_sums[window], seconds, hourly_cost)
                 wlabels = [*labels, window]
@@ -160,6 +169,23 @@ class KpiCollector(Collector):
         yield from (backlog, oldest, by_status, oldest_new, waiting, longest_wait, agents, late)
         yield from window_counts.values()
         yield from derived.values()
+        yield from staffing.values()
+
+    @staticmethod
+    def _staffing(agg: Aggregate, sums: dict[str, float], rules: QueuePolicy) -> dict[str, float]:
+        """Erlang C now, for a queue with calls offered in the staffing window and a known handle time."""
+        offered = sums.get("calls_offered", 0)
+        count, total = sums.get("call_handle_seconds:count", 0), sums.get("call_handle_seconds:sum", 0.0)
+        if not count:  # no call ended in the window: the mean handle time so far
+            row = agg["hist"].get("call_handle_seconds")
+            count, total = (sum(row[:-1]), row[-1]) if row else (0, 0.0)
+        if not offered or not count or total <= 0:
+            return {}
+        levels, totals = agg.get("levels", {}), agg["totals"]
+        staffed = None
+        if any(agent_level(state) in levels for state in AGENT_STATES):
+            staffed = int(sum(totals.get(agent_level(state), 0) for state in STAFFED_STATES))
+        return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, staffed, rules)
 
     def _customer_families(self, aggregates: list[Aggregate], now: float) -> Iterator[Metric]:
         base = self._policy.customer_base

@@ -15,6 +15,7 @@ from streams.tools.demo import demo
 from streams.tools.ingest_command import ingest
 from streams.tools.replay_command import replay
 from streams.tools.simulate_command import simulate
+from streams.tools.top import top
 
 SCHEMA_DIR = Path(metrics.contract.__file__).resolve().parent / "schemas"
 
@@ -152,6 +153,7 @@ main.add_command(simulate)
 main.add_command(demo)
 main.add_command(replay)
 main.add_command(ingest)
+main.add_command(top)
 
 if __name__ == "__main__":
     main()

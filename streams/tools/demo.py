@@ -98,6 +98,7 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
                 url = f"http://127.0.0.1:{web_port}/metrics"
                 click.echo(f"worker up; logs in {workdir}")
                 click.echo(f"metrics:  {url}")
+                click.echo(f"wallboard in another terminal: cxpulse top {url}")
                 click.echo(
                     "sending the last ten minutes of contact-centre traffic, then live traffic; "
                     "Ctrl-C to stop\n"

@@ -1,0 +1,223 @@
+"""``cxpulse top``: a live wallboard in the terminal, read from workers' ``/metrics``.
+
+For a supervisor on an SSH session or a screen without Grafana: one row per queue with what the
+floor is doing now (callers waiting, the longest wait, service level against target, agents by
+state, the Erlang C staffing gap, tickets awaiting a first reply), refreshed every second. It
+reads the same series Prometheus scrapes, so it needs nothing but network access to the workers;
+with several workers it adds up their shares (each queue is exported by one worker at a time).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import click
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from metrics.definitions import AGENT_STATES
+
+DEFAULT_URL = "http://127.0.0.1:6066/metrics"
+WINDOW = "15m"
+
+
+@dataclass
+class QueueNow:
+    """One queue's figures, summed over its channels and the workers that export them."""
+
+    waiting: float = 0.0
+    longest_wait: float = 0.0
+    within: float = 0.0  # calls answered within the threshold, 15 min
+    offered: float = 0.0  # calls offered minus short abandons, 15 min
+    agents: dict[str, float] = field(default_factory=lambda: dict.fromkeys(AGENT_STATES, 0.0))
+    required: float | None = None
+    gap: float | None = None
+    new_tickets: float = 0.0
+    oldest_new: float = 0.0
+    open_tickets: float = 0.0
+
+    @property
+    def service_level(self) -> float | None:
+        return self.within / self.offered if self.offered > 0 else None
+
+
+@dataclass
+class Scrape:
+    queues: dict[str, QueueNow]
+    events: float  # cxpulse_events_total over all workers
+    errors: list[str]  # one line per worker that did not answer
+    at: float
+
+
+def _add(value: float | None, more: float) -> float:
+    return more if value is None else value + more
+
+
+def summarise(texts: Iterable[str]) -> tuple[dict[str, QueueNow], float]:
+    """Queue figures and the events counted, from ``/metrics`` texts of one or more workers."""
+    queues: dict[str, QueueNow] = defaultdict(QueueNow)
+    events = 0.0
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                name, labels, value = sample.name, sample.labels, sample.value
+                if name == "cxpulse_events_total":
+                    events += value
+                    continue
+                queue = labels.get("queue")
+                if queue is None or labels.get("window", WINDOW) != WINDOW:
+                    continue
+                q = queues[queue]
+                if name == "cxpulse_calls_waiting":
+                    q.waiting += value
+                elif name == "cxpulse_longest_call_wait_seconds":
+                    q.longest_wait = max(q.longest_wait, value)
+                elif name == "cxpulse_window_calls_answered_within_sla":
+                    q.within += value
+                elif name == "cxpulse_window_calls_offered":
+                    q.offered += value
+                elif name == "cxpulse_window_calls_short_abandoned":
+                    q.offered -= value
+                elif name == "cxpulse_agents" and labels.get("state") in q.agents:
+                    q.agents[labels["state"]] += value
+                elif name == "cxpulse_required_agents":
+                    q.required = _add(q.required, value)
+                elif name == "cxpulse_staffing_gap_agents":
+                    q.gap = _add(q.gap, value)
+                elif name == "cxpulse_tickets_open_by_status" and labels.get("status") == "new":
+                    q.new_tickets += value
+                elif name == "cxpulse_oldest_unanswered_ticket_age_seconds":
+                    q.oldest_new = max(q.oldest_new, value)
+                elif name == "cxpulse_tickets_open":
+                    q.open_tickets += value
+    return dict(queues), events
+
+
+class Reader:
+    """Fetches ``/metrics`` from each URL, with basic auth and a CA file if the workers need them."""
+
+    def __init__(self, urls: list[str], user: str | None, cafile: str | None, timeout: float) -> None:
+        self.urls = urls
+        self.timeout = timeout
+        self.headers: dict[str, str] = {}
+        if user is not None:
+            password = os.environ.get("CXPULSE_TOP_PASSWORD", "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
+
+    def read(self) -> Scrape:
+        texts, errors = [], []
+        for url in self.urls:
+            request = urllib.request.Request(url, headers=self.headers)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as answer:
+                    texts.append(answer.read().decode())
+            except OSError as exc:  # URLError, HTTPError, timeouts, refused connections
+                errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
+        queues, events = summarise(texts)
+        return Scrape(queues, events, errors, time.time())
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def _coloured(text: str, good: bool | None) -> Text:
+    return Text(text, style="" if good is None else ("green" if good else "bold red"))
+
+
+def render(now: Scrape, rate: float | None, target: float, threshold: float, urls: int) -> Group:
+    """The screen: a header line, the queue table, and any worker that did not answer."""
+    table = Table(expand=True, header_style="bold")
+    for column in ("queue", "waiting", "longest", "SL 15m", "avail", "busy", "wrap", "away", "need",
+                   "short", "new tickets", "oldest new", "open"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for name in sorted(now.queues):
+        q = now.queues[name]
+        level = q.service_level
+        table.add_row(
+            name,
+            _coloured(f"{q.waiting:.0f}", q.waiting == 0 if q.waiting <= 5 else False),
+            _coloured(_duration(q.longest_wait), q.longest_wait <= threshold),
+            _coloured("-" if level is None else f"{level:.0%}", None if level is None else level >= target),
+            *(f"{q.agents[state]:.0f}" for state in AGENT_STATES),
+            "-" if q.required is None else f"{q.required:.0f}",
+            _coloured("-" if q.gap is None else f"{q.gap:+.0f}", None if q.gap is None else q.gap <= 0),
+            f"{q.new_tickets:.0f}",
+            _duration(q.oldest_new),
+            f"{q.open_tickets:.0f}",
+        )
+    clock = time.strftime("%H:%M:%S", time.localtime(now.at))
+    answering = urls - len(now.errors)
+    flow = "" if rate is None else f"   {rate:,.0f} events/s"
+    header = Text(f"cxpulse top   {clock}   {answering}/{urls} workers{flow}   Ctrl-C quits", style="bold")
+    parts: list = [header, table]
+    if not now.queues and not now.errors:
+        parts.append(Text("no queue exported yet: are events arriving?", style="yellow"))
+    parts += [Text(line, style="red") for line in now.errors]
+    return Group(*parts)
+
+
+@click.command()
+@click.argument("urls", nargs=-1)
+@click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Print one screen and exit (for scripts and logs).")
+@click.option("--user", help="Basic-auth user of the workers' /metrics; password from CXPULSE_TOP_PASSWORD.")
+@click.option("--cafile", type=click.Path(exists=True, dir_okay=False), help="CA file for https:// workers.")
+@click.option(
+    "--target", type=float, default=0.8, show_default=True, help="Service-level target (colours SL 15m)."
+)
+@click.option(
+    "--threshold", type=float, default=20.0, show_default=True, help="Answer threshold in seconds (longest)."
+)
+def top(
+    urls: tuple[str, ...],
+    interval: float,
+    once: bool,
+    user: str | None,
+    cafile: str | None,
+    target: float,
+    threshold: float,
+) -> None:
+    """A live wallboard in the terminal, from workers' /metrics (works over SSH).
+
+    \b
+    Give each worker's metrics URL (default http://127.0.0.1:6066/metrics):
+      cxpulse top http://worker-1:6066/metrics http://worker-2:6066/metrics
+    Per queue: callers waiting, the longest wait, service level over 15 minutes, agents by state,
+    agents needed (Erlang C) and how many short, tickets awaiting a first reply and the oldest.
+    """
+    reader = Reader(list(urls) or [DEFAULT_URL], user, cafile, timeout=max(1.0, interval))
+    console = Console()
+    if once:
+        console.print(render(reader.read(), None, target, threshold, len(reader.urls)))
+        return
+    previous: Scrape | None = None
+    try:
+        with Live(console=console, screen=True, auto_refresh=False) as live:
+            while True:
+                now = reader.read()
+                rate = None
+                if previous is not None and now.events >= previous.events and not now.errors:
+                    rate = (now.events - previous.events) / max(1e-6, now.at - previous.at)
+                live.update(render(now, rate, target, threshold, len(reader.urls)), refresh=True)
+                previous = now
+                time.sleep(max(0.0, interval - (time.time() - now.at)))
+    except KeyboardInterrupt:
+        pass
