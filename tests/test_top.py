@@ -121,7 +121,9 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
         print("\n".join(line.rstrip() for line in lines if line.strip()))
         waiting, longest, level, available, busy, wrap, away, need, short, new, oldest, open_ = cells[1:]
         assert (waiting, level, available, busy, wrap, away) == ("2", "33%", "1", "1", "0", "1")
-        assert 95 <= seconds(longest) <= 95 + time.time() - now + 2  # C1: queued 95 s before `now`, still waiting
+        assert (
+            95 <= seconds(longest) <= 95 + time.time() - now + 2
+        )  # C1: queued 95 s before `now`, still waiting
         assert (new, open_) == ("1", "1")
         assert 400 <= seconds(oldest) <= time.time() - now + 460  # T1, to the minute it was created in
         # 3 calls in 15 minutes, 180 s handle time: 0.6 erlangs need 2 agents (80 % in 20 s within
