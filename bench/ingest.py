@@ -191,7 +191,7 @@ def main() -> int:
     gateway = None
     try:
         tag = f"ingest{int(time.time())}"
-        topics = {f: f"{f}-{tag}" for f in ("tickets", "calls", "surveys", "customers")}
+        topics = {f: f"{f}-{tag}" for f in ("tickets", "calls", "surveys", "customers", "agents")}
         access = Settings(broker=f"kafka://{broker}").kafka()
         ensure_topics(access, [TopicSpec(t, 4, 1) for t in topics.values()])
         events = traffic(args.events)

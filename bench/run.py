@@ -41,7 +41,7 @@ from broker import start_broker  # noqa: E402 - bench/ is the script's own folde
 
 STAGES = ROOT / "bench" / "stages.py"
 QUIX = ROOT / "bench" / "peers" / "quix_kpis.py"
-FAMILIES = ("tickets", "calls", "surveys", "customers")
+FAMILIES = ("tickets", "calls", "surveys", "customers", "agents")
 
 
 def say(text: str) -> None:

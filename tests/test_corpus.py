@@ -11,7 +11,13 @@ from metrics.contract.events import FAMILIES
 from metrics.contract.validation import REASONS, Rejection, validate
 
 CORPUS_DIR = Path(__file__).parent / "corpus" / "invalid"
-KEYS = {"tickets": b"T-bad", "surveys": b"T-bad", "calls": b"C-bad", "customers": b"K-bad"}
+KEYS = {
+    "tickets": b"T-bad",
+    "surveys": b"T-bad",
+    "calls": b"C-bad",
+    "customers": b"K-bad",
+    "agents": b"A-bad",
+}
 
 
 @dataclass(frozen=True)

@@ -405,7 +405,7 @@ def test_simulated_traffic_sent_as_zendesk_and_twilio_gives_exact_kpis(stack, ka
             expected += WEBHOOKS["twilio-taskrouter"](as_twilio(event), LOOKUPS)
         else:
             expected.append(event)
-    assert {e["type"].split(".")[0] for e in expected} == {"ticket", "call", "survey", "customer"}
+    assert {e["type"].split(".")[0] for e in expected} == {"ticket", "call", "survey", "customer", "agent"}
     assert_exact(worker, expected, timeout=90)
     assert pick(gate.metrics(), "cxpulse_ingest_events_total", source="zendesk") == sum(
         f == "tickets" for f, _, _ in traffic

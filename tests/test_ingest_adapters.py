@@ -43,7 +43,7 @@ def test_vendor_payload_maps_to_exact_contract_events(path: Path) -> None:
     for doc in events:
         addressed = address_one(doc, NO_AGE_LIMIT, time.time())
         assert isinstance(addressed, Addressed), addressed
-        assert addressed.key.decode() == (doc.get("ticket_id") or doc.get("call_id"))
+        assert addressed.key.decode() == (doc.get("ticket_id") or doc.get("call_id") or doc.get("agent_id"))
 
 
 def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> None:
@@ -59,8 +59,8 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.reopened",
             "ticket.escalated",
         },
-        "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
-        "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
+        "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
+        "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
     }
 
@@ -68,7 +68,8 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
 def test_asterisk_queue_log_lines_map_to_call_events() -> None:
     lines = (FIXTURES / "asterisk" / "queue_log").read_text().splitlines()
     events = [doc for line in lines for doc in QUEUE_LOG(line, LOOKUPS)]
-    assert [(e["call_id"], e["type"]) for e in events] == [
+    calls = [e for e in events if e["type"].startswith("call.")]
+    assert [(e["call_id"], e["type"]) for e in calls] == [
         ("1796029200.101", "call.queued"),
         ("1796029200.101", "call.answered"),
         ("1796029200.101", "call.ended"),
@@ -79,6 +80,18 @@ def test_asterisk_queue_log_lines_map_to_call_events() -> None:
         ("1796029330.106", "call.answered"),
         ("1796029330.106", "call.ended"),
     ]  # fmt: skip
+    # Queue members: one agent per member and queue, from ADDMEMBER, CONNECT, COMPLETE*, PAUSE.
+    members = [(e["agent_id"], e["state"], e["queues"]) for e in events if e["type"] == "agent.state_changed"]
+    assert members == [
+        ("PJSIP/2001@support", "available", ["support"]),
+        ("PJSIP/2001@support", "busy", ["support"]),
+        ("PJSIP/2001@support", "available", ["support"]),
+        ("PJSIP/2002@sales", "busy", ["sales"]),
+        ("PJSIP/2002@sales", "available", ["sales"]),
+        ("PJSIP/2001@support", "away", ["support"]),
+    ]
+    assert events[-1]["event_id"] == "asterisk:PJSIP/2001@support:PAUSE:1796029800"
+    events = calls
     first = {"call_id": "1796029200.101", "queue": "support", "channel": "phone"}
     assert events[0] == {"type": "call.queued", "event_id": "asterisk:1796029200.101:ENTERQUEUE:1796029200",
                          "occurred_at": "2026-11-30T09:00:00Z", **first}  # fmt: skip

@@ -1,8 +1,17 @@
-"""Amazon Connect contact events (as EventBridge delivers them) → call events.
+"""Amazon Connect contact events (as EventBridge delivers them) → call events; agent events → agent states.
 
 EventBridge sends ``{"detail-type": "Amazon Connect Contact Event", "detail": {...}}`` with the
 contact's ``eventType``, ``contactId``, ``channel``, ``queueInfo`` and ``agentInfo``. Event ids
 are ``connect:<contactId>:<eventType>``, so EventBridge's retries are counted once.
+
+The agent event stream (Kinesis, forwarded as is) sends ``AgentEvent`` records: ``EventType``
+(``LOGIN``, ``STATE_CHANGE``, ``LOGOUT``, ``HEART_BEAT``), the agent's status and its contacts in
+``CurrentAgentSnapshot``, and the routing profile's inbound queues with their channels. An agent
+works each channel apart in Connect (on a call and free for a chat), so each channel is an agent
+of its own to cxpulse (``<agent id>:<channel>``), in the queues that route that channel to it:
+busy with a connected contact, in wrap-up with an ended one (after-contact work), else available
+when its status is ``Available``, offline when ``Offline``, and away in any other status (breaks,
+training). Event ids are ``connect-agent:<EventId>:<channel>``.
 """
 
 from __future__ import annotations
@@ -12,8 +21,14 @@ from typing import Any
 
 from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
 
+# Contact states of Amazon Connect's agent snapshot that keep the agent busy, or in after-contact work.
+BUSY_CONTACTS = frozenset({"CONNECTING", "CONNECTED", "CONNECTED_ONHOLD"})
+WRAP_UP_CONTACTS = frozenset({"ENDED"})
+
 
 def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+    if "CurrentAgentSnapshot" in payload:
+        return agent_events(payload, lookups)
     detail = payload.get("detail")
     if not isinstance(detail, Mapping) or "eventType" not in detail:
         raise Unmappable("not an Amazon Connect contact event: no detail.eventType")
@@ -50,3 +65,48 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
         at = moment(when or detail.get("disconnectTimestamp"))
         return [event("call.ended", event_id, at, agent_id=agent, **common)]
     return []  # INITIATED, CONTACT_DATA_UPDATED ...
+
+
+def agent_events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+    kind = str(required(payload, "EventType"))
+    if kind == "HEART_BEAT":
+        return []  # a periodic snapshot: the state changes already came as STATE_CHANGE
+    agent = str(required(payload, "AgentARN")).rsplit("/", 1)[-1]
+    snapshot = payload.get("CurrentAgentSnapshot") or {}
+    profile = (snapshot.get("Configuration") or {}).get("RoutingProfile") or {}
+    status = str((snapshot.get("AgentStatus") or {}).get("Name") or "")
+    at = moment(required(payload, "EventTimestamp"))
+    queues_by_channel: dict[str, list[str]] = {}
+    for queue in profile.get("InboundQueues") or []:
+        # The queue id, as the contact events name it (CXPULSE_INGEST_QUEUES gives it a label).
+        label = lookups.queue("connect", str(queue.get("ARN", "")).rsplit("/", 1)[-1])
+        for channel in queue.get("Channels") or ["VOICE"]:
+            queues_by_channel.setdefault(lookups.channel(channel), []).append(label)
+    out = []
+    for channel, queues in queues_by_channel.items():
+        contacts = {
+            str(c.get("State"))
+            for c in snapshot.get("Contacts") or []
+            if lookups.channel(c.get("Channel") or "VOICE") == channel
+        }
+        if kind == "LOGOUT" or status == "Offline":
+            state = "offline"
+        elif contacts & BUSY_CONTACTS:
+            state = "busy"
+        elif contacts & WRAP_UP_CONTACTS:
+            state = "wrap_up"
+        else:
+            state = "available" if status == "Available" else "away"
+        event_id = f"connect-agent:{required(payload, 'EventId')}:{channel}"
+        out.append(
+            event(
+                "agent.state_changed",
+                event_id,
+                at,
+                agent_id=f"{agent}:{channel}",
+                state=state,
+                queues=queues,
+                channel=channel,
+            )
+        )
+    return out

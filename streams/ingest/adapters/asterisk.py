@@ -1,8 +1,14 @@
-"""Asterisk ``queue_log`` lines → call events.
+"""Asterisk ``queue_log`` lines → call events and agent states.
 
 A line is ``time|callid|queue|agent|EVENT|data1|data2|…``. The event id is
 ``asterisk:<callid>:<EVENT>:<time>``: the line's own identity, so a line sent twice (after a
 restart of the follower) is counted once by the worker.
+
+Queue members' lines are agent states, one agent per member and queue (``<member>@<queue>``),
+as Asterisk logs a member's pauses and calls per queue: ``ADDMEMBER`` and ``UNPAUSE`` make it
+available, ``PAUSE`` away, ``REMOVEMEMBER`` offline, ``CONNECT`` busy and ``COMPLETEAGENT`` /
+``COMPLETECALLER`` available again (Asterisk logs no wrap-up). Their event ids are
+``asterisk:<member>@<queue>:<EVENT>:<time>``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ STEPS = {
     "COMPLETEAGENT": "call.ended",
     "COMPLETECALLER": "call.ended",
 }
+MEMBER_STATES = {
+    "ADDMEMBER": "available",
+    "UNPAUSE": "available",
+    "PAUSE": "away",
+    "REMOVEMEMBER": "offline",
+    "CONNECT": "busy",
+    "COMPLETEAGENT": "available",
+    "COMPLETECALLER": "available",
+}
 # EXITWITHTIMEOUT (the queue's own timeout sent the caller elsewhere) and EXITEMPTY produce
 # no event: the call stays offered and unanswered, which the service level counts, and it is
 # not an abandon, which the caller did not choose.
@@ -30,17 +45,35 @@ def events(line: str, lookups: Lookups) -> list[dict[str, Any]]:
     if len(fields) < 5:
         raise Unmappable(f"not a queue_log line: {line[:80]!r}")
     stamp, call, queue, agent, kind = fields[:5]
+    if queue in ("", "NONE"):
+        return []  # queue starts and reloads, pauses of all queues at once, ...
+    label = lookups.queue("asterisk", queue)
+    out = []
     type_ = STEPS.get(kind)
-    if type_ is None or call in ("", "NONE") or queue in ("", "NONE"):
-        return []  # agent logins, pauses, queue starts, ...
-    return [
-        event(
-            type_,
-            f"asterisk:{call}:{kind}:{stamp}",
-            moment(stamp),
-            call_id=call,
-            queue=lookups.queue("asterisk", queue),
-            channel="phone",
-            agent_id=None if agent in ("", "NONE") else agent,
+    if type_ is not None and call not in ("", "NONE"):
+        out.append(
+            event(
+                type_,
+                f"asterisk:{call}:{kind}:{stamp}",
+                moment(stamp),
+                call_id=call,
+                queue=label,
+                channel="phone",
+                agent_id=None if agent in ("", "NONE") else agent,
+            )
         )
-    ]
+    state = MEMBER_STATES.get(kind)
+    if state is not None and agent not in ("", "NONE"):
+        member = f"{agent}@{queue}"
+        out.append(
+            event(
+                "agent.state_changed",
+                f"asterisk:{member}:{kind}:{stamp}",
+                moment(stamp),
+                agent_id=member,
+                state=state,
+                queues=[label],
+                channel="phone",
+            )
+        )
+    return out

@@ -5,6 +5,13 @@ TaskRouter posts each workspace event as a form (``EventType``, ``TaskSid``, ``T
 counted as a call of its channel: offered, answered, abandoned, ended. Event ids are
 ``twilio:<TaskSid>:<step>``: a task that enters a second queue (a transfer) is still one
 offer, and a callback delivered twice is counted once.
+
+``worker.activity.update`` becomes an agent state: the activity's name decides it (``Available``
+or ``Idle``: available; ``Offline``: offline; a name with ``busy`` or ``call``: busy; with
+``wrap``: wrap-up; any other, such as ``Break`` or ``Unavailable``: away), and the queues are the
+worker's attribute ``queues`` (TaskQueue names, the same lookups as the tasks'); a worker without
+that attribute serves no known queue and the change is ignored. Event ids are
+``twilio:<WorkerSid>:activity:<Timestamp>``.
 """
 
 from __future__ import annotations
@@ -29,9 +36,11 @@ def events(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
     kind = str(form.get("EventType", ""))
     if not kind:
         raise Unmappable("missing EventType: not a TaskRouter event callback")
+    if kind == "worker.activity.update":
+        return _activity(form, lookups)
     type_ = STEPS.get(kind)
     if type_ is None:
-        return []  # worker activity, reservations offered or rejected, workflow events ...
+        return []  # reservations offered or rejected, workflow events ...
     task = required(form, "TaskSid")
     queue_name = form.get("TaskQueueName") or form.get("TaskQueueSid")
     if not queue_name:
@@ -54,11 +63,41 @@ def events(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
     ]
 
 
-def _attributes(raw: Any) -> dict[str, Any]:
+def _activity(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+    worker = required(form, "WorkerSid")
+    queues = _attributes(form.get("WorkerAttributes"), "WorkerAttributes").get("queues")
+    if not isinstance(queues, list) or not queues:
+        return []  # the worker's attributes name no queue: nothing to count it in
+    name = str(required(form, "WorkerActivityName")).lower()
+    if name in ("available", "idle"):
+        state = "available"
+    elif name == "offline":
+        state = "offline"
+    elif "busy" in name or "call" in name:
+        state = "busy"
+    elif "wrap" in name:
+        state = "wrap_up"
+    else:
+        state = "away"
+    stamp = required(form, "Timestamp")
+    return [
+        event(
+            "agent.state_changed",
+            f"twilio:{worker}:activity:{stamp}",
+            moment(stamp),
+            agent_id=worker,
+            state=state,
+            queues=[lookups.queue("twilio", q) for q in queues],
+            channel=lookups.channel("voice"),
+        )
+    ]
+
+
+def _attributes(raw: Any, what: str = "TaskAttributes") -> dict[str, Any]:
     if not raw:
         return {}
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise Unmappable("TaskAttributes is not JSON") from None
+        raise Unmappable(f"{what} is not JSON") from None
     return value if isinstance(value, dict) else {}
