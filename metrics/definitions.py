@@ -350,6 +350,8 @@ def agent_level(state: str) -> str:
 
 # Levels whose members stay seconds, not hours: their times are kept to the second.
 EXACT_LEVELS = frozenset({LEVEL_CALLS_WAITING})
+# No caller waits this long: one whose answer, abandon or end never arrived stops counting after it.
+WAITING_HORIZON_SECONDS = 4 * 3600
 
 TICKETS_OPEN = Series(LEVEL_TICKETS_OPEN, "Open tickets (active issues) now.", "gauge", LABELS)
 TICKETS_BY_STATUS = Series(
@@ -374,7 +376,7 @@ AGENTS = Series(
 )
 CALLS_WAITING = Series(
     LEVEL_CALLS_WAITING,
-    "Callers in the queue now: queued and not yet answered, abandoned or ended.",
+    "Callers in the queue now: queued (in the last 4 hours) and not yet answered, abandoned or ended.",
     "gauge",
     LABELS,
 )

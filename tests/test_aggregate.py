@@ -6,7 +6,7 @@ import copy
 
 from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.labels import admit_labels, new_label_record
-from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base, oldest_age
+from metrics.aggregates.queue import apply_facts, level_count, new_aggregate, new_customer_base, oldest_age
 from metrics.aggregates.windows import window_sums, window_values
 from metrics.definitions import CALL_WAIT_BUCKETS
 
@@ -133,6 +133,10 @@ def test_backlog_oldest_open_and_active_agents():
     assert q.agg["totals"]["calls_waiting"] == 1
     assert oldest_age(q.agg, "calls_waiting", T0 + 60) == 60 - 7
     assert oldest_age(q.agg, "status:new", T0 + 60) is None
+    # A caller whose answer never came stops counting after the horizon; its entry stays.
+    assert level_count(q.agg, "calls_waiting", T0 + 60, 3600) == 1
+    assert level_count(q.agg, "calls_waiting", T0 + 7.5 + 3601, 3600) == 0
+    assert oldest_age(q.agg, "calls_waiting", T0 + 7.5 + 3601, 3600) is None
     values = q.window(T0 + 200, 3600, hourly_cost=40.0)
     assert values["active_agents"] == 2
     assert values["resolutions_per_agent_hour"] == 0.5  # 1 resolution / (2 agents x 1 h)

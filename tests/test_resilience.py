@@ -231,6 +231,9 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
             for b in scrapes[i + 1 :]:
                 assert not (a & b), f"series exported twice: {sorted(a & b)[:3]}"
 
+    # Callers still waiting at the end were queued before the rebalances: their wait must survive them.
+    waiting = expected_samples(events, time.time(), RULES)
+    assert sum(v for k, v in waiting.items() if k[0] == "cxpulse_calls_waiting") > 0
     wait_sharing(stack.partitions, [w1, w2], "two workers sharing the partitions")
     sender = threading.Thread(target=lambda: [produce(kafka.bootstrap, records[i : i + 400]) or time.sleep(1)
                                               for i in range(0, len(records), 400)])  # fmt: skip

@@ -215,7 +215,22 @@ def _track_level(agg: Aggregate, name: str, since: float, delta: int, bucket_sec
         since_map.pop(key, None)
 
 
-def oldest_age(agg: Aggregate, level: str, now: float) -> float | None:
-    """How long the oldest entity in ``level`` has been there (to its resolution); None if it is empty."""
-    starts = [int(k) for k, n in agg.get("levels", {}).get(level, {}).items() if n > 0]
+def oldest_age(agg: Aggregate, level: str, now: float, horizon: float | None = None) -> float | None:
+    """How long the oldest entity in ``level`` has been there (to its resolution); None if it is empty.
+
+    With ``horizon``, entities there for longer are left out (see :func:`level_count`).
+    """
+    first = -float("inf") if horizon is None else now - horizon
+    starts = [int(k) for k, n in agg.get("levels", {}).get(level, {}).items() if n > 0 and int(k) >= first]
     return max(0.0, now - min(starts)) if starts else None
+
+
+def level_count(agg: Aggregate, level: str, now: float, horizon: float) -> int:
+    """Entities in ``level`` that entered it within ``horizon`` seconds of ``now``.
+
+    For levels no entity can stay in for long (a caller does not wait a day): one whose leaving
+    event was lost stops counting after the horizon instead of for ever. Its entry is kept, so
+    a leaving event that does come still removes it.
+    """
+    first = now - horizon
+    return sum(n for k, n in agg.get("levels", {}).get(level, {}).items() if int(k) >= first)

@@ -17,7 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
-from metrics.aggregates.queue import Aggregate, aggregate_key, oldest_age
+from metrics.aggregates.queue import Aggregate, aggregate_key, level_count, oldest_age
 from metrics.aggregates.windows import window_values, windows_sums
 from metrics.definitions import (
     AGENT_STATES,
@@ -45,6 +45,7 @@ from metrics.definitions import (
     TICKET_STATUSES,
     TICKETS_BY_STATUS,
     TICKETS_OPEN,
+    WAITING_HORIZON_SECONDS,
     WINDOW_LABELS,
     WINDOWS,
     WORK_MEASURES,
@@ -147,8 +148,9 @@ class KpiCollector(Collector):
             for status in TICKET_STATUSES:
                 by_status.add_metric([*labels, status], agg_totals.get(status_level(status), 0))
             oldest_new.add_metric(labels, oldest_age(agg, status_level("new"), now) or 0.0)
-            waiting.add_metric(labels, agg_totals.get(LEVEL_CALLS_WAITING, 0))
-            longest_wait.add_metric(labels, oldest_age(agg, LEVEL_CALLS_WAITING, now) or 0.0)
+            waiting.add_metric(labels, level_count(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS))
+            longest = oldest_age(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS)
+            longest_wait.add_metric(labels, longest or 0.0)
             for state in AGENT_STATES:
                 agents.add_metric([*labels, state], agg_totals.get(agent_level(state), 0))
             late.add_metric(labels, agg["late"])
