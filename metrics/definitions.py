@@ -348,6 +348,9 @@ def agent_level(state: str) -> str:
     return f"agents:{state}"
 
 
+# Levels whose oldest member's age is exported: since when their members are there is kept (the
+# other levels keep a count only, so a queue's aggregate, rewritten at every batch, stays small).
+AGED_LEVELS = frozenset({LEVEL_TICKETS_OPEN, status_level("new"), LEVEL_CALLS_WAITING})
 # Levels whose members stay seconds, not hours: their times are kept to the second.
 EXACT_LEVELS = frozenset({LEVEL_CALLS_WAITING})
 # No caller waits this long: one whose answer, abandon or end never arrived stops counting after it.

@@ -183,9 +183,9 @@ class KpiCollector(Collector):
             count, total = (sum(row[:-1]), row[-1]) if row else (0, 0.0)
         if not offered or not count or total <= 0:
             return {}
-        levels, totals = agg.get("levels", {}), agg["totals"]
+        totals = agg["totals"]
         staffed = None
-        if any(agent_level(state) in levels for state in AGENT_STATES):
+        if any(agent_level(state) in totals for state in AGENT_STATES):  # agent states seen here
             staffed = int(sum(totals.get(agent_level(state), 0) for state in STAFFED_STATES))
         return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, staffed, rules)
 
