@@ -14,7 +14,10 @@ customers; 4 partitions each) once, then measures on that same data, each in its
   (e) quix     the peer: three core KPIs with Quix Streams (bench/peers/quix_kpis.py)
 
 then the end-to-end latency of a live worker (event produced → counted in /metrics) under a
-steady load. It prints a table, the ratios c/b, d/e and d/a, and writes everything as JSON.
+steady load at several rates, and the memory of a worker holding many open tickets. It prints a
+table, the ratios c/b, d/e and d/a, and writes everything as JSON under stable keys:
+``ratios.c_over_b``, ``ratios.d_over_e``, ``live_rate_flatness`` (the whole run's live rate ÷ its
+rate over the first 200 k events), ``latency.<rate>.p99_s``, ``open_tickets.<store>.<n>.rss_mb``.
 """
 
 from __future__ import annotations
@@ -184,6 +187,7 @@ def live_throughput(
     worker = Worker(broker, topics, free_port(), f"bench-live-{int(time.time())}")
     first = None
     done = None
+    progress: list[tuple[float, float]] = []  # (seconds since the first event, events consumed)
     try:
         deadline = time.monotonic() + 7200
         while time.monotonic() < deadline:
@@ -197,13 +201,27 @@ def live_throughput(
                     break
                 if first is not None and now > first:
                     seen = m.get("cxpulse_events_total", 0)
+                    progress.append((now - first, seen))
                     say(f"  live: {seen:,.0f} of {n:,} events consumed, {seen / (now - first):,.0f}/s")
             time.sleep(0.2 if first is None else 5)
     finally:
         peak = worker.stop()
     if first is None or done is None:
         raise RuntimeError(f"the live worker did not finish; see {worker.log.name}")
-    return {"events": n, "seconds": done - first, "peak_rss_mb": peak}
+    return {"events": n, "seconds": done - first, "peak_rss_mb": peak, "progress": progress}
+
+
+def flatness(live: dict[str, Any], early: int) -> dict[str, Any] | None:
+    """The live rate over the whole run ÷ the rate over its first ``early`` events (1: cost flat
+    as state grows; below 1: later events cost more)."""
+    samples = [(t, seen) for t, seen in live.get("progress", []) if seen >= early]
+    if not samples or not live.get("seconds"):
+        return None
+    t, seen = samples[0]
+    early_rate = seen / t
+    final_rate = live["events"] / live["seconds"]
+    return {"early_events": int(seen), "early_rate": round(early_rate), "final_rate": round(final_rate),
+            "value": round(final_rate / early_rate, 3)}  # fmt: skip
 
 
 def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: float) -> dict[str, Any]:
@@ -341,8 +359,10 @@ def main() -> int:
     parser.add_argument(
         "--broker", help="bootstrap host:port of an existing broker (default: start Kafka here)"
     )
-    parser.add_argument("--latency-rate", type=float, default=2000, help="events/s for the latency run")
-    parser.add_argument("--latency-seconds", type=float, default=60, help="length of the latency run")
+    parser.add_argument(
+        "--latency-rates", default="200,500,1000,2000", help="events/s of the latency runs (comma-separated)"
+    )
+    parser.add_argument("--latency-seconds", type=float, default=60, help="length of each latency run")
     parser.add_argument(
         "--skip", default="", help="comma-separated stages to leave out: noop,live,quix,latency"
     )
@@ -399,17 +419,25 @@ def main() -> int:
         if "live" not in skip and expected:
             say("(c) cxpulse live worker ...")
             results["live"] = live_throughput(broker, topics, n, expected)
+        if "live" in results:
+            results["live_flatness"] = flatness(results["live"], min(200_000, n // 5))
+            results["live_rate_flatness"] = (results["live_flatness"] or {}).get("value")
         if "latency" not in skip:
-            say(f"latency at {args.latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s ...")
-            lat_topics = topics_for(tag + "lat")
-            ensure_topics(access(broker), [TopicSpec(t, 4, 1) for t in lat_topics.values()])
-            results["latency"] = live_latency(broker, lat_topics, args.latency_rate, args.latency_seconds)
+            results["latency"] = {}
+            for latency_rate in (float(r) for r in args.latency_rates.split(",") if r):
+                say(f"latency at {latency_rate:,.0f} events/s for {args.latency_seconds:.0f} s ...")
+                lat_topics = topics_for(f"{tag}lat{latency_rate:.0f}")
+                ensure_topics(access(broker), [TopicSpec(t, 4, 1) for t in lat_topics.values()])
+                results["latency"][f"{latency_rate:.0f}"] = live_latency(
+                    broker, lat_topics, latency_rate, args.latency_seconds
+                )
         sizes = [int(x) for x in args.open_tickets.split(",") if x]
         if sizes:
-            results["open_tickets"] = []
+            results["open_tickets"] = {}
             for store in args.stores.split(","):
                 say(f"open tickets held by a worker with the {store} store ...")
-                results["open_tickets"] += open_tickets(broker, sizes, store)
+                rows = open_tickets(broker, sizes, store)
+                results["open_tickets"][store.split(":")[0]] = {str(r["open_tickets"]): r for r in rows}
     finally:
         if kafka:
             kafka.stop()
@@ -440,20 +468,24 @@ def print_table(results: dict[str, Any]) -> None:
         if r:
             print(f"{letter:2} {title:44} {rate(r):>10,.0f} {r['seconds']:>8.1f} {r['peak_rss_mb']:>12.1f}")
     ratios = {}
-    for name, top, bottom in (("c/b", "live", "noop"), ("d/e", "replay", "quix"), ("d/a", "replay", "bare")):
+    for name, top, bottom in (("c_over_b", "live", "noop"), ("d_over_e", "replay", "quix"),
+                              ("d_over_a", "replay", "bare")):  # fmt: skip
         a, b = rate(results.get(top)), rate(results.get(bottom))
         if a and b:
             ratios[name] = round(a / b, 3)
     results["ratios"] = ratios
-    print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in ratios.items()))
+    print("\nratios: " + ", ".join(f"{k.replace('_over_', '/')} = {v:.2f}" for k, v in ratios.items()))
+    flat = results.get("live_flatness")
+    if flat:
+        print(f"live rate flatness: {flat['value']:.2f} (whole run {flat['final_rate']:,}/s ÷ first "
+              f"{flat['early_events']:,} events {flat['early_rate']:,}/s)")  # fmt: skip
     opened = results.get("open_tickets")
     if opened:
         print(f"\n{'store':12} {'open tickets':>12} {'RSS MB':>8} {'peak RSS MB':>12} {'on disk MB':>11}")
-        for r in opened:
+        for r in (r for rows in opened.values() for r in rows.values()):
             print(f"{r['store']:12} {r['open_tickets']:>12,} {r['rss_mb']:>8.1f} {r['peak_rss_mb']:>12.1f} "
                   f"{r['store_on_disk_mb']:>11.1f}")  # fmt: skip
-    lat = results.get("latency")
-    if lat:
+    for lat in (results.get("latency") or {}).values():
         print(
             f"latency at {lat['rate']:,.0f} events/s: p50 {lat['p50_s']:.3f} s, p99 {lat['p99_s']:.3f} s, "
             f"max {lat['max_s']} s ({lat['measured']} tickets), peak RSS {lat['peak_rss_mb']} MB"

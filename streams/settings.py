@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from metrics.business_hours import Calendar
 from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
+from metrics.definitions import WINDOWS
 from metrics.policy import Policy, QueuePolicy
 from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
@@ -141,6 +142,16 @@ class Settings(BaseSettings):
     batch_wait_seconds: float = Field(
         0.1, gt=0, description="How long an agent waits to fill a batch before working on what it has."
     )
+    export_windows: list[str] = Field(
+        default_factory=lambda: list(WINDOWS),
+        description="Windows the windowed gauges are exported for (of 5m, 15m, 1h), as JSON, e.g. "
+        '["15m"]: fewer series per scrape; counters and histograms are always exported.',
+    )
+    export_window_counts: bool = Field(
+        True,
+        description="Export cxpulse_window_<counter> gauges (increase() over the counters gives the same); "
+        "false cuts a scrape's series by a third.",
+    )
     log_level: str = Field("info", description="Worker log level.")
     startup_timeout_seconds: float = Field(
         120,
@@ -242,6 +253,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
                 )
+        return value
+
+    @field_validator("export_windows")
+    @classmethod
+    def _known_windows(cls, value: list[str]) -> list[str]:
+        unknown = [w for w in value if w not in WINDOWS]
+        if unknown:
+            raise ValueError(f"unknown windows {unknown}; the windows are {list(WINDOWS)}")
         return value
 
     @field_validator("business_hours")

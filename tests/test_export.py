@@ -108,3 +108,35 @@ def test_label_values_with_quotes_backslashes_and_unicode_come_back_exactly():
     fams = families(render(source))
     labels = [s.labels for s in fams["cxpulse_tickets_created"].samples if s.name.endswith("_total")]
     assert labels == [{"queue": queue, "channel": channel}]
+
+
+def test_the_page_is_byte_for_byte_what_prometheus_client_writes() -> None:
+    """The worker writes /metrics directly (a scrape's pause on its event loop): same bytes."""
+    from metrics.aggregates.queue import new_customer_base
+    from metrics.business_hours import Calendar
+    from metrics.definitions import WINDOWS
+
+    table: dict = {}
+    odd = new_aggregate('VIP "gold" \\ billing — Zürich ✓', "line\\n", 0)
+    facts = [
+        [NOW - 30, {c.key: 2 for c in COUNTERS}, {h.key: 12.5 for h in HISTOGRAMS},
+         {"agent": "a1", "levels": [["calls_waiting", NOW - 30, 1], ["agents:busy", NOW - 30, 1]]}],
+        [NOW - 3000, {"calls_offered": 1_234_567}, {"call_handle_seconds": 1e7}, {}],
+    ]  # fmt: skip
+    apply_facts(odd, facts, "calls:0", 1, 60, 10**6, table)
+    base = new_customer_base(2)
+    apply_facts(base, [[NOW - 10, {"customers_joined": 3}, {}, {}]], "customers:0", 1, 60, 120, table)
+    labels = {"kind": "labels", "folded": {"queue": 4}}
+    values = [*aggregates(), odd, base, labels, *table.values()]
+    calendar = Calendar.parse({"zone": "UTC", "hours": {"mon": "09:00-17:00"}})
+    policy = Policy.build(Policy().default, {}, {"*": calendar}, customer_base=10)
+    for options in ({}, {"windows": {"15m": WINDOWS["15m"]}, "window_counts": False}):
+        metrics = WorkerMetrics()
+        metrics.add_kpis(KpiCollector(lambda: values, 60, policy, lambda: NOW, **options))
+        metrics.count_event("tickets", "ticket.created")
+        metrics.invalid.labels("tickets", 'we"ird\\\n').inc()
+        metrics.delay.observe(0.3)
+        assert metrics.page() == generate_latest(metrics.registry)
+    trimmed = families(metrics.page().decode())
+    assert "cxpulse_window_tickets_created" not in trimmed
+    assert {s.labels["window"] for s in trimmed["cxpulse_service_level_ratio"].samples} == {"15m"}

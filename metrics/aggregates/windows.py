@@ -36,6 +36,41 @@ def window_sums(
     return sums
 
 
+Rings = list[tuple[dict[str, float], set[str]]]
+
+
+def _rings(
+    buckets: Iterable[Aggregate], current: int, order: list[tuple[str, int]], bucket_seconds: int
+) -> Rings:
+    """Each bucket's fields summed into the shortest of the (nested) windows holding it."""
+    firsts = [current - seconds + bucket_seconds for _, seconds in order]
+    rings: Rings = [({}, set()) for _ in order]
+    for bucket in buckets:
+        start = bucket["start"]
+        for first, (sums, agents) in zip(firsts, rings, strict=True):
+            if start >= first:
+                for name, value in bucket["fields"].items():
+                    sums[name] = sums.get(name, 0) + value
+                agents.update(bucket["agents"])
+                break
+    return rings
+
+
+def _windows(order: list[tuple[str, int]], *parts: Rings) -> dict[str, dict[str, float]]:
+    """Each window's sums: its own ring's plus the shorter windows' (they nest), from every part."""
+    out: dict[str, dict[str, float]] = {}
+    running: dict[str, float] = {}
+    seen: set[str] = set()
+    for i, (label, _) in enumerate(order):
+        for rings in parts:
+            sums, agents = rings[i]
+            for name, value in sums.items():
+                running[name] = running.get(name, 0) + value
+            seen |= agents
+        out[label] = {**running, "agents": len(seen)}
+    return out
+
+
 def windows_sums(
     buckets: Iterable[Aggregate], now: float, windows: dict[str, int], bucket_seconds: int
 ) -> dict[str, dict[str, float]]:
@@ -46,25 +81,49 @@ def windows_sums(
     """
     current = int(now // bucket_seconds) * bucket_seconds
     order = sorted(windows.items(), key=lambda item: item[1])
-    firsts = [current - seconds + bucket_seconds for _, seconds in order]
-    rings: list[tuple[dict[str, float], set[str]]] = [({}, set()) for _ in order]
-    for bucket in buckets:
-        start = bucket["start"]
-        for first, (sums, agents) in zip(firsts, rings, strict=True):
-            if start >= first:
-                for name, value in bucket["fields"].items():
-                    sums[name] = sums.get(name, 0) + value
-                agents.update(bucket["agents"])
-                break
-    out: dict[str, dict[str, float]] = {}
-    running: dict[str, float] = {}
-    seen: set[str] = set()
-    for (label, _), (sums, agents) in zip(order, rings, strict=True):
-        for name, value in sums.items():
-            running[name] = running.get(name, 0) + value
-        seen |= agents
-        out[label] = {**running, "agents": len(seen)}
-    return out
+    return _windows(order, _rings(buckets, current, order, bucket_seconds))
+
+
+class SettledWindows:
+    """:func:`windows_sums` for repeated scrapes, keeping the settled buckets' sums between them.
+
+    A scrape re-sums an hour of buckets per queue and channel, but all but the last few have not
+    changed since the previous scrape. Buckets older than ``recent`` buckets are summed once and
+    kept, with a signature of what they held (each bucket's start and the sum of the source offsets
+    it applied: any fact applied to it, late ones too, changes it); the newest buckets are summed
+    at every scrape. The result is the same as :func:`windows_sums`.
+    """
+
+    def __init__(self, recent: int = 3) -> None:
+        self.recent = recent
+        self._kept: dict[str, tuple[tuple[Any, ...], Rings]] = {}
+        self._used: set[str] = set()
+
+    def __call__(
+        self, key: str, buckets: Iterable[Aggregate], now: float, windows: dict[str, int], bucket_seconds: int
+    ) -> dict[str, dict[str, float]]:
+        current = int(now // bucket_seconds) * bucket_seconds
+        order = sorted(windows.items(), key=lambda item: item[1])
+        cutoff = current - self.recent * bucket_seconds
+        settled, fresh = [], []
+        for bucket in buckets:
+            (settled if bucket["start"] < cutoff else fresh).append(bucket)
+        signature = (
+            current,
+            tuple(order),
+            tuple(sorted((b["start"], sum(b["applied"].values())) for b in settled)),
+        )
+        kept = self._kept.get(key)
+        if kept is None or kept[0] != signature:
+            kept = self._kept[key] = (signature, _rings(settled, current, order, bucket_seconds))
+        self._used.add(key)
+        return _windows(order, kept[1], _rings(fresh, current, order, bucket_seconds))
+
+    def forget_unused(self) -> None:
+        """Drop what was kept for aggregates not asked for since the last call (revoked, expired)."""
+        for key in set(self._kept) - self._used:
+            del self._kept[key]
+        self._used = set()
 
 
 def window_values(sums: dict[str, float], window_seconds: int, hourly_cost: float) -> dict[str, float]:

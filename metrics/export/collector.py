@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import disable_created_metrics
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.queue import Aggregate, aggregate_key, level_count, oldest_age
-from metrics.aggregates.windows import window_values, windows_sums
+from metrics.aggregates.windows import SettledWindows, window_values
 from metrics.definitions import (
     AGENT_STATES,
     AGENTS,
@@ -57,11 +58,15 @@ from metrics.definitions import (
     window_count_name,
 )
 from metrics.definitions import Histogram as HistogramSpec
+from metrics.export.sinks import Families, Text
 from metrics.policy import Policy, QueuePolicy
 from metrics.staffing import live_staffing
 
 # Counters here restart with the process or come from tables; `_created` series would only add noise.
 disable_created_metrics()
+
+
+Sink = Families | Text
 
 
 def _le(bound: float) -> str:
@@ -77,21 +82,39 @@ class KpiCollector(Collector):
         bucket_seconds: int,
         policy: Policy,
         clock: Callable[[], float] = time.time,
+        windows: dict[str, int] | None = None,
+        window_counts: bool = True,
     ) -> None:
+        """``windows`` (default: all of :data:`WINDOWS`) are those the windowed gauges are exported
+        for, and ``window_counts`` whether counters also get a ``cxpulse_window_<counter>`` gauge:
+        trimming them cuts the series a scrape carries; counters, histograms and levels stay."""
         self._source = source
         self._bucket_seconds = bucket_seconds
         self._policy = policy
         self._clock = clock
+        self._windows = dict(WINDOWS) if windows is None else windows
+        self._window_counts = window_counts
+        self._sums = SettledWindows()
 
     def describe(self) -> list[Metric]:
         # Families depend on live data; an empty description keeps registration cheap.
         return []
 
     def collect(self) -> Iterator[Metric]:
+        sink = Families()
+        self._emit(sink)
+        yield from sink.results()
+
+    def text(self) -> str:
+        """The same series in the Prometheus text format, written directly (what a scrape serves)."""
+        sink = Text()
+        self._emit(sink)
+        return sink.results()
+
+    def _emit(self, sink: Sink) -> None:
         now = self._clock()
         queues, customers = [], []
         buckets: dict[str, list[Aggregate]] = {}
-        folded = declared(LABEL_VALUES_FOLDED)
         folds: dict[str, int] = {"queue": 0, "channel": 0}
         for value in self._source():
             kind = value.get("kind")
@@ -104,74 +127,70 @@ class KpiCollector(Collector):
                     folds[label] += n
             else:
                 queues.append(value)
-        yield from self._queue_families(queues, buckets, now)
-        yield from self._customer_families(customers, now)
+        self._queue_families(sink, queues, buckets, now)
+        self._customer_families(sink, customers, now)
+        folded = declared(sink, LABEL_VALUES_FOLDED)
         for label, n in folds.items():
-            folded.add_metric([label], n)
-        yield folded
+            sink.sample(folded, (label,), n)
 
     def _queue_families(
-        self, aggregates: list[Aggregate], buckets: dict[str, list[Aggregate]], now: float
-    ) -> Iterator[Metric]:
+        self, sink: Sink, aggregates: list[Aggregate], buckets: dict[str, list[Aggregate]], now: float
+    ) -> None:
         wl = WINDOW_LABELS
-        totals = {c.key: CounterMetricFamily(c.name, c.help, labels=LABELS) for c in COUNTERS}
-        hists = {h.key: HistogramMetricFamily(h.name, h.help, labels=LABELS) for h in HISTOGRAMS}
+        totals = {c.key: sink.family(c.name, c.help, "counter", LABELS) for c in COUNTERS}
+        hists = {h.key: sink.family(h.name, h.help, "histogram", LABELS) for h in HISTOGRAMS}
+        backlog, oldest = declared(sink, TICKETS_OPEN), declared(sink, OLDEST_OPEN_TICKET)
+        by_status, oldest_new = declared(sink, TICKETS_BY_STATUS), declared(sink, OLDEST_NEW_TICKET)
+        waiting, longest_wait = declared(sink, CALLS_WAITING), declared(sink, LONGEST_CALL_WAIT)
+        agents, late = declared(sink, AGENTS), declared(sink, EVENTS_LATE)
         window_counts = {
-            c.key: GaugeMetricFamily(window_count_name(c), window_count_help(c), labels=wl) for c in COUNTERS
+            c.key: sink.family(window_count_name(c), window_count_help(c), "gauge", wl)
+            for c in (COUNTERS if self._window_counts else ())
         }
-        derived = {r.key: GaugeMetricFamily(r.name, r.help, labels=wl) for r in RATIOS}
+        derived = {r.key: sink.family(r.name, r.help, "gauge", wl) for r in RATIOS}
         for h in HISTOGRAMS:
-            derived[h.key + ":mean"] = GaugeMetricFamily(h.mean_name, h.mean_help, labels=wl)
+            derived[h.key + ":mean"] = sink.family(h.mean_name, h.mean_help, "gauge", wl)
             for q in h.quantiles:
-                derived[f"{h.key}:q{q}"] = GaugeMetricFamily(
-                    h.quantile_name(q), quantile_help(h, q), labels=wl
-                )
-        derived.update({key: declared(series) for key, series in WORK_MEASURES.items()})
-        staffing = {key: declared(series) for key, series in STAFFING.items()}
-        backlog, oldest, late = declared(TICKETS_OPEN), declared(OLDEST_OPEN_TICKET), declared(EVENTS_LATE)
-        by_status, oldest_new = declared(TICKETS_BY_STATUS), declared(OLDEST_NEW_TICKET)
-        waiting, longest_wait = declared(CALLS_WAITING), declared(LONGEST_CALL_WAIT)
-        agents = declared(AGENTS)
+                derived[f"{h.key}:q{q}"] = sink.family(h.quantile_name(q), quantile_help(h, q), "gauge", wl)
+        derived.update({key: declared(sink, series) for key, series in WORK_MEASURES.items()})
+        staffing = {key: declared(sink, series) for key, series in STAFFING.items()}
+        sample = sink.sample
+        windows = {**self._windows, STAFFING_WINDOW: WINDOWS[STAFFING_WINDOW]}
         for agg in aggregates:
-            labels = [agg["queue"], agg["channel"]]
+            labels = (agg["queue"], agg["channel"])
             agg_totals = agg["totals"]
             for key, family in totals.items():
-                family.add_metric(labels, agg_totals.get(key, 0))
+                sample(family, labels, agg_totals.get(key, 0))
             rules = self._policy.for_queue(agg["queue"])
             for spec in HISTOGRAMS:
                 if not spec.business or rules.calendar is not None:
-                    hists[spec.key].add_metric(labels, *_histogram(spec, agg["hist"].get(spec.key)))
-            backlog.add_metric(labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
+                    sink.histogram(hists[spec.key], labels, *_histogram(spec, agg["hist"].get(spec.key)))
+            sample(backlog, labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
             age = oldest_age(agg, LEVEL_TICKETS_OPEN, now)
             if age is not None:
-                oldest.add_metric(labels, age)
+                sample(oldest, labels, age)
             for status in TICKET_STATUSES:
-                by_status.add_metric([*labels, status], agg_totals.get(status_level(status), 0))
-            oldest_new.add_metric(labels, oldest_age(agg, status_level("new"), now) or 0.0)
-            waiting.add_metric(labels, level_count(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS))
+                sample(by_status, (*labels, status), agg_totals.get(status_level(status), 0))
+            sample(oldest_new, labels, oldest_age(agg, status_level("new"), now) or 0.0)
+            sample(waiting, labels, level_count(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS))
             longest = oldest_age(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS)
-            longest_wait.add_metric(labels, longest or 0.0)
+            sample(longest_wait, labels, longest or 0.0)
             for state in AGENT_STATES:
-                agents.add_metric([*labels, state], agg_totals.get(agent_level(state), 0))
-            late.add_metric(labels, agg["late"])
-            hourly_cost = rules.hourly_cost
-            all_sums = windows_sums(buckets.get(aggregate_key(agg), ()), now, WINDOWS, self._bucket_seconds)
-            for key, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules).items():
-                staffing[key].add_metric(labels, value)
-            for window, seconds in WINDOWS.items():
-                values = window_values(all_sums[window], seconds, hourly_cost)
-                wlabels = [*labels, window]
-                for key, family in window_counts.items():
-                    family.add_metric(wlabels, values[key])
-                for key, family in derived.items():
-                    if key in values:
-                        family.add_metric(wlabels, values[key])
-        yield from totals.values()
-        yield from hists.values()
-        yield from (backlog, oldest, by_status, oldest_new, waiting, longest_wait, agents, late)
-        yield from window_counts.values()
-        yield from derived.values()
-        yield from staffing.values()
+                sample(agents, (*labels, state), agg_totals.get(agent_level(state), 0))
+            sample(late, labels, agg["late"])
+            key = aggregate_key(agg)
+            all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
+            for name, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules).items():
+                sample(staffing[name], labels, value)
+            for window, seconds in self._windows.items():
+                values = window_values(all_sums[window], seconds, rules.hourly_cost)
+                wlabels = (*labels, window)
+                for name, family in window_counts.items():
+                    sample(family, wlabels, values[name])
+                for name, family in derived.items():
+                    if name in values:
+                        sample(family, wlabels, values[name])
+        self._sums.forget_unused()
 
     @staticmethod
     def _staffing(agg: Aggregate, sums: dict[str, float], rules: QueuePolicy) -> dict[str, float]:
@@ -189,22 +208,18 @@ class KpiCollector(Collector):
             staffed = int(sum(totals.get(agent_level(state), 0) for state in STAFFED_STATES))
         return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, staffed, rules)
 
-    def _customer_families(self, aggregates: list[Aggregate], now: float) -> Iterator[Metric]:
+    def _customer_families(self, sink: Sink, aggregates: list[Aggregate], now: float) -> None:
         base = self._policy.customer_base
-        joined, churned, active = (
-            declared(CUSTOMERS_JOINED),
-            declared(CUSTOMERS_CHURNED),
-            declared(CUSTOMERS_ACTIVE),
-        )
-        retention, churn = declared(CUSTOMER_RETENTION), declared(CUSTOMER_CHURN)
+        joined, churned = declared(sink, CUSTOMERS_JOINED), declared(sink, CUSTOMERS_CHURNED)
+        active = declared(sink, CUSTOMERS_ACTIVE)
+        retention, churn = declared(sink, CUSTOMER_RETENTION), declared(sink, CUSTOMER_CHURN)
         for agg in aggregates:
-            joined.add_metric([], agg["totals"].get("customers_joined", 0))
-            churned.add_metric([], agg["totals"].get("customers_churned", 0))
-            active.add_metric([], active_customers(agg, base))
+            sink.sample(joined, (), agg["totals"].get("customers_joined", 0))
+            sink.sample(churned, (), agg["totals"].get("customers_churned", 0))
+            sink.sample(active, (), active_customers(agg, base))
             for period, (crr, churn_ratio) in customer_periods(agg, now, base).items():
-                retention.add_metric([period], crr)
-                churn.add_metric([period], churn_ratio)
-        yield from (joined, churned, active, retention, churn)
+                sink.sample(retention, (period,), crr)
+                sink.sample(churn, (period,), churn_ratio)
 
 
 def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:
@@ -217,7 +232,6 @@ def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple
     return cumulative, row[-1]
 
 
-def declared(series: Series) -> Metric:
-    """An empty family for a declared series, to be filled at scrape time."""
-    kinds = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily}
-    return kinds[series.kind](series.name, series.help, labels=list(series.labels))
+def declared(sink: Sink, series: Series) -> Any:
+    """An empty family for a declared series in ``sink``, to be filled at scrape time."""
+    return sink.family(series.name, series.help, series.kind, series.labels)

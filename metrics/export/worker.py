@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from metrics.definitions import WORKER_SERIES, Series
+from metrics.export.text import render
 
 
 def metric_for(series: Series, registry: CollectorRegistry) -> Any:
@@ -28,8 +30,12 @@ class WorkerMetrics:
     """
 
     def __init__(self) -> None:
+        self._own = CollectorRegistry(auto_describe=False)
+        # Everything the worker serves, for clients of the library (tests, push gateways).
         self.registry = CollectorRegistry(auto_describe=False)
-        made = {key: metric_for(series, self.registry) for key, series in WORKER_SERIES.items()}
+        self.registry.register(_Forward(self._own))
+        self._kpis: list[Any] = []
+        made = {key: metric_for(series, self._own) for key, series in WORKER_SERIES.items()}
         self.events = made["events"]
         self.invalid = made["events_invalid"]
         self.duplicates = made["events_duplicate"]
@@ -51,4 +57,28 @@ class WorkerMetrics:
         inc()
 
     def add_kpis(self, collector: Collector) -> None:
+        """Add a KPI collector; one with a ``text()`` method is rendered by it directly on the page."""
         self.registry.register(collector)
+        self._kpis.append(collector)
+
+    def page(self) -> bytes:
+        """``/metrics``: the same bytes as ``generate_latest(self.registry)``, the KPI part written
+        directly (:meth:`metrics.export.collector.KpiCollector.text`) to keep a scrape's pause short."""
+        parts = [render(self._own)]
+        for collector in self._kpis:
+            text = getattr(collector, "text", None)
+            parts.append(text().encode() if text is not None else render(_Forward(collector)))
+        return b"".join(parts)
+
+
+class _Forward(Collector):
+    """Another collector's (or registry's) families, registered as one collector."""
+
+    def __init__(self, source: Collector) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._source.collect())
+
+    def describe(self) -> list[Metric]:
+        return []

@@ -14,6 +14,7 @@ from typing import Any
 import faust
 
 from metrics.contract.events import FAMILIES
+from metrics.definitions import WINDOWS
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from streams import delivery
@@ -123,7 +124,15 @@ def build_app(settings: Settings) -> Pipeline:
 
     metrics = WorkerMetrics()
     pipeline = Pipeline(app, settings, metrics, facts_topic_name, aggregates, deadletter)
-    metrics.add_kpis(KpiCollector(pipeline.owned_aggregates, settings.bucket_seconds, settings.policy()))
+    metrics.add_kpis(
+        KpiCollector(
+            pipeline.owned_aggregates,
+            settings.bucket_seconds,
+            settings.policy(),
+            windows={w: WINDOWS[w] for w in settings.export_windows},
+            window_counts=settings.export_window_counts,
+        )
+    )
 
     # Each table is written through a batch view: one changelog record per key and batch.
     # A bucket goes to the changelog before its aggregate: if the aggregate's write survived

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.live.pipeline import Pipeline
 
@@ -42,7 +42,7 @@ def install_pages(pipeline: Pipeline, servers: list[str]) -> None:
         metrics.broker_up.set(1 if pipeline.broker_up else 0)
         metrics.ready.set(1 if pipeline.health().ready else 0)
         # aiohttp takes the charset separately from the media type.
-        return web.bytes(generate_latest(metrics.registry), content_type=_MEDIA_TYPE)
+        return web.bytes(metrics.page(), content_type=_MEDIA_TYPE)
 
     @app.page("/live")
     async def live_page(web: Any, request: Any) -> Any:
