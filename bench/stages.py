@@ -130,9 +130,9 @@ def replay(bootstrap: str, out: str) -> None:
                 marks["count"] += 1
                 yield record
 
-    run(engine, records(), 60.0, writer.add)
+    run(engine, records(), 60.0, lambda at: engine.snapshot(writer.sink, at))
     assert engine.clock is not None
-    writer.add(engine.families(engine.clock), engine.clock)
+    engine.snapshot(writer.sink, engine.clock)
     samples = writer.close()
     totals: dict[str, float] = {}
     for family in engine.families(engine.clock):

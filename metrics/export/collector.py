@@ -66,7 +66,7 @@ from metrics.staffing import live_staffing
 disable_created_metrics()
 
 
-Sink = Families | Text
+Sink = Any  # Families, Text or OpenMetricsSink: family(), sample(), histogram()
 
 
 def _le(bound: float) -> str:
@@ -102,16 +102,17 @@ class KpiCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         sink = Families()
-        self._emit(sink)
+        self.emit(sink)
         yield from sink.results()
 
     def text(self) -> str:
         """The same series in the Prometheus text format, written directly (what a scrape serves)."""
         sink = Text()
-        self._emit(sink)
+        self.emit(sink)
         return sink.results()
 
-    def _emit(self, sink: Sink) -> None:
+    def emit(self, sink: Any) -> None:
+        """Every KPI sample as of the clock, into ``sink`` (families, text, or a replay's writer)."""
         now = self._clock()
         queues, customers = [], []
         buckets: dict[str, list[Aggregate]] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -64,15 +64,7 @@ class OpenMetricsWriter:
     def add(self, families: Iterable[Metric], at: float) -> None:
         """Add every sample of ``families`` as measured at ``at`` (Unix seconds)."""
         for family in families:
-            spool = self._files.get(family.name)
-            if spool is None:
-                spool = self._files[family.name] = open(  # noqa: SIM115
-                    self._spool / f"{len(self._files)}.txt", "w", encoding="utf-8"
-                )
-                self._headers[family.name] = (
-                    f"# HELP {family.name} {_escape_help(family.documentation)}\n"
-                    f"# TYPE {family.name} {family.type}\n"
-                )
+            spool = self._spool_for(family.name, family.documentation, family.type)
             stamp = f" {at:.3f}\n"
             prefixes = self._prefixes
             lines = []
@@ -87,6 +79,19 @@ class OpenMetricsWriter:
                 lines.append(prefix + format_value(sample.value) + stamp)
             spool.writelines(lines)
             self.samples += len(lines)
+
+    def sink(self, at: float) -> OpenMetricsSink:
+        """A collector sink writing one snapshot at ``at`` straight into the spools (no families built)."""
+        return OpenMetricsSink(self, at)
+
+    def _spool_for(self, name: str, help_text: str, kind: str) -> IO[str]:
+        spool = self._files.get(name)
+        if spool is None:
+            spool = self._files[name] = open(  # noqa: SIM115
+                self._spool / f"{len(self._files)}.txt", "w", encoding="utf-8"
+            )
+            self._headers[name] = f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {kind}\n"
+        return spool
 
     def close(self) -> int:
         """Write the file (families in first-seen order, then ``# EOF``); returns samples written."""
@@ -105,3 +110,50 @@ class OpenMetricsWriter:
                 spool.close()
             shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
+
+
+class _Family:
+    __slots__ = ("label_names", "lines", "name", "spool")
+
+    def __init__(self, name: str, label_names: Sequence[str], spool: IO[str]) -> None:
+        self.name = name
+        self.label_names = tuple(label_names)
+        self.spool = spool
+
+
+class OpenMetricsSink:
+    """A snapshot written by :meth:`metrics.export.collector.KpiCollector.emit` straight into the
+    writer: the same lines :meth:`OpenMetricsWriter.add` writes for the same families, without
+    building them (a replay takes a snapshot of every series each minute of event time)."""
+
+    def __init__(self, writer: OpenMetricsWriter, at: float) -> None:
+        self._writer = writer
+        self._stamp = f" {at:.3f}\n"
+
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
+        base = name.removesuffix("_total") if kind == "counter" else name
+        family = _Family(base + "_total" if kind == "counter" else base, labels, None)  # type: ignore[arg-type]
+        family.spool = self._writer._spool_for(base, help_text, kind)
+        return family
+
+    def _line(self, name: str, labels: dict[str, str], value: float) -> str:
+        prefixes = self._writer._prefixes
+        key = (name, *labels.values())
+        prefix = prefixes.get(key)
+        if prefix is None:
+            prefix = prefixes[key] = f"{_series(labels)}\0{format_sample(name, labels, 0, 0)[:-8]}"
+        return prefix + format_value(value) + self._stamp
+
+    def sample(self, family: _Family, labels: Sequence[str], value: float) -> None:
+        family.spool.write(self._line(family.name, dict(zip(family.label_names, labels, strict=True)), value))
+        self._writer.samples += 1
+
+    def histogram(
+        self, family: _Family, labels: Sequence[str], buckets: list[tuple[str, float]], total: float
+    ) -> None:
+        plain = dict(zip(family.label_names, labels, strict=True))
+        lines = [self._line(family.name + "_bucket", {**plain, "le": le}, count) for le, count in buckets]
+        lines.append(self._line(family.name + "_count", plain, buckets[-1][1]))
+        lines.append(self._line(family.name + "_sum", plain, total))
+        family.spool.writelines(lines)
+        self._writer.samples += len(lines)

@@ -139,12 +139,12 @@ def replay(
                     yield record
             bar.update(pending)
 
-        run(engine, records(), step, writer.add)
+        run(engine, records(), step, lambda at: engine.snapshot(writer.sink, at))
     if engine.clock is None:
         writer.close()
         raise click.ClickException("no valid event in the input: nothing to replay")
     last = _moment(final_at) or engine.clock
-    writer.add(engine.families(last), last)
+    engine.snapshot(writer.sink, last)
     samples = writer.close()
     elapsed = time.monotonic() - started
     if rejected is not None:
