@@ -348,13 +348,21 @@ def agent_level(state: str) -> str:
     return f"agents:{state}"
 
 
-# Levels whose oldest member's age is exported: since when their members are there is kept (the
-# other levels keep a count only, so a queue's aggregate, rewritten at every batch, stays small).
-AGED_LEVELS = frozenset({LEVEL_TICKETS_OPEN, status_level("new"), LEVEL_CALLS_WAITING})
-# Levels whose members stay seconds, not hours: their times are kept to the second.
-EXACT_LEVELS = frozenset({LEVEL_CALLS_WAITING})
+# Levels that keep since when their members are there, and to what resolution (seconds; None: the
+# bucket): those whose oldest member's age is exported, and those whose members stop counting after
+# a horizon. The other levels keep a count only, so a queue's aggregate, rewritten at every batch,
+# stays small.
+LEVEL_RESOLUTION: dict[str, int | None] = {
+    LEVEL_TICKETS_OPEN: None,
+    status_level("new"): None,
+    LEVEL_CALLS_WAITING: 1,  # callers wait seconds
+    **{agent_level(state): 3600 for state in AGENT_STATES},  # agents stay in a state for hours
+}
 # No caller waits this long: one whose answer, abandon or end never arrived stops counting after it.
 WAITING_HORIZON_SECONDS = 4 * 3600
+# No agent stays in one state with no change this long (a shift is shorter): one whose logout never
+# arrived stops counting after it (to the hour its state began).
+AGENT_HORIZON_SECONDS = 12 * 3600
 
 TICKETS_OPEN = Series(LEVEL_TICKETS_OPEN, "Open tickets (active issues) now.", "gauge", LABELS)
 TICKETS_BY_STATUS = Series(

@@ -259,10 +259,11 @@ def _customers(events: list[dict], r: Rules, out: list[F]) -> list[tuple[float, 
     return lifecycle
 
 
-def _agents(events: list[dict], out: list[F]) -> dict[tuple[str, str, str], int]:
+def _agents(events: list[dict], out: list[F], now: float) -> dict[tuple[str, str, str], int]:
     """docs/kpis.md, agent states: each agent's changes in arrival order; one older than the
     agent's newest is late (counted, applied to nothing); a spell is counted when it ends, in the
-    queues served during it. Returns the agents logged in now per (queue, channel, state)."""
+    queues served during it. Returns the agents logged in now per (queue, channel, state): those
+    whose state began within 12 hours, to the hour."""
     now_in: dict[str, tuple[str, float, list[str], str]] = {}
     newest: dict[str, float] = {}
     for e in events:
@@ -287,8 +288,8 @@ def _agents(events: list[dict], out: list[F]) -> dict[tuple[str, str, str], int]
                 out.append(F(q, channel, at, {}, agent_seen=True))
         now_in[who] = (e["state"], at, queues, channel)
     floor: dict[tuple[str, str, str], int] = defaultdict(int)
-    for state, _, served, channel in now_in.values():
-        if state != "offline":
+    for state, since, served, channel in now_in.values():
+        if state != "offline" and since // 3600 * 3600 >= now - 12 * 3600:
             for q in served:
                 floor[(q, channel, state)] += 1
     return floor
@@ -361,7 +362,7 @@ def expected_samples(
         else:
             _survey(evs, facts)
     lifecycle = _customers(events, r, facts)
-    floor = _agents(events, facts)
+    floor = _agents(events, facts, now)
 
     exp: dict[tuple[str, frozenset], float] = {}
 

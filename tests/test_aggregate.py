@@ -140,6 +140,12 @@ def test_backlog_oldest_open_and_active_agents():
     assert level_count(q.agg, "calls_waiting", T0 + 60, 3600) == 1
     assert level_count(q.agg, "calls_waiting", T0 + 7.5 + 3601, 3600) == 0
     assert oldest_age(q.agg, "calls_waiting", T0 + 7.5 + 3601, 3600) is None
+    # Agents keep the hour their state began: one with no change for 12 hours stops counting.
+    q.add(6, f(T0, levels=[["agents:available", T0, 1], ["agents:busy", T0 + 600, 1]]))
+    assert q.agg["levels"]["agents:available"] == {str(int(T0 // 3600 * 3600)): 1}
+    assert level_count(q.agg, "agents:available", T0 + 60, 12 * 3600) == 1
+    assert level_count(q.agg, "agents:available", T0 // 3600 * 3600 + 12 * 3600 + 1, 12 * 3600) == 0
+    assert "agents:away" not in q.agg["levels"] and "status:open" not in q.agg["levels"]
     values = q.window(T0 + 200, 3600, hourly_cost=40.0)
     assert values["active_agents"] == 2
     assert values["resolutions_per_agent_hour"] == 0.5  # 1 resolution / (2 agents x 1 h)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from metrics.aggregates.customers import count_period
-from metrics.definitions import AGED_LEVELS, EXACT_LEVELS, HISTOGRAM_BY_KEY, LONGEST_WINDOW
+from metrics.definitions import HISTOGRAM_BY_KEY, LEVEL_RESOLUTION, LONGEST_WINDOW
 
 Aggregate = dict[str, Any]
 
@@ -199,16 +199,16 @@ def _expire(
 def _track_level(agg: Aggregate, name: str, since: float, delta: int, bucket_seconds: int) -> None:
     """Move one entity into (+1) or out of (−1) a level, remembering since when it is there.
 
-    The count is kept in the totals under the level's name. For levels whose oldest member's age
-    is exported, so are the times: by the second for levels that last seconds (callers waiting), by
-    bucket for those that last hours (tickets), so a queue's aggregate stays small however many
-    tickets are open.
+    The count is kept in the totals under the level's name. For the levels of
+    :data:`~metrics.definitions.LEVEL_RESOLUTION`, so are the times, to that resolution: the second
+    for callers waiting, the bucket for tickets, the hour for agents, so a queue's aggregate stays
+    small however many tickets are open.
     """
     totals = agg["totals"]
     totals[name] = totals.get(name, 0) + delta
-    if name not in AGED_LEVELS:
+    if name not in LEVEL_RESOLUTION:
         return
-    resolution = 1 if name in EXACT_LEVELS else bucket_seconds
+    resolution = LEVEL_RESOLUTION[name] or bucket_seconds
     key = str(int(since // resolution) * resolution)
     since_map = agg.setdefault("levels", {}).setdefault(name, {})
     n = since_map.get(key, 0) + delta

@@ -21,6 +21,7 @@ from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.queue import Aggregate, aggregate_key, level_count, oldest_age
 from metrics.aggregates.windows import SettledWindows, window_values
 from metrics.definitions import (
+    AGENT_HORIZON_SECONDS,
     AGENT_STATES,
     AGENTS,
     CALLS_WAITING,
@@ -177,11 +178,13 @@ class KpiCollector(Collector):
             longest = oldest_age(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS)
             sample(longest_wait, labels, longest or 0.0)
             for state in AGENT_STATES:
-                sample(agents, (*labels, state), agg_totals.get(agent_level(state), 0))
+                sample(
+                    agents, (*labels, state), level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS)
+                )
             sample(late, labels, agg["late"])
             key = aggregate_key(agg)
             all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
-            for name, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules).items():
+            for name, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules, now).items():
                 sample(staffing[name], labels, value)
             for window, seconds in self._windows.items():
                 values = window_values(all_sums[window], seconds, rules.hourly_cost)
@@ -194,7 +197,7 @@ class KpiCollector(Collector):
         self._sums.forget_unused()
 
     @staticmethod
-    def _staffing(agg: Aggregate, sums: dict[str, float], rules: QueuePolicy) -> dict[str, float]:
+    def _staffing(agg: Aggregate, sums: dict[str, float], rules: QueuePolicy, now: float) -> dict[str, float]:
         """Erlang C now, for a queue with calls offered in the staffing window and a known handle time."""
         offered = sums.get("calls_offered", 0)
         count, total = sums.get("call_handle_seconds:count", 0), sums.get("call_handle_seconds:sum", 0.0)
@@ -206,7 +209,9 @@ class KpiCollector(Collector):
         totals = agg["totals"]
         staffed = None
         if any(agent_level(state) in totals for state in AGENT_STATES):  # agent states seen here
-            staffed = int(sum(totals.get(agent_level(state), 0) for state in STAFFED_STATES))
+            staffed = sum(
+                level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS) for state in STAFFED_STATES
+            )
         return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, staffed, rules)
 
     def _customer_families(self, sink: Sink, aggregates: list[Aggregate], now: float) -> None:
