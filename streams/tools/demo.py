@@ -21,6 +21,16 @@ DEMO_HISTORY = 600.0
 DEMO_TOKEN = "cxpulse-demo-token"
 
 
+DEMO_BUSINESS_HOURS = json.dumps(
+    {
+        "returns": {
+            "zone": "UTC",
+            "hours": dict.fromkeys(("mon", "tue", "wed", "thu", "fri", "sat", "sun"), "06:00-22:00"),
+        }
+    }
+)
+
+
 def _gateway_env(port: int) -> dict[str, str]:
     """The demo's gateway: local only, one token, and no idempotent producer (Tansu has none)."""
     return {
@@ -84,6 +94,8 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
                 ),
                 # A centre with an existing customer base, so retention and churn have a denominator.
                 "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
+                # One queue with opening hours, so business-hours clocks show beside calendar ones.
+                "CXPULSE_BUSINESS_HOURS": os.environ.get("CXPULSE_BUSINESS_HOURS", DEMO_BUSINESS_HOURS),
             }
             if not stopping.is_set():
                 worker_proc = spawn(
