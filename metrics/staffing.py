@@ -22,11 +22,15 @@ def erlang_b(agents: int, erlangs: float) -> float:
     return blocked
 
 
-def erlang_c(agents: int, erlangs: float) -> float:
-    """Probability that a call waits (all agents busy); 1 when the agents cannot keep up."""
+def erlang_c(agents: int, erlangs: float, blocked: float | None = None) -> float:
+    """Probability that a call waits (all agents busy); 1 when the agents cannot keep up.
+
+    ``blocked`` is Erlang B for these agents if the caller has it already.
+    """
     if agents <= erlangs:
         return 1.0
-    blocked = erlang_b(agents, erlangs)
+    if blocked is None:
+        blocked = erlang_b(agents, erlangs)
     return agents * blocked / (agents - erlangs * (1.0 - blocked))
 
 
@@ -37,10 +41,11 @@ class Staffing:
     agents: int
     erlangs: float
     handle_seconds: float
+    blocked: float | None = None  # Erlang B for these agents, when already known
 
     @property
     def waiting_probability(self) -> float:
-        return erlang_c(self.agents, self.erlangs)
+        return erlang_c(self.agents, self.erlangs, self.blocked)
 
     def service_level(self, threshold_seconds: float) -> float:
         """Share of calls answered within ``threshold_seconds`` (0 when the queue grows without end)."""
@@ -78,11 +83,14 @@ def required_agents(
     if erlangs <= 0:
         return Staffing(0, 0.0, handle_seconds)
     agents = max(1, math.floor(erlangs) + 1, math.ceil(erlangs / max_occupancy))
+    # Erlang B carried from one candidate to the next by its recursion: each step costs one update.
+    blocked = erlang_b(agents, erlangs)
     while agents < limit:
-        staffing = Staffing(agents, erlangs, handle_seconds)
+        staffing = Staffing(agents, erlangs, handle_seconds, blocked)
         if staffing.service_level(threshold_seconds) >= target_level:
             return staffing
         agents += 1
+        blocked = erlangs * blocked / (agents + erlangs * blocked)
     return Staffing(limit, erlangs, handle_seconds)
 
 
