@@ -63,22 +63,21 @@ class OpenMetricsWriter:
 
     def add(self, families: Iterable[Metric], at: float) -> None:
         """Add every sample of ``families`` as measured at ``at`` (Unix seconds)."""
+        stamp = f" {at:.3f}\n"
         for family in families:
             spool = self._spool_for(family.name, family.documentation, family.type)
-            stamp = f" {at:.3f}\n"
-            prefixes = self._prefixes
-            lines = []
-            for sample in family.samples:
-                # The same series come back every snapshot: format each name and label set once.
-                key = (sample.name, *sample.labels.values())
-                prefix = prefixes.get(key)
-                if prefix is None:
-                    prefix = prefixes[key] = (
-                        f"{_series(sample.labels)}\0{format_sample(sample.name, sample.labels, 0, 0)[:-8]}"
-                    )
-                lines.append(prefix + format_value(sample.value) + stamp)
+            lines = [self._line(s.name, s.labels, s.value, stamp) for s in family.samples]
             spool.writelines(lines)
             self.samples += len(lines)
+
+    def _line(self, name: str, labels: dict[str, str], value: float, stamp: str) -> str:
+        """One spooled sample: its series key, NUL, then the sample line."""
+        # The same series come back every snapshot: format each name and label set once.
+        key = (name, *labels.values())
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = f"{_series(labels)}\0{format_sample(name, labels, 0, 0)[:-8]}"
+        return prefix + format_value(value) + stamp
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` straight into the spools (no families built)."""
@@ -113,7 +112,7 @@ class OpenMetricsWriter:
 
 
 class _Family:
-    __slots__ = ("label_names", "lines", "name", "spool")
+    __slots__ = ("label_names", "name", "spool")
 
     def __init__(self, name: str, label_names: Sequence[str], spool: IO[str]) -> None:
         self.name = name
@@ -132,28 +131,21 @@ class OpenMetricsSink:
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
         base = name.removesuffix("_total") if kind == "counter" else name
-        family = _Family(base + "_total" if kind == "counter" else base, labels, None)  # type: ignore[arg-type]
-        family.spool = self._writer._spool_for(base, help_text, kind)
-        return family
-
-    def _line(self, name: str, labels: dict[str, str], value: float) -> str:
-        prefixes = self._writer._prefixes
-        key = (name, *labels.values())
-        prefix = prefixes.get(key)
-        if prefix is None:
-            prefix = prefixes[key] = f"{_series(labels)}\0{format_sample(name, labels, 0, 0)[:-8]}"
-        return prefix + format_value(value) + self._stamp
+        spool = self._writer._spool_for(base, help_text, kind)
+        return _Family(base + "_total" if kind == "counter" else base, labels, spool)
 
     def sample(self, family: _Family, labels: Sequence[str], value: float) -> None:
-        family.spool.write(self._line(family.name, dict(zip(family.label_names, labels, strict=True)), value))
+        plain = dict(zip(family.label_names, labels, strict=True))
+        family.spool.write(self._writer._line(family.name, plain, value, self._stamp))
         self._writer.samples += 1
 
     def histogram(
         self, family: _Family, labels: Sequence[str], buckets: list[tuple[str, float]], total: float
     ) -> None:
+        line, stamp, name = self._writer._line, self._stamp, family.name
         plain = dict(zip(family.label_names, labels, strict=True))
-        lines = [self._line(family.name + "_bucket", {**plain, "le": le}, count) for le, count in buckets]
-        lines.append(self._line(family.name + "_count", plain, buckets[-1][1]))
-        lines.append(self._line(family.name + "_sum", plain, total))
+        lines = [line(name + "_bucket", {**plain, "le": le}, count, stamp) for le, count in buckets]
+        lines.append(line(name + "_count", plain, buckets[-1][1], stamp))
+        lines.append(line(name + "_sum", plain, total, stamp))
         family.spool.writelines(lines)
         self._writer.samples += len(lines)

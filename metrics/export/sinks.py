@@ -15,9 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.openmetrics.exposition import _escape
 
-from metrics.export.text import help_line, sample_value
+from metrics.export.text import help_line, label_pairs, sample_value
 
 _FAMILIES = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
 
@@ -46,12 +45,11 @@ class Families:
 
 
 class _TextFamily:
-    __slots__ = ("label_names", "lines", "name", "sorted_names")
+    __slots__ = ("label_names", "lines", "name")
 
     def __init__(self, name: str, label_names: Sequence[str], header: str) -> None:
         self.name = name
         self.label_names = tuple(label_names)
-        self.sorted_names = tuple(sorted(self.label_names))
         self.lines = [header]
 
 
@@ -64,10 +62,9 @@ class Text:
         self._le_parts: dict[tuple[Any, ...], tuple[str, str]] = {}
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _TextFamily:
-        shown = name.removesuffix("_total") + "_total" if kind == "counter" else name
-        if kind == "counter":
-            name = shown
-        family = _TextFamily(name, labels, help_line(shown, help_text) + f"# TYPE {shown} {kind}\n")
+        if kind == "counter":  # a counter's samples and header carry its `_total` name
+            name = name.removesuffix("_total") + "_total"
+        family = _TextFamily(name, labels, help_line(name, help_text) + f"# TYPE {name} {kind}\n")
         self._families.append(family)
         return family
 
@@ -75,8 +72,7 @@ class Text:
         key = (family.label_names, values)
         text = self._label_sets.get(key)
         if text is None:
-            pairs = sorted(zip(family.label_names, values, strict=True))
-            inner = ",".join(f'{k}="{_escape(v, "allow-utf-8", False)}"' for k, v in pairs)
+            inner = label_pairs(sorted(zip(family.label_names, values, strict=True)))
             text = self._label_sets[key] = "{" + inner + "}" if inner else ""
         return text
 
@@ -86,9 +82,8 @@ class Text:
         parts = self._le_parts.get(key)
         if parts is None:
             pairs = sorted([*zip(family.label_names, values, strict=True), ("le", "")])
-            texts = [f'{k}="{_escape(v, "allow-utf-8", False)}"' for k, v in pairs]
             at = [k for k, _ in pairs].index("le")
-            before, after = ",".join(texts[:at]), ",".join(texts[at + 1 :])
+            before, after = label_pairs(pairs[:at]), label_pairs(pairs[at + 1 :])
             parts = self._le_parts[key] = (
                 "{" + before + ("," if before else ""),
                 ("," if after else "") + after + "}",

@@ -9,6 +9,8 @@ the same bytes (a test compares them), so Prometheus, the dashboards and the par
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client.openmetrics.exposition import (
     UNDERSCORES,
     _escape,
@@ -26,6 +28,13 @@ _TYPES = {"info": "gauge", "stateset": "gauge", "gaugehistogram": "histogram", "
 def help_line(name: str, documentation: str) -> str:
     """``# HELP`` as generate_latest writes it (backslashes and newlines escaped)."""
     return f"# HELP {name} {documentation.replace(chr(92), chr(92) * 2).replace(chr(10), chr(92) + 'n')}\n"
+
+
+def label_pairs(pairs: Iterable[tuple[str, str]]) -> str:
+    """``name="value",...`` as generate_latest writes labels (names escaped, values quoted)."""
+    return ",".join(
+        f'{escape_label_name(k, UNDERSCORES)}="{_escape(v, "allow-utf-8", False)}"' for k, v in pairs
+    )
 
 
 def sample_value(value: float) -> str:
@@ -55,11 +64,7 @@ def render(registry: Collector) -> bytes:
                 key = tuple(labels.items())
                 text = labels_text.get(key)
                 if text is None:
-                    pairs = ",".join(
-                        f'{escape_label_name(k, UNDERSCORES)}="{_escape(v, "allow-utf-8", False)}"'
-                        for k, v in sorted(labels.items())
-                    )
-                    text = labels_text[key] = "{" + pairs + "}"
+                    text = labels_text[key] = "{" + label_pairs(sorted(labels.items())) + "}"
             else:
                 text = ""
             stamp = "" if sample.timestamp is None else f" {int(float(sample.timestamp) * 1000):d}"
