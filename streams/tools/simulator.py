@@ -28,8 +28,12 @@ QUEUES = ("billing", "tech-support", "sales", "returns")
 TICKET_CHANNELS = ("email", "chat", "web", "social")
 # Median seconds to first agent reply, per channel: chat is live, email is slow.
 FIRST_REPLY_MEDIAN = {"chat": 40.0, "social": 240.0, "web": 900.0, "email": 3600.0}
-HANDLE_MEDIAN = 240.0  # seconds on a call
-WRAP_UP_MEDIAN = 30.0  # seconds of after-call work
+HANDLE_MEDIAN, HANDLE_SIGMA = 240.0, 0.6  # seconds on a call (log-normal)
+WRAP_UP_MEDIAN, WRAP_UP_SIGMA = 30.0, 0.5  # seconds of after-call work (log-normal)
+# The mean of a call and its wrap-up (a log-normal's mean is its median × e^(σ²/2)).
+MEAN_CALL_CYCLE = HANDLE_MEDIAN * math.exp(HANDLE_SIGMA**2 / 2) + WRAP_UP_MEDIAN * math.exp(
+    WRAP_UP_SIGMA**2 / 2
+)
 SHIFT_SECONDS = 8 * 3600.0
 
 
@@ -76,9 +80,9 @@ class Traffic:
         """Agents per queue: ``staffing`` times the queue's mean call load in erlangs, logging in
         over the first minute."""
         calls_per_second = self.rate * self.call_share / len(QUEUES)
-        handle = HANDLE_MEDIAN * math.exp(0.6**2 / 2) + WRAP_UP_MEDIAN * math.exp(0.5**2 / 2)
-        size = max(2, math.ceil(staffing * calls_per_second * handle))
-        self._occupancy = min(0.95, calls_per_second * handle / size)
+        size = max(2, math.ceil(staffing * calls_per_second * MEAN_CALL_CYCLE))
+        occupancy = min(0.95, calls_per_second * MEAN_CALL_CYCLE / size)
+        self._mean_idle = MEAN_CALL_CYCLE * (1 - occupancy) / occupancy  # between two calls
         for queue in QUEUES:
             for i in range(size):
                 at = self.start + self._agent_rng.uniform(0, 60)
@@ -91,18 +95,16 @@ class Traffic:
         rng, state = self._agent_rng, event["state"]
         agent = {k: event[k] for k in ("agent_id", "queues", "channel")}
         if state == "available":
-            handle = HANDLE_MEDIAN * math.exp(0.6**2 / 2) + WRAP_UP_MEDIAN * math.exp(0.5**2 / 2)
-            idle = handle * (1 - self._occupancy) / self._occupancy
             nxt, after = ("away", rng.uniform(5, 15) * 60) if rng.random() < 0.03 else ("busy", 0.0)
-            at += rng.expovariate(1 / idle)
+            at += rng.expovariate(1 / self._mean_idle)
             if nxt == "away":
                 self._push(at, "agents", self._event(agent, "agent.state_changed", state="away"))
                 at += after
                 nxt = "available"
         elif state == "busy":
-            at, nxt = at + rng.lognormvariate(math.log(HANDLE_MEDIAN), 0.6), "wrap_up"
+            at, nxt = at + rng.lognormvariate(math.log(HANDLE_MEDIAN), HANDLE_SIGMA), "wrap_up"
         elif state == "wrap_up":
-            at, nxt = at + rng.lognormvariate(math.log(WRAP_UP_MEDIAN), 0.5), "available"
+            at, nxt = at + rng.lognormvariate(math.log(WRAP_UP_MEDIAN), WRAP_UP_SIGMA), "available"
             # Shifts end at staggered times: a third of the roster after each third of a shift.
             if at - self.start > SHIFT_SECONDS * (1 + sum(map(ord, agent["agent_id"])) % 3) / 3:
                 self._push(at, "agents", self._event(agent, "agent.state_changed", state="offline"))

@@ -76,6 +76,7 @@ def agent_events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str,
     profile = (snapshot.get("Configuration") or {}).get("RoutingProfile") or {}
     status = str((snapshot.get("AgentStatus") or {}).get("Name") or "")
     at = moment(required(payload, "EventTimestamp"))
+    event_id = f"connect-agent:{required(payload, 'EventId')}"
     queues_by_channel: dict[str, list[str]] = {}
     for queue in profile.get("InboundQueues") or []:
         # The queue id, as the contact events name it (CXPULSE_INGEST_QUEUES gives it a label).
@@ -97,11 +98,10 @@ def agent_events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str,
             state = "wrap_up"
         else:
             state = "available" if status == "Available" else "away"
-        event_id = f"connect-agent:{required(payload, 'EventId')}:{channel}"
         out.append(
             event(
                 "agent.state_changed",
-                event_id,
+                f"{event_id}:{channel}",
                 at,
                 agent_id=f"{agent}:{channel}",
                 state=state,
