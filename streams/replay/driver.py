@@ -149,19 +149,22 @@ class Replay:
     def values(self) -> Iterable[Aggregate]:
         return self.aggregates.values()
 
-    def families(self, at: float) -> list[Metric]:
-        """The KPI families a scrape at ``at`` would have shown."""
-        collector = KpiCollector(self.values, self.settings.bucket_seconds, self.policy, clock=lambda: at)
-        return list(collector.collect())
-
-    def snapshot(self, sink_at: Callable[[float], Any], at: float) -> None:
-        """What a scrape at ``at`` would have shown, into the sink ``sink_at(at)`` gives (a writer's)."""
+    def _collector_at(self, at: float) -> KpiCollector:
+        """The one collector of this replay (it keeps settled window sums), its clock set to ``at``."""
         if self._collector is None:
             self._collector = KpiCollector(
                 self.values, self.settings.bucket_seconds, self.policy, clock=lambda: self._snapshot_at
             )
         self._snapshot_at = at
-        self._collector.emit(sink_at(at))
+        return self._collector
+
+    def families(self, at: float) -> list[Metric]:
+        """The KPI families a scrape at ``at`` would have shown."""
+        return list(self._collector_at(at).collect())
+
+    def snapshot(self, sink_at: Callable[[float], Any], at: float) -> None:
+        """What a scrape at ``at`` would have shown, into the sink ``sink_at(at)`` gives (a writer's)."""
+        self._collector_at(at).emit(sink_at(at))
 
     @property
     def late(self) -> int:
