@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from typing import Any
 
+import orjson
+
 from metrics.aggregates.queue import apply_facts, new_aggregate
-from metrics.engine.steps import route
+from metrics.engine.expiry import StateExpiry
+from metrics.engine.steps import process_entity, route
 from streams.live.batched_table import BatchedTable
+from streams.live.confirmed_payloads import ConfirmedPayloads
 from streams.live.outbox import Outbox
 
 
@@ -20,7 +25,8 @@ class RecordingTable:
     def send_changelog(
         self, partition: int, key: str, value: Any, value_serializer: str | None = None
     ) -> None:
-        self.changelog.append((partition, key, None if value is None else dict(value)))
+        copied = value if value is None or isinstance(value, bytes) else dict(value)
+        self.changelog.append((partition, key, copied))
 
 
 def test_writes_wait_for_flush_and_go_to_the_partition_their_value_names() -> None:
@@ -81,3 +87,58 @@ def test_merged_fact_messages_apply_each_source_record_once_however_batches_fall
                 apply_facts(agg, facts, message["source"], offset, 60, 10**9, buckets)
     assert agg["totals"]["tickets_created"] == 6
     assert sum(b["fields"].get("tickets_created", 0) for b in buckets.values()) == 6
+
+
+def test_an_encoded_table_stores_and_sends_json_text_once_and_reads_dicts_back() -> None:
+    table = RecordingTable()
+    view = BatchedTable(table, encoded=True)
+    view["T1"] = {"_p": 1, "status": "new"}
+    view.flush()
+    assert table.data == {"T1": b'{"_p":1,"status":"new"}'}
+    assert table.changelog == [(1, "T1", b'{"_p":1,"status":"new"}')]
+    assert view["T1"] == {"_p": 1, "status": "new"} and view.get("T2") is None
+    assert dict(view.items()) == {"T1": {"_p": 1, "status": "new"}}
+
+
+def test_expiry_of_an_in_memory_table_reaches_every_partition_from_any_and_lists_keys_only() -> None:
+    table = RecordingTable()
+    view = BatchedTable(table, encoded=True)
+    for i in range(6):
+        view[f"T{i}"] = {"_p": i % 3, "_seen": 100.0 if i < 4 else 10_000.0}
+    view.flush()
+    assert view.sweep_scope(2) is None and sorted(view.keys_in(None)) == [f"T{i}" for i in range(6)]
+    expiry = StateExpiry(view, retention_seconds=1000.0)
+    assert expiry.sweep(partition=0, now=5000.0) == 4  # T0..T3 whatever their partition
+    view.flush()
+    assert sorted(table.data) == ["T4", "T5"]
+    tombstones = sorted(table.changelog[-4:])
+    assert tombstones == [(0, "T0", None), (0, "T3", None), (1, "T1", None), (2, "T2", None)]
+
+
+TP = namedtuple("TP", "topic partition")
+
+
+def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_before() -> None:
+    table = RecordingTable()
+    view = BatchedTable(table, encoded=True)
+    committed: dict[Any, int] = {}
+    confirmed = ConfirmedPayloads(table.data, committed.get)
+    tp = TP("tickets", 3)
+
+    def step(state: Any) -> tuple[dict, list]:
+        return {}, [["facts", "billing", "email", [[120.0, {"tickets_created": 1}, {}, {}]]]]
+
+    status, sent = process_entity(view, "T1", "e1", step, "tickets:3", 41, 120.0, committed=None)
+    view.flush()
+    confirmed.written(tp, 41, "T1")
+    before = orjson.loads(table.data["T1"])["ledger"]
+    assert status == "new" and before[0][:2] == ["e1", "tickets:3:41"] and orjson.loads(before[0][2]) == sent
+    assert confirmed.forget() == 0  # nothing committed yet: a redelivery must send it again
+    committed[tp] = 41
+    assert confirmed.forget() == 0  # 41 itself is not yet behind the commit
+    changelog = list(table.changelog)
+    committed[tp] = 42
+    assert confirmed.forget() == 1 and confirmed.forgotten == 1
+    assert orjson.loads(table.data["T1"])["ledger"] == [["e1", "tickets:3:41", ""]]
+    assert table.changelog == changelog  # the store only: the changelog keeps what was written
+    assert process_entity(view, "T1", "e1", step, "tickets:3", 41, 120.0)[0] == "replay"

@@ -495,7 +495,19 @@ def remember(state: State, event_id: str, origin: str, sent: list[Any], committe
     if len(ledger) > LEDGER_SIZE:
         del ledger[: len(ledger) - LEDGER_SIZE]
     if committed is not None:
-        prefix = origin.rsplit(":", 1)[0] + ":"
-        for entry in ledger[:-1]:
-            if entry[2] and entry[1].startswith(prefix) and int(entry[1][len(prefix) :]) < committed:
-                entry[2] = ""
+        forget_confirmed(state, origin.rsplit(":", 1)[0], committed)
+
+
+def forget_confirmed(state: State, source: str, committed: int) -> bool:
+    """Drop what the ledger's entries from ``source`` (``topic:partition``) before ``committed`` sent.
+
+    Kafka will not redeliver those records, so their payloads are no longer needed; their ids
+    stay, to spot producer duplicates. Returns whether anything was dropped.
+    """
+    prefix = source + ":"
+    dropped = False
+    for entry in state.get("ledger", ()):
+        if entry[2] and entry[1].startswith(prefix) and int(entry[1][len(prefix) :]) < committed:
+            entry[2] = ""
+            dropped = True
+    return dropped

@@ -5,6 +5,12 @@ written while processing an event, and a deletion goes to the changelog partitio
 event, so expiry runs inside the entity agents: every few thousand events, the agent checks
 a slice of the table's keys that live in the partition of the event at hand, and deletes
 those whose newest event is older than the retention.
+
+A sweep lists keys, never values: with a million open tickets in RocksDB, decoding every
+state to find a partition's keys would hold them all in memory at once. A table that knows
+its keys per partition (or that may delete any key while acting for any partition, as an
+in-memory store may) says so through ``sweep_scope`` and ``keys_in``; a plain dict's keys are
+sorted by their states' ``_p``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ class StateExpiry:
         self.sweep_seconds = sweep_seconds
         self._countdown = SWEEP_EVERY
         self._due: float | None = None
-        self._pending: dict[int, list[str]] = {}
+        self._pending: dict[int | None, list[str]] = {}  # scope (a partition, or None: any) -> keys
         self.expired = 0
 
     touch = staticmethod(touch)  # what the engine records on every state this expiry reads
@@ -56,21 +62,34 @@ class StateExpiry:
         return self.sweep(partition, now)
 
     def sweep(self, partition: int, now: float) -> int:
-        keys = self._pending.get(partition)
-        if not keys:
-            keys = self._pending[partition] = [
-                k for k, v in list(self.table.items()) if isinstance(v, dict) and v.get("_p") == partition
-            ]
+        scope, keys = self._keys(partition)
         chunk, keys[:] = keys[:SWEEP_SLICE], keys[SWEEP_SLICE:]
         cutoff = now - self.retention
         deleted = 0
         for key in chunk:
             state = self.table.get(key)
-            if state is not None and state.get("_p") == partition and state.get("_seen", now) < cutoff:
+            if state is None or (scope is not None and state.get("_p") != partition):
+                continue
+            if state.get("_seen", now) < cutoff:
                 del self.table[key]
                 deleted += 1
         self.expired += deleted
         return deleted
+
+    def _keys(self, partition: int) -> tuple[int | None, list[str]]:
+        """The keys still to look at by a sweep acting for ``partition``, listed afresh when done."""
+        table = self.table
+        scoped = hasattr(table, "sweep_scope")
+        scope = table.sweep_scope(partition) if scoped else partition  # type: ignore[attr-defined]
+        keys = self._pending.get(scope)
+        if not keys:
+            if scoped:
+                listed = table.keys_in(scope)  # type: ignore[attr-defined]
+            else:
+                items = list(table.items())
+                listed = [k for k, v in items if isinstance(v, dict) and v.get("_p") == partition]
+            keys = self._pending[scope] = listed
+        return scope, keys
 
 
 def expiry_by_family(

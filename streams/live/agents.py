@@ -34,6 +34,7 @@ from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
 from metrics.export.worker import WorkerMetrics
 from streams.delivery import Acting, Delivery
 from streams.live.batched_table import BatchedTable
+from streams.live.confirmed_payloads import ConfirmedPayloads
 from streams.live.dead_letters import DeadLetters
 from streams.live.outbox import Outbox
 from streams.settings import Settings
@@ -74,6 +75,12 @@ class Agents:
         self.expiry = expiry_by_family(
             wiring.entities, settings.state_retention_days, settings.call_state_retention_days
         )
+        # States kept in memory drop their ledgers' payloads once Kafka has the commit.
+        self.confirmed = {
+            name: ConfirmedPayloads(table.table.data, guarantees.committed)
+            for name, table in wiring.entities.items()
+            if table.encoded and not table.partitioned
+        }
         # Each fact partition admits its share of the label values.
         self.label_cap = max(1, -(-settings.max_label_values // settings.partitions))
 
@@ -81,16 +88,27 @@ class Agents:
         app, wiring = self.app, self.wiring
         for family in FAMILIES.values():
             table = wiring.entities[family.name]
-            loop = self._loop(f"{family.name}_entities", table, self._entity_record(family, table))
+            loop = self._loop(
+                f"{family.name}_entities",
+                table,
+                self._entity_record(family, table),
+                self.confirmed.get(family.name),
+            )
             app.agent(wiring.sources[family.name], name=f"{family.name}-entities")(loop)
         customers = wiring.entities["customers"]
-        loop = self._loop("customer_contacts", customers, self._contact_record(customers))
+        loop = self._loop(
+            "customer_contacts", customers, self._contact_record(customers), self.confirmed.get("customers")
+        )
         app.agent(wiring.contacts, name="customer-contacts")(loop)
         loop = self._loop("aggregate_facts", wiring.aggregates, self._fact_record())
         app.agent(wiring.facts, name="queue-aggregation")(loop)
 
     def _loop(
-        self, name: str, table: BatchedTable, on_record: OnRecord
+        self,
+        name: str,
+        table: BatchedTable,
+        on_record: OnRecord,
+        confirmed: ConfirmedPayloads | None = None,
     ) -> Callable[[Any], Coroutine[Any, Any, None]]:
         """The batch loop every agent runs: admit, handle, write each touched key once, send."""
         batch_size, batch_wait = self.settings.batch_size, self.settings.batch_wait_seconds
@@ -108,6 +126,8 @@ class Agents:
                     on_record(record, outbox, now)
                 table.flush(acting.partition)
                 send(outbox)
+                if confirmed is not None:
+                    confirmed.forget()
 
         process.__name__ = name
         return process
@@ -203,5 +223,8 @@ class Agents:
             self.metrics.duplicates.labels(message.topic).inc()
             return
         if status == "new":
+            confirmed = self.confirmed.get(family)
+            if confirmed is not None:
+                confirmed.written(message.tp, message.offset, entity_id)
             self.metrics.expired.inc(self.expiry[family].tick(message.partition))
         outbox.add(sent)

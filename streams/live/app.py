@@ -108,11 +108,15 @@ def build_app(settings: Settings) -> Pipeline:
         retention=settings.deadletter_retention_days * 86400,
         **raw,
     )
-    # Keys are str and values plain dicts; both go to the changelogs as JSON.
+    # Keys are str and go to the changelogs as JSON. Entity states are kept as their JSON text
+    # (bytes: see BatchedTable), aggregates as plain dicts that Faust writes as JSON.
     store_options = {"options": ROCKSDB_OPTIONS} if settings.store.startswith("rocksdb") else {}
     entity_tables = {
         family: app.Table(
-            f"{family.removesuffix('s')}-state", partitions=settings.partitions, **store_options
+            f"{family.removesuffix('s')}-state",
+            partitions=settings.partitions,
+            value_type=bytes,
+            **store_options,
         )
         for family in FAMILIES
     }
@@ -141,7 +145,7 @@ def build_app(settings: Settings) -> Pipeline:
         sources={family: app.topic(name, **raw) for family, name in settings.source_topics().items()},
         facts=facts_topic,
         contacts=contacts_topic,
-        entities={name: BatchedTable(table) for name, table in entity_tables.items()},
+        entities={name: BatchedTable(table, encoded=True) for name, table in entity_tables.items()},
         aggregates=BatchedTable(aggregates, first=lambda value: "start" in value),
     )
     guarantees = delivery.install(app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc())
