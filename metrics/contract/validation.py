@@ -109,7 +109,7 @@ def validate(
         low, high = _SCORE_RANGES.get(event.survey, limits.ces_scale)
         if not low <= event.score <= high:
             return Rejection("out_of_range", f"{event.survey} score {event.score} is outside {low}..{high}")
-    at = event.occurred_at.timestamp()
+    at = event.at
     now = time.time() if now is None else now
     if at > now + limits.max_future_seconds:
         return Rejection(

@@ -85,7 +85,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             "fcr": False,  # counted as a first-contact resolution
             "fcr_void_pending": False,  # reopened after that resolution; a further reply voids it
         }
-    at = event.occurred_at.timestamp()
+    at = event.at
     facts: list[Fact] = []
     outputs: list[Output] = []
     levels: list[list[Any]] = []
@@ -233,7 +233,7 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
     """
     if state is None:
         state = {"queued": None, "answered": None, "abandoned": False, "ended": None}
-    at = event.occurred_at.timestamp()
+    at = event.at
     rules = policy.for_queue(event.queue)
     facts: list[Fact] = []
     outputs: list[Output] = []
@@ -302,7 +302,7 @@ def survey_step(state: State | None, event: SurveySubmitted, policy: Policy) -> 
     if event.survey in state["answered"]:
         return state, []
     state["answered"].append(event.survey)
-    at = event.occurred_at.timestamp()
+    at = event.at
     score = event.score
     if event.survey == "csat":
         fact = _fact(at, {"csat_responses": 1, "csat_satisfied": 1} if score >= 4 else {"csat_responses": 1})
@@ -325,7 +325,7 @@ def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) ->
     """
     if state is None:
         state = {"state": "offline", "since": None, "queues": [], "channel": event.channel, "latest": None}
-    at = event.occurred_at.timestamp()
+    at = event.at
     queues = sorted(set(event.queues))
     if state["latest"] is not None and at < state["latest"]:
         return state, [["facts", q, event.channel, [_fact(at, {"agent_events_late": 1})]] for q in queues]
@@ -375,7 +375,7 @@ def customer_step(
     """
     if state is None:
         state = _new_customer()
-    at = event.occurred_at.timestamp()
+    at = event.at
     if isinstance(event, CustomerJoined):
         if not state["joined"]:
             state["joined"] = True
@@ -481,17 +481,25 @@ def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, l
     return "new", []
 
 
-def remember(state: State, event_id: str, origin: str, sent: list[Any], committed: int | None = None) -> None:
+def remember(
+    state: State,
+    event_id: str,
+    origin: str,
+    sent: list[Any],
+    committed: int | None = None,
+    redeliverable: bool = True,
+) -> None:
     """Add an event to the entity's bounded ledger (oldest entries fall off).
 
     ``committed`` is the source partition's committed offset: Kafka will not redeliver the
     records before it, so their entries drop what they sent and keep only the id (to spot
     producer duplicates). A long-lived ticket's state, and its changelog record, stay small.
+    A record nothing will deliver again (``redeliverable=False``: a replay's) keeps only its id.
     """
     ledger = state.setdefault("ledger", [])
     # Kept as JSON text: a ticket with no further event holds it for weeks, and text
     # takes a fifth of the memory of the nested lists and dicts it encodes.
-    ledger.append([event_id, origin, orjson.dumps(sent).decode() if sent else ""])
+    ledger.append([event_id, origin, orjson.dumps(sent).decode() if sent and redeliverable else ""])
     if len(ledger) > LEDGER_SIZE:
         del ledger[: len(ledger) - LEDGER_SIZE]
     if committed is not None:

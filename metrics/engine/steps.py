@@ -93,6 +93,7 @@ def process_entity(
     offset: int,
     event_time: float,
     committed: int | None = None,
+    redeliverable: bool = True,
 ) -> tuple[str, list[Sent]]:
     """Run one entity step exactly once; return the event's status and what it sends.
 
@@ -100,7 +101,8 @@ def process_entity(
     is ``new``, ``duplicate`` (the same ``event_id`` from another record: sends nothing) or
     ``replay`` (the same record again after a crash: sends what it sent the first time, so
     receivers can recognise and drop it). ``committed`` is the source partition's committed
-    offset, below which ledger entries no longer need their payloads.
+    offset, below which ledger entries no longer need their payloads; a record that will never
+    be delivered again (``redeliverable=False``) keeps none.
     """
     origin = f"{source}:{offset}"
     state = table.get(entity_id)
@@ -108,7 +110,7 @@ def process_entity(
     if status == "new":
         state, outputs = step(state)
         sent = [route(out, source, offset, event_id) for out in merge_outputs(outputs)]
-        remember(state, event_id, origin, sent, committed)
+        remember(state, event_id, origin, sent, committed, redeliverable)
         touch(state, int(source.rsplit(":", 1)[1]), event_time)
         table[entity_id] = state
     return status, sent

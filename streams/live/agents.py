@@ -151,7 +151,7 @@ class Agents:
                 return
             event: Any = result if pseudonyms is None else pseudonyms.event(result)
             metrics.count_event(message.topic, event.type)
-            at = event.occurred_at.timestamp()
+            at = event.at
             observe_delay(now - at)
             step = entity_step(name, event, policy, f"{message.topic}:{message.partition}")
             handle(table, getattr(event, entity_field), event.event_id, message, step, name, at, outbox)

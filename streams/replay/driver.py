@@ -102,7 +102,7 @@ class Replay:
         """Run an accepted event through its entity and into the aggregates."""
         family = record.family
         assert family is not None
-        at = event.occurred_at.timestamp()
+        at = event.at
         if self.clock is None or at > self.clock:
             self.clock = at
         step = entity_step(family.name, event, self.policy, record.source)
@@ -113,7 +113,7 @@ class Replay:
     ) -> None:
         table = self.tables[name]
         status, sent = process_entity(
-            table, entity_id, event_id, step, record.source, record.offset, at, committed=record.offset
+            table, entity_id, event_id, step, record.source, record.offset, at, redeliverable=False
         )
         if status == "duplicate":
             if name != "customers" or record.family is CUSTOMERS:  # a contact is never a duplicate
@@ -189,7 +189,7 @@ def run(
         event = replay.accept(record)
         if event is not None:
             if snapshots and replay.clock is not None:
-                at = event.occurred_at.timestamp()
+                at = event.at
                 if due is None:
                     due = (replay.clock // step + 1) * step
                 while at > due:
