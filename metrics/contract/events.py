@@ -11,8 +11,7 @@ customer lifecycle) are new unions here, not changes to the existing ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -32,6 +31,20 @@ Label = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r
 Author = Literal["agent", "customer", "bot"]
 
 
+class _Seconds:
+    """``occurred_at`` in Unix seconds, worked out on first use and kept in the event.
+
+    Validation, the engine and both drivers all need it, and converting an aware datetime costs
+    more than most of a step's rules. (``functools.cached_property`` takes a lock per first use.)
+    """
+
+    def __get__(self, event: Any, owner: Any = None) -> Any:
+        if event is None:
+            return self
+        at = event.__dict__["at"] = event.occurred_at.timestamp()
+        return at
+
+
 class Event(BaseModel):
     """Fields every event carries, whatever its family."""
 
@@ -42,11 +55,7 @@ class Event(BaseModel):
         description="Event time, RFC 3339 with an offset (Z or +hh:mm). KPIs are windowed by it."
     )
 
-    @cached_property
-    def at(self) -> float:
-        """``occurred_at`` in Unix seconds: validation, the engine and both drivers all need it,
-        and converting an aware datetime costs more than the rest of a typical step."""
-        return self.occurred_at.timestamp()
+    at: ClassVar[_Seconds] = _Seconds()
 
 
 class ContactEvent(Event):
