@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -14,13 +15,19 @@ from streams.live.batched_table import BatchedTable
 from streams.live.confirmed_payloads import ConfirmedPayloads
 from streams.live.outbox import Outbox
 
+TP = namedtuple("TP", "topic partition")
+
 
 class RecordingTable:
     """The two things a Faust table offers that BatchedTable uses: its store and its changelog."""
 
-    def __init__(self) -> None:
+    changelog_topic_name = "app-ticket-state-changelog"
+
+    def __init__(self, owned: tuple[int, ...] = (0, 1, 2, 3)) -> None:
         self.data: dict[str, Any] = {}
         self.changelog: list[tuple[int, str, Any]] = []
+        actives = {TP(self.changelog_topic_name, p) for p in owned} | {TP("tickets", 9)}
+        self.app = SimpleNamespace(assignor=SimpleNamespace(assigned_actives=lambda: actives))
 
     def send_changelog(
         self, partition: int, key: str, value: Any, value_serializer: str | None = None
@@ -100,22 +107,19 @@ def test_an_encoded_table_stores_and_sends_json_text_once_and_reads_dicts_back()
     assert dict(view.items()) == {"T1": {"_p": 1, "status": "new"}}
 
 
-def test_expiry_of_an_in_memory_table_reaches_every_partition_from_any_and_lists_keys_only() -> None:
-    table = RecordingTable()
+def test_expiry_of_an_in_memory_table_reaches_every_owned_partition_from_any_and_lists_keys_only() -> None:
+    table = RecordingTable(owned=(0, 1))  # partition 2 moved to another worker
     view = BatchedTable(table, encoded=True)
     for i in range(6):
         view[f"T{i}"] = {"_p": i % 3, "_seen": 100.0 if i < 4 else 10_000.0}
     view.flush()
     assert view.sweep_scope(2) is None and sorted(view.keys_in(None)) == [f"T{i}" for i in range(6)]
+    assert view.owned() == {0, 1}
     expiry = StateExpiry(view, retention_seconds=1000.0)
-    assert expiry.sweep(partition=0, now=5000.0) == 4  # T0..T3 whatever their partition
+    assert expiry.sweep(partition=0, now=5000.0) == 3  # T0, T1, T3; T2's partition is not ours
     view.flush()
-    assert sorted(table.data) == ["T4", "T5"]
-    tombstones = sorted(table.changelog[-4:])
-    assert tombstones == [(0, "T0", None), (0, "T3", None), (1, "T1", None), (2, "T2", None)]
-
-
-TP = namedtuple("TP", "topic partition")
+    assert sorted(table.data) == ["T2", "T4", "T5"]
+    assert sorted(table.changelog[-3:]) == [(0, "T0", None), (0, "T3", None), (1, "T1", None)]
 
 
 def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_before() -> None:

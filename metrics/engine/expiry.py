@@ -8,9 +8,9 @@ those whose newest event is older than the retention.
 
 A sweep lists keys, never values: with a million open tickets in RocksDB, decoding every
 state to find a partition's keys would hold them all in memory at once. A table that knows
-its keys per partition (or that may delete any key while acting for any partition, as an
-in-memory store may) says so through ``sweep_scope`` and ``keys_in``; a plain dict's keys are
-sorted by their states' ``_p``.
+its keys per partition (or that may delete a key of any partition it owns while acting for any
+of them, as an in-memory store may) says so through ``sweep_scope``, ``keys_in`` and ``owned``;
+a plain dict's keys are sorted by their states' ``_p``.
 """
 
 from __future__ import annotations
@@ -64,11 +64,14 @@ class StateExpiry:
     def sweep(self, partition: int, now: float) -> int:
         scope, keys = self._keys(partition)
         chunk, keys[:] = keys[:SWEEP_SLICE], keys[SWEEP_SLICE:]
+        # Only states of partitions this worker owns: a stale copy of another's would otherwise
+        # write a tombstone over a state its owner still updates.
+        owned = {partition} if scope is not None else self.table.owned()  # type: ignore[attr-defined]
         cutoff = now - self.retention
         deleted = 0
         for key in chunk:
             state = self.table.get(key)
-            if state is None or (scope is not None and state.get("_p") != partition):
+            if state is None or state.get("_p") not in owned:
                 continue
             if state.get("_seen", now) < cutoff:
                 del self.table[key]

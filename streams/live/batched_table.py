@@ -118,6 +118,11 @@ class BatchedTable(MutableMapping[str, Any]):
         goes to the changelog partition its value names, whatever the current event)."""
         return partition if self.partitioned else None
 
+    def owned(self) -> set[int]:
+        """The partitions of this table this worker owns now."""
+        name = self.table.changelog_topic_name
+        return {tp.partition for tp in self.table.app.assignor.assigned_actives() if tp.topic == name}
+
     def keys_in(self, scope: int | None) -> list[str]:
         """The stored keys of ``scope`` (a partition, or None: all), read without their values."""
         store = self.table.data
