@@ -11,7 +11,7 @@ import orjson
 from metrics.aggregates.queue import apply_facts, new_aggregate
 from metrics.engine.expiry import StateExpiry
 from metrics.engine.steps import process_entity, route
-from streams.live.batched_table import BatchedTable
+from streams.live.batched_table import BatchedTable, encode
 from streams.live.confirmed_payloads import ConfirmedPayloads
 from streams.live.outbox import Outbox
 
@@ -146,3 +146,12 @@ def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_b
     assert orjson.loads(table.data["T1"])["ledger"] == [["e1", "tickets:3:41", ""]]
     assert table.changelog == changelog  # the store only: the changelog keeps what was written
     assert process_entity(view, "T1", "e1", step, "tickets:3", 41, 120.0)[0] == "replay"
+
+
+def test_a_stored_state_takes_the_size_of_its_text_not_of_the_encoders_buffer() -> None:
+    import sys
+
+    state = {"_p": 1, "ledger": [["e1", "tickets:1:7", "x" * 300]]}
+    text = orjson.dumps(state)
+    assert encode(state) == text
+    assert sys.getsizeof(encode(state)) == sys.getsizeof(b"") + len(text)

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from metrics.engine.entities import forget_confirmed
+from streams.live.batched_table import encode
 
 
 class ConfirmedPayloads:
@@ -57,7 +58,7 @@ class ConfirmedPayloads:
                     continue
                 state = orjson.loads(raw)
                 if forget_confirmed(state, source, committed):
-                    store[key] = orjson.dumps(state)
+                    store[key] = encode(state)
                     rewritten += 1
         self.forgotten += rewritten
         return rewritten
