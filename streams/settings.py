@@ -139,6 +139,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Events an agent takes at once; table writes and facts are sent once per batch.",
     )
+    producer_linger_seconds: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="How long the worker's producer gathers records (changelogs, facts, contacts) before "
+        "sending them: fewer, larger requests cost the broker and the worker less CPU; a fact reaches "
+        "its queue at most this much later.",
+    )
     batch_wait_seconds: float = Field(
         0.1, gt=0, description="How long an agent waits to fill a batch before working on what it has."
     )

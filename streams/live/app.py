@@ -96,6 +96,7 @@ def build_app(settings: Settings) -> Pipeline:
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",
+        producer_linger=settings.producer_linger_seconds,
         **producer_batch,
     )
     facts_topic_name = f"{settings.app_id}-kpi-facts"
