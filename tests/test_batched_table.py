@@ -126,7 +126,7 @@ def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_b
     table = RecordingTable()
     view = BatchedTable(table, encoded=True)
     committed: dict[Any, int] = {}
-    confirmed = ConfirmedPayloads(table.data, committed.get)
+    confirmed = ConfirmedPayloads(view, committed.get)
     tp = TP("tickets", 3)
 
     def step(state: Any) -> tuple[dict, list]:

@@ -112,7 +112,7 @@ class KpiCollector(Collector):
         self.emit(sink)
         return sink.results()
 
-    def emit(self, sink: Any) -> None:
+    def emit(self, sink: Sink) -> None:
         """Every KPI sample as of the clock, into ``sink`` (families, text, or a replay's writer)."""
         now = self._clock()
         queues, customers = [], []

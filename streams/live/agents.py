@@ -77,7 +77,7 @@ class Agents:
         )
         # States kept in memory drop their ledgers' payloads once Kafka has the commit.
         self.confirmed = {
-            name: ConfirmedPayloads(table.table.data, guarantees.committed)
+            name: ConfirmedPayloads(table, guarantees.committed)
             for name, table in wiring.entities.items()
             if table.encoded and not table.partitioned
         }

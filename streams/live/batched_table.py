@@ -140,6 +140,19 @@ class BatchedTable(MutableMapping[str, Any]):
         db = store._dbs.get(scope)
         return [] if db is None else [store._decode_key(raw) for raw in store._visible_keys(db)]
 
+    def rewrite_stored(self, key: str, change: Callable[[Any], bool]) -> bool:
+        """Let ``change`` alter ``key``'s stored value in place, in the store only: the changelog
+        keeps what was written (for what a restored worker may as well get back as it was).
+        ``change`` returns whether it changed anything; so does this. Only between batches."""
+        stored = self.table.data.get(key)
+        if stored is None:
+            return False
+        value = self._decoded(stored)
+        if not change(value):
+            return False
+        self.table.data[key] = encode(value) if self.encoded else value
+        return True
+
     def flush(self, acting_for: Callable[[int], None] | None = None) -> int:
         """Send the batch's writes to the store and the changelog; returns how many.
 

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-import orjson
-
 from metrics.engine.entities import forget_confirmed
-from streams.live.batched_table import encode
+from streams.live.batched_table import BatchedTable
 
 
 class ConfirmedPayloads:
-    def __init__(self, store: Any, committed: Callable[[Any], int | None]) -> None:
-        self.store = store  # the Faust table's store: key -> the state's JSON text
+    def __init__(self, table: BatchedTable, committed: Callable[[Any], int | None]) -> None:
+        self.table = table
         self.committed = committed  # tp -> the offset Kafka confirmed as committed
         self._written: dict[Any, deque[tuple[int, str]]] = {}  # tp -> (offset, key), in offset order
         self.forgotten = 0
@@ -45,20 +44,14 @@ class ConfirmedPayloads:
 
         Called between batches, when the table has no pending writes.
         """
-        store, rewritten = self.store, 0
+        rewrite, rewritten = self.table.rewrite_stored, 0
         for tp, waiting in self._written.items():
             committed = self.committed(tp)
             if committed is None or not waiting or waiting[0][0] >= committed:
                 continue
-            source = f"{tp.topic}:{tp.partition}"
+            confirmed = partial(forget_confirmed, source=f"{tp.topic}:{tp.partition}", committed=committed)
             while waiting and waiting[0][0] < committed:
                 _, key = waiting.popleft()
-                raw = store.get(key)
-                if raw is None:
-                    continue
-                state = orjson.loads(raw)
-                if forget_confirmed(state, source, committed):
-                    store[key] = encode(state)
-                    rewritten += 1
+                rewritten += rewrite(key, confirmed)
         self.forgotten += rewritten
         return rewritten
