@@ -36,6 +36,7 @@ from streams.delivery import Acting, Delivery
 from streams.live.batched_table import BatchedTable
 from streams.live.confirmed_payloads import ConfirmedPayloads
 from streams.live.dead_letters import DeadLetters
+from streams.live.direct_send import DirectSend
 from streams.live.outbox import Outbox
 from streams.settings import Settings
 
@@ -51,6 +52,7 @@ class Wiring:
     contacts: Any
     entities: dict[str, BatchedTable]  # family name -> state table
     aggregates: BatchedTable
+    direct: DirectSend  # where the tables' changelog records and the messages wait for a batch's end
 
 
 class Agents:
@@ -71,7 +73,8 @@ class Agents:
         self.dead_letters = dead_letters
         self.policy = settings.policy()
         self.pseudonyms = settings.pseudonyms()
-        self.outputs_to = {"facts": wiring.facts, "contacts": wiring.contacts}
+        self.outputs_to = {"facts": wiring.facts.get_topic_name()}
+        self.outputs_to["contacts"] = wiring.contacts.get_topic_name()
         self.expiry = expiry_by_family(
             wiring.entities, settings.state_retention_days, settings.call_state_retention_days
         )
@@ -112,7 +115,7 @@ class Agents:
     ) -> Callable[[Any], Coroutine[Any, Any, None]]:
         """The batch loop every agent runs: admit, handle, write each touched key once, send."""
         batch_size, batch_wait = self.settings.batch_size, self.settings.batch_wait_seconds
-        admit, send = self.guarantees.admit, self._send
+        admit, queue, send = self.guarantees.admit, self._queue, self.wiring.direct.send
 
         async def process(stream: Any) -> None:
             async for batch in stream.take_events(batch_size, within=batch_wait):
@@ -125,17 +128,18 @@ class Agents:
                     acting(record)
                     on_record(record, outbox, now)
                 table.flush(acting.partition)
-                send(outbox)
+                queue(outbox)
+                await send()
                 if confirmed is not None:
                     confirmed.forget()
 
         process.__name__ = name
         return process
 
-    def _send(self, outbox: Outbox) -> None:
-        outputs_to = self.outputs_to
+    def _queue(self, outbox: Outbox) -> None:
+        outputs_to, message_to = self.outputs_to, self.wiring.direct.message
         for target, key, message in outbox.messages():
-            outputs_to[target].send_soon(key=key.encode(), value=orjson.dumps(message))
+            message_to(outputs_to[target], key.encode(), orjson.dumps(message))
 
     def _entity_record(self, family: Family, table: BatchedTable) -> OnRecord:
         limits, policy, pseudonyms = self.settings.limits(), self.policy, self.pseudonyms

@@ -22,6 +22,7 @@ from streams.live import web_config
 from streams.live.agents import Agents, Wiring
 from streams.live.batched_table import BatchedTable
 from streams.live.dead_letters import DeadLetters
+from streams.live.direct_send import DirectSend
 from streams.live.pages import install_pages
 from streams.live.pipeline import Pipeline
 from streams.settings import Settings
@@ -142,12 +143,19 @@ def build_app(settings: Settings) -> Pipeline:
     # Each table is written through a batch view: one changelog record per key and batch.
     # A bucket goes to the changelog before its aggregate: if the aggregate's write survived
     # a crash, the bucket's did too.
+    direct = DirectSend(app)
     wiring = Wiring(
         sources={family: app.topic(name, **raw) for family, name in settings.source_topics().items()},
         facts=facts_topic,
         contacts=contacts_topic,
-        entities={name: BatchedTable(table, encoded=True) for name, table in entity_tables.items()},
-        aggregates=BatchedTable(aggregates, first=lambda value: "start" in value),
+        entities={
+            name: BatchedTable(table, encoded=True, changelog=direct.changelog(table))
+            for name, table in entity_tables.items()
+        },
+        aggregates=BatchedTable(
+            aggregates, first=lambda value: "start" in value, changelog=direct.changelog(aggregates)
+        ),
+        direct=direct,
     )
     guarantees = delivery.install(app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc())
     dead_letters = DeadLetters(deadletter, settings.deadletter_topic, metrics.invalid, settings.pseudonyms())

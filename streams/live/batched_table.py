@@ -47,8 +47,17 @@ def partition_of(value: dict[str, Any]) -> int:
 class BatchedTable(MutableMapping[str, Any]):
     """A view of a Faust table whose writes wait for :meth:`flush`."""
 
-    def __init__(self, table: Any, first: Callable[[Any], bool] | None = None, encoded: bool = False) -> None:
+    def __init__(
+        self,
+        table: Any,
+        first: Callable[[Any], bool] | None = None,
+        encoded: bool = False,
+        changelog: Callable[[int, str, Any], None] | None = None,
+    ) -> None:
         self.table = table
+        # Where each written key goes at flush: (partition, key, value or None); Faust's own
+        # changelog send unless the agents gather a batch's records (streams.live.direct_send).
+        self._changelog = changelog or self._send_changelog
         self._pending: dict[str, Any] = {}
         self._deleted_from: dict[str, int] = {}
         self._first = first  # values to send before the others (buckets before their aggregate)
@@ -153,6 +162,12 @@ class BatchedTable(MutableMapping[str, Any]):
         self.table.data[key] = encode(value) if self.encoded else value
         return True
 
+    def _send_changelog(self, partition: int, key: str, value: Any) -> None:
+        if value is None:
+            self.table.send_changelog(partition, key, None, value_serializer="raw")
+        else:
+            self.table.send_changelog(partition, key, value)
+
     def flush(self, acting_for: Callable[[int], None] | None = None) -> int:
         """Send the batch's writes to the store and the changelog; returns how many.
 
@@ -164,14 +179,14 @@ class BatchedTable(MutableMapping[str, Any]):
         items = list(self._pending.items())
         if self._first is not None:
             items.sort(key=lambda kv: kv[1] is _DELETED or not self._first(kv[1]))  # stable
-        data, send = self.table.data, self.table.send_changelog
+        data, send = self.table.data, self._changelog
         for key, value in items:
             if value is _DELETED:
                 partition = self._deleted_from.pop(key)
                 if acting_for is not None:
                     acting_for(partition)
                 data.pop(key, None)
-                send(partition, key, None, value_serializer="raw")
+                send(partition, key, None)
             else:
                 partition = partition_of(value)
                 if acting_for is not None:
