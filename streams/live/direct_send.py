@@ -60,7 +60,8 @@ class DirectSend:
         if not self._queue:
             return 0
         async with self._lock:
-            queue, self._queue = self._queue, []
+            queue = self._queue[:]  # the tables' writers append to this very list
+            self._queue.clear()
             send = self.app.producer._ensure_producer().send  # faust's aiokafka producer
             last: dict[tuple[str, int | None], tuple[Any, Any]] = {}
             for topic, partition, key, value, store in queue:
