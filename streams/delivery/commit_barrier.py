@@ -8,6 +8,8 @@ soon as no record has left the buffer for 0.1 s, so under load it can return wit
 still queued; the offsets are committed anyway, and a crash at that moment loses those
 records (a KPI fact or a changelog update) for good, because Kafka will not redeliver the
 committed events. Here the commit waits for the delivery of every record buffered before it.
+(Faust's flush then also waits for the aiokafka producer itself, which covers the records the
+agents hand it directly: :mod:`streams.live.direct_send`.)
 
 *Steady.* Faust keeps the offsets its streams acknowledged and commits the first run of
 consecutive ones. Its gap marks can repeat an offset that is acknowledged too; each repeat

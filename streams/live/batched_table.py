@@ -9,6 +9,9 @@ aggregates and buckets ``partition``), which is the partition of the events that
 
 The agent flushes before the batch's events are acknowledged, and Faust commits offsets
 only after every buffered record reached Kafka: a crash loses neither a write nor an event.
+The live agents pass a ``changelog`` writer that gathers the batch's records for
+:mod:`streams.live.direct_send`; without one, each record goes through Faust's own
+``send_changelog``.
 
 An *encoded* table (the entity states: one per open ticket, call and customer) keeps each value
 as its JSON text, in the store as in the changelog: a million open tickets then take a third of
