@@ -19,7 +19,7 @@ TP = namedtuple("TP", "topic partition")
 
 
 class RecordingTable:
-    """The two things a Faust table offers that BatchedTable uses: its store and its changelog."""
+    """A Faust table as BatchedTable sees it (its store, owners), with a changelog writer that records."""
 
     changelog_topic_name = "app-ticket-state-changelog"
 
@@ -29,16 +29,14 @@ class RecordingTable:
         actives = {TP(self.changelog_topic_name, p) for p in owned} | {TP("tickets", 9)}
         self.app = SimpleNamespace(assignor=SimpleNamespace(assigned_actives=lambda: actives))
 
-    def send_changelog(
-        self, partition: int, key: str, value: Any, value_serializer: str | None = None
-    ) -> None:
+    def send_changelog(self, partition: int, key: str, value: Any) -> None:
         copied = value if value is None or isinstance(value, bytes) else dict(value)
         self.changelog.append((partition, key, copied))
 
 
 def test_writes_wait_for_flush_and_go_to_the_partition_their_value_names() -> None:
     table = RecordingTable()
-    view = BatchedTable(table)
+    view = BatchedTable(table, table.send_changelog)
     view["T1"] = {"_p": 2, "n": 1}
     view["T1"] = {"_p": 2, "n": 2}
     view["Q"] = {"partition": 3, "n": 1}
@@ -51,7 +49,7 @@ def test_writes_wait_for_flush_and_go_to_the_partition_their_value_names() -> No
 def test_a_deletion_is_a_tombstone_in_the_partition_the_value_lived_in() -> None:
     table = RecordingTable()
     table.data["T1"] = {"_p": 1}
-    view = BatchedTable(table)
+    view = BatchedTable(table, table.send_changelog)
     del view["T1"]
     assert view.get("T1") is None and "T1" not in list(view)
     view.flush()
@@ -60,7 +58,7 @@ def test_a_deletion_is_a_tombstone_in_the_partition_the_value_lived_in() -> None
 
 def test_buckets_reach_the_changelog_before_their_aggregate() -> None:
     table = RecordingTable()
-    view = BatchedTable(table, first=lambda value: "start" in value)
+    view = BatchedTable(table, table.send_changelog, first=lambda value: "start" in value)
     agg = new_aggregate("billing", "email", 0)
     fact = [120.0, {"tickets_created": 1}, {}, {}]
     apply_facts(agg, [fact], "tickets:0", 5, 60, 120, view)
@@ -98,7 +96,7 @@ def test_merged_fact_messages_apply_each_source_record_once_however_batches_fall
 
 def test_an_encoded_table_stores_and_sends_json_text_once_and_reads_dicts_back() -> None:
     table = RecordingTable()
-    view = BatchedTable(table, encoded=True)
+    view = BatchedTable(table, table.send_changelog, encoded=True)
     view["T1"] = {"_p": 1, "status": "new"}
     view.flush()
     assert table.data == {"T1": b'{"_p":1,"status":"new"}'}
@@ -109,7 +107,7 @@ def test_an_encoded_table_stores_and_sends_json_text_once_and_reads_dicts_back()
 
 def test_expiry_of_an_in_memory_table_reaches_every_owned_partition_from_any_and_lists_keys_only() -> None:
     table = RecordingTable(owned=(0, 1))  # partition 2 moved to another worker
-    view = BatchedTable(table, encoded=True)
+    view = BatchedTable(table, table.send_changelog, encoded=True)
     for i in range(6):
         view[f"T{i}"] = {"_p": i % 3, "_seen": 100.0 if i < 4 else 10_000.0}
     view.flush()
@@ -124,7 +122,7 @@ def test_expiry_of_an_in_memory_table_reaches_every_owned_partition_from_any_and
 
 def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_before() -> None:
     table = RecordingTable()
-    view = BatchedTable(table, encoded=True)
+    view = BatchedTable(table, table.send_changelog, encoded=True)
     committed: dict[Any, int] = {}
     confirmed = ConfirmedPayloads(view, committed.get)
     tp = TP("tickets", 3)

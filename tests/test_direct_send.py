@@ -60,8 +60,8 @@ def make(store: Any = None) -> tuple[Any, RecordingProducer, Any, Any]:
 
 def test_a_batch_goes_out_in_order_serialized_as_faust_would_and_so_does_the_next():
     direct, producer, states, aggregates = make()
-    entities = BatchedTable(states, encoded=True, changelog=direct.changelog(states))
-    queues = BatchedTable(aggregates, changelog=direct.changelog(aggregates))
+    entities = BatchedTable(states, direct.changelog(states), encoded=True)
+    queues = BatchedTable(aggregates, direct.changelog(aggregates))
 
     async def batches() -> tuple[int, int]:
         entities["T1"] = {"_p": 2, "n": 1}
@@ -88,7 +88,7 @@ def test_a_batch_goes_out_in_order_serialized_as_faust_would_and_so_does_the_nex
 def test_a_store_that_keeps_offsets_learns_each_partitions_last_one_once_delivered():
     store = OffsetStore()
     direct, producer, states, _ = make(store)
-    entities = BatchedTable(states, encoded=True, changelog=direct.changelog(states))
+    entities = BatchedTable(states, direct.changelog(states), encoded=True)
 
     async def batch() -> None:
         for n, partition in enumerate((1, 3, 1)):

@@ -149,11 +149,11 @@ def build_app(settings: Settings) -> Pipeline:
         facts=facts_topic,
         contacts=contacts_topic,
         entities={
-            name: BatchedTable(table, encoded=True, changelog=direct.changelog(table))
+            name: BatchedTable(table, direct.changelog(table), encoded=True)
             for name, table in entity_tables.items()
         },
         aggregates=BatchedTable(
-            aggregates, first=lambda value: "start" in value, changelog=direct.changelog(aggregates)
+            aggregates, direct.changelog(aggregates), first=lambda value: "start" in value
         ),
         direct=direct,
     )

@@ -9,9 +9,8 @@ aggregates and buckets ``partition``), which is the partition of the events that
 
 The agent flushes before the batch's events are acknowledged, and Faust commits offsets
 only after every buffered record reached Kafka: a crash loses neither a write nor an event.
-The live agents pass a ``changelog`` writer that gathers the batch's records for
-:mod:`streams.live.direct_send`; without one, each record goes through Faust's own
-``send_changelog``.
+Where the records go is the ``changelog`` writer's business: the live agents gather a batch's
+records for :mod:`streams.live.direct_send`.
 
 An *encoded* table (the entity states: one per open ticket, call and customer) keeps each value
 as its JSON text, in the store as in the changelog: a million open tickets then take a third of
@@ -40,6 +39,12 @@ def encode(value: Any) -> bytes:
     return bytes(memoryview(orjson.dumps(value)))
 
 
+def per_partition(table: Any) -> bool:
+    """Whether ``table``'s store keeps a database per partition (RocksDB) rather than one dict for
+    all (memory): it then files keys under the current event's partition and keeps changelog offsets."""
+    return hasattr(table.data, "_dbs")
+
+
 def partition_of(value: dict[str, Any]) -> int:
     partition = value.get("_p", value.get("partition"))
     if partition is None:
@@ -53,20 +58,17 @@ class BatchedTable(MutableMapping[str, Any]):
     def __init__(
         self,
         table: Any,
+        changelog: Callable[[int, str, Any], None],
         first: Callable[[Any], bool] | None = None,
         encoded: bool = False,
-        changelog: Callable[[int, str, Any], None] | None = None,
     ) -> None:
         self.table = table
-        # Where each written key goes at flush: (partition, key, value or None); Faust's own
-        # changelog send unless the agents gather a batch's records (streams.live.direct_send).
-        self._changelog = changelog or self._send_changelog
+        self._changelog = changelog  # where each written key goes at flush: (partition, key, value or None)
         self._pending: dict[str, Any] = {}
         self._deleted_from: dict[str, int] = {}
         self._first = first  # values to send before the others (buckets before their aggregate)
         self.encoded = encoded
-        # RocksDB keeps a database per partition; the in-memory store one dict for all.
-        self.partitioned = hasattr(table.data, "_dbs")
+        self.partitioned = per_partition(table)
 
     def _decoded(self, stored: Any) -> Any:
         return orjson.loads(stored) if self.encoded and stored is not None else stored
@@ -164,12 +166,6 @@ class BatchedTable(MutableMapping[str, Any]):
             return False
         self.table.data[key] = encode(value) if self.encoded else value
         return True
-
-    def _send_changelog(self, partition: int, key: str, value: Any) -> None:
-        if value is None:
-            self.table.send_changelog(partition, key, None, value_serializer="raw")
-        else:
-            self.table.send_changelog(partition, key, value)
 
     def flush(self, acting_for: Callable[[int], None] | None = None) -> int:
         """Send the batch's writes to the store and the changelog; returns how many.

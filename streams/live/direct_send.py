@@ -21,6 +21,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from streams.live.batched_table import per_partition
+
 Changelog = Callable[[int, str, Any], None]  # (partition, key, value or None for a deletion)
 
 
@@ -41,7 +43,7 @@ class DirectSend:
         key_serializer, value_serializer = table.key_serializer, table.value_serializer
         prepare_key, prepare_value = topic.prepare_key, topic.prepare_value
         # Only a store that keeps offsets (RocksDB) needs them; the memory store reads all.
-        store = table.data if hasattr(table.data, "_dbs") else None
+        store = table.data if per_partition(table) else None
         queue = self._queue
 
         def write(partition: int, key: str, value: Any) -> None:
