@@ -143,7 +143,7 @@ def build_app(settings: Settings) -> Pipeline:
     # Each table is written through a batch view: one changelog record per key and batch.
     # A bucket goes to the changelog before its aggregate: if the aggregate's write survived
     # a crash, the bucket's did too.
-    direct = DirectSend(app)
+    direct = DirectSend(lambda: app.producer._ensure_producer())  # faust's started aiokafka producer
     wiring = Wiring(
         sources={family: app.topic(name, **raw) for family, name in settings.source_topics().items()},
         facts=facts_topic,

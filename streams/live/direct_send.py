@@ -1,15 +1,18 @@
-"""Send what a batch produces straight through aiokafka, not record by record through Faust.
+"""Send what a batch produces straight through aiokafka, one record batch per partition.
 
 Faust's ``send_soon`` wraps each record in a future message, queues it in its producer buffer,
 wakes a background task that serializes key and value and hands it to aiokafka, then chains a
-callback onto aiokafka's future. Nearly every source event writes a state (a changelog record)
-and many a contact or a fact message: under catch-up that machinery was a fifth of the live
-worker's samples in py-spy. The agents instead queue a batch's records here and send them in
-one pass, each an ``await`` of aiokafka's ``send`` (which returns at once unless its buffer is
-full, and then holds the agent back, as it should).
+callback onto aiokafka's future. Even aiokafka's own ``send`` makes a future and an accumulator
+entry per record. Nearly every source event writes a state (a changelog record) and many a
+contact or a fact message, so under catch-up that per-record machinery was the largest share
+of the live worker's samples after Faust's consumer. The agents instead queue a batch's records
+here; :meth:`DirectSend.send` groups them by topic and partition, fills one aiokafka
+``BatchBuilder`` per partition (a new one when it is full) and submits each with
+``send_batch``: a future per record batch, not per record. ``send_batch`` waits while the
+partition's previous batch is still queued, which holds the agent back when Kafka falls behind.
 
 Delivery before commit is kept: Faust's commit flushes the aiokafka producer first, and that
-waits for every record already handed to it. A RocksDB store learns its changelog offset as
+waits for every batch already handed to it. A RocksDB store learns its changelog offset as
 Faust would tell it (the last record of each partition and batch), so recovery after a restart
 reads only what the store does not hold yet.
 """
@@ -21,21 +24,30 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from streams.live.batched_table import per_partition
 
 Changelog = Callable[[int, str, Any], None]  # (partition, key, value or None for a deletion)
 
 
 class DirectSend:
-    """The records one batch of an agent produces, until :meth:`send` hands them to aiokafka."""
+    """The records one batch of an agent produces, until :meth:`send` hands them to aiokafka.
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    ``producer`` returns the started aiokafka producer (the Faust app's, live).
+    """
+
+    def __init__(self, producer: Callable[[], Any]) -> None:
+        self.producer = producer
         # (topic, partition or None: by key, key, value, store to tell the offset or None)
         self._queue: list[tuple[str, int | None, bytes, bytes | None, Any]] = []
         # Agents share tables (the customers' is written by two): while one waits for room in
         # aiokafka's buffer, another's newer write of a key must not overtake the older one.
         self._lock = asyncio.Lock()
+        # Records keyed for a topic go where Faust's send_soon would put them: Kafka's default
+        # partitioner (murmur2 of the key) over the topic's partitions.
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
 
     def changelog(self, table: Any) -> Changelog:
         """What a :class:`~streams.live.batched_table.BatchedTable` calls per written key of ``table``."""
@@ -58,24 +70,50 @@ class DirectSend:
         self._queue.append((topic, None, key, value, None))
 
     async def send(self) -> int:
-        """Hand every queued record to aiokafka, in order; returns how many."""
+        """Hand every queued record to aiokafka, each partition's in order; returns how many."""
         if not self._queue:
             return 0
         async with self._lock:
             queue = self._queue[:]  # the tables' writers append to this very list
             self._queue.clear()
-            send = self.app.producer._ensure_producer().send  # faust's aiokafka producer
-            last: dict[tuple[str, int | None], tuple[Any, Any]] = {}
+            producer = self.producer()
+            grouped: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
+            stores: dict[tuple[str, int], Any] = {}
             for topic, partition, key, value, store in queue:
-                future = await send(topic, value, key=key, partition=partition)
+                if partition is None:
+                    partition = await self._partition(producer, topic, key)
+                records = grouped.get((topic, partition))
+                if records is None:
+                    records = grouped[(topic, partition)] = []
+                records.append((key, value))
                 if store is not None:
-                    last[(topic, partition)] = (store, future)
-        for store, future in last.values():
-            future.add_done_callback(partial(_persisted, store))
+                    stores[(topic, partition)] = store
+            delivered = []
+            for (topic, partition), records in grouped.items():
+                builder, in_builder = producer.create_batch(), 0
+                for key, value in records:
+                    if builder.append(timestamp=None, key=key, value=value) is None:
+                        await producer.send_batch(builder, topic, partition=partition)
+                        builder, in_builder = producer.create_batch(), 0
+                        builder.append(timestamp=None, key=key, value=value)  # an empty batch takes any
+                    in_builder += 1
+                future = await producer.send_batch(builder, topic, partition=partition)
+                store = stores.get((topic, partition))
+                if store is not None:
+                    delivered.append((future, store, in_builder - 1))
+        for future, store, last in delivered:
+            future.add_done_callback(partial(_persisted, store, last))
         return len(queue)
 
+    async def _partition(self, producer: Any, topic: str, key: bytes) -> int:
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+        return self._partitioner(key, partitions, partitions)
 
-def _persisted(store: Any, future: Any) -> None:
+
+def _persisted(store: Any, last: int, future: Any) -> None:
+    """Tell the store the offset of the last record of a delivered batch (its base offset + ``last``)."""
     if not future.cancelled() and future.exception() is None:
         metadata = future.result()
-        store.set_persisted_offset(metadata.topic_partition, metadata.offset)
+        store.set_persisted_offset(metadata.topic_partition, metadata.offset + last)
