@@ -261,3 +261,29 @@ def test_settled_window_sums_between_scrapes_equal_summing_everything_again(chan
         kept = settled("billing|email", buckets, now, WINDOWS, B)
         assert kept == windows_sums(buckets, now, WINDOWS, B)
         settled.forget_unused()
+
+
+def test_records_rerouted_to_other_from_two_queues_of_one_source_are_all_applied_once() -> None:
+    """An agent in two folded queues sends two messages with the same offsets: other gets both."""
+    from metrics.engine.fold import fold_into_aggregate
+    from streams.live.outbox import Outbox
+
+    table: dict = {}
+    billing = {"queue": "billing", "channel": "email", "source": "tickets:0",
+               "records": [[1, [f(110.0, {"tickets_created": 1})]]]}  # fmt: skip
+    assert fold_into_aggregate(table, "billing|email", billing, 3, 1, 60, 120) == (1, [])
+    outbox = Outbox()
+    for queue, records in (
+        ("flood-1", [[5, [f(120.0, {"tickets_created": 1})]], [9, [f(130.0, {"tickets_created": 2})]]]),
+        ("flood-2", [[5, [f(120.0, {"tickets_created": 4})]], [7, [f(125.0, {"tickets_created": 8})]]]),
+    ):
+        message = {"queue": queue, "channel": "email", "source": "tickets:1", "records": records}
+        applied, send_on = fold_into_aggregate(table, f"{queue}|email", message, 3, 1, 60, 120)
+        assert applied == 0
+        outbox.add(send_on)
+    [(target, key, merged)] = outbox.messages()
+    assert (target, key) == ("facts", "other|email")
+    assert [offset for offset, _ in merged["records"]] == [5, 7, 9]
+    assert fold_into_aggregate(table, key, merged, 3, 1, 60, 120) == (3, [])
+    assert fold_into_aggregate(table, key, merged, 3, 1, 60, 120) == (0, [])  # redelivered
+    assert table["other|email"]["totals"] == {"tickets_created": 15}

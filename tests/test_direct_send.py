@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import faust
+import orjson
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka_server import KafkaServer
@@ -150,3 +151,33 @@ def test_a_store_that_keeps_offsets_learns_each_partitions_last_one_once_deliver
 
     asyncio.run(sending(kafka, batches))
     assert store.persisted == {(topics.state_log, 1): 2, (topics.state_log, 3): 0}
+
+
+def test_grouped_items_travel_one_message_per_partition_each_where_its_key_goes(kafka: KafkaServer):
+    topics = Topics(kafka)
+    customers = [f"cust-{n}" for n in range(40)]
+
+    async def batch(direct: DirectSend) -> int:
+        for n, customer in enumerate(customers):
+            direct.grouped(topics.facts, customer.encode(), [customer, {"n": n}])
+        return await direct.send()
+
+    sent = asyncio.run(sending(kafka, batch))
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
+    home = {c: producer.send(topics.facts, key=c.encode(), value=b"").get(timeout=30) for c in customers}
+    home = {c: metadata.partition for c, metadata in home.items()}
+    producer.close()
+    found = topics.read(topics.facts)
+    items = {}
+    for partition, records in found.items():
+        grouped = [r for r in records if r[1]]  # the probes above are empty
+        assert len(grouped) == 1  # one message per partition
+        key, value = grouped[0]
+        pairs = orjson.loads(value)
+        assert key == pairs[0][0].encode()
+        assert [item["n"] for _, item in pairs] == sorted(item["n"] for _, item in pairs)  # in order
+        for customer, item in pairs:
+            assert home[customer] == partition
+            items[customer] = item["n"]
+    assert sent == len({home[c] for c in customers}) == 4
+    assert items == {c: n for n, c in enumerate(customers)}  # each exactly once

@@ -6,8 +6,8 @@ Stages, each keyed so that its state lives on exactly one worker:
    the entity id). Each event reads and updates its entity's state and yields KPI facts
    for its queue and, for a contact with a customer id, a contact for the customer. The
    facts of each queue and source partition travel as one message per batch on the
-   internal fact topic (keyed ``queue|channel``); contacts go to the contact topic (keyed by
-   customer).
+   internal fact topic (keyed ``queue|channel``); contacts go to the contact topic, a batch's
+   contacts for one partition in one message (each to the partition of its customer).
 2. The *customer agent* consumes the contact topic next to the ``customers`` topic (same
    keys, same partitions) for repeat contacts and conversions.
 3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
@@ -137,9 +137,14 @@ class Agents:
         return process
 
     def _queue(self, outbox: Outbox) -> None:
-        outputs_to, message_to = self.outputs_to, self.wiring.direct.message
+        """Fact messages one by one (keyed by queue|channel); contacts grouped per partition."""
+        facts, contacts = self.outputs_to["facts"], self.outputs_to["contacts"]
+        message_to, grouped = self.wiring.direct.message, self.wiring.direct.grouped
         for target, key, message in outbox.messages():
-            message_to(outputs_to[target], key.encode(), orjson.dumps(message))
+            if target == "facts":
+                message_to(facts, key.encode(), orjson.dumps(message))
+            else:
+                grouped(contacts, key.encode(), [key, message])
 
     def _entity_record(self, family: Family, table: BatchedTable) -> OnRecord:
         limits, policy, pseudonyms = self.settings.limits(), self.policy, self.pseudonyms
@@ -167,14 +172,17 @@ class Agents:
 
         def on_record(record: Any, outbox: Outbox, now: float) -> None:
             message = record.message
-            contact = orjson.loads(record.value)
-            # Contacts of one ticket or call partition stay in order only within one contact
-            # partition: the pair is the clock their facts' lateness is judged by.
-            contact["clock"] = f"{contact['clock']}>{message.partition}"
-            event_id, step = contact_hop(contact, policy)
-            handle(
-                customers, message.key.decode(), event_id, message, step, "customers", contact["at"], outbox
-            )
+            value = orjson.loads(record.value)
+            # A batch's contacts for one partition, as [customer, contact] pairs; a single
+            # contact keyed by its customer is what a worker before grouping sent.
+            contacts = value if isinstance(value, list) else [(message.key.decode(), value)]
+            suffix = f">{message.partition}"
+            for customer_id, contact in contacts:
+                # Contacts of one ticket or call partition stay in order only within one contact
+                # partition: the pair is the clock their facts' lateness is judged by.
+                contact["clock"] += suffix
+                event_id, step = contact_hop(contact, policy)
+                handle(customers, customer_id, event_id, message, step, "customers", contact["at"], outbox)
 
         return on_record
 

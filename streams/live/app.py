@@ -32,6 +32,9 @@ from streams.settings import Settings
 # not know it yet comes back into the assignment at the next refresh.
 METADATA_MAX_AGE_MS = 30_000
 
+# Largest record batch the producer builds: 256 KB, a quarter of Kafka's default message limit.
+PRODUCER_BATCH_BYTES = 256 * 1024
+
 # RocksDB per table partition. Faust's defaults (a 2 GB block cache and up to 3 × 64 MB of
 # memtables for each of them, 20 of them here) would let a worker's memory grow to many GB;
 # these keep the whole store within a few hundred MB however many tickets are open.
@@ -74,7 +77,11 @@ def build_app(settings: Settings) -> Pipeline:
     # Faust warns each time its producer buffer holds over 100 records: normal backpressure
     # while catching up, and thousands of lines a minute. Errors still show.
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
-    producer_batch = {"producer_max_batch_size": 1} if settings.one_record_per_batch else {}
+    # A batch's changelog records for one partition fill one record batch (DirectSend), and a
+    # partition has one batch in flight at a time: aiokafka's 16 KB would cost a round trip
+    # every ~30 states under catch-up.
+    batch_bytes = 1 if settings.one_record_per_batch else PRODUCER_BATCH_BYTES
+    producer_batch = {"producer_max_batch_size": batch_bytes}
     access = settings.kafka()
     web_protection = _web_protection(settings.web_config_file)
     app = _App(

@@ -8,8 +8,10 @@ contact or a fact message, so under catch-up that per-record machinery was the l
 of the live worker's samples after Faust's consumer. The agents instead queue a batch's records
 here; :meth:`DirectSend.send` groups them by topic and partition, fills one aiokafka
 ``BatchBuilder`` per partition (a new one when it is full) and submits each with
-``send_batch``: a future per record batch, not per record. ``send_batch`` waits while the
-partition's previous batch is still queued, which holds the agent back when Kafka falls behind.
+``send_batch``: a future per record batch, not per record. A batch is complete when submitted,
+so aiokafka sends it at once rather than lingering for more records; ``send_batch`` waits while
+the partition's previous batch is still queued, which holds the agent back when Kafka falls
+behind.
 
 Delivery before commit is kept: Faust's commit flushes the aiokafka producer first, and that
 waits for every batch already handed to it. A RocksDB store learns its changelog offset as
@@ -24,9 +26,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.live.batched_table import per_partition
+
+# Items of one grouped message at most: well inside Kafka's default 1 MB message limit.
+ITEMS_PER_MESSAGE = 256
 
 Changelog = Callable[[int, str, Any], None]  # (partition, key, value or None for a deletion)
 
@@ -41,6 +47,7 @@ class DirectSend:
         self.producer = producer
         # (topic, partition or None: by key, key, value, store to tell the offset or None)
         self._queue: list[tuple[str, int | None, bytes, bytes | None, Any]] = []
+        self._grouped: list[tuple[str, bytes, Any]] = []  # (topic, key, item)
         # Agents share tables (the customers' is written by two): while one waits for room in
         # aiokafka's buffer, another's newer write of a key must not overtake the older one.
         self._lock = asyncio.Lock()
@@ -69,27 +76,38 @@ class DirectSend:
         """A record for ``topic``, partitioned by its key as Faust's ``send_soon`` would."""
         self._queue.append((topic, None, key, value, None))
 
+    def grouped(self, topic: str, key: bytes, item: Any) -> None:
+        """An item for the partition of ``topic`` that ``key`` goes to, sent with the others there.
+
+        The batch's items for one partition travel as one JSON array (up to
+        ``ITEMS_PER_MESSAGE`` a message), keyed by the first item's key: the consumer pays
+        Faust's cost per message once for them all.
+        """
+        self._grouped.append((topic, key, item))
+
     async def send(self) -> int:
         """Hand every queued record to aiokafka, each partition's in order; returns how many."""
-        if not self._queue:
+        if not self._queue and not self._grouped:
             return 0
         async with self._lock:
+            producer = self.producer()
+            if self._grouped:
+                await self._queue_groups(producer)
             queue = self._queue[:]  # the tables' writers append to this very list
             self._queue.clear()
-            producer = self.producer()
-            grouped: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
+            by_partition: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
             stores: dict[tuple[str, int], Any] = {}
             for topic, partition, key, value, store in queue:
                 if partition is None:
                     partition = await self._partition(producer, topic, key)
-                records = grouped.get((topic, partition))
+                records = by_partition.get((topic, partition))
                 if records is None:
-                    records = grouped[(topic, partition)] = []
+                    records = by_partition[(topic, partition)] = []
                 records.append((key, value))
                 if store is not None:
                     stores[(topic, partition)] = store
             delivered = []
-            for (topic, partition), records in grouped.items():
+            for (topic, partition), records in by_partition.items():
                 builder, in_builder = producer.create_batch(), 0
                 for key, value in records:
                     if builder.append(timestamp=None, key=key, value=value) is None:
@@ -97,6 +115,7 @@ class DirectSend:
                         builder, in_builder = producer.create_batch(), 0
                         builder.append(timestamp=None, key=key, value=value)  # an empty batch takes any
                     in_builder += 1
+                builder.close()  # complete: aiokafka sends it without lingering for more
                 future = await producer.send_batch(builder, topic, partition=partition)
                 store = stores.get((topic, partition))
                 if store is not None:
@@ -104,6 +123,18 @@ class DirectSend:
         for future, store, last in delivered:
             future.add_done_callback(partial(_persisted, store, last))
         return len(queue)
+
+    async def _queue_groups(self, producer: Any) -> None:
+        groups: dict[tuple[str, int], list[tuple[bytes, Any]]] = {}
+        for topic, key, item in self._grouped:
+            partition = await self._partition(producer, topic, key)
+            groups.setdefault((topic, partition), []).append((key, item))
+        self._grouped.clear()
+        for (topic, partition), items in groups.items():
+            for start in range(0, len(items), ITEMS_PER_MESSAGE):
+                part = items[start : start + ITEMS_PER_MESSAGE]
+                value = orjson.dumps([item for _, item in part])
+                self._queue.append((topic, partition, part[0][0], value, None))
 
     async def _partition(self, producer: Any, topic: str, key: bytes) -> int:
         partitions = self._partitions.get(topic)
