@@ -91,7 +91,7 @@ def test_a_batch_goes_out_in_order_serialized_as_faust_would_and_so_does_the_nex
         queues["billing|email"] = {"partition": 1, "n": 3}
         entities.flush()
         queues.flush()
-        direct.message(topics.facts, b"billing|email", b'{"f":1}')
+        direct.grouped(topics.facts, b"billing|email", b'["billing|email",{"f":1}]')
         first = await direct.send()
         del entities["T1"]
         entities["T2"] = {"_p": 0}
@@ -109,7 +109,7 @@ def test_a_batch_goes_out_in_order_serialized_as_faust_would_and_so_does_the_nex
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap)
     expected = producer.send(topics.facts, key=b"billing|email", value=b"probe").get(timeout=30).partition
     producer.close()
-    assert topics.read(topics.facts)[expected][0] == (b"billing|email", b'{"f":1}')
+    assert topics.read(topics.facts)[expected][0] == (b"billing|email", b'[["billing|email",{"f":1}]]')
 
 
 def test_more_records_than_one_record_batch_holds_all_arrive_in_order(kafka: KafkaServer):
@@ -159,7 +159,7 @@ def test_grouped_items_travel_one_message_per_partition_each_where_its_key_goes(
 
     async def batch(direct: DirectSend) -> int:
         for n, customer in enumerate(customers):
-            direct.grouped(topics.facts, customer.encode(), [customer, {"n": n}])
+            direct.grouped(topics.facts, customer.encode(), orjson.dumps([customer, {"n": n}]))
         return await direct.send()
 
     sent = asyncio.run(sending(kafka, batch))
@@ -181,3 +181,20 @@ def test_grouped_items_travel_one_message_per_partition_each_where_its_key_goes(
             items[customer] = item["n"]
     assert sent == len({home[c] for c in customers}) == 4
     assert items == {c: n for n, c in enumerate(customers)}  # each exactly once
+
+
+def test_grouped_items_past_the_size_of_one_message_continue_in_the_next_in_order(kafka: KafkaServer):
+    topics = Topics(kafka)
+    pad = "x" * 100_000  # two of these fit in GROUP_BYTES (256 KB), three do not
+
+    async def batch(direct: DirectSend) -> int:
+        for n in range(7):
+            direct.grouped(
+                topics.facts, b"billing|email", orjson.dumps(["billing|email", {"n": n, "pad": pad}])
+            )
+        return await direct.send()
+
+    assert asyncio.run(sending(kafka, batch)) == 4
+    [records] = topics.read(topics.facts).values()
+    messages = [orjson.loads(value) for _, value in records]
+    assert [[item["n"] for _, item in message] for message in messages] == [[0, 1], [2, 3], [4, 5], [6]]

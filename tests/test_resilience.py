@@ -58,14 +58,14 @@ def fact_topic_totals(stack, bootstrap: str, counter: str) -> dict[str, int]:
     seen: set[tuple[str, str, int]] = set()
     totals: dict[str, int] = {}
     for record in consumer:
-        message = orjson.loads(record.value)
-        key = record.key.decode()
-        for offset, facts in message["records"]:
-            if (key, message["source"], offset) in seen:
-                continue
-            seen.add((key, message["source"], offset))
-            for fact in facts:
-                totals[key] = totals.get(key, 0) + fact[1].get(counter, 0)
+        for key, message in orjson.loads(record.value):  # a batch's messages for the partition
+            records = message.get("records") or [[message["offset"], message["facts"]]]
+            for offset, facts in records:
+                if (key, message["source"], offset) in seen:
+                    continue
+                seen.add((key, message["source"], offset))
+                for fact in facts:
+                    totals[key] = totals.get(key, 0) + fact[1].get(counter, 0)
     consumer.close()
     return totals
 

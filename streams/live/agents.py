@@ -5,9 +5,10 @@ Stages, each keyed so that its state lives on exactly one worker:
 1. *Entity agents* consume ``tickets``, ``calls``, ``surveys``, ``customers`` and ``agents`` (keyed by
    the entity id). Each event reads and updates its entity's state and yields KPI facts
    for its queue and, for a contact with a customer id, a contact for the customer. The
-   facts of each queue and source partition travel as one message per batch on the
-   internal fact topic (keyed ``queue|channel``); contacts go to the contact topic, a batch's
-   contacts for one partition in one message (each to the partition of its customer).
+   facts of each queue and source partition are merged per batch; a batch's fact messages for
+   one partition of the internal fact topic (each where its ``queue|channel`` key goes) travel
+   as one message, and so do its contacts for one partition of the contact topic (each where
+   its customer goes).
 2. The *customer agent* consumes the contact topic next to the ``customers`` topic (same
    keys, same partitions) for repeat contacts and conversions.
 3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
@@ -137,14 +138,10 @@ class Agents:
         return process
 
     def _queue(self, outbox: Outbox) -> None:
-        """Fact messages one by one (keyed by queue|channel); contacts grouped per partition."""
-        facts, contacts = self.outputs_to["facts"], self.outputs_to["contacts"]
-        message_to, grouped = self.wiring.direct.message, self.wiring.direct.grouped
+        """Fact messages and contacts, each ``[key, message]`` grouped per destination partition."""
+        outputs_to, grouped, dumps = self.outputs_to, self.wiring.direct.grouped, orjson.dumps
         for target, key, message in outbox.messages():
-            if target == "facts":
-                message_to(facts, key.encode(), orjson.dumps(message))
-            else:
-                grouped(contacts, key.encode(), [key, message])
+            grouped(outputs_to[target], key.encode(), dumps([key, message]))
 
     def _entity_record(self, family: Family, table: BatchedTable) -> OnRecord:
         limits, policy, pseudonyms = self.settings.limits(), self.policy, self.pseudonyms
@@ -193,19 +190,18 @@ class Agents:
 
         def on_record(record: Any, outbox: Outbox, now: float) -> None:
             message = record.message
-            payload = orjson.loads(record.value)
-            applied, send_on = fold_into_aggregate(
-                aggregates,
-                message.key.decode(),
-                payload,
-                message.partition,
-                cap,
-                bucket_seconds,
-                grace_seconds,
-            )
-            if applied:
-                count_fact_messages(applied)
-            outbox.add(send_on)
+            value = orjson.loads(record.value)
+            # A batch's fact messages for one partition, as [queue|channel, message] pairs; a
+            # single message keyed by its queue|channel is what a worker before grouping sent.
+            messages = value if isinstance(value, list) else [(message.key.decode(), value)]
+            partition = message.partition
+            for key, payload in messages:
+                applied, send_on = fold_into_aggregate(
+                    aggregates, key, payload, partition, cap, bucket_seconds, grace_seconds
+                )
+                if applied:
+                    count_fact_messages(applied)
+                outbox.add(send_on)
 
         return on_record
 

@@ -26,13 +26,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
 from streams.live.batched_table import per_partition
 
-# Items of one grouped message at most: well inside Kafka's default 1 MB message limit.
-ITEMS_PER_MESSAGE = 256
+# A grouped message is closed past this size: well inside Kafka's default 1 MB message limit.
+GROUP_BYTES = 256 * 1024
 
 Changelog = Callable[[int, str, Any], None]  # (partition, key, value or None for a deletion)
 
@@ -45,9 +44,9 @@ class DirectSend:
 
     def __init__(self, producer: Callable[[], Any]) -> None:
         self.producer = producer
-        # (topic, partition or None: by key, key, value, store to tell the offset or None)
-        self._queue: list[tuple[str, int | None, bytes, bytes | None, Any]] = []
-        self._grouped: list[tuple[str, bytes, Any]] = []  # (topic, key, item)
+        # (topic, partition, key, value, store to tell the offset or None)
+        self._queue: list[tuple[str, int, bytes, bytes | None, Any]] = []
+        self._grouped: list[tuple[str, bytes, bytes]] = []  # (topic, key, JSON item)
         # Agents share tables (the customers' is written by two): while one waits for room in
         # aiokafka's buffer, another's newer write of a key must not overtake the older one.
         self._lock = asyncio.Lock()
@@ -72,16 +71,12 @@ class DirectSend:
 
         return write
 
-    def message(self, topic: str, key: bytes, value: bytes) -> None:
-        """A record for ``topic``, partitioned by its key as Faust's ``send_soon`` would."""
-        self._queue.append((topic, None, key, value, None))
+    def grouped(self, topic: str, key: bytes, item: bytes) -> None:
+        """A JSON ``item`` for the partition of ``topic`` that ``key`` goes to, sent with the others there.
 
-    def grouped(self, topic: str, key: bytes, item: Any) -> None:
-        """An item for the partition of ``topic`` that ``key`` goes to, sent with the others there.
-
-        The batch's items for one partition travel as one JSON array (up to
-        ``ITEMS_PER_MESSAGE`` a message), keyed by the first item's key: the consumer pays
-        Faust's cost per message once for them all.
+        The batch's items for one partition travel as one JSON array (a new one past
+        ``GROUP_BYTES``), keyed by the first item's key: the consumer pays Faust's cost per
+        message once for them all.
         """
         self._grouped.append((topic, key, item))
 
@@ -98,8 +93,6 @@ class DirectSend:
             by_partition: dict[tuple[str, int], list[tuple[bytes, bytes | None]]] = {}
             stores: dict[tuple[str, int], Any] = {}
             for topic, partition, key, value, store in queue:
-                if partition is None:
-                    partition = await self._partition(producer, topic, key)
                 records = by_partition.get((topic, partition))
                 if records is None:
                     records = by_partition[(topic, partition)] = []
@@ -125,16 +118,20 @@ class DirectSend:
         return len(queue)
 
     async def _queue_groups(self, producer: Any) -> None:
-        groups: dict[tuple[str, int], list[tuple[bytes, Any]]] = {}
+        groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
         for topic, key, item in self._grouped:
             partition = await self._partition(producer, topic, key)
             groups.setdefault((topic, partition), []).append((key, item))
         self._grouped.clear()
         for (topic, partition), items in groups.items():
-            for start in range(0, len(items), ITEMS_PER_MESSAGE):
-                part = items[start : start + ITEMS_PER_MESSAGE]
-                value = orjson.dumps([item for _, item in part])
-                self._queue.append((topic, partition, part[0][0], value, None))
+            first, size, part = items[0][0], 0, []
+            for key, item in items:
+                if part and size + len(item) > GROUP_BYTES:
+                    self._queue.append((topic, partition, first, b"[" + b",".join(part) + b"]", None))
+                    first, size, part = key, 0, []
+                part.append(item)
+                size += len(item) + 1
+            self._queue.append((topic, partition, first, b"[" + b",".join(part) + b"]", None))
 
     async def _partition(self, producer: Any, topic: str, key: bytes) -> int:
         partitions = self._partitions.get(topic)
