@@ -160,13 +160,25 @@ class Worker:
             return None
 
     def wait_ready(self, partitions: int = 4, timeout: float = 120) -> None:
+        """Until the worker has its partitions and ``/ready`` says so (tables rebuilt, broker up).
+
+        Traffic sent before that waits for the tables' recovery: a start-up cost, not the
+        steady-state latency the latency stage measures.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             m = self.metrics()
-            if m and m.get("cxpulse_worker_assigned_partitions") == partitions:
+            if m and m.get("cxpulse_worker_assigned_partitions") == partitions and self.ready():
                 return
             time.sleep(0.5)
         raise RuntimeError(f"the worker was not assigned its partitions; see {self.log.name}")
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ready", timeout=30) as page:
+                return page.status == 200
+        except OSError:  # urllib's HTTPError (503: not ready) is one
+            return False
 
     def stop(self) -> float:
         """Stop it; returns its peak RSS in MB."""
@@ -238,11 +250,12 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
     poller.start()
     # The simulator's mix, sent at an even pace: event i leaves at began + i / rate. Its event
     # times stay within a minute or so of the wall clock (the simulator's own rate swings).
-    traffic = Traffic(start=time.time(), rate=rate / 5.2, seed=9)
+    # The events are made before the clock starts: the simulator takes a second or two to
+    # yield its first, and sending those seconds' events at once would be a burst, not steady.
+    events = list(Traffic(start=time.time(), rate=rate / 5.2, seed=9).take(int(rate * seconds)))
     began = time.time()
     produced = 0
-    total = int(rate * seconds)
-    for family, key, event in traffic.take(total):
+    for family, key, event in events:
         pause = began + produced / rate - time.time()
         if pause > 0:
             time.sleep(pause)

@@ -18,7 +18,7 @@ from metrics.definitions import WINDOWS
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from streams import delivery
-from streams.live import web_config
+from streams.live import fetch_wait, web_config
 from streams.live.agents import Agents, Wiring
 from streams.live.batched_table import BatchedTable
 from streams.live.dead_letters import DeadLetters
@@ -77,6 +77,7 @@ def build_app(settings: Settings) -> Pipeline:
     # Faust warns each time its producer buffer holds over 100 records: normal backpressure
     # while catching up, and thousands of lines a minute. Errors still show.
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
+    fetch_wait.install(settings.fetch_max_wait_seconds)
     # A batch's changelog records for one partition fill one record batch (DirectSend), and a
     # partition has one batch in flight at a time: aiokafka's 16 KB would cost a round trip
     # every ~30 states under catch-up.
