@@ -272,13 +272,16 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
     poller.join()
     peak = worker.stop()
     latencies = []
+    by_10s: dict[int, list[float]] = {}  # the same latencies per 10 s of sending: a start-up or a stall shows
     j = 0
     for i, t in enumerate(sent_at):
         while j < len(counted) and counted[j][1] < i + 1:
             j += 1
         if j == len(counted):
             break
-        latencies.append(max(0.0, counted[j][0] - t))
+        latency = max(0.0, counted[j][0] - t)
+        latencies.append(latency)
+        by_10s.setdefault(int((t - began) // 10) * 10, []).append(latency)
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 100 else [float("nan")] * 99
     return {
@@ -289,6 +292,7 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
         "p99_s": round(q[98], 3),
         "max_s": round(latencies[-1], 3) if latencies else None,
         "peak_rss_mb": peak,
+        "max_s_by_10s": {f"{start}s": round(max(values), 3) for start, values in sorted(by_10s.items())},
     }
 
 
@@ -512,6 +516,8 @@ def print_table(results: dict[str, Any]) -> None:
             f"latency at {lat['rate']:,.0f} events/s: p50 {lat['p50_s']:.3f} s, p99 {lat['p99_s']:.3f} s, "
             f"max {lat['max_s']} s ({lat['measured']} tickets), peak RSS {lat['peak_rss_mb']} MB"
         )
+        spans = "  ".join(f"{start} {worst:.2f}" for start, worst in lat["max_s_by_10s"].items())
+        print(f"  max per 10 s of sending: {spans}")
 
 
 if __name__ == "__main__":
