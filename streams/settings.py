@@ -143,9 +143,9 @@ class Settings(BaseSettings):
         0.05,
         ge=0,
         le=1,
-        description="How long the worker's producer gathers records (changelogs, facts, contacts) before "
-        "sending them: fewer, larger requests cost the broker and the worker less CPU; a fact reaches "
-        "its queue at most this much later.",
+        description="How long the worker's producer gathers the records it is given one by one (dead "
+        "letters) before sending them. Changelogs, facts and contacts are gathered by the agents' "
+        "batches instead (CXPULSE_BATCH_WAIT_SECONDS) and sent complete at each batch's end.",
     )
     fetch_max_wait_seconds: float = Field(
         0.1,
