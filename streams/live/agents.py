@@ -37,7 +37,7 @@ from streams.delivery import Acting, Delivery
 from streams.live.batched_table import BatchedTable
 from streams.live.confirmed_payloads import ConfirmedPayloads
 from streams.live.dead_letters import DeadLetters
-from streams.live.direct_send import DirectSend
+from streams.live.direct_send import DirectSend, grouped_items
 from streams.live.outbox import Outbox
 from streams.settings import Settings
 
@@ -74,8 +74,10 @@ class Agents:
         self.dead_letters = dead_letters
         self.policy = settings.policy()
         self.pseudonyms = settings.pseudonyms()
-        self.outputs_to = {"facts": wiring.facts.get_topic_name()}
-        self.outputs_to["contacts"] = wiring.contacts.get_topic_name()
+        self.outputs_to = {
+            "facts": wiring.facts.get_topic_name(),
+            "contacts": wiring.contacts.get_topic_name(),
+        }
         self.expiry = expiry_by_family(
             wiring.entities, settings.state_retention_days, settings.call_state_retention_days
         )
@@ -169,12 +171,9 @@ class Agents:
 
         def on_record(record: Any, outbox: Outbox, now: float) -> None:
             message = record.message
-            value = orjson.loads(record.value)
-            # A batch's contacts for one partition, as [customer, contact] pairs; a single
-            # contact keyed by its customer is what a worker before grouping sent.
-            contacts = value if isinstance(value, list) else [(message.key.decode(), value)]
             suffix = f">{message.partition}"
-            for customer_id, contact in contacts:
+            # A batch's contacts for one partition, as [customer, contact] pairs.
+            for customer_id, contact in grouped_items(record.value, message.key):
                 # Contacts of one ticket or call partition stay in order only within one contact
                 # partition: the pair is the clock their facts' lateness is judged by.
                 contact["clock"] += suffix
@@ -190,12 +189,9 @@ class Agents:
 
         def on_record(record: Any, outbox: Outbox, now: float) -> None:
             message = record.message
-            value = orjson.loads(record.value)
-            # A batch's fact messages for one partition, as [queue|channel, message] pairs; a
-            # single message keyed by its queue|channel is what a worker before grouping sent.
-            messages = value if isinstance(value, list) else [(message.key.decode(), value)]
             partition = message.partition
-            for key, payload in messages:
+            # A batch's fact messages for one partition, as [queue|channel, message] pairs.
+            for key, payload in grouped_items(record.value, message.key):
                 applied, send_on = fold_into_aggregate(
                     aggregates, key, payload, partition, cap, bucket_seconds, grace_seconds
                 )

@@ -39,6 +39,9 @@ def encode(value: Any) -> bytes:
     return bytes(memoryview(orjson.dumps(value)))
 
 
+Changelog = Callable[[int, str, Any], None]  # (partition, key, value or None for a deletion)
+
+
 def per_partition(table: Any) -> bool:
     """Whether ``table``'s store keeps a database per partition (RocksDB) rather than one dict for
     all (memory): it then files keys under the current event's partition and keeps changelog offsets."""
@@ -58,12 +61,12 @@ class BatchedTable(MutableMapping[str, Any]):
     def __init__(
         self,
         table: Any,
-        changelog: Callable[[int, str, Any], None],
+        changelog: Changelog,
         first: Callable[[Any], bool] | None = None,
         encoded: bool = False,
     ) -> None:
         self.table = table
-        self._changelog = changelog  # where each written key goes at flush: (partition, key, value or None)
+        self._changelog = changelog  # where each written key goes at flush
         self._pending: dict[str, Any] = {}
         self._deleted_from: dict[str, int] = {}
         self._first = first  # values to send before the others (buckets before their aggregate)

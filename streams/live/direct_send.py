@@ -26,14 +26,20 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.live.batched_table import per_partition
+from streams.live.batched_table import Changelog, per_partition
 
 # A grouped message is closed past this size: well inside Kafka's default 1 MB message limit.
 GROUP_BYTES = 256 * 1024
 
-Changelog = Callable[[int, str, Any], None]  # (partition, key, value or None for a deletion)
+
+def grouped_items(value: bytes, key: bytes) -> list[Any]:
+    """The ``[key, message]`` pairs of a grouped message; a single message keyed by ``key`` (what
+    a worker before grouping sent) is one pair."""
+    decoded = orjson.loads(value)
+    return decoded if isinstance(decoded, list) else [[key.decode(), decoded]]
 
 
 class DirectSend:
@@ -119,25 +125,25 @@ class DirectSend:
 
     async def _queue_groups(self, producer: Any) -> None:
         groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
+        partitions_of, partitioner = self._partitions, self._partitioner
         for topic, key, item in self._grouped:
-            partition = await self._partition(producer, topic, key)
+            partitions = partitions_of.get(topic)
+            if partitions is None:  # once per topic: the partitions aiokafka's metadata knows
+                partitions = partitions_of[topic] = sorted(await producer.partitions_for(topic))
+            partition = partitioner(key, partitions, partitions)
             groups.setdefault((topic, partition), []).append((key, item))
         self._grouped.clear()
         for (topic, partition), items in groups.items():
-            first, size, part = items[0][0], 0, []
+            parts: list[tuple[bytes, list[bytes]]] = []  # (first item's key, items) per message
+            size = 0
             for key, item in items:
-                if part and size + len(item) > GROUP_BYTES:
-                    self._queue.append((topic, partition, first, b"[" + b",".join(part) + b"]", None))
-                    first, size, part = key, 0, []
-                part.append(item)
+                if not parts or size + len(item) > GROUP_BYTES:
+                    parts.append((key, []))
+                    size = 0
+                parts[-1][1].append(item)
                 size += len(item) + 1
-            self._queue.append((topic, partition, first, b"[" + b",".join(part) + b"]", None))
-
-    async def _partition(self, producer: Any, topic: str, key: bytes) -> int:
-        partitions = self._partitions.get(topic)
-        if partitions is None:
-            partitions = self._partitions[topic] = sorted(await producer.partitions_for(topic))
-        return self._partitioner(key, partitions, partitions)
+            for first, part in parts:
+                self._queue.append((topic, partition, first, b"[" + b",".join(part) + b"]", None))
 
 
 def _persisted(store: Any, last: int, future: Any) -> None:

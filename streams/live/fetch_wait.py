@@ -17,20 +17,21 @@ from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-_WAIT_MS: list[int] = []  # the process's setting, once installed
+_wait_ms: int | None = None  # the process's setting; None until installed
 
 
 def install(seconds: float) -> None:
     """Make every worker consumer Faust creates from now on wait at most ``seconds`` per fetch."""
-    if _WAIT_MS:
-        _WAIT_MS[0] = int(seconds * 1000)
+    global _wait_ms
+    patched = _wait_ms is not None
+    _wait_ms = int(seconds * 1000)
+    if patched:
         return
-    _WAIT_MS.append(int(seconds * 1000))
     create = AIOKafkaConsumerThread._create_worker_consumer
 
     def create_worker_consumer(self: Any, transport: Any) -> Any:
         consumer = create(self, transport)
-        consumer._fetch_max_wait_ms = _WAIT_MS[0]  # read by the fetcher aiokafka builds on start
+        consumer._fetch_max_wait_ms = _wait_ms  # read by the fetcher aiokafka builds on start
         return consumer
 
     AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
