@@ -38,7 +38,8 @@ class StateExpiry:
         self.sweep_seconds = sweep_seconds
         self._countdown = SWEEP_EVERY
         self._due: float | None = None
-        self._pending: dict[int | None, list[str]] = {}  # scope (a partition, or None: any) -> keys
+        # Scope (a partition, or None: any) -> the keys of its listing and how far sweeps got.
+        self._pending: dict[int | None, tuple[list[str], int]] = {}
         self.expired = 0
 
     touch = staticmethod(touch)  # what the engine records on every state this expiry reads
@@ -62,8 +63,7 @@ class StateExpiry:
         return self.sweep(partition, now)
 
     def sweep(self, partition: int, now: float) -> int:
-        scope, keys = self._keys(partition)
-        chunk, keys[:] = keys[:SWEEP_SLICE], keys[SWEEP_SLICE:]
+        scope, chunk = self._next_slice(partition)
         # Only states of partitions this worker owns: a stale copy of another's would otherwise
         # write a tombstone over a state its owner still updates.
         owned = {partition} if scope is not None else self.table.owned()  # type: ignore[attr-defined]
@@ -79,20 +79,24 @@ class StateExpiry:
         self.expired += deleted
         return deleted
 
-    def _keys(self, partition: int) -> tuple[int | None, list[str]]:
-        """The keys still to look at by a sweep acting for ``partition``, listed afresh when done."""
+    def _next_slice(self, partition: int) -> tuple[int | None, list[str]]:
+        """The next keys for a sweep acting for ``partition``: its listing is made afresh when done.
+
+        The listing is kept whole and read slice by slice (cutting the slice off the list would
+        copy the rest on every sweep: quadratic in the table's size).
+        """
         table = self.table
         scoped = hasattr(table, "sweep_scope")
         scope = table.sweep_scope(partition) if scoped else partition  # type: ignore[attr-defined]
-        keys = self._pending.get(scope)
-        if not keys:
+        keys, done = self._pending.get(scope, ((), 0))
+        if done >= len(keys):
             if scoped:
-                listed = table.keys_in(scope)  # type: ignore[attr-defined]
+                keys = table.keys_in(scope)  # type: ignore[attr-defined]
             else:
-                items = list(table.items())
-                listed = [k for k, v in items if isinstance(v, dict) and v.get("_p") == partition]
-            keys = self._pending[scope] = listed
-        return scope, keys
+                keys = [k for k, v in table.items() if isinstance(v, dict) and v.get("_p") == partition]
+            done = 0
+        self._pending[scope] = (keys, done + SWEEP_SLICE)
+        return scope, keys[done : done + SWEEP_SLICE]
 
 
 def expiry_by_family(

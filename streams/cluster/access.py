@@ -225,7 +225,7 @@ class _Remember(logging.Handler):
 
 
 # Where kafka-python (3.x, then 2.x) logs why a connection to a broker failed or ended.
-_CONNECTION_LOGGERS = ("kafka.net.connection", "kafka.net.manager", "kafka.conn")
+_CONNECTION_LOGGERS = ("kafka.net.connection", "kafka.net.manager", "kafka.conn", "aiokafka")
 
 
 @contextlib.contextmanager
