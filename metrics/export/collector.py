@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client import disable_created_metrics
@@ -231,11 +232,15 @@ class KpiCollector(Collector):
 def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:
     if row is None:
         row = [0] * (len(spec.buckets) + 1) + [0.0]
-    cumulative, running = [], 0.0
-    for bound, count in zip([*spec.buckets, float("inf")], row[:-1], strict=True):
-        running += count
-        cumulative.append(("+Inf" if bound == float("inf") else _le(bound), running))
-    return cumulative, row[-1]
+    bounds = _BOUNDS.get(spec.key)
+    if bounds is None:
+        bounds = _BOUNDS[spec.key] = [*map(_le, spec.buckets), "+Inf"]
+    running = accumulate(row[:-1], initial=0.0)  # floats, as the text format wants them
+    next(running)  # the initial 0.0
+    return list(zip(bounds, running, strict=True)), row[-1]
+
+
+_BOUNDS: dict[str, list[str]] = {}  # a histogram's ``le`` label values, by key
 
 
 def declared(sink: Sink, series: Series) -> Any:

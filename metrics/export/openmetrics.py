@@ -13,11 +13,9 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
-
-from prometheus_client.core import Metric
+from typing import IO, Any
 
 
 def _escape_label(value: str) -> str:
@@ -34,12 +32,14 @@ def _series(labels: dict[str, str]) -> str:
 
 
 def format_value(value: float) -> str:
+    if value.__class__ is int:
+        return str(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     if math.isnan(value):
         return "NaN"
-    if float(value).is_integer() and abs(value) < 1e15:
-        return str(int(value))
     return repr(float(value))
 
 
@@ -50,38 +50,28 @@ def format_sample(name: str, labels: dict[str, str], value: float, at: float) ->
     return f"{name} {format_value(value)} {at:.3f}\n"
 
 
+# A spooled line: the series key, NUL, the snapshot's number and the line's place in its point
+# (fixed width: a plain sort of whole lines orders a family by series, then time, then place),
+# then the sample line itself.
+_ORDER_WIDTH = 10
+
+
 class OpenMetricsWriter:
-    """Collects families snapshot after snapshot; :meth:`close` writes the finished file."""
+    """Collects snapshot after snapshot through :meth:`sink`; :meth:`close` writes the finished file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.samples = 0
+        self.snapshots = 0
         self._spool = Path(tempfile.mkdtemp(prefix="cxpulse-openmetrics-", dir=path.parent))
         self._files: dict[str, IO[str]] = {}
         self._headers: dict[str, str] = {}
-        self._prefixes: dict[tuple[str, ...], str] = {}
-
-    def add(self, families: Iterable[Metric], at: float) -> None:
-        """Add every sample of ``families`` as measured at ``at`` (Unix seconds)."""
-        stamp = f" {at:.3f}\n"
-        for family in families:
-            spool = self._spool_for(family.name, family.documentation, family.type)
-            lines = [self._line(s.name, s.labels, s.value, stamp) for s in family.samples]
-            spool.writelines(lines)
-            self.samples += len(lines)
-
-    def _line(self, name: str, labels: dict[str, str], value: float, stamp: str) -> str:
-        """One spooled sample: its series key, NUL, then the sample line."""
-        # The same series come back every snapshot: format each name and label set once.
-        key = (name, *labels.values())
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            prefix = self._prefixes[key] = f"{_series(labels)}\0{format_sample(name, labels, 0, 0)[:-8]}"
-        return prefix + format_value(value) + stamp
+        self._families: dict[str, _Family] = {}  # by name: each keeps its series' formatted text
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` straight into the spools (no families built)."""
-        return OpenMetricsSink(self, at)
+        self.snapshots += 1
+        return OpenMetricsSink(self, at, f"{self.snapshots:08x}")
 
     def _spool_for(self, name: str, help_text: str, kind: str) -> IO[str]:
         spool = self._files.get(name)
@@ -94,6 +84,7 @@ class OpenMetricsWriter:
 
     def close(self) -> int:
         """Write the file (families in first-seen order, then ``# EOF``); returns samples written."""
+        skip = 1 + _ORDER_WIDTH
         try:
             with open(self.path, "w", encoding="utf-8") as out:
                 for name, spool in self._files.items():
@@ -101,8 +92,8 @@ class OpenMetricsWriter:
                     out.write(self._headers[name])
                     with open(spool.name, encoding="utf-8") as part:
                         lines = part.readlines()
-                    lines.sort(key=lambda line: line[: line.index("\0")])
-                    out.writelines(line[line.index("\0") + 1 :] for line in lines)
+                    lines.sort()
+                    out.writelines(line[line.index("\0") + skip :] for line in lines)
                 out.write("# EOF\n")
         finally:
             for spool in self._files.values():
@@ -111,41 +102,66 @@ class OpenMetricsWriter:
         return self.samples
 
 
+def _spooled(name: str, labels: dict[str, str], place: int) -> tuple[str, str]:
+    """A series' spool line, less its value and time: the part before the order, and after."""
+    return f"{_series(labels)}\0", f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
+
+
 class _Family:
-    __slots__ = ("label_names", "name", "spool")
+    __slots__ = ("label_names", "lines", "name", "write")
 
     def __init__(self, name: str, label_names: Sequence[str], spool: IO[str]) -> None:
         self.name = name
         self.label_names = tuple(label_names)
-        self.spool = spool
+        self.write = spool.write
+        # Label values -> the series' spooled parts (a histogram's: one per bucket, count, sum).
+        self.lines: dict[tuple[str, ...], Any] = {}
 
 
 class OpenMetricsSink:
     """A snapshot written by :meth:`metrics.export.collector.KpiCollector.emit` straight into the
-    writer: the same lines :meth:`OpenMetricsWriter.add` writes for the same families, without
-    building them (a replay takes a snapshot of every series each minute of event time)."""
+    writer's spools, without building families: a replay takes a snapshot of every series each
+    minute of event time, so each series' text is formatted once and reused."""
 
-    def __init__(self, writer: OpenMetricsWriter, at: float) -> None:
+    def __init__(self, writer: OpenMetricsWriter, at: float, order: str) -> None:
         self._writer = writer
         self._stamp = f" {at:.3f}\n"
+        self._order = order
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
         base = name.removesuffix("_total") if kind == "counter" else name
-        spool = self._writer._spool_for(base, help_text, kind)
-        return _Family(base + "_total" if kind == "counter" else base, labels, spool)
+        families = self._writer._families
+        found = families.get(base)
+        if found is None:
+            spool = self._writer._spool_for(base, help_text, kind)
+            found = families[base] = _Family(base + "_total" if kind == "counter" else base, labels, spool)
+        return found
 
-    def sample(self, family: _Family, labels: Sequence[str], value: float) -> None:
-        plain = dict(zip(family.label_names, labels, strict=True))
-        family.spool.write(self._writer._line(family.name, plain, value, self._stamp))
+    def sample(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
+        parts = family.lines.get(labels)
+        if parts is None:
+            plain = dict(zip(family.label_names, labels, strict=True))
+            parts = family.lines[labels] = _spooled(family.name, plain, 0)
+        family.write(f"{parts[0]}{self._order}{parts[1]}{format_value(value)}{self._stamp}")
         self._writer.samples += 1
 
     def histogram(
-        self, family: _Family, labels: Sequence[str], buckets: list[tuple[str, float]], total: float
+        self, family: _Family, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
     ) -> None:
-        line, stamp, name = self._writer._line, self._stamp, family.name
-        plain = dict(zip(family.label_names, labels, strict=True))
-        lines = [line(name + "_bucket", {**plain, "le": le}, count, stamp) for le, count in buckets]
-        lines.append(line(name + "_count", plain, buckets[-1][1], stamp))
-        lines.append(line(name + "_sum", plain, total, stamp))
-        family.spool.writelines(lines)
-        self._writer.samples += len(lines)
+        parts = family.lines.get(labels)
+        if parts is None:
+            name, plain = family.name, dict(zip(family.label_names, labels, strict=True))
+            parts = [_spooled(name + "_bucket", {**plain, "le": le}, i) for i, (le, _) in enumerate(buckets)]
+            parts.append(_spooled(name + "_count", plain, len(buckets)))
+            parts.append(_spooled(name + "_sum", plain, len(buckets) + 1))
+            family.lines[labels] = parts
+        order, stamp = self._order, self._stamp
+        values = [count for _, count in buckets]
+        values += (buckets[-1][1], total)
+        family.write(
+            "".join(
+                f"{head}{order}{tail}{format_value(value)}{stamp}"
+                for (head, tail), value in zip(parts, values, strict=True)
+            )
+        )
+        self._writer.samples += len(values)
