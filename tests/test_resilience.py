@@ -176,7 +176,7 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
         ],
     )
 
-    wait_for(lambda: union_exact(events, w1, w2), 90, what="the two workers' series to add up exactly")
+    assert_union_exact(events, [w1, w2], "the two workers' series to add up exactly", 90)
     assert (
         pick(w1.metrics(), "cxpulse_worker_assigned_partitions")
         + pick(w2.metrics(), "cxpulse_worker_assigned_partitions")
