@@ -4,8 +4,9 @@
 family's samples stand together, each sample carrying its timestamp, ending in ``# EOF``.
 OpenMetrics also wants each series' points together, in time order. A replay produces its
 samples snapshot by snapshot (all families at one moment), so the writer spools each family
-to its own file and, when closed, orders one family at a time by series (a stable sort, so
-time order holds): memory holds one family's history at most, never the whole file.
+to its own file and, when closed, orders one family at a time by series, then snapshot, then
+place within a histogram's point (each spooled line starts with those, so a plain sort of the
+lines does it): memory holds one family's history at most, never the whole file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _series(labels: dict[str, str]) -> str:
 
 
 def format_value(value: float) -> str:
-    if value.__class__ is int:
+    if value.__class__ is int and -(10**15) < value < 10**15:
         return str(value)
     if float(value).is_integer() and abs(value) < 1e15:
         return str(int(value))
@@ -103,7 +104,10 @@ class OpenMetricsWriter:
 
 
 def _spooled(name: str, labels: dict[str, str], place: int) -> tuple[str, str]:
-    """A series' spool line, less its value and time: the part before the order, and after."""
+    """A series' spool line, less its value and time: the part before the order, and after.
+
+    ``place`` is two hex digits: a histogram has far fewer than 256 buckets.
+    """
     return f"{_series(labels)}\0", f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
 
 
