@@ -232,15 +232,13 @@ class KpiCollector(Collector):
 def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:
     if row is None:
         row = [0] * (len(spec.buckets) + 1) + [0.0]
-    bounds = _BOUNDS.get(spec.key)
-    if bounds is None:
-        bounds = _BOUNDS[spec.key] = [*map(_le, spec.buckets), "+Inf"]
     running = accumulate(row[:-1], initial=0.0)  # floats, as the text format wants them
     next(running)  # the initial 0.0
-    return list(zip(bounds, running, strict=True)), row[-1]
+    return list(zip(_BOUNDS[spec.key], running, strict=True)), row[-1]
 
 
-_BOUNDS: dict[str, list[str]] = {}  # a histogram's ``le`` label values, by key
+# Each histogram's ``le`` label values, by key.
+_BOUNDS: dict[str, list[str]] = {h.key: [*map(_le, h.buckets), "+Inf"] for h in HISTOGRAMS}
 
 
 def declared(sink: Sink, series: Series) -> Any:

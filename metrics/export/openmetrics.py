@@ -57,6 +57,21 @@ def format_sample(name: str, labels: dict[str, str], value: float, at: float) ->
 _ORDER_WIDTH = 10
 
 
+class _Family:
+    """One family's spool file, its header, and its series' formatted text."""
+
+    __slots__ = ("header", "label_names", "lines", "name", "spool", "write")
+
+    def __init__(self, name: str, header: str, label_names: Sequence[str], spool: IO[str]) -> None:
+        self.name = name
+        self.header = header
+        self.label_names = tuple(label_names)
+        self.spool = spool
+        self.write = spool.write
+        # Label values -> the series' spooled parts (a histogram's: one per bucket, count, sum).
+        self.lines: dict[tuple[str, ...], Any] = {}
+
+
 class OpenMetricsWriter:
     """Collects snapshot after snapshot through :meth:`sink`; :meth:`close` writes the finished file."""
 
@@ -65,40 +80,40 @@ class OpenMetricsWriter:
         self.samples = 0
         self.snapshots = 0
         self._spool = Path(tempfile.mkdtemp(prefix="cxpulse-openmetrics-", dir=path.parent))
-        self._files: dict[str, IO[str]] = {}
-        self._headers: dict[str, str] = {}
-        self._families: dict[str, _Family] = {}  # by name: each keeps its series' formatted text
+        self._families: dict[str, _Family] = {}  # by family name, in first-seen order
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` straight into the spools (no families built)."""
         self.snapshots += 1
         return OpenMetricsSink(self, at, f"{self.snapshots:08x}")
 
-    def _spool_for(self, name: str, help_text: str, kind: str) -> IO[str]:
-        spool = self._files.get(name)
-        if spool is None:
-            spool = self._files[name] = open(  # noqa: SIM115
-                self._spool / f"{len(self._files)}.txt", "w", encoding="utf-8"
-            )
-            self._headers[name] = f"# HELP {name} {_escape_help(help_text)}\n# TYPE {name} {kind}\n"
-        return spool
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
+        """The family ``name`` of ``kind``, with its spool opened on first use."""
+        base = name.removesuffix("_total") if kind == "counter" else name
+        found = self._families.get(base)
+        if found is None:
+            spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
+            header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
+            sample_name = base + "_total" if kind == "counter" else base
+            found = self._families[base] = _Family(sample_name, header, labels, spool)
+        return found
 
     def close(self) -> int:
         """Write the file (families in first-seen order, then ``# EOF``); returns samples written."""
         skip = 1 + _ORDER_WIDTH
         try:
             with open(self.path, "w", encoding="utf-8") as out:
-                for name, spool in self._files.items():
-                    spool.close()
-                    out.write(self._headers[name])
-                    with open(spool.name, encoding="utf-8") as part:
+                for family in self._families.values():
+                    family.spool.close()
+                    out.write(family.header)
+                    with open(family.spool.name, encoding="utf-8") as part:
                         lines = part.readlines()
                     lines.sort()
                     out.writelines(line[line.index("\0") + skip :] for line in lines)
                 out.write("# EOF\n")
         finally:
-            for spool in self._files.values():
-                spool.close()
+            for family in self._families.values():
+                family.spool.close()
             shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
 
@@ -109,17 +124,6 @@ def _spooled(name: str, labels: dict[str, str], place: int) -> tuple[str, str]:
     ``place`` is two hex digits: a histogram has far fewer than 256 buckets.
     """
     return f"{_series(labels)}\0", f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
-
-
-class _Family:
-    __slots__ = ("label_names", "lines", "name", "write")
-
-    def __init__(self, name: str, label_names: Sequence[str], spool: IO[str]) -> None:
-        self.name = name
-        self.label_names = tuple(label_names)
-        self.write = spool.write
-        # Label values -> the series' spooled parts (a histogram's: one per bucket, count, sum).
-        self.lines: dict[tuple[str, ...], Any] = {}
 
 
 class OpenMetricsSink:
@@ -133,13 +137,7 @@ class OpenMetricsSink:
         self._order = order
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
-        base = name.removesuffix("_total") if kind == "counter" else name
-        families = self._writer._families
-        found = families.get(base)
-        if found is None:
-            spool = self._writer._spool_for(base, help_text, kind)
-            found = families[base] = _Family(base + "_total" if kind == "counter" else base, labels, spool)
-        return found
+        return self._writer.family(name, help_text, kind, labels)
 
     def sample(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
         parts = family.lines.get(labels)
