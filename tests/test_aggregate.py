@@ -242,20 +242,27 @@ def test_all_windows_in_one_pass_equal_each_window_alone() -> None:
             assert abs(together[window][name] - value) <= 1e-9 * max(1.0, abs(value)), (window, name)
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 9000), st.integers(1, 3)), max_size=60))
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 9000), st.integers(1, 3), st.integers(0, 3)),
+                max_size=60))  # fmt: skip
 def test_settled_window_sums_between_scrapes_equal_summing_everything_again(changes) -> None:
-    """Facts land anywhere in the last two and a half hours (late ones too) between scrapes that
-    move on through time; the kept sums always equal a full re-summing."""
+    """Facts from several source partitions (each read from its first offset, 0) land anywhere in
+    the last two and a half hours (late ones too) between scrapes that move on through time; the
+    kept sums always equal a full re-summing."""
     from metrics.aggregates.windows import SettledWindows, windows_sums
     from metrics.definitions import WINDOWS
 
     q, settled = Queue(grace=10**6), SettledWindows()
     now = T0 + 9000.0
-    for offset, (ahead, back, n) in enumerate(changes, start=1):
+    offsets: dict[str, int] = {}
+    for ahead, back, n, partition in changes:
         now += ahead
+        source = f"calls:{partition}"
+        offset = offsets[source] = offsets.get(source, -1) + 1
         q.add(
-            offset, f(now - back, {"tickets_created": n}, {"resolution_seconds": float(back)}, agent=f"a{n}")
+            offset,
+            f(now - back, {"tickets_created": n}, {"resolution_seconds": float(back)}, agent=f"a{n}"),
+            source=source,
         )
         buckets = [b for b in q.table.values() if "start" in b]
         kept = settled("billing|email", buckets, now, WINDOWS, B)

@@ -89,9 +89,8 @@ class SettledWindows:
 
     A scrape re-sums an hour of buckets per queue and channel, but all but the last few have not
     changed since the previous scrape. Buckets older than ``recent`` buckets are summed once and
-    kept, with a signature of what they held (each bucket's start and the sum of the source offsets
-    it applied: any fact applied to it, late ones too, changes it); the newest buckets are summed
-    at every scrape. The result is the same as :func:`windows_sums`.
+    kept, with a signature of what they held (each bucket's start and its :func:`_applied_mark`);
+    the newest buckets are summed at every scrape. The result is the same as :func:`windows_sums`.
     """
 
     def __init__(self, recent: int = 3) -> None:
@@ -111,7 +110,7 @@ class SettledWindows:
         signature = (
             current,
             tuple(order),
-            tuple(sorted((b["start"], sum(b["applied"].values())) for b in settled)),
+            tuple(sorted((b["start"], _applied_mark(b)) for b in settled)),
         )
         kept = self._kept.get(key)
         if kept is None or kept[0] != signature:
@@ -124,6 +123,17 @@ class SettledWindows:
         for key in set(self._kept) - self._used:
             del self._kept[key]
         self._used = set()
+
+
+def _applied_mark(bucket: Aggregate) -> int:
+    """A number that grows with every source record applied to ``bucket``, late ones too.
+
+    A bucket keeps the last offset it applied per source partition, and those only grow; but a
+    partition's first record is at offset 0, so the offsets' sum alone would not move when a new
+    source's first record lands in the bucket. Each source counts one more than its offset.
+    """
+    applied = bucket["applied"]
+    return sum(applied.values()) + len(applied)
 
 
 def window_values(sums: dict[str, float], window_seconds: int, hourly_cost: float) -> dict[str, float]:
