@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tls import make_server_tls
 
-from streams.tools.processes import free_port
+from streams.tools.processes import free_port, free_ports
 
-__all__ = ["KafkaServer", "free_port"]
+__all__ = ["KafkaServer", "free_port", "free_ports"]
 
 POM = Path(__file__).parent / "kafka" / "pom.xml"
 CACHE = Path(os.environ.get("CXPULSE_KAFKA_CACHE", Path.home() / ".cache" / "cxpulse" / "kafka-3.9.1"))
@@ -52,9 +52,7 @@ class KafkaServer:
     def __init__(self, workdir: Path | None = None) -> None:
         self.libs = resolve_jars()
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="cxpulse-kafka-"))
-        self.port = free_port()
-        self.controller_port = free_port()
-        self.sasl_port = free_port()
+        self.port, self.controller_port, self.sasl_port = free_ports(3)
         self.tls = make_server_tls(self.workdir / "tls")
         self.process: subprocess.Popen[bytes] | None = None
         self._configure()

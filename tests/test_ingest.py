@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from helpers import WorkerProcess, pick, wait_for
-from kafka_server import free_port
+from kafka_server import free_port, free_ports
 from test_live_kpis import assert_exact
 
 from streams.ingest import signatures
@@ -33,9 +33,9 @@ LOOKUPS = Lookups(queues={**QUEUES, "twilio:Sales": "sales"}, escalation_groups=
 
 
 def gateway(stack, name: str = "gateway", **extra: str) -> WorkerProcess:
-    port = free_port()
+    port, web_port = free_ports(2)
     env = {
-        **stack.env(free_port()),
+        **stack.env(web_port),
         "CXPULSE_INGEST_PORT": str(port),
         "CXPULSE_INGEST_HOST": "127.0.0.1",
         "CXPULSE_INGEST_TOKENS": json.dumps(TOKENS),

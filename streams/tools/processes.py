@@ -20,9 +20,25 @@ _PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` different loopback ports free now.
+
+    Each is held open until all are chosen: a port handed back by the system is free again at
+    once, and asked one by one it may hand out the same port twice.
+    """
+    sockets = []
+    try:
+        for _ in range(n):
+            sock = socket.socket()
+            sockets.append(sock)
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
