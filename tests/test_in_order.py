@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.delivery.in_order import RESEEK_AFTER_SECONDS, InOrder
+from streams.delivery.in_order import QUIET_SECONDS, RESEEK_AFTER_SECONDS, InOrder, send_back
 
 
 class Clock:
@@ -66,6 +66,74 @@ def test_a_partition_sent_back_without_progress_is_sent_back_again_after_a_while
     assert order.due() == {}
     clock.now += RESEEK_AFTER_SECONDS
     assert order.due() == {"facts:2": 100}
+
+
+def test_a_partition_that_gets_nothing_for_a_while_is_named_quiet_until_read_again_once():
+    clock = Clock()
+    order = InOrder(clock)
+    order.start_at({"customers:2": 10, "calls:1": 50})
+    assert order.quiet() == {}  # first look: progress marks taken
+    clock.now += QUIET_SECONDS - 1
+    assert order.admit("calls:1", 50) is True
+    assert order.quiet() == {}
+    clock.now += 1
+    assert order.quiet() == {"customers:2": 10}  # calls:1 moved on a second ago
+    order.resent("customers:2", 10)
+    assert order.quiet() == {}  # named once per quiet spell
+    clock.now += QUIET_SECONDS
+    assert order.quiet() == {"calls:1": 51}  # customers:2 is not named again at the same offset
+    assert order.admit("customers:2", 10) is True
+    assert order.quiet() == {}
+    clock.now += QUIET_SECONDS
+    assert order.quiet() == {"customers:2": 11, "calls:1": 51}
+
+
+def test_replays_count_as_progress_and_a_partition_being_read_again_is_not_quiet():
+    clock = Clock()
+    order = InOrder(clock)
+    order.start_at({"agents:3": 339, "tickets:0": 7})
+    assert order.admit("tickets:0", 9) is False  # 8 is owed: read again by due()
+    order.quiet()
+    for offset in range(254, 300):  # a long replay after a seek back
+        clock.now += 1
+        assert order.admit("agents:3", offset) is True
+        assert order.quiet() == {}
+    clock.now += QUIET_SECONDS
+    assert order.quiet() == {"agents:3": 339}
+
+
+def test_a_quiet_partition_is_sought_back_only_if_the_consumer_read_past_the_expected_record():
+    import asyncio
+
+    class Consumer:
+        def __init__(self) -> None:
+            self.sought: list = []
+
+        def assignment(self) -> set:
+            return {"customers:2", "calls:1", "surveys:0"}
+
+        async def position(self, tp) -> int:
+            return {"customers:2": 19, "calls:1": 51, "surveys:0": 4}[tp]
+
+        async def earliest_offsets(self, *tps) -> dict:
+            return {tp: 0 for tp in tps}
+
+        async def seek(self, tp, offset: int) -> None:
+            self.sought.append((tp, offset))
+
+        async def perform_seek(self) -> None:
+            raise AssertionError("not expected")
+
+    clock, consumer = Clock(), Consumer()
+    order = InOrder(clock)
+    order.start_at({"customers:2": 10, "calls:1": 51, "surveys:0": 4})
+    assert asyncio.run(send_back(order, consumer)) == 0
+    clock.now += QUIET_SECONDS
+    # customers:2: records 10..18 were fetched and dropped; calls:1 and surveys:0 are simply idle.
+    assert asyncio.run(send_back(order, consumer)) == 1
+    assert consumer.sought == [("customers:2", 10)]
+    clock.now += QUIET_SECONDS
+    assert asyncio.run(send_back(order, consumer)) == 0
 
 
 def test_records_deleted_by_retention_are_not_waited_for():
@@ -137,3 +205,25 @@ def test_seeks_run_on_the_consumer_thread_and_only_for_owned_partitions() -> Non
     asyncio.run(consumer_thread.seek(consumer, "facts:3", 7))  # moved away meanwhile: left alone
     assert consumer._thread.client.seeks == [("facts:0", 42, "consumer-thread")]
     assert consumer._read_offset == {"facts:0": 42}
+
+
+def test_a_record_delivered_twice_in_one_batch_is_taken_once():
+    """A seek back while records were in flight: 41 and 42 come again right after themselves."""
+    from types import SimpleNamespace
+
+    from streams.delivery import Delivery
+
+    order = InOrder()
+    order.start_at({"calls:1": 40, "calls:2": 7})
+    app = SimpleNamespace(rebalancing=False, consumer=SimpleNamespace(_unacked_messages=set()))
+    delivery = Delivery(app, order, None, lambda topic: None)
+
+    def event(partition: int, offset: int) -> SimpleNamespace:
+        message = SimpleNamespace(tp=f"calls:{partition}", topic="calls", partition=partition, offset=offset)
+        return SimpleNamespace(message=message)
+
+    batch = [event(1, o) for o in (40, 41, 42, 41, 42, 43)] + [event(2, 7), event(2, 7), event(1, 39)]
+    taken = [(e.message.partition, e.message.offset) for e in delivery.due(batch)]
+    assert taken == [(1, 40), (1, 41), (1, 42), (1, 43), (2, 7), (1, 39)]  # 39: a replay, taken once
+    # The next batch starts afresh: a record read again there is a replay the receivers drop.
+    assert [e.message.offset for e in delivery.due([event(1, 42)])] == [42]

@@ -18,7 +18,7 @@ cxpulse's KPI code; the app (``streams.live.app``) imports it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,27 @@ class Delivery:
         self.app.consumer._unacked_messages.discard(message)
         self.on_refused(message.topic)
         return False
+
+    def due(self, batch: Iterable[Any]) -> Iterator[Any]:
+        """The events of ``batch`` whose records are due (:meth:`admit`), each record once.
+
+        A seek back while a partition's records are in flight (a rebalance's, or one of
+        :mod:`in_order`'s) can put one record in a batch twice: once new and once more, just
+        after, as what looks like a replay. Handled twice, its outputs would be merged as two
+        parts of one record and counted twice downstream; so a record is taken once per batch.
+        Each agent reads one topic, so partition and offset name a record.
+        """
+        admit = self.admit
+        taken: set[tuple[int, int]] = set()
+        for event in batch:
+            message = event.message
+            if not admit(message):
+                continue
+            place = (message.partition, message.offset)
+            if place in taken:
+                continue
+            taken.add(place)
+            yield event
 
     def committed(self, tp: Any) -> int | None:
         """The offset Kafka confirmed as committed for ``tp`` on this worker, if any."""

@@ -1,4 +1,4 @@
-"""Seek on the consumer's own thread: aiokafka's fetcher is not safe to change from another thread.
+"""Seek and read positions on the consumer's own thread: aiokafka's fetcher is not thread-safe.
 
 Faust runs the aiokafka consumer in a thread of its own and hands most calls to it, but its
 ``seek`` calls aiokafka directly from the caller's thread. Faust itself seeks only during a
@@ -32,3 +32,18 @@ async def seek(consumer: Any, tp: Any, offset: int) -> None:
 
     if await call_thread(on_consumer_thread):
         consumer._read_offset[tp] = offset if offset else None  # as Faust's own seek records it
+
+
+async def positions(consumer: Any, tps: Any) -> dict[Any, int | None]:
+    """The consumer's read position on each of ``tps`` it still owns, read on its own thread."""
+    thread = getattr(consumer, "_thread", None)
+    call_thread = getattr(thread, "call_thread", None)
+    if call_thread is None:
+        return {tp: await consumer.position(tp) for tp in tps}
+
+    async def on_consumer_thread() -> dict[Any, int | None]:
+        client = thread._ensure_consumer()
+        owned = client.assignment()
+        return {tp: await client.position(tp) for tp in tps if tp in owned}
+
+    return await call_thread(on_consumer_thread)

@@ -18,6 +18,14 @@ partition with no committed offset to its first record, as the group's reset pol
 A record of a partition missing from those positions is refused too: it was fetched before
 its partition moved to another worker, whose facts it would overtake. For the same reason no
 record is due at all while the group rebalances.
+
+A refused record is what normally tells a partition to be read again; when none comes, nothing
+would. Around a rebalance Faust can let the consumer's read position run past records it then
+never hands over (its own record of the last offset read is set by a fetch that returns after
+the rebalance's seek, and it drops anything older): a partition whose traffic has paused then
+waits forever for a record that was fetched and dropped. So a partition whose agent got nothing
+for :data:`QUIET_SECONDS` while the consumer is past the expected offset is read again from
+there, once per expected offset.
 """
 
 from __future__ import annotations
@@ -28,12 +36,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from streams.delivery import consumer_thread
+from streams.delivery.recovery_watchdog import stranded
 
 log = logging.getLogger("cxpulse.order")
 
 # A partition sent back to its expected offset that has made no progress this long is sent
 # back again: records fetched before the seek can push Faust's read position past it.
 RESEEK_AFTER_SECONDS = 3.0
+# A partition whose agent got no record this long, though the consumer read past the expected
+# one, is read again from it.
+QUIET_SECONDS = 10.0
 
 
 class InOrder:
@@ -45,6 +57,9 @@ class InOrder:
         self._clock = clock
         self._started = False  # positions known: a partition outside them is not this worker's
         self._strangers: set[Any] = set()
+        self._replayed: dict[Any, int] = {}  # partition -> last record taken from before the expected one
+        self._watch: dict[Any, tuple[tuple[int, int | None], float]] = {}  # progress mark, since when
+        self._resent: dict[Any, int] = {}  # partition -> expected offset it was read again from, quiet
         self.refused = 0
 
     def start_at(self, positions: Mapping[Any, int]) -> None:
@@ -56,6 +71,9 @@ class InOrder:
         self._next = dict(positions)
         self._behind.clear()
         self._strangers.clear()
+        self._replayed.clear()
+        self._watch.clear()
+        self._resent.clear()
         self._started = True
 
     def admit(self, tp: Any, offset: int, moving: bool = False) -> bool:
@@ -83,6 +101,8 @@ class InOrder:
             if offset == expected:
                 self._next[tp] = offset + 1
                 self._behind.pop(tp, None)
+            else:
+                self._replayed[tp] = offset
             return True
         self.refused += 1
         if tp not in self._behind:
@@ -100,6 +120,32 @@ class InOrder:
                 out[tp] = self._next[tp]
                 self._behind[tp] = now
         return out
+
+    def quiet(self) -> dict[Any, int]:
+        """Partitions whose agent took no record for :data:`QUIET_SECONDS`: tp -> the expected offset.
+
+        Called every second or so; a partition is named once per quiet spell of that length, and
+        not at all while being read again or once read again from the same expected offset.
+        """
+        now, watch = self._clock(), self._watch
+        out = {}
+        for tp, expected in self._next.items():
+            if tp in self._behind or self._resent.get(tp) == expected:
+                continue
+            mark = (expected, self._replayed.get(tp))
+            seen = watch.get(tp)
+            if seen is None or seen[0] != mark:
+                watch[tp] = (mark, now)
+            elif now - seen[1] >= QUIET_SECONDS:
+                out[tp] = expected
+                watch[tp] = (mark, now)
+        return out
+
+    def resent(self, tp: Any, offset: int) -> None:
+        """``tp`` was read again from ``offset`` because it stayed :meth:`quiet`."""
+        self._resent[tp] = offset
+        log.info("%s: no record for %.0f s though the consumer read past %d; reading the partition again"
+                 " from there", tp, QUIET_SECONDS, offset)  # fmt: skip
 
     def strangers(self) -> set[Any]:
         """Partitions whose records came though the last positions did not name them."""
@@ -124,6 +170,12 @@ async def send_back(in_order: InOrder, consumer: Any) -> int:
         await consumer.perform_seek()
         return len(assignment)
     due = {tp: offset for tp, offset in in_order.due().items() if tp in assignment}
+    quiet = {tp: offset for tp, offset in in_order.quiet().items() if tp in assignment}
+    if quiet:
+        positions = await consumer_thread.positions(consumer, quiet)
+        for tp, offset in stranded(quiet, positions).items():
+            in_order.resent(tp, offset)
+            due[tp] = offset
     if not due:
         return 0
     for tp, first in (await consumer.earliest_offsets(*due)).items():

@@ -14,8 +14,9 @@ Stages, each keyed so that its state lives on exactly one worker:
 3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
    meet in one partition, and folds them into that queue's aggregate and buckets.
 
-All three run the same batch loop: admit each record in offset order (:mod:`streams.delivery`),
-handle it, write each touched table key once, then send what the batch produced.
+All three run the same batch loop: admit each record in offset order, once per batch
+(:mod:`streams.delivery`), handle it, write each touched table key once, then send what the
+batch produced.
 """
 
 from __future__ import annotations
@@ -118,16 +119,14 @@ class Agents:
     ) -> Callable[[Any], Coroutine[Any, Any, None]]:
         """The batch loop every agent runs: admit, handle, write each touched key once, send."""
         batch_size, batch_wait = self.settings.batch_size, self.settings.batch_wait_seconds
-        admit, queue, send = self.guarantees.admit, self._queue, self.wiring.direct.send
+        due, queue, send = self.guarantees.due, self._queue, self.wiring.direct.send
 
         async def process(stream: Any) -> None:
             async for batch in stream.take_events(batch_size, within=batch_wait):
                 outbox = Outbox()
                 now = time.time()
                 acting = Acting(stream)
-                for record in batch:
-                    if not admit(record.message):
-                        continue
+                for record in due(batch):
                     acting(record)
                     on_record(record, outbox, now)
                 table.flush(acting.partition)
