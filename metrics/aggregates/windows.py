@@ -84,18 +84,26 @@ def windows_sums(
     return _windows(order, _rings(buckets, current, order, bucket_seconds))
 
 
+BLOCK_BUCKETS = 5  # settled buckets summed and kept together (aligned to the epoch, not to now)
+
+
 class SettledWindows:
     """:func:`windows_sums` for repeated scrapes, keeping the settled buckets' sums between them.
 
     A scrape re-sums an hour of buckets per queue and channel, but all but the last few have not
-    changed since the previous scrape. Buckets older than ``recent`` buckets are summed once and
-    kept, with a signature of what they held (each bucket's start and its :func:`_applied_mark`);
-    the newest buckets are summed at every scrape. The result is the same as :func:`windows_sums`.
+    changed since the previous scrape. Buckets older than ``recent`` buckets are summed in blocks
+    of :data:`BLOCK_BUCKETS` consecutive buckets, aligned to the epoch so a block stays the same
+    block as time moves on (the windows' edges move every minute; a replay's snapshots move them
+    every time): a block's sums are kept with a signature of what it held (each bucket's start and
+    its :func:`_applied_mark`). A block lying within one window's ring is added whole; one across a
+    ring's edge adds its buckets one by one, as do the newest buckets, summed at every scrape. The
+    result is the same as :func:`windows_sums`.
     """
 
     def __init__(self, recent: int = 3) -> None:
         self.recent = recent
-        self._kept: dict[str, tuple[tuple[Any, ...], Rings]] = {}
+        # Aggregate key -> block number -> (signature, (sums, agents)).
+        self._kept: dict[str, dict[int, tuple[tuple[Any, ...], tuple[dict[str, float], set[str]]]]] = {}
         self._used: set[str] = set()
 
     def __call__(
@@ -103,26 +111,70 @@ class SettledWindows:
     ) -> dict[str, dict[str, float]]:
         current = int(now // bucket_seconds) * bucket_seconds
         order = sorted(windows.items(), key=lambda item: item[1])
+        firsts = [current - seconds + bucket_seconds for _, seconds in order]
         cutoff = current - self.recent * bucket_seconds
-        settled, fresh = [], []
+        span = BLOCK_BUCKETS * bucket_seconds
+        fresh: list[Aggregate] = []
+        blocks: dict[int, list[Aggregate]] = {}
         for bucket in buckets:
-            (settled if bucket["start"] < cutoff else fresh).append(bucket)
-        signature = (
-            current,
-            tuple(order),
-            tuple(sorted((b["start"], _applied_mark(b)) for b in settled)),
-        )
-        kept = self._kept.get(key)
-        if kept is None or kept[0] != signature:
-            kept = self._kept[key] = (signature, _rings(settled, current, order, bucket_seconds))
+            start = bucket["start"]
+            if start >= cutoff:
+                fresh.append(bucket)
+            elif start >= firsts[-1]:
+                blocks.setdefault(start // span, []).append(bucket)
+        rings: Rings = [({}, set()) for _ in order]
+        kept = self._kept.get(key, {})
+        now_kept: dict[int, Any] = {}
+        loose: list[Aggregate] = []
+        for number, members in blocks.items():
+            ring = _ring_of(number * span, firsts)
+            if ring is None or ring != _ring_of(number * span + span - bucket_seconds, firsts):
+                loose += members  # across a ring's edge: bucket by bucket
+                continue
+            members.sort(key=_start)
+            signature = tuple((b["start"], _applied_mark(b)) for b in members)
+            held = kept.get(number)
+            if held is None or held[0] != signature:
+                block: tuple[dict[str, float], set[str]] = ({}, set())
+                for bucket in members:
+                    _add(block, bucket["fields"], bucket["agents"])
+                held = (signature, block)
+            now_kept[number] = held
+            _add(rings[ring], *held[1])
+        self._kept[key] = now_kept
         self._used.add(key)
-        return _windows(order, kept[1], _rings(fresh, current, order, bucket_seconds))
+        loose += fresh
+        for bucket in loose:
+            ring = _ring_of(bucket["start"], firsts)
+            if ring is not None:
+                _add(rings[ring], bucket["fields"], bucket["agents"])
+        return _windows(order, rings)
 
     def forget_unused(self) -> None:
         """Drop what was kept for aggregates not asked for since the last call (revoked, expired)."""
-        for key in set(self._kept) - self._used:
+        used = self._used
+        for key in [k for k in self._kept if k not in used]:
             del self._kept[key]
-        self._used = set()
+        used.clear()
+
+
+def _start(bucket: Aggregate) -> int:
+    return int(bucket["start"])
+
+
+def _ring_of(start: int, firsts: list[int]) -> int | None:
+    """The shortest window holding a bucket starting at ``start`` (None: in none of them)."""
+    for ring, first in enumerate(firsts):
+        if start >= first:
+            return ring
+    return None
+
+
+def _add(into: tuple[dict[str, float], set[str]], fields: dict[str, float], agents: Iterable[str]) -> None:
+    sums = into[0]
+    for name, value in fields.items():
+        sums[name] = sums.get(name, 0) + value
+    into[1].update(agents)
 
 
 def _applied_mark(bucket: Aggregate) -> int:
