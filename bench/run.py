@@ -391,6 +391,11 @@ def main() -> int:
     )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    rates = [f"{float(r):.0f}" for r in args.latency_rates.split(",") if r]
+    repeated = sorted({r for r in rates if rates.count(r) > 1})
+    if repeated:
+        parser.error(f"--latency-rates lists {', '.join(repeated)} more than once: each rate is measured "
+                     "once, on topics of its own, and reported under its value")  # fmt: skip
 
     broker, kafka = start_broker(args.broker)
     results: dict[str, Any] = {"events": args.events, "cpus": os.cpu_count()}
