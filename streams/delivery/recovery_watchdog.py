@@ -71,7 +71,7 @@ async def check(recovery: Any, consumer: Any, now: float) -> int:
     )
     if not needed:
         return 0
-    positions = {tp: await consumer.position(tp) for tp in needed}
+    positions = await consumer_thread.positions(consumer, needed)
     lost = stranded(needed, positions)
     for tp, offset in lost.items():
         log.warning(
