@@ -134,14 +134,14 @@ def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_b
     view.flush()
     confirmed.written(tp, 41, "T1")
     before = orjson.loads(table.data["T1"])["ledger"]
-    assert status == "new" and before[0][:2] == ["e1", "tickets:3:41"] and orjson.loads(before[0][2]) == sent
+    assert status == "new" and before["e1"][0] == "tickets:3:41" and orjson.loads(before["e1"][1]) == sent
     assert confirmed.forget() == 0  # nothing committed yet: a redelivery must send it again
     committed[tp] = 41
     assert confirmed.forget() == 0  # 41 itself is not yet behind the commit
     changelog = list(table.changelog)
     committed[tp] = 42
     assert confirmed.forget() == 1 and confirmed.forgotten == 1
-    assert orjson.loads(table.data["T1"])["ledger"] == [["e1", "tickets:3:41", ""]]
+    assert orjson.loads(table.data["T1"])["ledger"] == {"e1": ["tickets:3:41", ""]}
     assert table.changelog == changelog  # the store only: the changelog keeps what was written
     assert process_entity(view, "T1", "e1", step, "tickets:3", 41, 120.0)[0] == "replay"
 
@@ -149,7 +149,7 @@ def test_a_stored_state_drops_its_payload_once_its_record_is_committed_and_not_b
 def test_a_stored_state_takes_the_size_of_its_text_not_of_the_encoders_buffer() -> None:
     import sys
 
-    state = {"_p": 1, "ledger": [["e1", "tickets:1:7", "x" * 300]]}
+    state = {"_p": 1, "ledger": {"e1": ["tickets:1:7", "x" * 300]}}
     text = orjson.dumps(state)
     assert encode(state) == text
     assert sys.getsizeof(encode(state)) == sys.getsizeof(b"") + len(text)

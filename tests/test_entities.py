@@ -130,7 +130,23 @@ def test_ledger_is_bounded(extra):
     for i in range(LEDGER_SIZE + extra):
         remember(state, f"e{i}", f"o{i}", [])
     assert len(state["ledger"]) == LEDGER_SIZE
-    assert state["ledger"][0][0] == f"e{extra}"
+    assert next(iter(state["ledger"])) == f"e{extra}"
+    assert seen_before(state, f"e{extra - 1}", f"o{extra - 1}") == ("new", [])  # fell off
+    assert seen_before(state, f"e{extra}", f"o{extra}") == ("replay", [])
+
+
+def test_a_ledger_stored_as_a_list_still_tells_replays_and_duplicates():
+    """States in a changelog written when a ledger was a list of [id, origin, sent] keep working."""
+    sent = '[["facts","q","c",[1]]]'
+    state: dict = {"ledger": [["e0", "tickets:1:3", ""], ["e1", "tickets:1:4", sent]]}
+    assert seen_before(state, "e1", "tickets:1:4") == ("replay", [["facts", "q", "c", [1]]])
+    assert seen_before(state, "e0", "tickets:2:9") == ("duplicate", [])
+    remember(state, "e2", "tickets:1:5", [], committed=5)
+    assert state["ledger"] == {
+        "e0": ["tickets:1:3", ""],
+        "e1": ["tickets:1:4", ""],
+        "e2": ["tickets:1:5", ""],
+    }
 
 
 def outputs_of(step, family, *events, policy=POLICY):
@@ -274,7 +290,7 @@ def test_committed_ledger_entries_drop_their_payloads():
     for i in range(6):
         remember(state, f"e{i}", f"tickets:2:{i}", [["facts", "q", "c", [i]]], committed=None)
     remember(state, "e6", "tickets:2:6", [["facts", "q", "c", [6]]], committed=4)
-    assert [bool(sent) for _, _, sent in state["ledger"]] == [False] * 4 + [True] * 3
+    assert [bool(sent) for _, sent in state["ledger"].values()] == [False] * 4 + [True] * 3
     assert seen_before(state, "e1", "tickets:2:1") == ("replay", [])  # committed: nothing to resend
     assert seen_before(state, "e4", "tickets:2:4") == ("replay", [["facts", "q", "c", [4]]])
 

@@ -464,6 +464,21 @@ def merge_outputs(outputs: list[Output]) -> list[Output]:
     return merged
 
 
+def _ledger(state: State) -> dict[str, list[str]]:
+    """The state's ledger: event id -> [origin, what it sent], oldest first.
+
+    Keyed by id, so checking an event touches one entry, not every entry of a full ledger
+    scattered over the heap. A state written when ledgers were lists of
+    ``[id, origin, sent]`` is converted on first use.
+    """
+    ledger = state.get("ledger")
+    if ledger is None:
+        ledger = state["ledger"] = {}
+    elif isinstance(ledger, list):
+        ledger = state["ledger"] = {entry[0]: entry[1:] for entry in ledger}
+    return ledger
+
+
 def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, list[Any]]:
     """Classify an event against the entity's ledger of recent events.
 
@@ -472,13 +487,15 @@ def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, l
     drop what they already have). The same id elsewhere is a producer duplicate and
     counts nothing.
     """
-    if state is not None:
-        for seen_id, seen_origin, sent in state.get("ledger", ()):
-            if seen_id == event_id:
-                if seen_origin != origin:
-                    return "duplicate", []
-                return "replay", orjson.loads(sent) if isinstance(sent, str) and sent else sent or []
-    return "new", []
+    if state is None or not state.get("ledger"):
+        return "new", []
+    entry = _ledger(state).get(event_id)
+    if entry is None:
+        return "new", []
+    seen_origin, sent = entry
+    if seen_origin != origin:
+        return "duplicate", []
+    return "replay", orjson.loads(sent) if isinstance(sent, str) and sent else sent or []
 
 
 def remember(
@@ -496,12 +513,12 @@ def remember(
     producer duplicates). A long-lived ticket's state, and its changelog record, stay small.
     A record nothing will deliver again (``redeliverable=False``: a replay's) keeps only its id.
     """
-    ledger = state.setdefault("ledger", [])
+    ledger = _ledger(state)
     # Kept as JSON text: a ticket with no further event holds it for weeks, and text
     # takes a fifth of the memory of the nested lists and dicts it encodes.
-    ledger.append([event_id, origin, orjson.dumps(sent).decode() if sent and redeliverable else ""])
-    if len(ledger) > LEDGER_SIZE:
-        del ledger[: len(ledger) - LEDGER_SIZE]
+    ledger[event_id] = [origin, orjson.dumps(sent).decode() if sent and redeliverable else ""]
+    while len(ledger) > LEDGER_SIZE:
+        del ledger[next(iter(ledger))]
     if committed is not None:
         forget_confirmed(state, origin.rsplit(":", 1)[0], committed)
 
@@ -514,8 +531,8 @@ def forget_confirmed(state: State, source: str, committed: int) -> bool:
     """
     prefix = source + ":"
     dropped = False
-    for entry in state.get("ledger", ()):
-        if entry[2] and entry[1].startswith(prefix) and int(entry[1][len(prefix) :]) < committed:
-            entry[2] = ""
+    for entry in _ledger(state).values():
+        if entry[1] and entry[0].startswith(prefix) and int(entry[0][len(prefix) :]) < committed:
+            entry[1] = ""
             dropped = True
     return dropped
