@@ -122,8 +122,8 @@ class KafkaServer:
             "auto.create.topics.enable": "true",
             "log.segment.bytes": str(64 * 1024 * 1024),
             # Each new segment's offset and time indexes are files of this size, sparse and
-            # memory-mapped: the first entry faults in the file's pages, and with a disk's
-            # read-ahead of 8 MB (this VM's) the kernel zeroes 8 MB of each of the two. The default
+            # memory-mapped: the first entry faults in the file's pages, and with a disk read-ahead
+            # of 8 MB (the CI machines') the kernel zeroes 8 MB of each of the two. The default
             # 10 MB made the first events of a run with a dozen new topics cost the broker
             # 1.5-2.5 s of system time; a 64 MB segment needs at most 192 KB of index.
             "log.index.size.max.bytes": str(1024 * 1024),
