@@ -465,18 +465,16 @@ def merge_outputs(outputs: list[Output]) -> list[Output]:
 
 
 def _ledger(state: State) -> dict[str, list[str]]:
-    """The state's ledger: event id -> [origin, what it sent], oldest first.
+    """The state's ledger: event id -> [origin, what it sent], oldest first (empty if it has none).
 
     Keyed by id, so checking an event touches one entry, not every entry of a full ledger
     scattered over the heap. A state written when ledgers were lists of
     ``[id, origin, sent]`` is converted on first use.
     """
     ledger = state.get("ledger")
-    if ledger is None:
-        ledger = state["ledger"] = {}
-    elif isinstance(ledger, list):
+    if isinstance(ledger, list):
         ledger = state["ledger"] = {entry[0]: entry[1:] for entry in ledger}
-    return ledger
+    return {} if ledger is None else ledger
 
 
 def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, list[Any]]:
@@ -487,7 +485,7 @@ def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, l
     drop what they already have). The same id elsewhere is a producer duplicate and
     counts nothing.
     """
-    if state is None or not state.get("ledger"):
+    if state is None:
         return "new", []
     entry = _ledger(state).get(event_id)
     if entry is None:
@@ -513,7 +511,7 @@ def remember(
     producer duplicates). A long-lived ticket's state, and its changelog record, stay small.
     A record nothing will deliver again (``redeliverable=False``: a replay's) keeps only its id.
     """
-    ledger = _ledger(state)
+    ledger = state["ledger"] = _ledger(state)
     # Kept as JSON text: a ticket with no further event holds it for weeks, and text
     # takes a fifth of the memory of the nested lists and dicts it encodes.
     ledger[event_id] = [origin, orjson.dumps(sent).decode() if sent and redeliverable else ""]
