@@ -17,7 +17,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from helpers import WorkerProcess, pick, wait_for
+from helpers import WorkerProcess, http_get, pick, wait_for
 from kafka_server import free_port, free_ports
 from test_live_kpis import assert_exact
 
@@ -32,7 +32,7 @@ QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-t
 LOOKUPS = Lookups(queues={**QUEUES, "twilio:Sales": "sales"}, escalation_groups=frozenset({"360099"}))
 
 
-def gateway(stack, name: str = "gateway", **extra: str) -> WorkerProcess:
+def gateway(stack, name: str = "gateway", context: Any = None, **extra: str) -> WorkerProcess:
     port, web_port = free_ports(2)
     env = {
         **stack.env(web_port),
@@ -50,24 +50,26 @@ def gateway(stack, name: str = "gateway", **extra: str) -> WorkerProcess:
         env, stack.log_dir, name, command=("ingest",), port_variable="CXPULSE_INGEST_PORT"
     ).start()
     stack.workers.append(proc)  # stopped with the test's workers
-    wait_for(lambda: _get(proc.port, "/live")[0] == 200, 30, what="the gateway to answer")
+    wait_for(lambda: _get(proc.port, "/live", context)[0] == 200, 30, what="the gateway to answer")
     return proc
 
 
-def _get(port: int, path: str) -> tuple[int, str]:
+def _get(port: int, path: str, context: Any = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+        return http_get(f"{'https' if context else 'http'}://127.0.0.1:{port}{path}", context)
+    except OSError as exc:  # not listening yet
+        return 0, str(exc)
 
 
-def post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any], dict]:
+def post(
+    port: int, path: str, body: bytes, headers: dict[str, str], context: Any = None
+) -> tuple[int, dict[str, Any], dict]:
+    scheme = "https" if context else "http"
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", data=body, headers=headers, method="POST"
+        f"{scheme}://127.0.0.1:{port}{path}", data=body, headers=headers, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             return response.status, json.loads(response.read()), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}"), dict(exc.headers)
@@ -410,3 +412,54 @@ def test_simulated_traffic_sent_as_zendesk_and_twilio_gives_exact_kpis(stack, ka
     assert pick(gate.metrics(), "cxpulse_ingest_events_total", source="zendesk") == sum(
         f == "tickets" for f, _, _ in traffic
     )
+
+
+def test_the_gateway_reads_bodies_by_type_refuses_what_the_worker_would_and_guards_its_metrics(
+    stack, kafka, tmp_path
+):
+    """A pretty-printed event, NDJSON without a type, a webhook event too old for the worker (422,
+    not a 202 and a dead letter), a lower-case bearer scheme, and /metrics behind the web config."""
+    import base64
+    import ssl
+
+    import bcrypt
+    import yaml
+    from tls import make_server_tls
+
+    tls = make_server_tls(tmp_path / "tls")
+    config = tmp_path / "web-config.yml"
+    users = {"prometheus": bcrypt.hashpw(b"scrape", bcrypt.gensalt(rounds=4)).decode()}
+    config.write_text(yaml.safe_dump({
+        "tls_server_config": {"cert_file": str(tls.cert_file), "key_file": str(tls.key_file)},
+        "basic_auth_users": users,
+    }))  # fmt: skip
+    trusted = ssl.create_default_context(cafile=str(tls.ca_file))
+    gate = gateway(stack, context=trusted, CXPULSE_WEB_CONFIG_FILE=str(config))
+    now = time.time()
+    one, two, three = contract_events(now)
+    crm = {"Authorization": f"bearer {TOKENS['crm']}"}
+
+    pretty = json.dumps(one, indent=2).encode()
+    typed = {**crm, "Content-Type": "application/json"}
+    assert post(gate.port, "/v1/events", pretty, typed, trusted)[:2] == (202, {"accepted": 1, "ignored": 0})
+    ndjson = b"".join(json.dumps(e).encode() + b"\n" for e in (two, three))
+    assert post(gate.port, "/v1/events", ndjson, crm, trusted)[:2] == (202, {"accepted": 2, "ignored": 0})
+
+    old = now - 400 * 86400
+    body = json.dumps(zendesk("created", "z-old", old, "Z-OLD")).encode()
+    stamp = rfc3339(now)
+    signed = {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": signatures.zendesk_signature(ZENDESK_SECRET, stamp, body),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
+    status, answer, _ = post(gate.port, "/v1/webhooks/zendesk", body, signed, trusted)
+    assert (status, answer["error"]) == (422, "timestamp_too_old"), answer
+
+    assert _get(gate.port, "/metrics", trusted)[0] == 401
+    assert _get(gate.port, "/live", trusted) == (200, "live\n")
+    scrape = "Basic " + base64.b64encode(b"prometheus:scrape").decode()
+    status, text = http_get(f"https://127.0.0.1:{gate.port}/metrics", trusted, scrape)
+    assert status == 200
+    assert 'cxpulse_ingest_events_total{source="events"} 3.0' in text
+    assert 'cxpulse_ingest_rejected_total{reason="timestamp_too_old",source="zendesk"} 1.0' in text

@@ -120,6 +120,15 @@ def test_contract_bodies_json_array_and_ndjson() -> None:
     assert parse_body(ndjson, "application/x-ndjson") == [one, two]
     with pytest.raises(ValueError, match="not JSON"):
         parse_body(b"{nope", "application/json")
+    pretty = json.dumps(one, indent=2).encode()
+    for content_type in ("application/json", "application/json; charset=utf-8", "application/octet-stream"):
+        assert parse_body(pretty, content_type) == [one], content_type
+    assert parse_body(json.dumps([one, two], indent=2).encode(), "") == [one, two]
+    assert parse_body(ndjson, "application/octet-stream") == [one, two]  # no type: either shape
+    with pytest.raises(ValueError, match="application/x-ndjson"):
+        parse_body(ndjson, "application/json")
+    with pytest.raises(ValueError, match="not NDJSON"):
+        parse_body(pretty, "application/x-ndjson")
     ready, refused = address([one, {**two, "queue": ""}, {"type": "parcel.sent"}], NO_AGE_LIMIT, time.time())
     assert [a.key for a in ready] == [b"T1"]
     assert [(r.index, r.reason) for r in refused] == [(1, "invalid_value"), (2, "unknown_type")]
@@ -147,3 +156,7 @@ def test_signatures_of_zendesk_and_twilio() -> None:
     assert signatures.bearer_sender("Bearer t-crm", {"crm": "t-crm", "wfm": "t-wfm"}) == "crm"
     assert signatures.bearer_sender("Bearer nope", {"crm": "t-crm"}) is None
     assert signatures.bearer_sender(None, {"crm": "t-crm"}) is None
+    for header in ("bearer t-crm", "BEARER  t-crm ", "BeArEr t-crm"):  # RFC 7235: any case
+        assert signatures.bearer_sender(header, {"crm": "t-crm"}) == "crm", header
+    for header in ("Bearer", "Bearer ", "Basic t-crm", "Bearert-crm", "t-crm"):
+        assert signatures.bearer_sender(header, {"crm": "t-crm"}) is None, header

@@ -113,3 +113,32 @@ def test_settings_that_cannot_work_are_refused_with_the_setting_to_change(settin
 
     with pytest.raises(ValidationError, match=names):
         Settings(**settings)
+
+
+def test_a_connection_closed_during_sasl_authentication_is_read_as_refused_credentials():
+    """Kafka delays closing a connection that failed authentication; when the close wins over the
+    error response, kafka-python sees only a disconnect after its SaslAuthenticate request."""
+    import logging
+
+    from kafka.errors import KafkaConnectionError
+    from kafka.protocol.metadata import MetadataRequest
+    from kafka.protocol.sasl import SaslAuthenticateRequest
+
+    from streams.cluster.connection_log import connection_errors
+
+    log = logging.getLogger("kafka.net.connection")
+    authenticating, fetching = object(), object()
+    with connection_errors() as causes:
+        log.debug("%s Request %d: %s", authenticating, 3, SaslAuthenticateRequest(auth_bytes=b"n,,n=u"))
+        log.debug("%s Request %d: %s", fetching, 7, MetadataRequest(topics=[]))
+        log.error("%s: Connection lost: %s", fetching, KafkaConnectionError("socket disconnected"))
+        log.error("%s: Connection lost: %s", authenticating, KafkaConnectionError("socket disconnected"))
+    assert causes == [
+        "KafkaConnectionError: socket disconnected",
+        "SASL authentication failed: the broker closed the connection without answering "
+        "SaslAuthenticateRequest (KafkaConnectionError: socket disconnected)",
+        "KafkaConnectionError: socket disconnected",
+    ]
+    assert log.level == logging.NOTSET and not log.filters
+    access = KafkaAccess("kafka://b:9093", "SASL_SSL", "SCRAM-SHA-512", "u", "p")
+    assert "CXPULSE_KAFKA_SASL_PASSWORD" in access.explain(TimeoutError("Unable to bootstrap"), causes)

@@ -16,7 +16,7 @@ from helpers import http_get, wait_for
 from prometheus_server import PrometheusServer
 from tls import make_server_tls
 
-from streams.live.web_config import WebConfigError, load
+from streams.web_config import WebConfigError, load
 
 PASSWORD = "scrape-password"
 

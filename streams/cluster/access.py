@@ -8,11 +8,8 @@ SASL settings from here, so a setting works for every process or for none.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -179,7 +176,8 @@ class KafkaAccess:
         """A connection failure in words, with the setting most likely to fix it.
 
         kafka-python reports a refused certificate or password only as a bootstrap timeout;
-        ``causes`` are the connection errors it logged meanwhile (see :func:`connection_errors`).
+        ``causes`` are the connection errors it logged meanwhile
+        (see :func:`streams.cluster.connection_log.connection_errors`).
         """
         seen = [*(causes or []), f"{exc.__class__.__name__}: {exc}"]
 
@@ -206,37 +204,3 @@ class KafkaAccess:
             f"cannot reach the Kafka broker at {self.broker} ({seen[-1]}); check CXPULSE_BROKER, that the "
             f"broker is up, and CXPULSE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} matches its listener"
         )
-
-
-class _Remember(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        for marker in ("Connection lost:", "Connection failed:"):
-            if marker in message:
-                self.messages.append(message.split(marker, 1)[1].strip())
-                return
-        # A failure while connecting to a bootstrap server (TLS, SASL) is told only here.
-        if message.startswith("Bootstrap connection to ") and " failed: " in message:
-            self.messages.append(message.split(" failed: ", 1)[1].rsplit(" (backoff", 1)[0].strip())
-
-
-# Where kafka-python (3.x, then 2.x) logs why a connection to a broker failed or ended.
-_CONNECTION_LOGGERS = ("kafka.net.connection", "kafka.net.manager", "kafka.conn", "aiokafka")
-
-
-@contextlib.contextmanager
-def connection_errors() -> Iterator[list[str]]:
-    """Collect why kafka-python's connections failed while the block runs (newest last)."""
-    handler = _Remember()
-    loggers = [logging.getLogger(name) for name in _CONNECTION_LOGGERS]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield handler.messages
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)

@@ -35,20 +35,34 @@ class Refused:
 
 
 def parse_body(body: bytes, content_type: str) -> list[Any]:
-    """The documents of a request body; raises ValueError with the reason if it is not JSON."""
+    """The documents of a request body; raises ValueError with the reason if it is not JSON.
+
+    The content type decides: ``application/json`` (or ``+json``) is one JSON document, an
+    object or an array, however it is indented; ``application/x-ndjson`` (or JSON Lines) is one
+    object per line. Without either, the body is read as one JSON document first and as NDJSON
+    only if that fails, so a pretty-printed object and an NDJSON batch are both understood.
+    """
     text = body.strip()
     if not text:
         raise ValueError("empty body")
-    if "ndjson" in content_type or "jsonl" in content_type or (text[:1] == b"{" and b"\n" in text):
-        try:
-            return [orjson.loads(line) for line in text.splitlines() if line.strip()]
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"not NDJSON: {exc}") from None
+    kind = content_type.lower()
+    if "ndjson" in kind or "jsonl" in kind or "json-seq" in kind:
+        return _lines(text)
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+        if "json" in kind:
+            hint = "; send one event per line as Content-Type: application/x-ndjson" if b"\n" in text else ""
+            raise ValueError(f"not JSON: {exc}{hint}") from None
+        return _lines(text)
     return doc if isinstance(doc, list) else [doc]
+
+
+def _lines(text: bytes) -> list[Any]:
+    try:
+        return [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not NDJSON (one JSON object per line): {exc}") from None
 
 
 def address(docs: list[Any], limits: Limits, now: float) -> tuple[list[Addressed], list[Refused]]:

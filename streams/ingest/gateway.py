@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -28,12 +27,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from metrics.contract.validation import Limits
 from metrics.definitions import INGEST_SERIES
 from metrics.export.worker import metric_for
+from streams import web_config
 from streams.ingest import signatures
 from streams.ingest.adapters import WEBHOOKS, Adapter
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address, parse_body
 from streams.ingest.sink import KafkaSink, Unavailable
 from streams.settings import Settings, reveal
+from streams.web_config import WebConfig
 
 log = logging.getLogger("cxpulse.ingest")
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
@@ -78,9 +79,9 @@ class Gateway:
         self.metrics = IngestMetrics()
         self.senders = settings.ingest_senders()
         self.lookups = lookups_from(settings)
-        # Webhooks replay what a platform already sent: history is theirs to send, not too old.
+        # The worker's own limits, for webhooks too: what it would dead-letter (an event older
+        # than CXPULSE_MAX_AGE_DAYS, say) is answered 422 here, where the sender can act on it.
         self.limits = settings.limits()
-        self.webhook_limits = replace(self.limits, max_age_seconds=float("inf"))
         self._secret = {
             "zendesk": reveal(settings.zendesk_signing_secret),
             "twilio-taskrouter": reveal(settings.twilio_auth_token),
@@ -88,8 +89,12 @@ class Gateway:
         self._kafka_checked = 0.0
         self._kafka_up = False
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.ingest_max_body_bytes)
+    def app(self, protection: WebConfig | None = None) -> web.Application:
+        """The routes; with a web-config file's users, ``/metrics`` asks for their basic auth."""
+        guard = []
+        if protection is not None and protection.users:
+            guard.append(web_config.middleware(protection, lambda path: path == "/metrics"))
+        app = web.Application(client_max_size=self.settings.ingest_max_body_bytes, middlewares=guard)
         app.router.add_post("/v1/events", self._handler("events", self._contract_events))
         for name in WEBHOOKS:
             app.router.add_post(f"/v1/webhooks/{name}", self._handler(name, self._webhook(name)))
@@ -157,7 +162,7 @@ class Gateway:
                 docs = adapter(payload, self.lookups)
             except Unmappable as exc:
                 raise Refusal(422, "unmappable", str(exc)) from None
-            return self._checked(docs, self.webhook_limits), 0 if docs else 1
+            return self._checked(docs, self.limits), 0 if docs else 1
 
         return handle
 

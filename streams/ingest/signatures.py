@@ -15,9 +15,10 @@ from streams.ingest.adapters.common import Unmappable, instant
 
 def bearer_sender(authorization: str | None, tokens: Mapping[str, str]) -> str | None:
     """The sender whose token the ``Authorization: Bearer …`` header carries; None if none matches."""
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, credentials = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():  # the scheme is case-insensitive (RFC 7235)
         return None
-    offered = authorization.removeprefix("Bearer ").strip().encode()
+    offered = credentials.strip().encode()
     found = None
     for sender, token in tokens.items():  # compare with all of them: timing says nothing
         if hmac.compare_digest(offered, token.encode()):

@@ -6,7 +6,7 @@
 - ``pages``: ``/metrics``, ``/live``, ``/ready`` and the broker check;
 - ``batched_table``, ``outbox``: one changelog record per key per batch, one message per
   destination per batch;
-- ``health``, ``web_config``, ``rejection_log``: readiness, TLS and basic auth, dead-letter logs.
+- ``health``, ``rejection_log``: readiness and dead-letter logs (TLS and basic auth: ``streams.web_config``).
 
 Imports :mod:`metrics`, ``settings``, ``cluster`` and ``delivery``.
 """

@@ -17,8 +17,8 @@ from metrics.contract.events import FAMILIES
 from metrics.definitions import WINDOWS
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
-from streams import delivery
-from streams.live import fetch_wait, web_config
+from streams import delivery, web_config
+from streams.live import fetch_wait
 from streams.live.agents import Agents, Wiring
 from streams.live.batched_table import BatchedTable
 from streams.live.dead_letters import DeadLetters

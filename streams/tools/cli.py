@@ -55,7 +55,7 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     from streams.tools.gc_tuning import tune_gc
 
     tune_gc()
-    from streams.live.web_config import WebConfigError
+    from streams.web_config import WebConfigError
 
     try:
         pipeline = build_app(settings)

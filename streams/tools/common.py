@@ -46,7 +46,7 @@ def load_settings(**overrides: Any) -> Settings:
 @contextlib.contextmanager
 def kafka_errors(settings: Settings) -> Any:
     """Turn a failure to reach Kafka into one line naming the setting most likely to fix it."""
-    from streams.cluster.access import connection_errors
+    from streams.cluster.connection_log import connection_errors
 
     with connection_errors() as causes:
         try:

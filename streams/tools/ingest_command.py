@@ -44,8 +44,10 @@ def ingest(ctx: click.Context, port: int | None, loglevel: str, **options: Any) 
     GET  /metrics /live /ready
 
     A request is answered 202 only once Kafka holds all of its events (acks=all); 503 with
-    Retry-After otherwise, so the platform's retry delivers them. docs/ingest.md shows how to
-    point each platform here. For Asterisk, see `cxpulse ingest asterisk-queue-log --help`.
+    Retry-After otherwise, so the platform's retry delivers them. CXPULSE_WEB_CONFIG_FILE, the
+    worker's TLS and basic-auth file, serves this port over TLS and guards /metrics too.
+    docs/ingest.md shows how to point each platform here. For Asterisk, see
+    `cxpulse ingest asterisk-queue-log --help`.
     """
     if ctx.invoked_subcommand is not None:
         ctx.obj = options
@@ -69,12 +71,25 @@ def ingest(ctx: click.Context, port: int | None, loglevel: str, **options: Any) 
             f"port {settings.ingest_port} is already in use; set CXPULSE_INGEST_PORT (or --port) "
             "to a free one"
         )
+    from streams.web_config import WebConfigError, load
+
+    try:
+        protection = load(settings.web_config_file) if settings.web_config_file else None
+    except WebConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
     gateway = Gateway(settings, _sink(settings))
+    scheme = "https" if protection and protection.ssl_context else "http"
     click.echo(
-        f"cxpulse ingest: listening on http://{settings.ingest_host}:{settings.ingest_port}/v1/", err=True
+        f"cxpulse ingest: listening on {scheme}://{settings.ingest_host}:{settings.ingest_port}/v1/", err=True
     )
-    web.run_app(gateway.app(), host=settings.ingest_host, port=settings.ingest_port, print=None,
-                access_log=None)  # fmt: skip
+    web.run_app(
+        gateway.app(protection),
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        print=None,
+        access_log=None,
+        ssl_context=protection.ssl_context if protection else None,
+    )
 
 
 @ingest.command("asterisk-queue-log")

@@ -1,4 +1,4 @@
-"""TLS and basic auth for the worker's HTTP port, from the web-config file Prometheus exporters share.
+"""TLS and basic auth for cxpulse's HTTP ports, from the web-config file Prometheus exporters share.
 
 The file format is the one of the Prometheus exporter toolkit (node_exporter's
 ``--web.config.file``), so one file and one way of making bcrypt hashes
@@ -157,13 +157,19 @@ def _users(source: Path, section: Any) -> dict[str, bytes]:
 Handler = Callable[[Any], Awaitable[Any]]
 
 
-def middleware(config: WebConfig) -> Callable[[Any, Handler], Awaitable[Any]]:
-    """aiohttp middleware asking for basic auth on every path but the open ones."""
+def middleware(
+    config: WebConfig, guarded: Callable[[str], bool] = lambda path: path not in OPEN_PATHS
+) -> Callable[[Any, Handler], Awaitable[Any]]:
+    """aiohttp middleware asking for basic auth on the guarded paths (all but the open ones).
+
+    The ingest gateway guards only ``/metrics``: its webhook routes authenticate each platform
+    by its own token or signature.
+    """
     from aiohttp import web
 
     @web.middleware
     async def basic_auth(request: Any, handler: Handler) -> Any:
-        if request.path in OPEN_PATHS:
+        if not guarded(request.path):
             return await handler(request)
         # A bcrypt check takes tens of milliseconds: off the event loop that runs the agents.
         header = request.headers.get("Authorization")
