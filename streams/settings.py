@@ -70,7 +70,10 @@ class Settings(BaseSettings):
     )
     agents_topic: str = Field("agents", description="Topic of agent state changes, keyed by agent_id.")
     deadletter_topic: str = Field(
-        "cxpulse-deadletter", description="Where events that fail validation are parked with their reason."
+        "",
+        description="Where events that fail validation are parked with their reason; empty: "
+        "`<CXPULSE_APP_ID>-deadletter` (`cxpulse-deadletter` for the default app id), so deployments "
+        "sharing a cluster keep their rejected records apart.",
     )
     deadletter_retention_days: float = Field(
         7,
@@ -291,6 +294,13 @@ class Settings(BaseSettings):
                     f'{{"mon": "09:00-18:00", ...}}, "holidays": ["2026-12-25"]}}'
                 ) from None
         return value
+
+    @model_validator(mode="after")
+    def _derived_names(self) -> Settings:
+        if not self.deadletter_topic:
+            # object.__setattr__: a derived name is not one the user set.
+            object.__setattr__(self, "deadletter_topic", f"{self.app_id}-deadletter")
+        return self
 
     @model_validator(mode="after")
     def _kafka_access_works(self) -> Settings:

@@ -463,3 +463,25 @@ def test_the_gateway_reads_bodies_by_type_refuses_what_the_worker_would_and_guar
     assert status == 200
     assert 'cxpulse_ingest_events_total{source="events"} 3.0' in text
     assert 'cxpulse_ingest_rejected_total{reason="timestamp_too_old",source="zendesk"} 1.0' in text
+
+
+def test_a_broker_without_idempotent_producers_is_named_with_the_setting_that_helps(stack, tmp_path):
+    """Tansu (the demo's broker) refuses InitProducerId: say so, rather than "Kafka unreachable"."""
+    from streams.tools.embedded_broker import TansuBroker
+
+    broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
+    try:
+        event = json.dumps(contract_events(time.time())[0]).encode()
+        crm = {"Authorization": f"Bearer {TOKENS['crm']}", "Content-Type": "application/json"}
+        strict = gateway(stack, "strict", CXPULSE_BROKER=broker.url, CXPULSE_INGEST_KAFKA_TIMEOUT_SECONDS="5")
+        status, answer, _ = post(strict.port, "/v1/events", event, crm)
+        assert (status, answer["error"]) == (503, "kafka_unavailable"), answer
+        assert "refused InitProducerId" in answer["detail"], answer
+        assert "CXPULSE_INGEST_IDEMPOTENT=false" in answer["detail"], answer
+        status, text = _get(strict.port, "/ready")
+        assert status == 503 and "CXPULSE_INGEST_IDEMPOTENT=false" in text, text
+        lenient = gateway(stack, "lenient", CXPULSE_BROKER=broker.url, CXPULSE_INGEST_IDEMPOTENT="false")
+        assert post(lenient.port, "/v1/events", event, crm)[:2] == (202, {"accepted": 1, "ignored": 0})
+        assert _get(lenient.port, "/ready") == (200, "ready\n")
+    finally:
+        broker.stop()

@@ -9,6 +9,7 @@ SASL settings from here, so a setting works for every process or for none.
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,6 +17,18 @@ from typing import Any, Literal
 Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 OAuthProvider = Literal["aws-msk-iam"]
+
+
+_USERINFO_PASSWORD = re.compile(r"(?P<user>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s;,]*):[^@/\s;,]*@")
+
+
+def without_passwords(text: str) -> str:
+    """``kafka://user:secret@host`` → ``kafka://user:********@host``, for anything shown or logged.
+
+    cxpulse takes credentials from the CXPULSE_KAFKA_SASL_* settings, but a password written into
+    a URL out of habit must not be printed back.
+    """
+    return _USERINFO_PASSWORD.sub(r"\g<user>:********@", text)
 
 
 def bootstrap_servers(broker: str) -> list[str]:
@@ -201,6 +214,7 @@ class KafkaAccess:
                 "(SSL/SASL_SSL only if the listener speaks TLS) and the CXPULSE_KAFKA_SSL_* files"
             )
         return (
-            f"cannot reach the Kafka broker at {self.broker} ({seen[-1]}); check CXPULSE_BROKER, that the "
+            f"cannot reach the Kafka broker at {without_passwords(self.broker)} ({seen[-1]}); check "
+            "CXPULSE_BROKER, that the "
             f"broker is up, and CXPULSE_KAFKA_SECURITY_PROTOCOL={self.security_protocol} matches its listener"
         )

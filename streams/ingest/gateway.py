@@ -88,6 +88,7 @@ class Gateway:
         }
         self._kafka_checked = 0.0
         self._kafka_up = False
+        self._kafka_problem: str | None = None
 
     def app(self, protection: WebConfig | None = None) -> web.Application:
         """The routes; with a web-config file's users, ``/metrics`` asks for their basic auth."""
@@ -228,7 +229,9 @@ class Gateway:
         """200 when Kafka takes events (checked at most every 2 s); 503 with the reason otherwise."""
         if time.monotonic() - self._kafka_checked > 2.0:
             self._kafka_checked = time.monotonic()
-            self._kafka_up = await self.sink.reachable()
+            self._kafka_problem = await self.sink.problem()
+            self._kafka_up = self._kafka_problem is None
         if self._kafka_up:
             return web.Response(text="ready\n")
-        return web.Response(text="Kafka unreachable: events cannot be accepted\n", status=503)
+        why = self._kafka_problem or "not checked yet"
+        return web.Response(text=f"Kafka cannot take events: {why}\n", status=503)

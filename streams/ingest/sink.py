@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import BrokerResponseError, KafkaError
 
 from streams.cluster.access import KafkaAccess
 from streams.ingest.contract_batch import Addressed
@@ -49,11 +49,30 @@ class KafkaSink:
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self._timeout)
+                except BrokerResponseError as exc:
+                    await _quietly_stop(producer)
+                    raise self._refused(exc) from exc
                 except BaseException:
                     await _quietly_stop(producer)
                     raise
                 self._producer = producer
             return self._producer
+
+    def _refused(self, exc: BrokerResponseError) -> KafkaError:
+        """What a broker's answer to the producer's start means, with the setting that changes it.
+
+        The producer's start is its bootstrap (failures of which are connection errors) and,
+        when idempotent, an ``InitProducerId`` request: an error code from the broker there
+        means the broker or the user's ACLs do not allow idempotent producers.
+        """
+        if not self._idempotent:
+            return exc
+        return KafkaError(
+            f"the broker refused InitProducerId ({type(exc).__name__}): it does not support idempotent "
+            "producers, or the user lacks the IdempotentWrite permission on the cluster; grant it, or set "
+            "CXPULSE_INGEST_IDEMPOTENT=false (a retried batch may then be written twice, which the "
+            "workers' event_id dedupe absorbs)"
+        )
 
     async def send(self, events: Sequence[Addressed]) -> None:
         """Produce every event and wait for Kafka's acknowledgement of all of them."""
@@ -78,14 +97,14 @@ class KafkaSink:
     async def close(self) -> None:
         await self._reset()
 
-    async def reachable(self) -> bool:
-        """Whether a producer is up or can be started now (for /ready)."""
+    async def problem(self) -> str | None:
+        """None when a producer is up or can be started now; otherwise why not (for /ready)."""
         try:
             await self._ready()
-        except (KafkaError, OSError, TimeoutError):
+        except (KafkaError, OSError, TimeoutError) as exc:
             await self._reset()
-            return False
-        return True
+            return str(exc) or type(exc).__name__
+        return None
 
 
 async def _quietly_stop(producer: Any) -> None:

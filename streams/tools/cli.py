@@ -85,9 +85,11 @@ def _shown(value: Any) -> str:
         return "********"
     if isinstance(value, bool):
         return str(value).lower()
+    from streams.cluster.access import without_passwords
+
     if isinstance(value, dict):
-        return json.dumps(value)
-    return str(value)
+        return without_passwords(json.dumps(value))
+    return without_passwords(str(value))
 
 
 def _default(info: Any) -> Any:
@@ -122,7 +124,7 @@ def config_command(reference: bool, **options: Any) -> None:
     click.echo("# cxpulse settings in effect (* = not the default; secrets masked)")
     for name, info in Settings.model_fields.items():
         value = getattr(settings, name)
-        mark = " " if value == _default(info) else "*"
+        mark = "*" if name in settings.model_fields_set and value != _default(info) else " "
         click.echo(f"{mark} CXPULSE_{name.upper()}={_shown(value)}")
 
 
