@@ -41,6 +41,53 @@ def test_summarise_adds_up_workers_and_channels() -> None:
     assert billing.service_level == 6 / 8 and billing.required is None and events == 5
 
 
+@pytest.fixture
+def one_worker_page():
+    """A /metrics page as a worker serves it, on a loopback port of its own."""
+    import http.server
+    import threading
+
+    page = (
+        b'cxpulse_calls_waiting{queue="billing",channel="phone"} 1\n'
+        b'cxpulse_staffing_gap_agents{queue="billing",channel="phone"} 2\n'
+        b'cxpulse_staffing_gap_agents{queue="sales",channel="phone"} -3\n'
+    )
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    server.shutdown()
+
+
+def test_top_once_prints_one_screen_and_fails_when_a_worker_cannot_be_read(one_worker_page) -> None:
+    from click.testing import CliRunner
+    from kafka_server import free_port
+
+    from streams.tools.top import top
+
+    nobody = f"http://127.0.0.1:{free_port()}/metrics"
+    wide = {"COLUMNS": "160"}
+    good = CliRunner(env=wide).invoke(top, ["--once", one_worker_page])
+    assert good.exit_code == 0, good.output
+    assert "1/1 workers" in good.output and "Ctrl-C" not in good.output
+    assert "2 short" in good.output and "3 spare" in good.output and "short/spare:" in good.output
+    half = CliRunner(env=wide).invoke(top, ["--once", one_worker_page, nobody])
+    assert half.exit_code == 1
+    assert "1 of 2 workers could not be read: the figures are incomplete" in half.output
+    none = CliRunner(env=wide).invoke(top, ["--once", nobody])
+    assert none.exit_code == 1
+    assert "0/1 workers" in none.output and "Error: no worker could be read" in none.output
+
+
 def screen_of(
     child: pexpect.spawn, screen: pyte.Screen, stream: pyte.ByteStream, seconds: float
 ) -> list[str]:
@@ -128,7 +175,7 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
         assert 400 <= seconds(oldest) <= time.time() - now + 460  # T1, to the minute it was created in
         # 3 calls in 15 minutes, 180 s handle time: 0.6 erlangs need 2 agents (80 % in 20 s within
         # 85 % occupancy), and two are staffed (A1 available, A2 busy; A3 is away).
-        assert (need, short) == ("2", "+0")
+        assert (need, short) == ("2", "0")
         # A second later the longest wait has moved on: the screen ticks without new events.
         later = row(screen_of(child, screen, stream, 2), "billing")
         assert later is not None and later[2] != longest

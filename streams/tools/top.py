@@ -142,11 +142,29 @@ def _coloured(text: str, good: bool | None) -> Text:
     return Text(text, style="" if good is None else ("green" if good else "bold red"))
 
 
-def render(now: Scrape, rate: float | None, target: float, threshold: float, urls: int) -> Group:
+def _staffing(gap: float | None) -> Text:
+    """Required minus staffed agents in words: "2 short" (red), "3 spare", or "0"."""
+    if gap is None:
+        return Text("-")
+    count = round(abs(gap))
+    if count == 0:
+        return _coloured("0", True)
+    return _coloured(f"{count} short", False) if gap > 0 else _coloured(f"{count} spare", True)
+
+
+LEGEND = (
+    "need: agents the last 15 min needed (Erlang C, within the service-level target); "
+    "short/spare: need minus agents logged in and not away"
+)
+
+
+def render(
+    now: Scrape, rate: float | None, target: float, threshold: float, urls: int, live: bool = True
+) -> Group:
     """The screen: a header line, the queue table, and any worker that did not answer."""
     table = Table(expand=True, header_style="bold")
     for column in ("queue", "waiting", "longest", "SL 15m", "avail", "busy", "wrap", "away", "need",
-                   "short", "new tickets", "oldest new", "open"):  # fmt: skip
+                   "short/spare", "new tickets", "oldest new", "open"):  # fmt: skip
         table.add_column(column, justify="left" if column == "queue" else "right")
     for name in sorted(now.queues):
         q = now.queues[name]
@@ -158,7 +176,7 @@ def render(now: Scrape, rate: float | None, target: float, threshold: float, url
             _coloured("-" if level is None else f"{level:.0%}", None if level is None else level >= target),
             *(f"{q.agents[state]:.0f}" for state in AGENT_STATES),
             "-" if q.required is None else f"{q.required:.0f}",
-            _coloured("-" if q.gap is None else f"{q.gap:+.0f}", None if q.gap is None else q.gap <= 0),
+            _staffing(q.gap),
             f"{q.new_tickets:.0f}",
             _duration(q.oldest_new),
             f"{q.open_tickets:.0f}",
@@ -166,8 +184,9 @@ def render(now: Scrape, rate: float | None, target: float, threshold: float, url
     clock = time.strftime("%H:%M:%S", time.localtime(now.at))
     answering = urls - len(now.errors)
     flow = "" if rate is None else f"   {rate:,.0f} events/s"
-    header = Text(f"cxpulse top   {clock}   {answering}/{urls} workers{flow}   Ctrl-C quits", style="bold")
-    parts: list = [header, table]
+    quits = "   Ctrl-C quits" if live else ""
+    header = Text(f"cxpulse top   {clock}   {answering}/{urls} workers{flow}{quits}", style="bold")
+    parts: list = [header, table, Text(LEGEND, style="dim")]
     if not now.queues and not now.errors:
         parts.append(Text("no queue exported yet: are events arriving?", style="yellow"))
     parts += [Text(line, style="red") for line in now.errors]
@@ -201,12 +220,21 @@ def top(
     Give each worker's metrics URL (default http://127.0.0.1:6066/metrics):
       cxpulse top http://worker-1:6066/metrics http://worker-2:6066/metrics
     Per queue: callers waiting, the longest wait, service level over 15 minutes, agents by state,
-    agents needed (Erlang C) and how many short, tickets awaiting a first reply and the oldest.
+    agents needed (Erlang C) and how many short or spare, tickets awaiting a first reply and the
+    oldest. With --once, the exit status is 1 when a worker could not be read.
     """
     reader = Reader(list(urls) or [DEFAULT_URL], user, cafile, timeout=max(1.0, interval))
     console = Console()
     if once:
-        console.print(render(reader.read(), None, target, threshold, len(reader.urls)))
+        screen = reader.read()
+        console.print(render(screen, None, target, threshold, len(reader.urls), live=False))
+        if screen.errors:
+            unread = len(screen.errors)
+            raise click.ClickException(
+                f"{unread} of {len(reader.urls)} workers could not be read: the figures are incomplete"
+                if unread < len(reader.urls)
+                else "no worker could be read: check the URLs, and --user/--cafile if /metrics is protected"
+            )
         return
     previous: Scrape | None = None
     try:
