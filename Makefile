@@ -1,22 +1,39 @@
 # The two entry points a newcomer needs: `make demo` and `make test`.
+#
+# Every install comes from uv.lock (exact versions with their hashes, for the runtime and for each
+# extra), through uv, which installs itself into .tools/ on first use. `make lock` refreshes the lock
+# after a change to pyproject.toml; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+# --system-certs: the operating system's CAs (a company proxy's CA works as it does for pip).
+SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --system-certs --python $(PYTHON)
+DEMO_ARGS ?=
 
-.PHONY: install demo test lint tools dashboards k8s bench stress
+.PHONY: install install-test demo test lint lock tools dashboards k8s bench stress
 
-install: $(VENV)/.installed
+$(UV):
+	@$(PYTHON) -m venv .tools
+	@.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@
+# The runtime alone (what `make demo` needs); keeps extras a previous `make test` installed.
+install: $(UV)
+	@$(SYNC) --inexact
 
+# The runtime and the test tools, exactly as locked.
+install-test: $(UV)
+	@$(SYNC) --extra test
+
+lock: $(UV)
+	$(UV) lock --system-certs $(LOCK_ARGS)
+
+# Pass options on with DEMO_ARGS, e.g. make demo DEMO_ARGS="--web-port 6070 --ingest-port 8090"
 demo: install
-	$(BIN)/cxpulse demo
+	$(BIN)/cxpulse demo $(DEMO_ARGS)
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 
 # The test suite runs a real Prometheus and promtool (Debian's prometheus package), and a real
@@ -32,16 +49,16 @@ tools:
 	  || { echo "the tests render deploy/k8s with kubectl (kustomize built in): install kubectl"; exit 1; }
 
 # The benchmark (not a test): 1 M events through five consumers on one Apache Kafka; see docs/performance.md.
-bench: install tools
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+bench: $(UV) tools
+	@$(SYNC) --extra test --extra bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-dashboards: install
+dashboards: install-test
 	$(BIN)/python deploy/grafana/dashboards.py
 	$(BIN)/python deploy/k8s/generate.py
 
 # The Kubernetes objects that repeat the alerting rules and the dashboards (deploy/k8s/base).
-k8s: install
+k8s: install-test
 	$(BIN)/python deploy/k8s/generate.py
 
 test: lint tools
@@ -49,5 +66,5 @@ test: lint tools
 
 # Rebalance races are rare: run the churn test several times over (STRESS_RUNS, default 5).
 STRESS_RUNS ?= 5
-stress: install tools
+stress: install-test tools
 	for i in $$(seq $(STRESS_RUNS)); do $(BIN)/pytest -m stress -q || exit 1; done

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, environment_without_settings, wait_for
 
-from streams.tools.processes import free_port, port_in_use
+from streams.tools.processes import free_port, free_ports, port_in_use
 
 
 def children(pid: int) -> list[int]:
@@ -38,11 +38,11 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_demo(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+def start_demo(tmp_path: Path, port: int, *more: str) -> subprocess.Popen[str]:
     env = environment_without_settings()
     env["CXPULSE_DEMO_DIR"] = str(tmp_path / "demo")
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.tools.cli", "demo", "--web-port", str(port)],
+        [sys.executable, "-m", "streams.tools.cli", "demo", "--web-port", str(port), *more],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,13 +77,19 @@ def broker_port(tmp_path: Path, demo_pid: int) -> int:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
 def test_each_stop_signal_ends_the_worker_and_the_broker(tmp_path, signum):
-    port = free_port()
-    demo = start_demo(tmp_path, port)
+    port, chosen_broker, chosen_ingest = free_ports(3)
+    demo = start_demo(
+        tmp_path, port, "--broker-port", str(chosen_broker), "--ingest-port", str(chosen_ingest)
+    )
     try:
-        wait_until_up(demo)
+        lines = wait_until_up(demo)
+        assert lines[-1].startswith(f"ingest:   http://127.0.0.1:{chosen_ingest}/v1/"), lines
+        token = demo.stdout.readline() if demo.stdout else ""
+        assert "Authorization: Bearer cxpulse-demo-token" in token, token
         started = children(demo.pid)
         assert len(started) == 3, started  # the worker, the broker and the ingest gateway
         kafka_port = broker_port(tmp_path, demo.pid)
+        assert kafka_port == chosen_broker
         demo.send_signal(signum)
         out, _ = demo.communicate(timeout=60)
         assert demo.returncode == 0, out
@@ -116,8 +122,8 @@ def test_a_port_in_use_stops_the_demo_at_once_naming_it(tmp_path):
         out, _ = demo.communicate(timeout=30)
     assert demo.returncode == 1
     assert out.splitlines() == [
-        f"Error: port {port} is already in use (another cxpulse demo or worker?); stop it, "
-        "or give this demo a free port with --web-port"
+        f"Error: port {port} is already in use (another cxpulse demo or worker?); stop it, or give "
+        f'this demo a free port with --web-port (with make: make demo DEMO_ARGS="--web-port <port>")'
     ]
 
 

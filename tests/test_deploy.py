@@ -166,6 +166,9 @@ def test_compose_matches_the_settings_cxpulse_reads():
         assert {k.removeprefix("CXPULSE_") for k in env} <= fields, env
         Settings(**{k.removeprefix("CXPULSE_").lower(): v for k, v in env.items()})  # values parse
         assert env["CXPULSE_BROKER"] == "kafka://kafka:9092"
+        # The image's user cannot write the root filesystem: state and scratch go to the tmpfs.
+        assert service["read_only"] is True and service["tmpfs"] == ["/tmp"], name
+        assert env["CXPULSE_DATA_DIR"].startswith("/tmp/"), name
     for name in ("worker-1", "worker-2"):
         port = services[name]["environment"]["CXPULSE_WEB_PORT"]
         assert services[name]["ports"][0].endswith(f":{port}")

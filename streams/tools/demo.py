@@ -43,11 +43,15 @@ def _gateway_env(port: int) -> dict[str, str]:
 
 @click.command()
 @click.option("--web-port", type=int, default=6066, show_default=True, help="Port serving /metrics.")
+@click.option("--broker-port", type=int, help="Port of the local broker [default: a free one].")
+@click.option("--ingest-port", type=int, help="Port of the ingest gateway [default: a free one].")
 @click.option("--rate", type=float, default=4.0, show_default=True, help="Mean new contacts per second.")
 @click.option(
     "--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C)."
 )
-def demo(web_port: int, rate: float, duration: float | None) -> None:
+def demo(
+    web_port: int, broker_port: int | None, ingest_port: int | None, rate: float, duration: float | None
+) -> None:
     """Everything on one machine: a local broker, a worker, the ingest gateway and simulated traffic.
 
     Prints where the metrics are and a live summary. Ctrl-C, SIGTERM or a closed terminal
@@ -58,11 +62,16 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
     from streams.tools.simulator import run_live
     from streams.tools.vendor_traffic import GatewaySender
 
-    if port_in_use(web_port):
-        raise click.ClickException(
-            f"port {web_port} is already in use (another cxpulse demo or worker?); stop it, "
-            "or give this demo a free port with --web-port"
-        )
+    for port, option in (
+        (web_port, "--web-port"),
+        (broker_port, "--broker-port"),
+        (ingest_port, "--ingest-port"),
+    ):
+        if port is not None and port_in_use(port):
+            raise click.ClickException(
+                f"port {port} is already in use (another cxpulse demo or worker?); stop it, or give "
+                f'this demo a free port with {option} (with make: make demo DEMO_ARGS="{option} <port>")'
+            )
     workdir = Path(os.environ.get("CXPULSE_DEMO_DIR", Path.cwd() / ".cxpulse-demo"))
     workdir.mkdir(parents=True, exist_ok=True)
     stopping = threading.Event()  # set by a stop signal; also tells the simulator to stop
@@ -76,7 +85,7 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
     try:
         with _stop_signals(stopping, received):
             click.echo("starting the local Kafka-protocol broker (Tansu) ...")
-            broker = TansuBroker(log_path=workdir / "broker.log").start()
+            broker = TansuBroker(broker_port, log_path=workdir / "broker.log").start()
             env = {
                 **os.environ,
                 "CXPULSE_BROKER": broker.url,
@@ -115,7 +124,7 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
                     "sending the last ten minutes of contact-centre traffic, then live traffic; "
                     "Ctrl-C to stop\n"
                 )
-                gateway_port = free_port()
+                gateway_port = ingest_port or free_port()
                 gateway_proc = spawn(
                     [sys.executable, "-m", "streams.tools.cli", "ingest", "--loglevel", "warning"],
                     env={**env, **_gateway_env(gateway_port)},
@@ -130,6 +139,11 @@ def demo(web_port: int, rate: float, duration: float | None) -> None:
                 click.echo(
                     f"ingest:   http://127.0.0.1:{gateway_port}/v1/ (tickets arrive as Zendesk webhooks, "
                     "calls as Twilio TaskRouter callbacks)"
+                )
+                click.echo(
+                    f"          send your own: curl -H 'Authorization: Bearer {DEMO_TOKEN}' "
+                    "-H 'Content-Type: application/json' -d @event.json "
+                    f"http://127.0.0.1:{gateway_port}/v1/events"
                 )
                 sender = GatewaySender(f"http://127.0.0.1:{gateway_port}", DEMO_TOKEN, {"zendesk", "twilio"})
                 sim = threading.Thread(
