@@ -128,3 +128,28 @@ def test_a_forgotten_ticket_leaves_a_tombstone_in_a_compacted_changelog(stack, k
     configs = {topic: {key: data["value"] for key, data in keys.items()} for topic, keys in topics.items()}
     assert configs[changelog]["cleanup.policy"] == "compact"
     assert configs[stack.deadletter]["retention.ms"] == str(3 * 86400 * 1000)
+
+
+def test_the_personal_data_table_names_every_table_and_topic_the_worker_makes():
+    """docs/security.md answers "where is it, and for how long?" for each place a worker writes."""
+    from helpers import ROOT
+
+    from streams.live.app import build_app
+    from streams.settings import Settings
+
+    doc = (ROOT / "docs" / "security.md").read_text()
+    section = doc.split("## Personal data cxpulse keeps", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| where")]
+    listed = " ".join(row.split(" | ")[0] for row in rows)
+    settings = Settings()
+    pipeline = build_app(settings)
+    for spec in pipeline.topic_specs():
+        if spec.name.startswith(f"{settings.app_id}-__assignor"):
+            continue  # Faust's own leader election: no data
+        named = spec.name.replace(f"{settings.app_id}-", "<app id>-")
+        assert f"`{named}`" in listed or f"`{spec.name}`" in listed, f"{spec.name} not in docs/security.md"
+    for table in pipeline.app.tables.values():
+        assert f"{table.name} table" in listed, f"table {table.name} not in docs/security.md"
+    assert all(row.count(" | ") == 2 and row.split(" | ")[2].strip(" |") for row in rows), (
+        "a row says no time"
+    )
