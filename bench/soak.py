@@ -3,11 +3,13 @@
     python bench/soak.py --minutes 10                         # a real Apache Kafka, started here
     python bench/soak.py --minutes 10 --retention-minutes 3   # state reaches its lasting size
     python bench/soak.py --broker kafka://host:9092           # an existing broker
+    python bench/soak.py --store rocksdb --retention-minutes 3  # the RocksDB store's size on disk too
 
 Every minute it prints the events the worker has processed, the tickets, calls and customers
 it has forgotten (silent longer than the retention), its resident memory (RSS), and the
 consumer lag of its group (end offsets minus committed offsets, over the source topics and
-cxpulse's internal topics). At the end it prints the growth of both and writes JSON.
+cxpulse's internal topics), and with ``--store rocksdb`` the size of the store's folder on disk.
+At the end it prints the growth of each and writes JSON.
 
 A worker keeps each ticket for 35 days after its last event by default, so its memory grows
 with the contacts of the last 35 days and is flat only once they are all held. A short
@@ -38,6 +40,18 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def folder_mb(path: Path) -> float:
+    """Bytes of the files under ``path`` (RocksDB's SST files, logs and manifests), in MB."""
+    total = 0
+    for file in path.rglob("*"):
+        try:
+            if file.is_file():
+                total += file.stat().st_size
+        except OSError:  # a file RocksDB removed while the folder was walked
+            continue
+    return total / 1e6
+
+
 def counter_sum(port: int, name: str) -> float:
     """Sum of every series of one counter on the worker's /metrics."""
     from helpers import scrape
@@ -58,6 +72,12 @@ def main() -> int:
         type=float,
         help="forget tickets, calls and customers silent this long (default: the worker's 35 days);"
         " a few minutes lets the state reach the size it would keep for good within the run",
+    )
+    parser.add_argument(
+        "--store",
+        choices=("memory", "rocksdb"),
+        default="memory",
+        help="the worker's table store (default memory); rocksdb also reports the store's size on disk",
     )
     parser.add_argument("--json", type=Path, default=Path("soak.json"), help="where to write the figures")
     args = parser.parse_args()
@@ -86,6 +106,10 @@ def main() -> int:
         "CXPULSE_LOG_LEVEL": "warning",
         "CXPULSE_CUSTOMER_BASE": "5000",
     }
+    data_dir = None
+    if args.store == "rocksdb":
+        data_dir = Path(tempfile.mkdtemp(prefix="cxpulse-soak-store-"))
+        env.update({"CXPULSE_STORE": "rocksdb://", "CXPULSE_DATA_DIR": str(data_dir)})
     if args.retention_minutes is not None:
         days = str(args.retention_minutes / 1440)
         env.update({"CXPULSE_STATE_RETENTION_DAYS": days, "CXPULSE_CALL_STATE_RETENTION_DAYS": days})
@@ -116,7 +140,10 @@ def main() -> int:
         sim = threading.Thread(target=simulate, daemon=True)
         sim.start()
         started = time.monotonic()
-        print(f"{'minute':>6} {'processed':>10} {'forgotten':>10} {'rss MB':>8} {'lag':>6}", flush=True)
+        store = f" {'store MB':>9}" if data_dir else ""
+        print(
+            f"{'minute':>6} {'processed':>10} {'forgotten':>10} {'rss MB':>8} {'lag':>6}{store}", flush=True
+        )
         minute = 0
         while time.monotonic() - started < args.minutes * 60:
             time.sleep(max(0.0, started + (minute + 1) * 60 - time.monotonic()))
@@ -128,10 +155,12 @@ def main() -> int:
                 "rss_mb": round(rss_mb(worker.pid), 1),
                 "lag": group_lag(bootstrap, app_id),
             }
+            if data_dir:
+                row["store_mb"] = round(folder_mb(data_dir), 1)
             rows.append(row)
             print(
                 f"{row['minute']:>6} {row['processed']:>10.0f} {row['forgotten']:>10.0f}"
-                f" {row['rss_mb']:>8.1f} {row['lag']:>6}",
+                f" {row['rss_mb']:>8.1f} {row['lag']:>6}" + (f" {row['store_mb']:>9.1f}" if data_dir else ""),
                 flush=True,
             )
     finally:
@@ -148,10 +177,15 @@ def main() -> int:
             "retention_minutes": args.retention_minutes,
             "rss_growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),
             "max_lag": max(r["lag"] for r in rows),
+            "store": args.store,
             "rows": rows,
         }
-        args.json.write_text(json.dumps(summary, indent=2))
         growth = f"RSS {first['rss_mb']} → {last['rss_mb']} MB"
+        if data_dir:
+            summary["store_growth_mb"] = round(last["store_mb"] - first["store_mb"], 1)
+            summary["store_max_mb"] = max(r["store_mb"] for r in rows)
+            growth += f"; store {first['store_mb']} → {last['store_mb']} MB (max {summary['store_max_mb']})"
+        args.json.write_text(json.dumps(summary, indent=2))
         print(f"{growth}; lag max {summary['max_lag']}; figures in {args.json}")
     return 0
 

@@ -18,7 +18,7 @@ cxpulse's KPI code; the app (``streams.live.app``) imports it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,9 +73,17 @@ class Delivery:
         return self.confirmed.get(tp)
 
 
-def install(app: Any, on_refused: Callable[[str], None]) -> Delivery:
-    """Put every guarantee in place for ``app``, before it starts."""
+def install(
+    app: Any, on_refused: Callable[[str], None], delivered: Callable[[], Awaitable[None]] | None = None
+) -> Delivery:
+    """Put every guarantee in place for ``app``, before it starts.
+
+    ``delivered`` waits for records produced past Faust's buffer and raises if Kafka refused
+    any; every commit awaits it first.
+    """
     commit_barrier.install()
+    if delivered is not None:
+        commit_barrier.also_wait_for(delivered)
     confirmed = ConfirmedCommits().follow(app.tables)
     order = in_order.InOrder()
     in_order.install(app.consumer, order.start_at)

@@ -7,9 +7,10 @@ buffer and, before committing consumer offsets, flushes that buffer. The flush g
 soon as no record has left the buffer for 0.1 s, so under load it can return with records
 still queued; the offsets are committed anyway, and a crash at that moment loses those
 records (a KPI fact or a changelog update) for good, because Kafka will not redeliver the
-committed events. Here the commit waits for the delivery of every record buffered before it.
-(Faust's flush then also waits for the aiokafka producer itself, which covers the records the
-agents hand it directly: :mod:`streams.live.direct_send`.)
+committed events. Here the commit waits for the delivery of every record buffered before it,
+and for the record batches the agents hand aiokafka directly (:mod:`streams.live.direct_send`,
+through :func:`also_wait_for`). A record Kafka refused stops the commit with
+:class:`DeliveryFailed` and the worker with it: Faust only logged such a failure and committed.
 
 *Steady.* Faust keeps the offsets its streams acknowledged and commits the first run of
 consecutive ones. Its gap marks can repeat an offset that is acknowledged too; each repeat
@@ -20,15 +21,24 @@ step or two per commit interval. Repeats are dropped before the run is taken.
 from __future__ import annotations
 
 import asyncio
-import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 
-log = logging.getLogger("cxpulse.commit")
-
 _INSTALLED = False
+# What else a commit waits for: records handed to aiokafka past Faust's buffer (DirectSend).
+_ALSO: list[Callable[[], Awaitable[None]]] = []
+
+
+class DeliveryFailed(Exception):
+    """Records produced before a commit did not reach Kafka: the commit must not happen."""
+
+
+def also_wait_for(delivered: Callable[[], Awaitable[None]]) -> None:
+    """Make every commit also await ``delivered``, which raises if its records did not reach Kafka."""
+    _ALSO.append(delivered)
 
 
 def install() -> None:
@@ -52,12 +62,17 @@ def _wait_for_delivery() -> None:
 
     async def flush(self: Any) -> None:
         unsent = list(self.__dict__.get("_cxpulse_unsent", ()))
-        if not unsent:
-            return
-        done, _ = await asyncio.wait(unsent)
-        failed = [f for f in done if not f.cancelled() and f.exception() is not None]
-        if failed:
-            log.error("%d buffered records failed to reach Kafka: %r", len(failed), failed[0].exception())
+        if unsent:
+            done, _ = await asyncio.wait(unsent)
+            failed = [f for f in done if not f.cancelled() and f.exception() is not None]
+            if failed:
+                raise DeliveryFailed(
+                    f"{len(failed)} buffered records did not reach Kafka ({failed[0].exception()!r}): "
+                    "the offsets behind them are not committed; the worker stops so that a restart "
+                    "reads those events again"
+                )
+        for delivered in _ALSO:
+            await delivered()
 
     ProducerBuffer.put = put  # type: ignore[method-assign]
     ProducerBuffer.flush = flush  # type: ignore[method-assign]

@@ -165,7 +165,9 @@ def build_app(settings: Settings) -> Pipeline:
         ),
         direct=direct,
     )
-    guarantees = delivery.install(app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc())
+    guarantees = delivery.install(
+        app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc(), delivered=direct.delivered
+    )
     dead_letters = DeadLetters(deadletter, settings.deadletter_topic, metrics.invalid, settings.pseudonyms())
     Agents(app, settings, metrics, wiring, guarantees, dead_letters).install()
     install_pages(pipeline, access.servers)

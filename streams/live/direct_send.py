@@ -13,8 +13,11 @@ so aiokafka sends it at once rather than lingering for more records; ``send_batc
 the partition's previous batch is still queued, which holds the agent back when Kafka falls
 behind.
 
-Delivery before commit is kept: Faust's commit flushes the aiokafka producer first, and that
-waits for every batch already handed to it. A RocksDB store learns its changelog offset as
+Delivery before commit is kept: Faust's commit flushes the producer first, and the commit
+barrier (:mod:`streams.delivery.commit_barrier`) then awaits :meth:`DirectSend.delivered`, which
+waits for every batch handed to aiokafka and raises if Kafka refused one (a batch over the topic's
+size limits, a missing permission): the offsets are then not committed, the worker stops with the
+reason, and a restart reads those events again. A RocksDB store learns its changelog offset as
 Faust would tell it (the last record of each partition and batch), so recovery after a restart
 reads only what the store does not hold yet.
 """
@@ -60,6 +63,9 @@ class DirectSend:
         # partitioner (murmur2 of the key) over the topic's partitions.
         self._partitioner = DefaultPartitioner()
         self._partitions: dict[str, list[int]] = {}
+        # Batches handed to aiokafka and not delivered yet, and the first refusal of any.
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._refused: BaseException | None = None
 
     def changelog(self, table: Any) -> Changelog:
         """What a :class:`~streams.live.batched_table.BatchedTable` calls per written key of ``table``."""
@@ -110,18 +116,35 @@ class DirectSend:
                 builder, in_builder = producer.create_batch(), 0
                 for key, value in records:
                     if builder.append(timestamp=None, key=key, value=value) is None:
-                        await producer.send_batch(builder, topic, partition=partition)
+                        self._follow(await producer.send_batch(builder, topic, partition=partition), topic)
                         builder, in_builder = producer.create_batch(), 0
                         builder.append(timestamp=None, key=key, value=value)  # an empty batch takes any
                     in_builder += 1
                 builder.close()  # complete: aiokafka sends it without lingering for more
                 future = await producer.send_batch(builder, topic, partition=partition)
+                self._follow(future, topic)
                 store = stores.get((topic, partition))
                 if store is not None:
                     delivered.append((future, store, in_builder - 1))
         for future, store, last in delivered:
             future.add_done_callback(partial(_persisted, store, last))
         return len(queue)
+
+    def _follow(self, future: asyncio.Future[Any], topic: str) -> None:
+        self._in_flight.add(future)
+        future.add_done_callback(partial(self._settled, topic))
+
+    def _settled(self, topic: str, future: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(future)
+        if self._refused is None and not future.cancelled() and future.exception() is not None:
+            self._refused = DeliveryRefused(topic, future.exception())
+
+    async def delivered(self) -> None:
+        """Wait for every batch handed to aiokafka; raise if Kafka refused any since the start."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight))
+        if self._refused is not None:
+            raise self._refused
 
     async def _queue_groups(self, producer: Any) -> None:
         groups: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {}
@@ -144,6 +167,18 @@ class DirectSend:
                 size += len(item) + 1
             for first, part in parts:
                 self._queue.append((topic, partition, first, b"[" + b",".join(part) + b"]", None))
+
+
+class DeliveryRefused(Exception):
+    """Kafka refused a batch of changelog records or internal messages: they are not stored."""
+
+    def __init__(self, topic: str, cause: BaseException | None) -> None:
+        super().__init__(
+            f"Kafka refused a record batch for {topic} ({type(cause).__name__}: {cause}); the offsets "
+            "of the events behind it are not committed and the worker stops, so a restart reads them "
+            "again. Check the topic's max.message.bytes and segment.bytes and the client's permissions."
+        )
+        self.topic, self.cause = topic, cause
 
 
 def _persisted(store: Any, last: int, future: Any) -> None:
