@@ -68,5 +68,20 @@ class Calendar:
         return total
 
     def is_open(self, at: float) -> bool:
+        return self.closes_at(at) is not None
+
+    def closes_at(self, at: float) -> float | None:
+        """When the opening interval holding ``at`` ends, or None while the queue is closed."""
         day = datetime.fromtimestamp(at, self.zone).date()
-        return any(opens <= at < closes for opens, closes in self._open_intervals(day))
+        return next((closes for opens, closes in self._open_intervals(day) if opens <= at < closes), None)
+
+    def next_opening(self, at: float, horizon_days: int = 366) -> float | None:
+        """The first opening at or after ``at`` (``at`` itself while open), or None if the calendar
+        opens on no day within ``horizon_days`` (no hours at all, or only holidays)."""
+        day = datetime.fromtimestamp(at, self.zone).date()
+        for _ in range(horizon_days + 1):
+            for opens, closes in self._open_intervals(day):
+                if at < closes:
+                    return max(opens, at)
+            day += timedelta(days=1)
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -155,6 +156,9 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
         dimensions=(LINES, COLUMNS),
         env=env,
         timeout=10,
+        # As a terminal starts it: a suite launched in the background (nohup, `&`) ignores SIGINT,
+        # and a child inherits that, so Ctrl-C would never reach `cxpulse top`.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     screen = pyte.Screen(COLUMNS, LINES)
     stream = pyte.ByteStream(screen)

@@ -113,8 +113,14 @@ class KpiCollector(Collector):
         self.emit(sink)
         return sink.results()
 
-    def emit(self, sink: Sink) -> None:
-        """Every KPI sample as of the clock, into ``sink`` (families, text, or a replay's writer)."""
+    def emit(self, sink: Sink, changed: set[str] | None = None) -> None:
+        """Every KPI sample as of the clock, into ``sink`` (families, text, or a replay's writer).
+
+        With ``changed`` (a replay's snapshots), only the queue aggregates under those keys have
+        their counters, histograms and levels emitted; every series that depends on the clock
+        (ages, windows, staffing) is emitted for all. Samples come in groups, one per aggregate
+        and kind, so a writer can tell a series that vanished from one not emitted.
+        """
         now = self._clock()
         queues, customers = [], []
         buckets: dict[str, list[Aggregate]] = {}
@@ -130,14 +136,21 @@ class KpiCollector(Collector):
                     folds[label] += n
             else:
                 queues.append(value)
-        self._queue_families(sink, queues, buckets, now)
+        self._queue_families(sink, queues, buckets, now, changed)
         self._customer_families(sink, customers, now)
         folded = declared(sink, LABEL_VALUES_FOLDED)
+        sink.group("labels")
         for label, n in folds.items():
             sink.sample(folded, (label,), n)
+        sink.finish()
 
     def _queue_families(
-        self, sink: Sink, aggregates: list[Aggregate], buckets: dict[str, list[Aggregate]], now: float
+        self,
+        sink: Sink,
+        aggregates: list[Aggregate],
+        buckets: dict[str, list[Aggregate]],
+        now: float,
+        changed: set[str] | None,
     ) -> None:
         wl = WINDOW_LABELS
         totals = {c.key: sink.family(c.name, c.help, "counter", LABELS) for c in COUNTERS}
@@ -159,21 +172,27 @@ class KpiCollector(Collector):
         staffing = {key: declared(sink, series) for key, series in STAFFING.items()}
         sample = sink.sample
         windows = {**self._windows, STAFFING_WINDOW: WINDOWS[STAFFING_WINDOW]}
+        group = sink.group
         for agg in aggregates:
             labels = (agg["queue"], agg["channel"])
             agg_totals = agg["totals"]
-            for key, family in totals.items():
-                sample(family, labels, agg_totals.get(key, 0))
+            key = aggregate_key(agg)
             rules = self._policy.for_queue(agg["queue"])
-            for spec in HISTOGRAMS:
-                if not spec.business or rules.calendar is not None:
-                    sink.histogram(hists[spec.key], labels, *_histogram(spec, agg["hist"].get(spec.key)))
-            sample(backlog, labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
+            if changed is None or key in changed:  # what only events move
+                group(("counts", key))
+                for name, family in totals.items():
+                    sample(family, labels, agg_totals.get(name, 0))
+                for spec in HISTOGRAMS:
+                    if not spec.business or rules.calendar is not None:
+                        sink.histogram(hists[spec.key], labels, *_histogram(spec, agg["hist"].get(spec.key)))
+                sample(backlog, labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
+                for status in TICKET_STATUSES:
+                    sample(by_status, (*labels, status), agg_totals.get(status_level(status), 0))
+                sample(late, labels, agg["late"])
+            group(("clock", key))  # what the clock moves too
             age = oldest_age(agg, LEVEL_TICKETS_OPEN, now)
             if age is not None:
                 sample(oldest, labels, age)
-            for status in TICKET_STATUSES:
-                sample(by_status, (*labels, status), agg_totals.get(status_level(status), 0))
             sample(oldest_new, labels, oldest_age(agg, status_level("new"), now) or 0.0)
             sample(waiting, labels, level_count(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS))
             longest = oldest_age(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS)
@@ -182,8 +201,6 @@ class KpiCollector(Collector):
                 sample(
                     agents, (*labels, state), level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS)
                 )
-            sample(late, labels, agg["late"])
-            key = aggregate_key(agg)
             all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
             for name, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules, now).items():
                 sample(staffing[name], labels, value)
@@ -220,7 +237,8 @@ class KpiCollector(Collector):
         joined, churned = declared(sink, CUSTOMERS_JOINED), declared(sink, CUSTOMERS_CHURNED)
         active = declared(sink, CUSTOMERS_ACTIVE)
         retention, churn = declared(sink, CUSTOMER_RETENTION), declared(sink, CUSTOMER_CHURN)
-        for agg in aggregates:
+        for i, agg in enumerate(aggregates):
+            sink.group(("customers", i))
             sink.sample(joined, (), agg["totals"].get("customers_joined", 0))
             sink.sample(churned, (), agg["totals"].get("customers_churned", 0))
             sink.sample(active, (), active_customers(agg, base))

@@ -7,6 +7,12 @@ samples snapshot by snapshot (all families at one moment), so the writer spools 
 to its own file and, when closed, orders one family at a time by series, then snapshot, then
 place within a histogram's point (each spooled line starts with those, so a plain sort of the
 lines does it): memory holds one family's history at most, never the whole file.
+
+Only samples that carry information are written (:mod:`metrics.export.cadence`): each series
+remembers its value, the step it last changed and the step it was last written, and when it
+changes, vanishes or the file closes, the steps it stood still are written as the cadence
+asks. A series the collector did not hand over in a snapshot stood still; one missing from a
+group the collector did hand over has vanished.
 """
 
 from __future__ import annotations
@@ -14,9 +20,11 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from metrics.export.cadence import EVERY_STEP, Cadence, cadence_of
 
 
 def _escape_label(value: str) -> str:
@@ -51,10 +59,32 @@ def format_sample(name: str, labels: dict[str, str], value: float, at: float) ->
     return f"{name} {format_value(value)} {at:.3f}\n"
 
 
-# A spooled line: the series key, NUL, the snapshot's number and the line's place in its point
-# (fixed width: a plain sort of whole lines orders a family by series, then time, then place),
-# then the sample line itself.
-_ORDER_WIDTH = 10
+class _Steps:
+    """A cadence in snapshot steps: dense this many steps around a change, else every ``refresh``."""
+
+    __slots__ = ("dense", "refresh")
+
+    def __init__(self, cadence: Cadence, step: float) -> None:
+        self.dense = cadence.dense_seconds / step if step > 0 else math.inf
+        dense = math.ceil(self.dense) if math.isfinite(self.dense) else None
+        self.dense = dense if dense is not None else 1 << 62
+        refresh = int(cadence.refresh_seconds // step) if step > 0 else 1
+        self.refresh = max(1, refresh)
+
+
+class _Line:
+    """One sample line's series: its spool prefix and suffix, and what it has written so far."""
+
+    __slots__ = ("changed", "family", "head", "steps", "tail", "value", "written")
+
+    def __init__(self, family: _Family, head: str, tail: str, steps: _Steps) -> None:
+        self.family = family
+        self.head = head  # series key and NUL: the spool line's sort key starts here
+        self.tail = tail  # place in the point and the sample's name and labels
+        self.steps = steps
+        self.value: float = math.nan
+        self.changed = -1  # step of the latest change (or appearance)
+        self.written = -1  # latest step written
 
 
 class _Family:
@@ -68,42 +98,135 @@ class _Family:
         self.label_names = tuple(label_names)
         self.spool = spool
         self.write = spool.write
-        # Label values -> the series' spooled parts (a histogram's: one per bucket, count, sum).
+        # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
         self.lines: dict[tuple[str, ...], Any] = {}
 
 
 class OpenMetricsWriter:
-    """Collects snapshot after snapshot through :meth:`sink`; :meth:`close` writes the finished file."""
+    """Collects snapshot after snapshot through :meth:`sink`; :meth:`close` writes the finished file.
 
-    def __init__(self, path: Path) -> None:
+    ``step`` is the event time between snapshots (the cadence is counted in them);
+    ``every_step`` writes every series at every snapshot instead; ``include`` chooses the
+    families written, by name (counters without ``_total``).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        step: float = 60.0,
+        every_step: bool = False,
+        include: Callable[[str], bool] | None = None,
+    ) -> None:
         self.path = path
         self.samples = 0
         self.snapshots = 0
+        self.step = step
+        self._every_step = every_step or step <= 0
+        self._include = include
         self._spool = Path(tempfile.mkdtemp(prefix="cxpulse-openmetrics-", dir=path.parent))
-        self._families: dict[str, _Family] = {}  # by family name, in first-seen order
+        self._families: dict[str, _Family | None] = {}  # by family name, in first-seen order
+        self._stamps: list[str] = []  # by snapshot: " <time>\n"
+        self._groups: dict[Any, list[_Line]] = {}  # the lines each group held at its latest snapshot
+        self._index = -1
 
     def sink(self, at: float) -> OpenMetricsSink:
-        """A collector sink writing one snapshot at ``at`` straight into the spools (no families built)."""
+        """A collector sink writing one snapshot at ``at`` (no families built)."""
         self.snapshots += 1
-        return OpenMetricsSink(self, at, f"{self.snapshots:08x}")
+        self._index += 1
+        self._stamps.append(f" {at:.3f}\n")
+        return OpenMetricsSink(self, self._index)
 
-    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
-        """The family ``name`` of ``kind``, with its spool opened on first use."""
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family | None:
+        """The family ``name`` of ``kind``, with its spool opened on first use; None if not chosen."""
         base = name.removesuffix("_total") if kind == "counter" else name
-        found = self._families.get(base)
-        if found is None:
-            spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
-            header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
-            sample_name = base + "_total" if kind == "counter" else base
-            found = self._families[base] = _Family(sample_name, header, labels, spool)
+        if base in self._families:
+            return self._families[base]
+        if self._include is not None and not self._include(base):
+            self._families[base] = None
+            return None
+        spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
+        header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
+        sample_name = base + "_total" if kind == "counter" else base
+        found = self._families[base] = _Family(sample_name, header, labels, spool)
         return found
+
+    def _line(self, family: _Family, name: str, labels: dict[str, str], place: int) -> _Line:
+        """A new series' line. ``place`` is two hex digits: a histogram has far fewer than 256 buckets."""
+        cadence = EVERY_STEP if self._every_step else cadence_of(name)
+        head = f"{_series(labels)}\0"
+        tail = f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
+        return _Line(family, head, tail, _Steps(cadence, self.step))
+
+    def _emit(self, line: _Line, index: int, value: float) -> None:
+        line.family.write(f"{line.head}{index:08x}{line.tail}{format_value(value)}{self._stamps[index]}")
+        self.samples += 1
+
+    def _settle(self, line: _Line, until: int, next_change: int | None) -> None:
+        """Write the steps after ``line.written`` up to ``until`` at which the series stood still
+        at ``line.value``, as its cadence asks (``next_change``: the step of the next change or
+        disappearance, whose dense stretch reaches back)."""
+        start = line.written + 1
+        if start > until:
+            return
+        steps = line.steps
+        wanted: set[int] = set()
+        forward_end = min(until, line.changed + steps.dense)
+        wanted.update(range(start, forward_end + 1))
+        if next_change is not None:
+            wanted.update(range(max(start, next_change - steps.dense), until + 1))
+        refresh = steps.refresh
+        first = -(-start // refresh) * refresh
+        wanted.update(range(first, until + 1, refresh))
+        value = line.value
+        for index in sorted(wanted):
+            self._emit(line, index, value)
+        if wanted:
+            line.written = max(wanted)
+
+    def observe(self, line: _Line, index: int, value: float) -> None:
+        """The series ``line`` stood at ``value`` at snapshot ``index``."""
+        if line.changed < 0 or (value != line.value and not (value != value and line.value != line.value)):
+            if line.changed >= 0:
+                self._settle(line, index - 1, index)
+            line.value = value
+            line.changed = index
+            self._emit(line, index, value)
+            line.written = index
+
+    def vanish(self, line: _Line, last: int) -> None:
+        """The series was last there at snapshot ``last``; it starts afresh if it comes back."""
+        self._settle(line, last - 1, last)
+        if line.written < last:
+            self._emit(line, last, line.value)
+        line.changed = line.written = -1
+        line.value = math.nan
+
+    def end_group(self, group: Any, seen: list[_Line], index: int) -> None:
+        """A group's lines at snapshot ``index`` were ``seen``: any other it held before vanished."""
+        before = self._groups.get(group)
+        if before is not None and before != seen:
+            present = set(map(id, seen))
+            for line in before:
+                if id(line) not in present and line.changed >= 0:
+                    self.vanish(line, index - 1)
+        self._groups[group] = seen
 
     def close(self) -> int:
         """Write the file (families in first-seen order, then ``# EOF``); returns samples written."""
-        skip = 1 + _ORDER_WIDTH
+        last = self._index
+        for family in self._families.values():
+            if family is None:
+                continue
+            for parts in family.lines.values():
+                for line in parts if isinstance(parts, list) else (parts,):
+                    if line.changed >= 0:
+                        self.vanish(line, last)
+        skip = 1 + 10  # NUL, then the step (8 hex digits) and the place in the point (2)
         try:
             with open(self.path, "w", encoding="utf-8") as out:
                 for family in self._families.values():
+                    if family is None:
+                        continue
                     family.spool.close()
                     out.write(family.header)
                     with open(family.spool.name, encoding="utf-8") as part:
@@ -113,57 +236,70 @@ class OpenMetricsWriter:
                 out.write("# EOF\n")
         finally:
             for family in self._families.values():
-                family.spool.close()
+                if family is not None:
+                    family.spool.close()
             shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
 
 
-def _spooled(name: str, labels: dict[str, str], place: int) -> tuple[str, str]:
-    """A series' spool line, less its value and time: the part before the order, and after.
-
-    ``place`` is two hex digits: a histogram has far fewer than 256 buckets.
-    """
-    return f"{_series(labels)}\0", f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
-
-
 class OpenMetricsSink:
     """A snapshot written by :meth:`metrics.export.collector.KpiCollector.emit` straight into the
-    writer's spools, without building families: a replay takes a snapshot of every series each
-    minute of event time, so each series' text is formatted once and reused."""
+    writer, without building families: each series' text is formatted once and reused, and a
+    sample is spooled only when the writer's cadence wants it."""
 
-    def __init__(self, writer: OpenMetricsWriter, at: float, order: str) -> None:
+    __slots__ = ("_group", "_index", "_seen", "_writer")
+
+    def __init__(self, writer: OpenMetricsWriter, index: int) -> None:
         self._writer = writer
-        self._stamp = f" {at:.3f}\n"
-        self._order = order
+        self._index = index
+        self._group: Any = None
+        self._seen: list[_Line] = []
 
-    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family | None:
         return self._writer.family(name, help_text, kind, labels)
 
-    def sample(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
-        parts = family.lines.get(labels)
-        if parts is None:
+    def group(self, group: Any) -> None:
+        """The samples that follow, up to the next group, are all ``group`` holds in this snapshot."""
+        self.finish()
+        self._group = group
+        self._seen = []
+
+    def finish(self) -> None:
+        if self._group is not None:
+            self._writer.end_group(self._group, self._seen, self._index)
+            self._group = None
+
+    def sample(self, family: _Family | None, labels: tuple[str, ...], value: float) -> None:
+        if family is None:
+            return
+        line = family.lines.get(labels)
+        if line is None:
             plain = dict(zip(family.label_names, labels, strict=True))
-            parts = family.lines[labels] = _spooled(family.name, plain, 0)
-        family.write(f"{parts[0]}{self._order}{parts[1]}{format_value(value)}{self._stamp}")
-        self._writer.samples += 1
+            line = family.lines[labels] = self._writer._line(family, family.name, plain, 0)
+        if self._group is not None:
+            self._seen.append(line)
+        self._writer.observe(line, self._index, value)
 
     def histogram(
-        self, family: _Family, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
+        self, family: _Family | None, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
     ) -> None:
-        parts = family.lines.get(labels)
-        if parts is None:
+        if family is None:
+            return
+        lines = family.lines.get(labels)
+        writer = self._writer
+        if lines is None:
             name, plain = family.name, dict(zip(family.label_names, labels, strict=True))
-            parts = [_spooled(name + "_bucket", {**plain, "le": le}, i) for i, (le, _) in enumerate(buckets)]
-            parts.append(_spooled(name + "_count", plain, len(buckets)))
-            parts.append(_spooled(name + "_sum", plain, len(buckets) + 1))
-            family.lines[labels] = parts
-        order, stamp = self._order, self._stamp
-        values = [count for _, count in buckets]
-        values += (buckets[-1][1], total)
-        family.write(
-            "".join(
-                f"{head}{order}{tail}{format_value(value)}{stamp}"
-                for (head, tail), value in zip(parts, values, strict=True)
-            )
-        )
-        self._writer.samples += len(values)
+            lines = [
+                writer._line(family, name + "_bucket", {**plain, "le": le}, i)
+                for i, (le, _) in enumerate(buckets)
+            ]
+            lines.append(writer._line(family, name + "_count", plain, len(buckets)))
+            lines.append(writer._line(family, name + "_sum", plain, len(buckets) + 1))
+            family.lines[labels] = lines
+        if self._group is not None:
+            self._seen.extend(lines)
+        index, observe = self._index, writer.observe
+        for line, (_, count) in zip(lines, buckets, strict=False):
+            observe(line, index, count)
+        observe(lines[-2], index, buckets[-1][1])
+        observe(lines[-1], index, total)

@@ -32,6 +32,12 @@ class Families:
         self._families.append(family)
         return family
 
+    def group(self, group: Any) -> None:
+        """Samples come in groups for writers that track series over time; a scrape has no use for them."""
+
+    def finish(self) -> None:
+        pass
+
     def sample(self, family: Any, labels: Sequence[str], value: float) -> None:
         family.add_metric(list(labels), value)
 
@@ -89,6 +95,12 @@ class Text:
                 ("," if after else "") + after + "}",
             )
         return parts
+
+    def group(self, group: Any) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
 
     def sample(self, family: _TextFamily, labels: Sequence[str], value: float) -> None:
         family.lines.append(f"{family.name}{self._labels(family, labels)} {sample_value(value)}\n")

@@ -25,6 +25,7 @@ from metrics.aggregates.labels import new_label_record
 from metrics.aggregates.queue import Aggregate
 from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Family, entity_key, family_of
 from metrics.contract.validation import Rejection, validate
+from metrics.definitions import WINDOWS
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate, labels_key
 from metrics.engine.steps import contact_hop, entity_step, process_entity
@@ -84,6 +85,8 @@ class Replay:
         self._cap = settings.max_label_values
         self._collector: KpiCollector | None = None  # one for every snapshot: it keeps settled sums
         self._snapshot_at = 0.0
+        # Aggregates that facts reached since the last snapshot (None: take every one next time).
+        self._touched: set[str] | None = None
 
     def accept(self, record: Record) -> Any:
         """The record's validated event, or None after counting and keeping its rejection."""
@@ -138,8 +141,11 @@ class Replay:
         self._sequence += 1
         pending = [(key, {**payload, "offset": self._sequence})]
         settings = self.settings
+        touched = self._touched
         while pending:
             key, message = pending.pop()
+            if touched is not None:
+                touched.add(key)
             _, send_on = fold_into_aggregate(
                 self.aggregates, key, message, 0, self._cap, settings.bucket_seconds, settings.grace_seconds
             )
@@ -156,8 +162,14 @@ class Replay:
     def _collector_at(self, at: float) -> KpiCollector:
         """The one collector of this replay (it keeps settled window sums), its clock set to ``at``."""
         if self._collector is None:
+            settings = self.settings
             self._collector = KpiCollector(
-                self.values, self.settings.bucket_seconds, self.policy, clock=lambda: self._snapshot_at
+                self.values,
+                settings.bucket_seconds,
+                self.policy,
+                clock=lambda: self._snapshot_at,
+                windows={w: WINDOWS[w] for w in settings.export_windows},
+                window_counts=settings.export_window_counts,
             )
         self._snapshot_at = at
         return self._collector
@@ -167,8 +179,12 @@ class Replay:
         return list(self._collector_at(at).collect())
 
     def snapshot(self, sink_at: Callable[[float], Any], at: float) -> None:
-        """What a scrape at ``at`` would have shown, into the sink ``sink_at(at)`` gives (a writer's)."""
-        self._collector_at(at).emit(sink_at(at))
+        """What a scrape at ``at`` would have shown, into the sink ``sink_at(at)`` gives (a writer's).
+
+        Counters and histograms are handed over only for the aggregates facts reached since the
+        previous snapshot: a writer that tracks series takes the others as unchanged."""
+        self._collector_at(at).emit(sink_at(at), changed=self._touched)
+        self._touched = set()
 
     @property
     def late(self) -> int:

@@ -55,6 +55,12 @@ def _moment(value: str | None) -> float | None:
     show_default=True,
     help="Seconds of event time between two snapshots of every series (0: only the final one).",
 )
+@click.option(
+    "--every-step",
+    is_flag=True,
+    help="Write every series at every step, also while it stands still (by default a series is "
+    "written when it changes and as often as the shipped rules and dashboards need to read the same).",
+)
 @click.option("--at", "final_at", help="Time of the final snapshot (default: the newest event's time).")
 @click.option(
     "--rejected",
@@ -70,6 +76,7 @@ def replay(
     out: Path,
     step: float,
     final_at: str | None,
+    every_step: bool,
     rejected: Path | None,
     quiet: bool,
     **options: Any,
@@ -115,7 +122,7 @@ def replay(
     from metrics.export.openmetrics import OpenMetricsWriter
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = OpenMetricsWriter(out)
+    writer = OpenMetricsWriter(out, step=step, every_step=every_step)
     started = time.monotonic()
     records_read = 0
     with click.progressbar(

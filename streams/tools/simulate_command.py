@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -10,22 +12,51 @@ from typing import Any
 import click
 
 from streams.settings import Settings
+from streams.tools.centre_profiles import PROFILES, CentreProfile
 from streams.tools.common import kafka_errors, load_settings, settings_options
+
+
+class Duration(click.ParamType):
+    """Seconds, or a number with a unit: 90s, 15m, 6h, 14d, 2w."""
+
+    name = "duration"
+    _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhdw]?)\s*", str(value))
+        if found is None:
+            self.fail(f"{value!r} is not a duration: give seconds or e.g. 90m, 6h, 14d", param, ctx)
+        return float(found[1]) * self._UNITS[found[2]]
+
+
+DURATION = Duration()
 
 
 @click.command()
 @settings_options
-@click.option("--rate", type=float, default=4.0, show_default=True, help="Mean new contacts per second.")
+@click.option(
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default="demo",
+    show_default=True,
+    help="The centre simulated: "
+    + "; ".join(f"{name}: {profile.description}" for name, profile in PROFILES.items())
+    + ".",
+)
+@click.option("--rate", type=float, help="Mean new contacts per second while open (default: the profile's).")
 @click.option(
     "--duration", type=float, default=None, help="Stop after this many seconds (default: run until Ctrl-C)."
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Random seed, for repeatable traffic.")
 @click.option(
     "--history",
-    type=float,
-    default=0.0,
+    type=DURATION,
+    default="0",
     show_default=True,
-    help="Seconds of past traffic to send at once before going live, so windows start full.",
+    help="Past traffic to send at once before going live, so windows start full: seconds, "
+    "or a number with s, m, h, d or w (14d).",
 )
 @click.option(
     "--jsonl",
@@ -44,7 +75,8 @@ from streams.tools.common import kafka_errors, load_settings, settings_options
     help="The gateway's URL, with --via (its token: the first of CXPULSE_INGEST_TOKENS).",
 )
 def simulate(
-    rate: float,
+    profile: str,
+    rate: float | None,
     duration: float | None,
     seed: int,
     history: float,
@@ -57,8 +89,13 @@ def simulate(
 
     Tickets (email, chat, web, social), calls, surveys and customer lifecycle events,
     with bursts, realistic reply and wait times, escalations, abandons and reopens.
-    With --jsonl, write past traffic to a file instead and stop.
+    With --jsonl, write past traffic to a file instead and stop, e.g. two weeks of a
+    small centre for cxpulse replay:
+
+    \b
+      cxpulse simulate --profile small --history 14d --jsonl history.jsonl
     """
+    centre = PROFILES[profile]
     if jsonl is not None:
         import orjson
 
@@ -68,22 +105,39 @@ def simulate(
             raise click.UsageError("--jsonl needs --history: how many seconds of past traffic to write")
         now = time.time()
         written = 0
-        with open(jsonl, "wb") as out:
-            for _, _, event in Traffic(start=now - history, rate=rate, seed=seed).until(now):
+        traffic = Traffic(start=now - history, rate=rate, seed=seed, profile=centre)
+        with (
+            open(jsonl, "wb") as out,
+            click.progressbar(length=int(history), label="simulating", file=sys.stderr) as bar,
+        ):
+            done = now - history
+            for _, _, event in traffic.until(now):
                 out.write(orjson.dumps(event) + b"\n")
                 written += 1
+                if not written % 5000:
+                    at = traffic.clock
+                    bar.update(int(at - done))
+                    done = at
+            bar.update(int(now - done))
         click.echo(f"wrote {written} events ({history:.0f} s of traffic) to {jsonl}", err=True)
         return
     settings = load_settings(**options)
     if via is not None:
-        sent = _send_via_gateway(settings, via, gateway, rate, duration, seed, history)
+        sent = _send_via_gateway(settings, via, gateway, rate, duration, seed, history, centre)
     else:
-        sent = send_traffic(settings, rate, duration, seed, progress=True, history=history)
+        sent = send_traffic(settings, rate, duration, seed, progress=True, history=history, profile=centre)
     click.echo(f"\nsent {sent} events", err=True)
 
 
 def _send_via_gateway(
-    settings: Settings, via: str, gateway: str, rate: float, duration: float | None, seed: int, history: float
+    settings: Settings,
+    via: str,
+    gateway: str,
+    rate: float | None,
+    duration: float | None,
+    seed: int,
+    history: float,
+    profile: CentreProfile,
 ) -> int:
     from streams.tools.simulator import run_live
     from streams.tools.vendor_traffic import VIA, GatewaySender
@@ -99,7 +153,9 @@ def _send_via_gateway(
         raise click.UsageError("--via needs the gateway's token: set CXPULSE_INGEST_TOKENS")
     sender = GatewaySender(gateway, next(iter(tokens.values())), platforms)
     try:
-        return run_live(sender, rate=rate, duration=duration, seed=seed, history_seconds=history)
+        return run_live(
+            sender, rate=rate, duration=duration, seed=seed, history_seconds=history, profile=profile
+        )
     except (OSError, RuntimeError) as exc:
         raise click.ClickException(
             f"sending through {gateway} failed: {exc}; is `cxpulse ingest` running?"
@@ -112,12 +168,13 @@ def _send_via_gateway(
 
 def send_traffic(
     settings: Settings,
-    rate: float,
+    rate: float | None,
     duration: float | None,
     seed: int,
     progress: bool,
     stop: threading.Event | None = None,
     history: float = 0.0,
+    profile: CentreProfile = PROFILES["demo"],
 ) -> int:
     from kafka import KafkaProducer
 
@@ -142,6 +199,7 @@ def send_traffic(
             on_tick=tick,
             stop=stop,
             history_seconds=history,
+            profile=profile,
         )
     except KeyboardInterrupt:
         return 0

@@ -24,8 +24,11 @@ from typing import Any
 
 import orjson
 
-QUEUES = ("billing", "tech-support", "sales", "returns")
-TICKET_CHANNELS = ("email", "chat", "web", "social")
+from streams.tools.centre_profiles import PROFILES, CentreProfile
+
+DEMO = PROFILES["demo"]
+QUEUES = DEMO.queues
+TICKET_CHANNELS = tuple(DEMO.ticket_channels)
 # Median seconds to first agent reply, per channel: chat is live, email is slow.
 FIRST_REPLY_MEDIAN = {"chat": 40.0, "social": 240.0, "web": 900.0, "email": 3600.0}
 HANDLE_MEDIAN, HANDLE_SIGMA = 240.0, 0.6  # seconds on a call (log-normal)
@@ -50,22 +53,31 @@ def _rfc3339(ts: float) -> str:
 
 
 class Traffic:
-    """Seeded stream of ``(family, key, event)`` in event-time order, starting at ``start``."""
+    """Seeded stream of ``(family, key, event)`` in event-time order, starting at ``start``.
+
+    ``profile`` names the centre (queues, channels, opening hours); ``rate`` overrides its mean
+    new contacts per second while open.
+    """
 
     def __init__(
         self,
         start: float,
-        rate: float = 4.0,
+        rate: float | None = None,
         seed: int = 7,
         escalation_share: float = 0.08,
-        call_share: float = 0.45,
         staffing: float = 1.1,
+        profile: CentreProfile = DEMO,
     ) -> None:
         self.rng = random.Random(seed)
         self.start = start
-        self.rate = rate
+        self.clock = start  # the time of the latest event yielded
+        self.profile = profile
+        self.rate = profile.rate if rate is None else rate
         self.escalation_share = escalation_share
-        self.call_share = call_share
+        self.call_share = profile.call_share
+        self._queues = profile.queues
+        self._channels = tuple(profile.ticket_channels)
+        self._channel_weights = tuple(profile.ticket_channels.values())
         self._heap: list[_Pending] = []
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -79,20 +91,23 @@ class Traffic:
     def _roster(self, staffing: float) -> None:
         """Agents per queue: ``staffing`` times the queue's mean call load in erlangs, logging in
         over the first minute."""
-        calls_per_second = self.rate * self.call_share / len(QUEUES)
+        calls_per_second = self.rate * self.call_share / len(self._queues)
         size = max(2, math.ceil(staffing * calls_per_second * MEAN_CALL_CYCLE))
         occupancy = min(0.95, calls_per_second * MEAN_CALL_CYCLE / size)
         self._mean_idle = MEAN_CALL_CYCLE * (1 - occupancy) / occupancy  # between two calls
-        for queue in QUEUES:
+        first = self.profile.next_opening(self.start)
+        for queue in self._queues:
             for i in range(size):
-                at = self.start + self._agent_rng.uniform(0, 60)
+                at = first + self._agent_rng.uniform(0, 60)
                 agent = {"agent_id": f"agent-{queue}-{i}", "queues": [queue], "channel": "phone"}
                 self._push(at, "agents", self._event(agent, "agent.state_changed", state="available"))
 
     def _next_agent_state(self, event: dict[str, Any], at: float) -> None:
         """After each change, the agent's next one: available → busy → wrap_up → available, with
-        breaks now and then, and the end of the shift (a fresh agent takes the seat)."""
+        breaks now and then, and the end of the shift (a fresh agent takes the seat); at closing
+        time everyone logs off until the next opening."""
         rng, state = self._agent_rng, event["state"]
+        event_at = at
         agent = {k: event[k] for k in ("agent_id", "queues", "channel")}
         if state == "available":
             nxt, after = ("away", rng.uniform(5, 15) * 60) if rng.random() < 0.03 else ("busy", 0.0)
@@ -105,18 +120,42 @@ class Traffic:
             at, nxt = at + rng.lognormvariate(math.log(HANDLE_MEDIAN), HANDLE_SIGMA), "wrap_up"
         elif state == "wrap_up":
             at, nxt = at + rng.lognormvariate(math.log(WRAP_UP_MEDIAN), WRAP_UP_SIGMA), "available"
-            # Shifts end at staggered times: a third of the roster after each third of a shift.
-            if at - self.start > SHIFT_SECONDS * (1 + sum(map(ord, agent["agent_id"])) % 3) / 3:
+            # Around the clock, shifts end at staggered times: a third of the roster after each
+            # third of a shift (with opening hours, the shift is the open day).
+            if (
+                self.profile.calendar is None
+                and at - self.start > SHIFT_SECONDS * (1 + sum(map(ord, agent["agent_id"])) % 3) / 3
+            ):
                 self._push(at, "agents", self._event(agent, "agent.state_changed", state="offline"))
                 agent["agent_id"] += "b"  # the next shift's agent logs in a minute later
                 at += 60
         else:
             return
+        closes = None if self.profile.calendar is None else self.profile.calendar.closes_at(event_at)
+        if closes is not None and at >= closes:
+            # The floor closes: everyone logs off, and the roster logs in again at the next opening.
+            self._push(
+                closes + rng.uniform(0, 300),
+                "agents",
+                self._event(agent, "agent.state_changed", state="offline"),
+            )
+            back = self.profile.next_opening(closes + 1)
+            if math.isfinite(back):
+                self._push(
+                    back + rng.uniform(0, 600),
+                    "agents",
+                    self._event(agent, "agent.state_changed", state="available"),
+                )
+            return
         self._push(at, "agents", self._event(agent, "agent.state_changed", state=nxt))
 
     def _rate_at(self, t: float) -> float:
-        """Slow daily-like swing plus occasional bursts of three to five times the rate."""
-        swing = 1.0 + 0.4 * math.sin((t - self.start) / 600.0 * 2 * math.pi)
+        """The profile's curve (or, around the clock, a ten-minute swing) plus occasional bursts
+        of three to five times the rate."""
+        if self.profile.calendar is None:
+            swing = 1.0 + 0.4 * math.sin((t - self.start) / 600.0 * 2 * math.pi)
+        else:
+            swing = self.profile.intensity(t)
         if t >= self._burst_until and self.rng.random() < 0.002:
             self._burst_until = t + self.rng.uniform(20, 60)
             self._burst_factor = self.rng.uniform(3, 5)
@@ -137,6 +176,12 @@ class Traffic:
         if len(self._customers) > 5000:
             self._customers.pop(0)
         return customer
+
+    def _working(self, at: float) -> float:
+        """When an agent acts on something due at ``at``: then, or soon after the next opening."""
+        if self.profile.is_open(at):
+            return at
+        return self.profile.next_opening(at) + self.rng.uniform(60, 1800)
 
     def _base(self, queue: str, channel: str) -> dict[str, Any]:
         return {"queue": queue, "channel": channel, "customer_id": self._customer()}
@@ -178,8 +223,8 @@ class Traffic:
 
     def _new_ticket(self, t: float) -> None:
         rng = self.rng
-        queue = rng.choice(QUEUES)
-        channel = rng.choices(TICKET_CHANNELS, weights=(4, 3, 2, 1))[0]
+        queue = rng.choice(self._queues)
+        channel = rng.choices(self._channels, weights=self._channel_weights)[0]
         base = {"ticket_id": f"T-{next(self._ids)}", **self._base(queue, channel)}
         agent = f"agent-{rng.randrange(60)}"
         author = "agent" if rng.random() < 0.05 else "customer"
@@ -187,7 +232,7 @@ class Traffic:
         self._push(t, "tickets", self._event(base, "ticket.created", author=author, tags=tags))
         if channel in ("chat", "web") and rng.random() < 0.4:
             self._push(t + rng.uniform(1, 5), "tickets", self._event(base, "ticket.replied", author="bot"))
-        reply_at = t + rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8)
+        reply_at = self._working(t + rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8))
         self._push(reply_at, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
         cursor = reply_at
         if rng.random() < 0.5:
@@ -196,24 +241,26 @@ class Traffic:
         if rng.random() < self.escalation_share:
             # Most escalations happen early: triage routes the ticket to a second tier.
             self._push(
-                t + rng.uniform(3, 40), "tickets", self._event(base, "ticket.escalated", agent_id=agent)
+                self._working(t + rng.uniform(3, 40)),
+                "tickets",
+                self._event(base, "ticket.escalated", agent_id=agent),
             )
-        cursor += rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel] * 2), 0.7)
+        cursor = self._working(cursor + rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel] * 2), 0.7))
         if rng.random() < 0.3:  # a follow-up reply before solving breaks first-contact resolution
-            cursor += rng.uniform(30, 600)
+            cursor = self._working(cursor + rng.uniform(30, 600))
             self._push(cursor, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
         self._push(cursor, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
         self._survey(cursor, base, {"ticket_id": base["ticket_id"]})
         if rng.random() < 0.08:
             reopened = cursor + rng.uniform(30, 900)
             self._push(reopened, "tickets", self._event(base, "ticket.reopened"))
-            answer = reopened + rng.uniform(30, 600)
+            answer = self._working(reopened + rng.uniform(30, 600))
             self._push(answer, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
             self._push(answer + 60, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
 
     def _new_call(self, t: float) -> None:
         rng = self.rng
-        queue = rng.choice(QUEUES)
+        queue = rng.choice(self._queues)
         base = {"call_id": f"C-{next(self._ids)}", **self._base(queue, "phone")}
         self._push(t, "calls", self._event(base, "call.queued"))
         wait = rng.lognormvariate(math.log(18.0), 0.9)
@@ -235,14 +282,19 @@ class Traffic:
                 roll = self.rng.random()
                 if roll < 0.05:
                     self._lifecycle(t)
-                elif roll < 0.05 + self.call_share:
+                elif roll < 0.05 + self.call_share and self.profile.is_open(t):
                     self._new_call(t)
                 else:
                     self._new_ticket(t)
-                self._next_arrival = t + self.rng.expovariate(self._rate_at(t))
+                rate = self._rate_at(t)
+                if rate > 0:
+                    self._next_arrival = t + self.rng.expovariate(rate)
+                else:  # nothing arrives while closed: on to the next opening
+                    self._next_arrival = max(self.profile.next_opening(t), t + 1.0)
             if not self._heap or self._heap[0].at >= end:
                 return
             item = heapq.heappop(self._heap)
+            self.clock = item.at
             if item.family == "agents":
                 self._next_agent_state(item.event, item.at)
             yield item.family, _key(item.family, item.event), item.event
@@ -266,12 +318,13 @@ def _key(family: str, event: dict[str, Any]) -> str:
 
 def run_live(
     send: Callable[[str, bytes, bytes], None],
-    rate: float,
+    rate: float | None,
     duration: float | None,
     seed: int,
     on_tick: Callable[[int], None] | None = None,
     stop: threading.Event | None = None,
     history_seconds: float = 0.0,
+    profile: CentreProfile = DEMO,
 ) -> int:
     """Produce traffic in real time through ``send(family, key, value)``; return the event count.
 
@@ -279,7 +332,7 @@ def run_live(
     are sent at once (in event-time order), so every window has data from the start.
     """
     start = time.time()
-    traffic = Traffic(start=start - history_seconds, rate=rate, seed=seed)
+    traffic = Traffic(start=start - history_seconds, rate=rate, seed=seed, profile=profile)
     sent = 0
     while (duration is None or time.time() - start < duration) and not (stop and stop.is_set()):
         now = time.time()
