@@ -97,6 +97,7 @@ class KpiCollector(Collector):
         self._windows = dict(WINDOWS) if windows is None else windows
         self._window_counts = window_counts
         self._sums = SettledWindows()
+        self._rows: dict[tuple[str, str], tuple[float, ...] | None] = {}  # see _row_moved
 
     def describe(self) -> list[Metric]:
         # Families depend on live data; an empty description keeps registration cheap.
@@ -179,12 +180,15 @@ class KpiCollector(Collector):
             key = aggregate_key(agg)
             rules = self._policy.for_queue(agg["queue"])
             if changed is None or key in changed:  # what only events move
-                group(("counts", key))
+                group(("counts", key), complete=False)  # the same series every time
                 for name, family in totals.items():
                     sample(family, labels, agg_totals.get(name, 0))
                 for spec in HISTOGRAMS:
                     if not spec.business or rules.calendar is not None:
-                        sink.histogram(hists[spec.key], labels, *_histogram(spec, agg["hist"].get(spec.key)))
+                        row = agg["hist"].get(spec.key)
+                        if changed is not None and not self._row_moved(key, spec.key, row):
+                            continue  # in a replay's snapshot, a histogram no event reached stays out
+                        sink.histogram(hists[spec.key], labels, *_histogram(spec, row))
                 sample(backlog, labels, agg_totals.get(LEVEL_TICKETS_OPEN, 0))
                 for status in TICKET_STATUSES:
                     sample(by_status, (*labels, status), agg_totals.get(status_level(status), 0))
@@ -213,6 +217,14 @@ class KpiCollector(Collector):
                     if name in values:
                         sample(family, wlabels, values[name])
         self._sums.forget_unused()
+
+    def _row_moved(self, key: str, spec: str, row: list[float] | None) -> bool:
+        """Whether a histogram's row differs from the one this collector last emitted."""
+        now = None if row is None else tuple(row)
+        if self._rows.get((key, spec), ()) == now:
+            return False
+        self._rows[(key, spec)] = now
+        return True
 
     @staticmethod
     def _staffing(agg: Aggregate, sums: dict[str, float], rules: QueuePolicy, now: float) -> dict[str, float]:

@@ -247,21 +247,25 @@ class OpenMetricsSink:
     writer, without building families: each series' text is formatted once and reused, and a
     sample is spooled only when the writer's cadence wants it."""
 
-    __slots__ = ("_group", "_index", "_seen", "_writer")
+    __slots__ = ("_complete", "_group", "_index", "_seen", "_writer")
 
     def __init__(self, writer: OpenMetricsWriter, index: int) -> None:
         self._writer = writer
         self._index = index
         self._group: Any = None
+        self._complete = False
         self._seen: list[_Line] = []
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family | None:
         return self._writer.family(name, help_text, kind, labels)
 
-    def group(self, group: Any) -> None:
-        """The samples that follow, up to the next group, are all ``group`` holds in this snapshot."""
+    def group(self, group: Any, complete: bool = True) -> None:
+        """The samples that follow belong to ``group``: if ``complete``, they are all it holds in
+        this snapshot, and a series it held before that is missing has vanished; otherwise they
+        are those that may have changed (its series never vanish)."""
         self.finish()
-        self._group = group
+        self._group = group if complete else None
+        self._complete = complete
         self._seen = []
 
     def finish(self) -> None:

@@ -32,7 +32,7 @@ class Families:
         self._families.append(family)
         return family
 
-    def group(self, group: Any) -> None:
+    def group(self, group: Any, complete: bool = True) -> None:
         """Samples come in groups for writers that track series over time; a scrape has no use for them."""
 
     def finish(self) -> None:
@@ -96,7 +96,7 @@ class Text:
             )
         return parts
 
-    def group(self, group: Any) -> None:
+    def group(self, group: Any, complete: bool = True) -> None:
         pass
 
     def finish(self) -> None:
