@@ -26,14 +26,22 @@ def replay(args: list[str], env: dict[str, str]) -> str:
 
 
 def samples_at(path: Path, at: float | None = None) -> dict:
-    """``(name, labels) -> value`` of the snapshot taken at ``at`` (default: the last one)."""
-    by_time: dict[float, dict] = {}
+    """``(name, labels) -> value`` at the snapshot nearest ``at`` (default: the last): each
+    series' latest sample up to then, for the series that run on to then or later (a replay
+    writes a series when it changes, as often as queries need, and at its first and last step)."""
+    points: dict[tuple, list[tuple[float, float]]] = {}
     for line in path.read_text().splitlines():
         if line.startswith("#"):
             continue
         series, value, timestamp = line.rsplit(" ", 2)
         name, _, inner = series.partition("{")
         labels = frozenset((k, v.replace('\\"', '"')) for k, v in _LABEL.findall(inner))
-        by_time.setdefault(float(timestamp), {})[(name, labels)] = float(value)
-    moment = max(by_time) if at is None else min(by_time, key=lambda t: abs(t - at))
-    return by_time[moment]
+        points.setdefault((name, labels), []).append((float(timestamp), float(value)))
+    times = {t for series in points.values() for t, _ in series}
+    moment = max(times) if at is None else min(times, key=lambda t: abs(t - at))
+    found = {}
+    for key, series in points.items():
+        before = [(t, v) for t, v in series if t <= moment]
+        if before and max(series)[0] >= moment:
+            found[key] = max(before)[1]
+    return found

@@ -79,7 +79,12 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_customer_churn_ratio": Reads(instant=True),
     "cxpulse_customer_retention_ratio": Reads(instant=True),
     "cxpulse_customers_active": Reads(instant=True),
-    "cxpulse_events_total": Reads((5 * _M, 10 * _M)),
+    "cxpulse_event_delay_seconds_bucket": Reads((5 * _M,)),
+    "cxpulse_events_duplicate_total": Reads((5 * _M,)),
+    "cxpulse_events_invalid_total": Reads((5 * _M,)),
+    "cxpulse_events_late_total": Reads((5 * _M,)),
+    "cxpulse_events_total": Reads((5 * _M, 10 * _M), instant=True),
+    "cxpulse_fact_messages_total": Reads((5 * _M,)),
     "cxpulse_first_contact_resolution_ratio": Reads(instant=True),
     "cxpulse_first_response_mean_seconds": Reads(instant=True),
     "cxpulse_first_response_p90_seconds": Reads(instant=True),
@@ -117,6 +122,8 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_window_tickets_created": Reads(instant=True),
     "cxpulse_window_tickets_escalated": Reads(instant=True),
     "cxpulse_window_tickets_resolved": Reads(instant=True),
+    "cxpulse_worker_assigned_partitions": Reads(instant=True),
+    "cxpulse_worker_rebalances_total": Reads((1 * _H,)),
 }
 
 

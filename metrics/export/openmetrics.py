@@ -116,14 +116,24 @@ class OpenMetricsWriter:
         step: float = 60.0,
         every_step: bool = False,
         include: Callable[[str], bool] | None = None,
+        block_seconds: int | None = None,
     ) -> None:
         self.path = path
+        # With ``block_seconds``, ``path`` is a folder of one file per block of that much time
+        # (aligned as Prometheus aligns its blocks), each for one promtool run: promtool reads a
+        # file once for every two hours the file spans, so a file per block is read once.
+        self.block_seconds = block_seconds
+        self.files: list[Path] = []
         self.samples = 0
         self.snapshots = 0
         self.step = step
         self._every_step = every_step or step <= 0
         self._include = include
-        self._spool = Path(tempfile.mkdtemp(prefix="cxpulse-openmetrics-", dir=path.parent))
+        if block_seconds is not None:
+            path.mkdir(parents=True, exist_ok=True)
+        spool_dir = path if block_seconds is not None else path.parent
+        self._spool = Path(tempfile.mkdtemp(prefix=".cxpulse-spool-", dir=spool_dir))
+        self._blocks: list[str] = []  # by snapshot: its block's number, 8 hex digits (or "")
         self._families: dict[str, _Family | None] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
         self._groups: dict[Any, list[_Line]] = {}  # the lines each group held at its latest snapshot
@@ -134,6 +144,7 @@ class OpenMetricsWriter:
         self.snapshots += 1
         self._index += 1
         self._stamps.append(f" {at:.3f}\n")
+        self._blocks.append("" if self.block_seconds is None else f"{int(at // self.block_seconds):08x}")
         return OpenMetricsSink(self, self._index)
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family | None:
@@ -158,7 +169,9 @@ class OpenMetricsWriter:
         return _Line(family, head, tail, _Steps(cadence, self.step))
 
     def _emit(self, line: _Line, index: int, value: float) -> None:
-        line.family.write(f"{line.head}{index:08x}{line.tail}{format_value(value)}{self._stamps[index]}")
+        line.family.write(
+            f"{self._blocks[index]}{line.head}{index:08x}{line.tail}{format_value(value)}{self._stamps[index]}"
+        )
         self.samples += 1
 
     def _settle(self, line: _Line, until: int, next_change: int | None) -> None:
@@ -221,25 +234,60 @@ class OpenMetricsWriter:
                 for line in parts if isinstance(parts, list) else (parts,):
                     if line.changed >= 0:
                         self.vanish(line, last)
-        skip = 1 + 10  # NUL, then the step (8 hex digits) and the place in the point (2)
         try:
-            with open(self.path, "w", encoding="utf-8") as out:
-                for family in self._families.values():
-                    if family is None:
-                        continue
-                    family.spool.close()
-                    out.write(family.header)
-                    with open(family.spool.name, encoding="utf-8") as part:
-                        lines = part.readlines()
-                    lines.sort()
-                    out.writelines(line[line.index("\0") + skip :] for line in lines)
-                out.write("# EOF\n")
+            if self.block_seconds is None:
+                with open(self.path, "w", encoding="utf-8") as out:
+                    for family in self._families.values():
+                        if family is not None:
+                            for _, lines in self._sorted(family):
+                                out.writelines(lines)
+                    out.write("# EOF\n")
+                self.files = [self.path]
+            else:
+                self._write_blocks()
         finally:
             for family in self._families.values():
                 if family is not None:
                     family.spool.close()
             shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
+
+    def _sorted(self, family: _Family) -> Any:
+        """The family's header and lines, block by block: ``(block, lines)`` with the header first."""
+        family.spool.close()
+        with open(family.spool.name, encoding="utf-8") as part:
+            lines = part.readlines()
+        lines.sort()
+        skip = 1 + 10  # NUL, then the step (8 hex digits) and the place in the point (2)
+        width = 0 if self.block_seconds is None else 8
+        start = 0
+        while start < len(lines):
+            block = lines[start][:width]
+            end = start
+            while end < len(lines) and lines[end][:width] == block:
+                end += 1
+            yield block, [family.header, *(line[line.index("\0") + skip :] for line in lines[start:end])]
+            start = end
+
+    def _write_blocks(self) -> None:
+        """One OpenMetrics file per block, named for the block's start time."""
+        assert self.block_seconds is not None
+        names: dict[str, Path] = {}
+        for family in self._families.values():
+            if family is None:
+                continue
+            for block, lines in self._sorted(family):
+                path = names.get(block)
+                if path is None:
+                    start = int(block, 16) * self.block_seconds
+                    path = names[block] = self.path / f"cxpulse-{start}.om"
+                    path.unlink(missing_ok=True)
+                with open(path, "a", encoding="utf-8") as out:
+                    out.writelines(lines)
+        for path in names.values():
+            with open(path, "a", encoding="utf-8") as out:
+                out.write("# EOF\n")
+        self.files = sorted(names.values())
 
 
 class OpenMetricsSink:

@@ -49,6 +49,18 @@ def _moment(value: str | None) -> float | None:
     help="OpenMetrics file to write, for promtool tsdb create-blocks-from openmetrics.",
 )
 @click.option(
+    "--blocks",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one OpenMetrics file per two-hour block into this folder instead of --out "
+    "(promtool reads a file once per two hours it spans: per block, once in all).",
+)
+@click.option(
+    "--prometheus-data",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Load the blocks into this Prometheus data folder with promtool (implies --blocks, "
+    "in a folder beside it unless given); Prometheus picks them up within a minute.",
+)
+@click.option(
     "--step",
     type=float,
     default=60.0,
@@ -77,6 +89,8 @@ def replay(
     step: float,
     final_at: str | None,
     every_step: bool,
+    blocks: Path | None,
+    prometheus_data: Path | None,
     rejected: Path | None,
     quiet: bool,
     **options: Any,
@@ -121,8 +135,15 @@ def replay(
     engine.keep_rejections = rejected is not None
     from metrics.export.openmetrics import OpenMetricsWriter
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    writer = OpenMetricsWriter(out, step=step, every_step=every_step)
+    if prometheus_data is not None and blocks is None:
+        blocks = prometheus_data.parent / f"{prometheus_data.name}-openmetrics"
+    if blocks is not None:
+        if prometheus_data is not None:
+            _promtool()  # before the replay: say now if it is missing
+        writer = OpenMetricsWriter(blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        writer = OpenMetricsWriter(out, step=step, every_step=every_step)
     started = time.monotonic()
     records_read = 0
     with click.progressbar(
@@ -163,10 +184,66 @@ def replay(
         f"{engine.duplicates} duplicates, {engine.late} late facts",
         err=True,
     )
-    click.echo(f"wrote {samples} samples to {out}", err=True)
+    if blocks is None:
+        click.echo(f"wrote {samples} samples to {out}", err=True)
+        click.echo(
+            f"load them with: promtool tsdb create-blocks-from openmetrics {out} <prometheus data dir>",
+            err=True,
+        )
+        return
+    click.echo(f"wrote {samples} samples to {len(writer.files)} files in {blocks}", err=True)
+    if prometheus_data is None:
+        click.echo("load them with: cxpulse replay ... --prometheus-data <prometheus data dir>", err=True)
+        return
+    started = time.monotonic()
+    _load(writer.files, prometheus_data, quiet)
     click.echo(
-        f"load them with: promtool tsdb create-blocks-from openmetrics {out} <prometheus data dir>", err=True
+        f"loaded {len(writer.files)} blocks into {prometheus_data} in {time.monotonic() - started:.1f} s",
+        err=True,
     )
+
+
+BLOCK_SECONDS = 7200  # Prometheus' smallest block, which promtool writes
+
+
+def _promtool() -> str:
+    import shutil
+
+    found = shutil.which("promtool")
+    if found is None:
+        raise click.ClickException(
+            "promtool is not on PATH: it comes with Prometheus (Debian and Ubuntu: apt install prometheus; "
+            "or the release tarball from prometheus.io/download)"
+        )
+    return found
+
+
+def _load(files: list[Path], data: Path, quiet: bool) -> None:
+    """``promtool tsdb create-blocks-from openmetrics`` for every file, one per core at a time."""
+    import os
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    promtool = _promtool()
+    data.mkdir(parents=True, exist_ok=True)
+
+    def one(path: Path) -> None:
+        done = subprocess.run(
+            [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(path), str(data)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise click.ClickException(
+                f"promtool could not load {path}: {done.stderr.strip() or done.stdout}"
+            )
+
+    with (
+        ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
+        click.progressbar(length=len(files), label="loading blocks", file=sys.stderr, hidden=quiet) as bar,
+    ):
+        for _ in pool.map(one, files):
+            bar.update(1)
 
 
 def _write_rejections(engine: Any, path: Path) -> None:
