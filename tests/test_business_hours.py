@@ -128,3 +128,12 @@ def test_calendars_come_from_settings_per_queue_with_a_default() -> None:
     assert policy.for_queue("anything").calendar.hours.keys() == {5}
     with pytest.raises(ValueError, match=r"queue 'billing'.*a calendar is"):
         Settings(business_hours={"billing": {"zone": "Mars/Olympus", "hours": {}}})
+
+
+def test_the_next_opening_skips_the_weekend_and_holidays_and_closing_is_the_interval_end() -> None:
+    assert WEEKDAYS_9_TO_6.next_opening(at("2026-11-27 18:00")) == at("2026-11-30 09:00")
+    assert WEEKDAYS_9_TO_6.next_opening(at("2026-12-24 19:00")) == at("2026-12-28 09:00")  # 25th: holiday
+    assert WEEKDAYS_9_TO_6.next_opening(at("2026-11-30 10:30")) == at("2026-11-30 10:30")  # open now
+    assert WEEKDAYS_9_TO_6.closes_at(at("2026-11-30 10:30")) == at("2026-11-30 18:00")
+    assert WEEKDAYS_9_TO_6.closes_at(at("2026-11-30 18:00")) is None
+    assert Calendar.parse({"zone": "UTC", "hours": {}}).next_opening(0.0) is None
