@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,17 +59,20 @@ def format_sample(name: str, labels: dict[str, str], value: float, at: float) ->
     return f"{name} {format_value(value)} {at:.3f}\n"
 
 
+def _same(a: float, b: float) -> bool:
+    """Equal, counting NaN as equal to NaN (a ratio with nothing to divide stays NaN)."""
+    return a == b or (a != a and b != b)
+
+
 class _Steps:
     """A cadence in snapshot steps: dense this many steps around a change, else every ``refresh``."""
 
     __slots__ = ("dense", "refresh")
 
     def __init__(self, cadence: Cadence, step: float) -> None:
-        self.dense = cadence.dense_seconds / step if step > 0 else math.inf
-        dense = math.ceil(self.dense) if math.isfinite(self.dense) else None
-        self.dense = dense if dense is not None else 1 << 62
-        refresh = int(cadence.refresh_seconds // step) if step > 0 else 1
-        self.refresh = max(1, refresh)
+        dense = cadence.dense_seconds / step if step > 0 else math.inf
+        self.dense = math.ceil(dense) if math.isfinite(dense) else 1 << 62
+        self.refresh = max(1, int(cadence.refresh_seconds // step)) if step > 0 else 1
 
 
 class _Line:
@@ -106,8 +109,7 @@ class OpenMetricsWriter:
     """Collects snapshot after snapshot through :meth:`sink`; :meth:`close` writes the finished file.
 
     ``step`` is the event time between snapshots (the cadence is counted in them);
-    ``every_step`` writes every series at every snapshot instead; ``include`` chooses the
-    families written, by name (counters without ``_total``).
+    ``every_step`` writes every series at every snapshot instead.
     """
 
     def __init__(
@@ -115,7 +117,6 @@ class OpenMetricsWriter:
         path: Path,
         step: float = 60.0,
         every_step: bool = False,
-        include: Callable[[str], bool] | None = None,
         block_seconds: int | None = None,
     ) -> None:
         self.path = path
@@ -128,33 +129,28 @@ class OpenMetricsWriter:
         self.snapshots = 0
         self.step = step
         self._every_step = every_step or step <= 0
-        self._include = include
         if block_seconds is not None:
             path.mkdir(parents=True, exist_ok=True)
         spool_dir = path if block_seconds is not None else path.parent
         self._spool = Path(tempfile.mkdtemp(prefix=".cxpulse-spool-", dir=spool_dir))
         self._blocks: list[str] = []  # by snapshot: its block's number, 8 hex digits (or "")
-        self._families: dict[str, _Family | None] = {}  # by family name, in first-seen order
+        self._families: dict[str, _Family] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
         self._groups: dict[Any, list[_Line]] = {}  # the lines each group held at its latest snapshot
-        self._index = -1
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` (no families built)."""
         self.snapshots += 1
-        self._index += 1
         self._stamps.append(f" {at:.3f}\n")
         self._blocks.append("" if self.block_seconds is None else f"{int(at // self.block_seconds):08x}")
-        return OpenMetricsSink(self, self._index)
+        return OpenMetricsSink(self, self.snapshots - 1)
 
-    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family | None:
-        """The family ``name`` of ``kind``, with its spool opened on first use; None if not chosen."""
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
+        """The family ``name`` of ``kind``, with its spool opened on first use."""
         base = name.removesuffix("_total") if kind == "counter" else name
-        if base in self._families:
-            return self._families[base]
-        if self._include is not None and not self._include(base):
-            self._families[base] = None
-            return None
+        found = self._families.get(base)
+        if found is not None:
+            return found
         spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
         header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
         sample_name = base + "_total" if kind == "counter" else base
@@ -174,7 +170,7 @@ class OpenMetricsWriter:
         )
         self.samples += 1
 
-    def _settle(self, line: _Line, until: int, next_change: int | None) -> None:
+    def _settle(self, line: _Line, until: int, next_change: int) -> None:
         """Write the steps after ``line.written`` up to ``until`` at which the series stood still
         at ``line.value``, as its cadence asks (``next_change``: the step of the next change or
         disappearance, whose dense stretch reaches back)."""
@@ -185,8 +181,7 @@ class OpenMetricsWriter:
         wanted: set[int] = set()
         forward_end = min(until, line.changed + steps.dense)
         wanted.update(range(start, forward_end + 1))
-        if next_change is not None:
-            wanted.update(range(max(start, next_change - steps.dense), until + 1))
+        wanted.update(range(max(start, next_change - steps.dense), until + 1))
         refresh = steps.refresh
         first = -(-start // refresh) * refresh
         wanted.update(range(first, until + 1, refresh))
@@ -198,7 +193,7 @@ class OpenMetricsWriter:
 
     def observe(self, line: _Line, index: int, value: float) -> None:
         """The series ``line`` stood at ``value`` at snapshot ``index``."""
-        if line.changed < 0 or (value != line.value and not (value != value and line.value != line.value)):
+        if line.changed < 0 or not _same(value, line.value):
             if line.changed >= 0:
                 self._settle(line, index - 1, index)
             line.value = value
@@ -226,10 +221,8 @@ class OpenMetricsWriter:
 
     def close(self) -> int:
         """Write the file (families in first-seen order, then ``# EOF``); returns samples written."""
-        last = self._index
+        last = self.snapshots - 1
         for family in self._families.values():
-            if family is None:
-                continue
             for parts in family.lines.values():
                 for line in parts if isinstance(parts, list) else (parts,):
                     if line.changed >= 0:
@@ -238,21 +231,19 @@ class OpenMetricsWriter:
             if self.block_seconds is None:
                 with open(self.path, "w", encoding="utf-8") as out:
                     for family in self._families.values():
-                        if family is not None:
-                            for _, lines in self._sorted(family):
-                                out.writelines(lines)
+                        for _, lines in self._sorted(family):
+                            out.writelines(lines)
                     out.write("# EOF\n")
                 self.files = [self.path]
             else:
                 self._write_blocks()
         finally:
             for family in self._families.values():
-                if family is not None:
-                    family.spool.close()
+                family.spool.close()
             shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
 
-    def _sorted(self, family: _Family) -> Any:
+    def _sorted(self, family: _Family) -> Iterator[tuple[str, list[str]]]:
         """The family's header and lines, block by block: ``(block, lines)`` with the header first."""
         family.spool.close()
         with open(family.spool.name, encoding="utf-8") as part:
@@ -274,8 +265,6 @@ class OpenMetricsWriter:
         assert self.block_seconds is not None
         names: dict[str, Path] = {}
         for family in self._families.values():
-            if family is None:
-                continue
             for block, lines in self._sorted(family):
                 path = names.get(block)
                 if path is None:
@@ -295,16 +284,15 @@ class OpenMetricsSink:
     writer, without building families: each series' text is formatted once and reused, and a
     sample is spooled only when the writer's cadence wants it."""
 
-    __slots__ = ("_complete", "_group", "_index", "_seen", "_writer")
+    __slots__ = ("_group", "_index", "_seen", "_writer")
 
     def __init__(self, writer: OpenMetricsWriter, index: int) -> None:
         self._writer = writer
         self._index = index
         self._group: Any = None
-        self._complete = False
         self._seen: list[_Line] = []
 
-    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family | None:
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
         return self._writer.family(name, help_text, kind, labels)
 
     def group(self, group: Any, complete: bool = True) -> None:
@@ -313,7 +301,6 @@ class OpenMetricsSink:
         are those that may have changed (its series never vanish)."""
         self.finish()
         self._group = group if complete else None
-        self._complete = complete
         self._seen = []
 
     def finish(self) -> None:
@@ -321,9 +308,7 @@ class OpenMetricsSink:
             self._writer.end_group(self._group, self._seen, self._index)
             self._group = None
 
-    def sample(self, family: _Family | None, labels: tuple[str, ...], value: float) -> None:
-        if family is None:
-            return
+    def sample(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
         line = family.lines.get(labels)
         if line is None:
             plain = dict(zip(family.label_names, labels, strict=True))
@@ -333,10 +318,8 @@ class OpenMetricsSink:
         self._writer.observe(line, self._index, value)
 
     def histogram(
-        self, family: _Family | None, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
+        self, family: _Family, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
     ) -> None:
-        if family is None:
-            return
         lines = family.lines.get(labels)
         writer = self._writer
         if lines is None:
