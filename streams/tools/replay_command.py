@@ -137,9 +137,10 @@ def replay(
 
     if prometheus_data is not None and blocks is None:
         blocks = prometheus_data.parent / f"{prometheus_data.name}-openmetrics"
+    promtool = None
     if blocks is not None:
         if prometheus_data is not None:
-            _promtool()  # before the replay: say now if it is missing
+            promtool = _promtool()  # before the replay: say now if it is missing
         writer = OpenMetricsWriter(blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS)
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -192,11 +193,11 @@ def replay(
         )
         return
     click.echo(f"wrote {samples} samples to {len(writer.files)} files in {blocks}", err=True)
-    if prometheus_data is None:
+    if prometheus_data is None or promtool is None:
         click.echo("load them with: cxpulse replay ... --prometheus-data <prometheus data dir>", err=True)
         return
     started = time.monotonic()
-    _load(writer.files, prometheus_data, quiet)
+    _load(promtool, writer.files, prometheus_data, quiet)
     click.echo(
         f"loaded {len(writer.files)} blocks into {prometheus_data} in {time.monotonic() - started:.1f} s",
         err=True,
@@ -218,13 +219,12 @@ def _promtool() -> str:
     return found
 
 
-def _load(files: list[Path], data: Path, quiet: bool) -> None:
+def _load(promtool: str, files: list[Path], data: Path, quiet: bool) -> None:
     """``promtool tsdb create-blocks-from openmetrics`` for every file, one per core at a time."""
     import os
     import subprocess
     from concurrent.futures import ThreadPoolExecutor
 
-    promtool = _promtool()
     data.mkdir(parents=True, exist_ok=True)
 
     def one(path: Path) -> None:
