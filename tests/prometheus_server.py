@@ -21,8 +21,16 @@ RULES = Path(__file__).resolve().parent.parent / "deploy/prometheus/rules/cxpuls
 
 
 class PrometheusServer:
-    def __init__(self, workdir: Path, targets: list[str], scrape_configs: list[dict] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        targets: list[str],
+        scrape_configs: list[dict] | None = None,
+        data: Path | None = None,
+    ) -> None:
+        """``data``: a data folder to serve (backfilled blocks, kept however old); default a new one."""
         self.workdir = workdir
+        self.data = data or workdir / "data"
         self.port = free_port()
         rules = yaml.safe_load(RULES.read_text())
         for group in rules["groups"]:
@@ -43,7 +51,8 @@ class PrometheusServer:
             [
                 "prometheus",
                 f"--config.file={self.workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--storage.tsdb.path={self.data}",
+                "--storage.tsdb.retention.time=3650d",
                 f"--web.listen-address=127.0.0.1:{self.port}",
             ],
             stdout=log,

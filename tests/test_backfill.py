@@ -7,12 +7,14 @@ import glob
 import json
 import re
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 import yaml
 from replay_run import replay, write_jsonl
 
-from metrics.export.cadence import READ_BY_SHIPPED_QUERIES, Reads
+from metrics.export.cadence import READ_BY_SHIPPED_QUERIES, Reads, read_by
 from streams.tools.centre_profiles import PROFILES
 from streams.tools.simulator import Traffic
 
@@ -22,57 +24,109 @@ SELECTOR = re.compile(r"(?<![:\w])(cxpulse_[a-z0-9_]+)(?![:\w])\s*(\{[^}]*\})?\s
 UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def shipped_queries() -> list[str]:
-    found = []
+def recording_rules() -> dict[str, str]:
+    return {
+        rule["record"]: rule["expr"]
+        for path in sorted(glob.glob(str(ROOT / "deploy/prometheus/rules/*.yml")))
+        for group in yaml.safe_load(Path(path).read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+def shipped_queries() -> dict[str, list[str]]:
+    """The expressions of the shipped rules and of the dashboards' panels, by reader."""
+    found: dict[str, list[str]] = {"rules": [], "dashboards": []}
     for path in sorted(glob.glob(str(ROOT / "deploy/prometheus/rules/*.yml"))):
         for group in yaml.safe_load(Path(path).read_text())["groups"]:
-            found += [rule["expr"] for rule in group["rules"]]
+            found["rules"] += [rule["expr"] for rule in group["rules"]]
 
     def panels(items: list[dict]) -> list[dict]:
         return [p for item in items for p in (item, *panels(item.get("panels", [])))]
 
     for path in sorted(glob.glob(str(ROOT / "deploy/grafana/dashboards/*.json"))):
         for panel in panels(json.loads(Path(path).read_text()).get("panels", [])):
-            found += [target["expr"] for target in panel.get("targets", [])]
+            found["dashboards"] += [target["expr"] for target in panel.get("targets", [])]
     return found
+
+
+def inline_recordings(query: str, records: dict[str, str]) -> str:
+    """``query`` with each recorded series replaced by the expression that records it."""
+    for name, expr in records.items():
+        query = re.sub(rf"(?<![:\w]){re.escape(name)}(?![:\w])", f"({expr})", query)
+    return query
 
 
 def test_the_cadence_table_is_how_the_shipped_rules_and_dashboards_read_each_series() -> None:
     ranges: dict[str, set[int]] = defaultdict(set)
     instant: set[str] = set()
-    for query in shipped_queries():
-        for found in SELECTOR.finditer(query):
-            if found[3]:
-                ranges[found[1]].add(int(found[4]) * UNIT[found[5]])
-            else:
-                instant.add(found[1])
+    readers: dict[str, set[str]] = defaultdict(set)
+    records = recording_rules()
+    for reader, queries in shipped_queries().items():
+        for query in queries:
+            for found in SELECTOR.finditer(query):
+                if found[3]:
+                    ranges[found[1]].add(int(found[4]) * UNIT[found[5]])
+                else:
+                    instant.add(found[1])
+            # A dashboard showing a recorded series needs what the recording rule reads.
+            for found in SELECTOR.finditer(inline_recordings(query, records)):
+                readers[found[1]].add(reader)
     names = sorted({*ranges, *instant})
-    derived = {name: Reads(tuple(sorted(ranges.get(name, ()))), name in instant) for name in names}
-    table = {name: Reads(tuple(sorted(r.ranges)), r.instant) for name, r in READ_BY_SHIPPED_QUERIES.items()}
+    derived = {
+        name: Reads(tuple(sorted(ranges.get(name, ()))), name in instant, frozenset(readers[name]))
+        for name in names
+    }
+    table = {name: replace(r, ranges=tuple(sorted(r.ranges))) for name, r in READ_BY_SHIPPED_QUERIES.items()}
     assert table == derived
 
 
-def points(path: Path) -> dict[str, dict[float, str]]:
+END = 1_780_315_200.0  # Monday 1 June 2026, 12:00 UTC: Saturday's close, Sunday, Monday morning
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two days of a small centre, Saturday's close and a closed Sunday among them, replayed into
+    Prometheus data folders as the README says: sparse (the default) and at every step."""
+    tmp = tmp_path_factory.mktemp("history")
+    events = [ev for _, _, ev in Traffic(start=END - 2 * 86400, seed=5, profile=PROFILES["small"]).until(END)]
+    found = {"source": write_jsonl(tmp / "events.jsonl", events)}
+    for name, extra in (("sparse", []), ("dense", ["--every-step"])):
+        found[name] = tmp / f"{name}-blocks"
+        found[f"{name}-data"] = tmp / f"{name}-data"
+        replay([str(found["source"]), "--blocks", str(found[name]), "--prometheus-data",
+                str(found[f"{name}-data"]), *extra], env={})  # fmt: skip
+    return found
+
+
+def points(folder: Path) -> dict[str, dict[float, str]]:
+    """Series -> time -> value, from every OpenMetrics file in ``folder``."""
     series: dict[str, dict[float, str]] = defaultdict(dict)
-    for line in path.read_text().splitlines():
-        if not line.startswith("#"):
-            head, value, at = line.rsplit(" ", 2)
-            series[head][float(at)] = value
+    for path in sorted(folder.glob("*.om")):
+        for line in path.read_text().splitlines():
+            if not line.startswith("#"):
+                head, value, at = line.rsplit(" ", 2)
+                series[head][float(at)] = value
     return series
 
 
-def test_a_sparse_replay_reads_like_one_written_every_step(tmp_path: Path) -> None:
-    """Two days of a small centre, Saturday's close and a closed Sunday among them: every
-    series' value at every step, read as Prometheus reads it (the latest sample), is the same
-    from the sparse file as from the one written at every step; a series starts and ends on the
-    same step in both."""
-    end = 1_780_315_200.0  # Monday 1 June 2026, 12:00 UTC: Saturday's close, Sunday, Monday morning
-    events = [ev for _, _, ev in Traffic(start=end - 2 * 86400, seed=5, profile=PROFILES["small"]).until(end)]
-    source = write_jsonl(tmp_path / "events.jsonl", events)
-    sparse, dense = tmp_path / "sparse.om", tmp_path / "dense.om"
-    replay([str(source), "--out", str(sparse)], env={})
-    replay([str(source), "--out", str(dense), "--every-step"], env={})
-    got, full = points(sparse), points(dense)
+def read_as_prometheus(series: dict[float, str], steps: list[float]) -> dict[float, str]:
+    """The series' value at each step as an instant query reads it: its latest sample (no
+    staleness markers in backfilled data; every series here ends on the same step in both)."""
+    times = sorted(series)
+    read = {}
+    for at in steps:
+        i = bisect.bisect_right(times, at)
+        if i:
+            read[at] = series[times[i - 1]]
+    return read
+
+
+def test_a_sparse_replay_reads_like_one_written_every_step(history: dict[str, Path]) -> None:
+    """Every series' value at every step, read as Prometheus reads it (the latest sample), is the
+    same from the sparse output as from the one written at every step; a series starts and ends
+    on the same step in both."""
+    got, full = points(history["sparse"]), points(history["dense"])
     assert set(got) == set(full)
     differ = []
     for series, every in full.items():
@@ -80,10 +134,74 @@ def test_a_sparse_replay_reads_like_one_written_every_step(tmp_path: Path) -> No
         assert set(times) <= set(every)
         steps = sorted(every)
         assert (times[0], times[-1]) == (steps[0], steps[-1]), series
-        for at in steps:
-            latest = times[bisect.bisect_right(times, at) - 1]
-            if got[series][latest] != every[at]:
-                differ.append((series, at, every[at], got[series][latest]))
+        read = read_as_prometheus(got[series], steps)
+        differ += [(series, at, every[at], read[at]) for at in steps if read[at] != every[at]]
     assert differ == []
     written, every_step = sum(map(len, got.values())), sum(map(len, full.values()))
     assert written < every_step / 2, (written, every_step)
+
+
+def sample_name(series: str) -> str:
+    return series.partition("{")[0]
+
+
+def by_family(names: set[str]) -> dict[str, set[str]]:
+    """Sample names grouped by family: a histogram's buckets, count and sum are one family."""
+    families: dict[str, set[str]] = defaultdict(set)
+    for name in names:
+        base = re.sub(r"_(bucket|count|sum)$", "", name)
+        families[base if base + "_bucket" in names else name].add(name)
+    return families
+
+
+def test_a_backfill_writes_the_families_asked_for_and_the_same_values(
+    history: dict[str, Path], tmp_path: Path
+) -> None:
+    everything = points(history["sparse"])
+    rules = tmp_path / "rules"
+    output = replay([str(history["source"]), "--blocks", str(rules), "--families", "rules"], env={})
+    assert "warning" not in output
+    got = points(rules)
+    # Whole families: each one that has a sample the rules read.
+    wanted = {
+        name
+        for members in by_family({sample_name(s) for s in everything}).values()
+        if members & read_by("rules")
+        for name in members
+    }
+    assert {sample_name(s) for s in got} == wanted
+    assert got == {s: everything[s] for s in got}
+    # A set minus a pattern, given as one comma-separated value and a repeat.
+    trimmed = tmp_path / "trimmed"
+    output = replay([str(history["source"]), "--blocks", str(trimmed), "--families", "all",
+                     "--skip-families", "cxpulse_window_*,cxpulse_agents",
+                     "--skip-families", "cxpulse_first_response_seconds",
+                     "--skip-families", "cxpulse_no_such_*"], env={})  # fmt: skip
+    assert "warning: no family matched cxpulse_no_such_*" in output
+    got = points(trimmed)
+    left_out = {
+        s
+        for s in everything
+        if sample_name(s).startswith(("cxpulse_window_", "cxpulse_first_response_seconds_"))
+        or sample_name(s) == "cxpulse_agents"
+    }
+    assert left_out and set(got) == set(everything) - left_out
+    assert got == {s: everything[s] for s in got}
+
+
+def test_since_and_until_write_that_stretch_as_the_whole_replay_has_it(
+    history: dict[str, Path], tmp_path: Path
+) -> None:
+    """Events before --since build the state (open tickets, agents logged in), and no sample
+    is written before it; the replay stops after --until, its last samples at --until."""
+    since, until = END - 30 * 3600, END - 20 * 3600  # Sunday 06:00 to 16:00 UTC
+    part = tmp_path / "part"
+    replay([str(history["source"]), "--blocks", str(part), "--every-step",
+            "--since", "2026-05-31T06:00:00Z", "--until", str(until)], env={})  # fmt: skip
+    got, full = points(part), points(history["dense"])
+    times = {at for series in got.values() for at in series}
+    assert (min(times), max(times)) == (since, until)
+    for series, values in got.items():
+        assert values == {at: full[series][at] for at in values}, series
+    # Every series the whole replay had through that stretch is there.
+    assert set(got) == {s for s, values in full.items() if any(since <= at <= until for at in values)}

@@ -81,6 +81,20 @@ def test_replay_counts_bad_lines_and_duplicates_and_keeps_going(tmp_path: Path) 
     assert Counter(p["reason"] for p in parked) == Counter(case.reason for case in cases[: len(good)])
     assert all(p["reason"] and p["detail"] and isinstance(p["offset"], int) for p in parked)
     assert f"{len(good)} duplicates" in output
+    # The worker's pipeline counters, as a worker reading these lines would have kept them:
+    # every valid event read (each came twice), the repeats, the rejections by reason.
+    final = samples_at(out)
+    counted = {(dict(k[1])["topic"], dict(k[1])["type"]): v for k, v in final.items()
+               if k[0] == "cxpulse_events_total"}  # fmt: skip
+    topic = {"ticket": "tickets", "call": "calls"}
+    assert counted == Counter((topic[ev["type"].split(".")[0]], ev["type"]) for ev in 2 * (tickets + calls))
+    assert final[("cxpulse_events_duplicate_total", frozenset({("topic", "tickets")}))] == len(tickets)
+    assert final[("cxpulse_events_duplicate_total", frozenset({("topic", "calls")}))] == len(calls)
+    invalid = Counter()
+    for k, v in final.items():
+        if k[0] == "cxpulse_events_invalid_total":
+            invalid[dict(k[1])["reason"]] += v
+    assert invalid == Counter(p["reason"] for p in parked)
 
 
 def test_snapshots_follow_event_time(tmp_path: Path) -> None:
@@ -102,6 +116,19 @@ def test_snapshots_follow_event_time(tmp_path: Path) -> None:
     assert created == {start + 60: 1, start + 120: 2}
     assert samples_at(out, start + 180)[("cxpulse_tickets_escalated_total", be)] == 1
     assert samples_at(out, start + 200)[("cxpulse_customers_joined_total", frozenset())] == 1
+    ticket_events = {
+        t: {
+            dict(k[1])["type"]: v
+            for k, v in samples_at(out, t).items()
+            if k[0] == "cxpulse_events_total" and dict(k[1])["topic"] == "tickets"
+        }
+        for t in (start + 60, start + 120, start + 180)
+    }
+    assert ticket_events == {
+        start + 60: {"ticket.created": 1},
+        start + 120: {"ticket.created": 2},
+        start + 180: {"ticket.created": 2, "ticket.escalated": 1},
+    }
 
 
 @pytest.mark.kafka

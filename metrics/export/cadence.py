@@ -34,12 +34,19 @@ class Cadence:
     refresh_seconds: float  # otherwise, a sample at least this often
 
 
+RULES, DASHBOARDS = "rules", "dashboards"
+_D, _RD = frozenset({DASHBOARDS}), frozenset({RULES, DASHBOARDS})
+
+
 @dataclass(frozen=True, slots=True)
 class Reads:
-    """How shipped queries read one series: the ranges they apply, and whether any reads it bare."""
+    """How shipped queries read one series: the ranges they apply, whether any reads it bare, and
+    whether the alerting and recording rules, the dashboards or both read it (a dashboard that
+    shows a recorded series reads what the recording rule reads)."""
 
     ranges: tuple[int, ...] = ()  # seconds
     instant: bool = False
+    by: frozenset[str] = _RD
 
     def cadence(self) -> Cadence:
         refresh = min(self.ranges) / 2 if self.ranges else float(INSTANT_REFRESH_SECONDS)
@@ -52,58 +59,58 @@ UNREAD = Cadence(dense_seconds=3600, refresh_seconds=INSTANT_REFRESH_SECONDS)
 EVERY_STEP = Cadence(dense_seconds=float("inf"), refresh_seconds=0)
 
 _M, _H = 60, 3600
-# Sample name -> how the shipped rules and dashboards read it.
+# Sample name -> how the shipped rules and dashboards read it (``by`` left out: both read it).
 READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
-    "cxpulse_agent_occupancy_ratio": Reads(instant=True),
-    "cxpulse_agents": Reads(instant=True),
-    "cxpulse_call_abandonment_ratio": Reads(instant=True),
-    "cxpulse_call_handle_mean_seconds": Reads(instant=True),
+    "cxpulse_agent_occupancy_ratio": Reads(instant=True, by=_D),
+    "cxpulse_agents": Reads(instant=True, by=_D),
+    "cxpulse_call_abandonment_ratio": Reads(instant=True, by=_D),
+    "cxpulse_call_handle_mean_seconds": Reads(instant=True, by=_D),
     "cxpulse_call_handle_seconds_count": Reads((1 * _H,)),
     "cxpulse_call_handle_seconds_sum": Reads((1 * _H,)),
-    "cxpulse_call_wait_seconds_bucket": Reads((1 * _H,)),
+    "cxpulse_call_wait_seconds_bucket": Reads((1 * _H,), by=_D),
     "cxpulse_call_wait_seconds_count": Reads((15 * _M,)),
     "cxpulse_call_wait_seconds_sum": Reads((15 * _M,)),
     "cxpulse_calls_abandoned_total": Reads((15 * _M,)),
     "cxpulse_calls_answered_within_sla_total": Reads((15 * _M,)),
     "cxpulse_calls_offered_total": Reads((15 * _M,)),
     "cxpulse_calls_short_abandoned_total": Reads((15 * _M,)),
-    "cxpulse_calls_waiting": Reads(instant=True),
+    "cxpulse_calls_waiting": Reads(instant=True, by=_D),
     "cxpulse_ces_score_count": Reads((1 * _H,)),
     "cxpulse_ces_score_sum": Reads((1 * _H,)),
-    "cxpulse_complaints_total": Reads((1 * _H,)),
+    "cxpulse_complaints_total": Reads((1 * _H,), by=_D),
     "cxpulse_contacts_total": Reads((1 * _H,)),
-    "cxpulse_cost_per_conversation": Reads(instant=True),
-    "cxpulse_csat_ratio": Reads(instant=True),
+    "cxpulse_cost_per_conversation": Reads(instant=True, by=_D),
+    "cxpulse_csat_ratio": Reads(instant=True, by=_D),
     "cxpulse_csat_responses_total": Reads((1 * _H,)),
     "cxpulse_csat_satisfied_total": Reads((1 * _H,)),
-    "cxpulse_customer_churn_ratio": Reads(instant=True),
-    "cxpulse_customer_retention_ratio": Reads(instant=True),
-    "cxpulse_customers_active": Reads(instant=True),
-    "cxpulse_event_delay_seconds_bucket": Reads((5 * _M,)),
-    "cxpulse_events_duplicate_total": Reads((5 * _M,)),
+    "cxpulse_customer_churn_ratio": Reads(instant=True, by=_D),
+    "cxpulse_customer_retention_ratio": Reads(instant=True, by=_D),
+    "cxpulse_customers_active": Reads(instant=True, by=_D),
+    "cxpulse_event_delay_seconds_bucket": Reads((5 * _M,), by=_D),
+    "cxpulse_events_duplicate_total": Reads((5 * _M,), by=_D),
     "cxpulse_events_invalid_total": Reads((5 * _M,)),
-    "cxpulse_events_late_total": Reads((5 * _M,)),
+    "cxpulse_events_late_total": Reads((5 * _M,), by=_D),
     "cxpulse_events_total": Reads((5 * _M, 10 * _M), instant=True),
-    "cxpulse_fact_messages_total": Reads((5 * _M,)),
-    "cxpulse_first_contact_resolution_ratio": Reads(instant=True),
-    "cxpulse_first_response_mean_seconds": Reads(instant=True),
-    "cxpulse_first_response_p90_seconds": Reads(instant=True),
+    "cxpulse_fact_messages_total": Reads((5 * _M,), by=_D),
+    "cxpulse_first_contact_resolution_ratio": Reads(instant=True, by=_D),
+    "cxpulse_first_response_mean_seconds": Reads(instant=True, by=_D),
+    "cxpulse_first_response_p90_seconds": Reads(instant=True, by=_D),
     "cxpulse_first_response_seconds_bucket": Reads((1 * _H,)),
     "cxpulse_first_response_sla_breaches_total": Reads((15 * _M,)),
-    "cxpulse_longest_call_wait_seconds": Reads(instant=True),
+    "cxpulse_longest_call_wait_seconds": Reads(instant=True, by=_D),
     "cxpulse_nps_detractors_total": Reads((1 * _H,)),
     "cxpulse_nps_promoters_total": Reads((1 * _H,)),
     "cxpulse_nps_responses_total": Reads((1 * _H,)),
-    "cxpulse_nps_score": Reads(instant=True),
-    "cxpulse_oldest_open_ticket_age_seconds": Reads(instant=True),
-    "cxpulse_oldest_unanswered_ticket_age_seconds": Reads(instant=True),
-    "cxpulse_predicted_service_level_ratio": Reads(instant=True),
+    "cxpulse_nps_score": Reads(instant=True, by=_D),
+    "cxpulse_oldest_open_ticket_age_seconds": Reads(instant=True, by=_D),
+    "cxpulse_oldest_unanswered_ticket_age_seconds": Reads(instant=True, by=_D),
+    "cxpulse_predicted_service_level_ratio": Reads(instant=True, by=_D),
     "cxpulse_repeat_contacts_total": Reads((1 * _H,)),
-    "cxpulse_required_agents": Reads(instant=True),
+    "cxpulse_required_agents": Reads(instant=True, by=_D),
     "cxpulse_resolution_seconds_count": Reads((1 * _H,)),
     "cxpulse_resolution_seconds_sum": Reads((1 * _H,)),
-    "cxpulse_resolutions_per_agent_hour": Reads(instant=True),
-    "cxpulse_service_level_ratio": Reads(instant=True),
+    "cxpulse_resolutions_per_agent_hour": Reads(instant=True, by=_D),
+    "cxpulse_service_level_ratio": Reads(instant=True, by=_D),
     "cxpulse_staffing_gap_agents": Reads(instant=True),
     "cxpulse_ticket_first_responses_total": Reads((15 * _M,)),
     "cxpulse_tickets_created_total": Reads((15 * _M,)),
@@ -111,22 +118,27 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_tickets_first_contact_resolved_total": Reads((1 * _H,)),
     "cxpulse_tickets_first_contact_voided_total": Reads((1 * _H,)),
     "cxpulse_tickets_open": Reads(instant=True),
-    "cxpulse_tickets_open_by_status": Reads(instant=True),
+    "cxpulse_tickets_open_by_status": Reads(instant=True, by=_D),
     "cxpulse_tickets_resolved_total": Reads((1 * _H,)),
-    "cxpulse_window_active_agents": Reads(instant=True),
-    "cxpulse_window_calls_answered_within_sla": Reads(instant=True),
-    "cxpulse_window_calls_offered": Reads(instant=True),
-    "cxpulse_window_calls_short_abandoned": Reads(instant=True),
-    "cxpulse_window_contacts": Reads(instant=True),
-    "cxpulse_window_conversions": Reads(instant=True),
-    "cxpulse_window_tickets_created": Reads(instant=True),
-    "cxpulse_window_tickets_escalated": Reads(instant=True),
-    "cxpulse_window_tickets_resolved": Reads(instant=True),
-    "cxpulse_worker_assigned_partitions": Reads(instant=True),
-    "cxpulse_worker_rebalances_total": Reads((1 * _H,)),
+    "cxpulse_window_active_agents": Reads(instant=True, by=_D),
+    "cxpulse_window_calls_answered_within_sla": Reads(instant=True, by=_D),
+    "cxpulse_window_calls_offered": Reads(instant=True, by=_D),
+    "cxpulse_window_calls_short_abandoned": Reads(instant=True, by=_D),
+    "cxpulse_window_contacts": Reads(instant=True, by=_D),
+    "cxpulse_window_conversions": Reads(instant=True, by=_D),
+    "cxpulse_window_tickets_created": Reads(instant=True, by=_D),
+    "cxpulse_window_tickets_escalated": Reads(instant=True, by=_D),
+    "cxpulse_window_tickets_resolved": Reads(instant=True, by=_D),
+    "cxpulse_worker_assigned_partitions": Reads(instant=True, by=_D),
+    "cxpulse_worker_rebalances_total": Reads((1 * _H,), by=_D),
 }
 
 
 def cadence_of(sample_name: str) -> Cadence:
     reads = READ_BY_SHIPPED_QUERIES.get(sample_name)
     return UNREAD if reads is None else reads.cadence()
+
+
+def read_by(reader: str) -> frozenset[str]:
+    """The sample names that the shipped rules (``"rules"``) or dashboards (``"dashboards"``) read."""
+    return frozenset(name for name, reads in READ_BY_SHIPPED_QUERIES.items() if reader in reads.by)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -91,16 +91,16 @@ class _Line:
 
 
 class _Family:
-    """One family's spool file, its header, and its series' formatted text."""
+    """One family's spool file, its header, and its series' formatted text (no spool: left out)."""
 
     __slots__ = ("header", "label_names", "lines", "name", "spool", "write")
 
-    def __init__(self, name: str, header: str, label_names: Sequence[str], spool: IO[str]) -> None:
+    def __init__(self, name: str, header: str, label_names: Sequence[str], spool: IO[str] | None) -> None:
         self.name = name
         self.header = header
         self.label_names = tuple(label_names)
         self.spool = spool
-        self.write = spool.write
+        self.write = spool.write if spool is not None else None
         # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
         self.lines: dict[tuple[str, ...], Any] = {}
 
@@ -109,7 +109,8 @@ class OpenMetricsWriter:
     """Collects snapshot after snapshot through :meth:`sink`; :meth:`close` writes the finished file.
 
     ``step`` is the event time between snapshots (the cadence is counted in them);
-    ``every_step`` writes every series at every snapshot instead.
+    ``every_step`` writes every series at every snapshot instead; ``keep(family, kind)``, if
+    given, says which families are written at all (:mod:`metrics.export.family_filter`).
     """
 
     def __init__(
@@ -118,8 +119,10 @@ class OpenMetricsWriter:
         step: float = 60.0,
         every_step: bool = False,
         block_seconds: int | None = None,
+        keep: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.path = path
+        self._keep = keep
         # With ``block_seconds``, ``path`` is a folder of one file per block of that much time
         # (aligned as Prometheus aligns its blocks), each for one promtool run: promtool reads a
         # file once for every two hours the file spans, so a file per block is read once.
@@ -150,6 +153,9 @@ class OpenMetricsWriter:
         base = name.removesuffix("_total") if kind == "counter" else name
         found = self._families.get(base)
         if found is not None:
+            return found
+        if self._keep is not None and not self._keep(base, kind):
+            found = self._families[base] = _Family(base, "", labels, None)
             return found
         spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
         header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
@@ -230,7 +236,7 @@ class OpenMetricsWriter:
         try:
             if self.block_seconds is None:
                 with open(self.path, "w", encoding="utf-8") as out:
-                    for family in self._families.values():
+                    for family in self._kept():
                         for _, lines in self._sorted(family):
                             out.writelines(lines)
                     out.write("# EOF\n")
@@ -238,10 +244,14 @@ class OpenMetricsWriter:
             else:
                 self._write_blocks()
         finally:
-            for family in self._families.values():
+            for family in self._kept():
                 family.spool.close()
             shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
+
+    def _kept(self) -> list[_Family]:
+        """The families written, in first-seen order (their spools are open)."""
+        return [family for family in self._families.values() if family.spool is not None]
 
     def _sorted(self, family: _Family) -> Iterator[tuple[str, list[str]]]:
         """The family's header and lines, block by block: ``(block, lines)`` with the header first."""
@@ -264,7 +274,7 @@ class OpenMetricsWriter:
         """One OpenMetrics file per block, named for the block's start time."""
         assert self.block_seconds is not None
         names: dict[str, Path] = {}
-        for family in self._families.values():
+        for family in self._kept():
             for block, lines in self._sorted(family):
                 path = names.get(block)
                 if path is None:
@@ -309,6 +319,8 @@ class OpenMetricsSink:
             self._group = None
 
     def sample(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
+        if family.write is None:  # a family left out
+            return
         line = family.lines.get(labels)
         if line is None:
             plain = dict(zip(family.label_names, labels, strict=True))
@@ -320,6 +332,8 @@ class OpenMetricsSink:
     def histogram(
         self, family: _Family, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
     ) -> None:
+        if family.write is None:
+            return
         lines = family.lines.get(labels)
         writer = self._writer
         if lines is None:

@@ -13,6 +13,7 @@ seen them, and handed to ``on_snapshot``.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -25,11 +26,11 @@ from metrics.aggregates.labels import new_label_record
 from metrics.aggregates.queue import Aggregate
 from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Family, entity_key, family_of
 from metrics.contract.validation import Rejection, validate
-from metrics.definitions import WINDOWS
+from metrics.definitions import WINDOWS, WORKER_SERIES
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate, labels_key
 from metrics.engine.steps import contact_hop, entity_step, process_entity
-from metrics.export.collector import KpiCollector
+from metrics.export.collector import KpiCollector, declared
 from streams.settings import Settings
 
 
@@ -76,9 +77,13 @@ class Replay:
             self.tables, settings.state_retention_days, settings.call_state_retention_days, sweep_seconds=None
         )
         self.clock: float | None = None  # newest event time so far
-        self.events: Counter[tuple[str, str]] = Counter()  # (family, type) -> valid events
-        self.invalid: Counter[tuple[str, str]] = Counter()  # (family, reason) -> rejected
-        self.duplicates = 0
+        # What a worker counts as it reads, by topic as it would: valid events by type (counted
+        # once applied, so a snapshot holds exactly the events before it), rejections by reason,
+        # and repeats. Records of no known family count under the topic "unknown".
+        self.topics = {**settings.source_topics(), "unknown": "unknown"}
+        self.events: Counter[tuple[str, str]] = Counter()  # (topic, type) -> valid events
+        self.invalid: Counter[tuple[str, str]] = Counter()  # (topic, reason) -> rejected
+        self.duplicate: Counter[str] = Counter()  # topic -> repeated events
         self.rejections: list[tuple[Record, Rejection]] = []
         self.keep_rejections = True
         self._sequence = 0  # numbers the fact messages: each is applied exactly once
@@ -102,7 +107,6 @@ class Replay:
         if isinstance(result, Rejection):
             self._reject(record, result, family.name)
             return None
-        self.events[(family.name, result.type)] += 1
         return result
 
     def apply(self, event: Any, record: Record) -> None:
@@ -112,6 +116,7 @@ class Replay:
         at = event.at
         if self.clock is None or at > self.clock:
             self.clock = at
+        self.events[(self.topics[family.name], event.type)] += 1
         step = entity_step(family.name, event, self.policy, record.source)
         self._process(family.name, getattr(event, family.entity_field), event.event_id, step, record, at)
 
@@ -124,7 +129,7 @@ class Replay:
         )
         if status == "duplicate":
             if name != "customers" or record.family is CUSTOMERS:  # a contact is never a duplicate
-                self.duplicates += 1
+                self.duplicate[self.topics[name]] += 1
             return
         partition = int(record.source.rsplit(":", 1)[1])
         self.expiry[name].tick(partition, now=self.clock)
@@ -152,7 +157,7 @@ class Replay:
             pending.extend((target_key, sent) for _, target_key, sent in send_on)
 
     def _reject(self, record: Record, rejection: Rejection, family: str) -> None:
-        self.invalid[(family, rejection.reason)] += 1
+        self.invalid[(self.topics[family], rejection.reason)] += 1
         if self.keep_rejections:
             self.rejections.append((record, rejection))
 
@@ -183,8 +188,29 @@ class Replay:
 
         Counters and histograms are handed over only for the aggregates facts reached since the
         previous snapshot: a writer that tracks series takes the others as unchanged."""
-        self._collector_at(at).emit(sink_at(at), changed=self._touched)
+        sink = sink_at(at)
+        self._collector_at(at).emit(sink, changed=self._touched)
+        self._stream_counts(sink)
         self._touched = set()
+
+    def _stream_counts(self, sink: Any) -> None:
+        """The counters a worker keeps of what it read, as a worker reading this history in event
+        time would have shown them (the "no events" alert and the pipeline panels read them)."""
+        events, invalid, duplicate = (
+            declared(sink, WORKER_SERIES[key]) for key in ("events", "events_invalid", "events_duplicate")
+        )
+        sink.group("stream", complete=False)
+        for labels, n in self.events.items():
+            sink.sample(events, labels, n)
+        for labels, n in self.invalid.items():
+            sink.sample(invalid, labels, n)
+        for topic, n in self.duplicate.items():
+            sink.sample(duplicate, (topic,), n)
+        sink.finish()
+
+    @property
+    def duplicates(self) -> int:
+        return sum(self.duplicate.values())
 
     @property
     def late(self) -> int:
@@ -197,24 +223,30 @@ def run(
     step: float,
     on_snapshot: Callable[[float], None] | None = None,
     on_record: Callable[[Record], None] | None = None,
-) -> None:
+    until: float | None = None,
+) -> bool:
     """Feed ``records``, taking a snapshot whenever the stream's clock passes a multiple of ``step``.
 
     A snapshot at ``T`` is taken before the first event stamped after ``T`` is applied, so it
-    holds everything the stream had delivered up to then. ``step`` 0 takes none.
+    holds everything the stream had delivered up to then. ``step`` 0 takes none. With
+    ``until``, the feed stops at the first event stamped after it, and the answer is True.
     """
     due: float | None = None
     snapshots = on_snapshot is not None and step > 0
+    limit = math.inf if until is None else until
     for record in records:
         event = replay.accept(record)
         if event is not None:
+            at = event.at
             if snapshots and replay.clock is not None:
-                at = event.at
                 if due is None:
                     due = (replay.clock // step + 1) * step
-                while at > due:
+                while at > due and due <= limit:
                     on_snapshot(due)  # type: ignore[misc]
                     due += step
+            if at > limit:
+                return True
             replay.apply(event, record)
         if on_record is not None:
             on_record(record)
+    return False

@@ -38,9 +38,30 @@ def _moment(value: str | None) -> float | None:
 @click.option("--kafka", "from_kafka", is_flag=True, help="Read the event topics from the broker instead.")
 @settings_options
 @click.option(
-    "--since", help="With --kafka: first record written at or after this time (RFC 3339 or Unix seconds)."
+    "--since",
+    help="Write samples from this time on (RFC 3339 or Unix seconds). Earlier events in FILES are "
+    "still replayed, to build the state the KPIs need (open tickets, calls waiting); with --kafka, "
+    "reading starts at the first record written at or after it.",
 )
-@click.option("--until", help="With --kafka: last record written at or before this time.")
+@click.option(
+    "--until",
+    help="Stop at the first event stamped after this time; the last samples are written at it. "
+    "With --kafka, reading also ends at the last record written at or before it.",
+)
+@click.option(
+    "--families",
+    "families",
+    multiple=True,
+    help="Write only these metric families: names as in # TYPE lines, shell patterns "
+    "(cxpulse_window_*) or a set: rules (what the shipped rules read), dashboards (what the "
+    "shipped dashboards read), all. Comma-separated or repeated; default all.",
+)
+@click.option(
+    "--skip-families",
+    "skip_families",
+    multiple=True,
+    help="Leave these families out (same forms as --families), e.g. cxpulse_window_*.",
+)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -89,6 +110,8 @@ def replay(
     step: float,
     final_at: str | None,
     every_step: bool,
+    families: tuple[str, ...],
+    skip_families: tuple[str, ...],
     blocks: Path | None,
     prometheus_data: Path | None,
     rejected: Path | None,
@@ -125,15 +148,21 @@ def replay(
             except LookupError as exc:
                 raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
     else:
-        if since or until:
-            raise click.UsageError("--since and --until apply to --kafka only")
         source = JsonLines(list(files))
+    first, until_at = _moment(since), _moment(until)
+    if first is not None and until_at is not None and until_at < first:
+        raise click.BadParameter("is before --since", param_hint="--until")
     from streams.tools.gc_tuning import tune_gc
 
     tune_gc()
     engine = Replay(settings)
     engine.keep_rejections = rejected is not None
+    from metrics.export.family_filter import FamilyFilter
     from metrics.export.openmetrics import OpenMetricsWriter
+
+    keep = None
+    if families or skip_families:
+        keep = FamilyFilter(_items(families), _items(skip_families))
 
     if prometheus_data is not None and blocks is None:
         blocks = prometheus_data.parent / f"{prometheus_data.name}-openmetrics"
@@ -141,10 +170,12 @@ def replay(
     if blocks is not None:
         if prometheus_data is not None:
             promtool = _promtool()  # before the replay: say now if it is missing
-        writer = OpenMetricsWriter(blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS)
+        writer = OpenMetricsWriter(
+            blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS, keep=keep
+        )
     else:
         out.parent.mkdir(parents=True, exist_ok=True)
-        writer = OpenMetricsWriter(out, step=step, every_step=every_step)
+        writer = OpenMetricsWriter(out, step=step, every_step=every_step, keep=keep)
     started = time.monotonic()
     records_read = 0
     with click.progressbar(
@@ -168,14 +199,26 @@ def replay(
                     yield record
             bar.update(pending)
 
-        run(engine, records(), step, lambda at: engine.snapshot(writer.sink, at))
+        def snapshot(at: float) -> None:
+            if first is None or at >= first:
+                engine.snapshot(writer.sink, at)
+
+        stopped = run(engine, records(), step, snapshot, until=until_at)
     if engine.clock is None:
         writer.close()
         raise click.ClickException("no valid event in the input: nothing to replay")
-    last = _moment(final_at) or engine.clock
+    last = _moment(final_at) or (until_at if stopped and until_at is not None else engine.clock)
+    if first is not None and last < first:
+        writer.close()
+        raise click.ClickException(
+            f"the input ends before --since ({since}): nothing to write; its newest event is at "
+            f"{_stamp(engine.clock)}"
+        )
     engine.snapshot(writer.sink, last)
     samples = writer.close()
     elapsed = time.monotonic() - started
+    if keep is not None and keep.unmatched():
+        click.echo(f"warning: no family matched {', '.join(keep.unmatched())}", err=True)
     if rejected is not None:
         _write_rejections(engine, rejected)
     click.echo(_replay_summary(engine, last), err=True)
@@ -205,6 +248,17 @@ def replay(
 
 
 BLOCK_SECONDS = 7200  # Prometheus' smallest block, which promtool writes
+
+
+def _items(values: tuple[str, ...]) -> list[str]:
+    """Comma-separated and repeated option values, as one list."""
+    return [item for value in values for item in value.split(",") if item.strip()]
+
+
+def _stamp(at: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
 
 
 def _promtool() -> str:
