@@ -118,19 +118,20 @@ def replay(
     quiet: bool,
     **options: Any,
 ) -> None:
-    """Recompute every KPI for stored history, fast, and write it for Prometheus.
+    """Recompute every KPI for stored history, fast, and load it into Prometheus.
 
     Reads events from JSON Lines FILES (one event per line, any mix of tickets, calls,
     surveys and customer events, in the order they happened) or, with --kafka, from the
     event topics. Events go through the same validation and KPI rules as the live worker,
     in one process without Faust, and every series the worker exports is written as it
-    stood every --step seconds of event time. Load the result into Prometheus with
+    stood every --step seconds of event time (a sample when it changed, and as often as the
+    shipped rules and dashboards need to read the same otherwise). Into Prometheus:
 
     \b
-      promtool tsdb create-blocks-from openmetrics cxpulse-replay.om DATA_DIR
+      cxpulse replay events.jsonl --prometheus-data /var/lib/prometheus/data
 
     Settings (thresholds, queue settings, grace) come from the same CXPULSE_* variables as
-    the worker's, so the numbers match what the worker shows.
+    the worker's, so the numbers match what the worker shows. More: docs/backfill.md.
     """
     from streams.replay.driver import Replay, run
     from streams.replay.sources import JsonLines, KafkaRange
