@@ -410,6 +410,61 @@ EVENTS_LATE = Series(
     LABELS,
 )
 
+# Each queue's targets and limits from the policy (field name -> series), and whether it is open:
+# the alert rules, dashboards and `cxpulse top` compare against these, never numbers of their own.
+QUEUE_LABELS = ("queue",)
+QUEUE_TARGETS: dict[str, Series] = {
+    "service_level_target": Series(
+        "service_level_target_ratio",
+        "Share of calls the queue aims to answer within its service-level threshold.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+    "service_level_seconds": Series(
+        "service_level_threshold_seconds",
+        "Calls answered within this many seconds meet the queue's service level.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+    "short_abandon_seconds": Series(
+        "short_abandon_threshold_seconds",
+        "Callers hanging up within this many seconds are short abandons (in no ratio).",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+    "first_response_target_seconds": Series(
+        "first_response_target_seconds",
+        "The queue's first-response target: a later first reply is a breach.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+    "abandonment_limit": Series(
+        "abandonment_limit_ratio",
+        "Share of calls abandoned above which the queue is in trouble.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+    "escalation_limit": Series(
+        "escalation_limit_ratio",
+        "Share of new tickets escalated above which a rise in escalations alerts.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+    "first_response_breach_limit": Series(
+        "first_response_breach_limit_ratio",
+        "Share of first replies later than the target above which a rise in breaches alerts.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
+}
+QUEUE_OPEN = Series(
+    "queue_open",
+    "1 while the queue is open by its calendar (opening hours and holidays), else 0; a queue "
+    "without a calendar is always open.",
+    "gauge",
+    QUEUE_LABELS,
+)
+
 # Work measures per window, under the keys :func:`metrics.aggregates.windows.window_values` gives them.
 WORK_MEASURES: dict[str, Series] = {
     "active_agents": Series(

@@ -18,13 +18,25 @@ SECONDS_PER_DAY = 86400.0
 
 @dataclass(frozen=True, slots=True)
 class QueuePolicy:
+    """One queue's targets and limits. The defaults here are cxpulse's only defaults: settings,
+    the exported target gauges, and through them the alert rules, dashboards and ``cxpulse top``
+    all start from them."""
+
     first_response_target_seconds: float = 3600.0
     service_level_seconds: float = 20.0
     short_abandon_seconds: float = 5.0
     hourly_cost: float = 30.0  # cost of one agent-hour in this queue, in the centre's currency
     service_level_target: float = 0.8  # share of calls to answer within service_level_seconds
     max_occupancy: float = 0.85  # the busiest agents may be planned to be, for staffing
+    # Alert limits: shares of calls abandoned, of new tickets escalated, and of first replies
+    # later than their target, above which a queue is in trouble.
+    abandonment_limit: float = 0.10
+    escalation_limit: float = 0.15
+    first_response_breach_limit: float = 0.20
     calendar: Calendar | None = None  # opening hours; None: open around the clock
+
+
+DEFAULTS = QueuePolicy()
 
 
 @dataclass(frozen=True, slots=True)

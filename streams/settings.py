@@ -16,7 +16,7 @@ from metrics.business_hours import Calendar
 from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.definitions import WINDOWS
-from metrics.policy import Policy, QueuePolicy
+from metrics.policy import DEFAULTS, Policy, QueuePolicy
 from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
 
@@ -178,18 +178,50 @@ class Settings(BaseSettings):
         description="A worker not in its consumer group with all its topics by then logs why and exits 1.",
     )
 
-    # KPI thresholds and costs; each of the first six can be set per queue in queue_settings.
-    first_response_target_seconds: float = Field(3600, gt=0, description="First response SLA target.")
-    service_level_seconds: float = Field(
-        20, gt=0, description="Calls answered within this meet the service level."
+    # KPI targets, limits and costs (defaults: metrics.policy.QueuePolicy); each of the next
+    # nine can be set per queue in queue_settings.
+    first_response_target_seconds: float = Field(
+        DEFAULTS.first_response_target_seconds, gt=0, description="First response SLA target."
     )
-    short_abandon_seconds: float = Field(5, ge=0, description="Callers hanging up sooner are short abandons.")
-    hourly_cost: float = Field(30.0, ge=0, description="Cost of one agent-hour, for cost per conversation.")
+    service_level_seconds: float = Field(
+        DEFAULTS.service_level_seconds, gt=0, description="Calls answered within this meet the service level."
+    )
+    short_abandon_seconds: float = Field(
+        DEFAULTS.short_abandon_seconds, ge=0, description="Callers hanging up sooner are short abandons."
+    )
+    hourly_cost: float = Field(
+        DEFAULTS.hourly_cost, ge=0, description="Cost of one agent-hour, for cost per conversation."
+    )
     service_level_target: float = Field(
-        0.8, gt=0, lt=1, description="Share of calls to answer within SERVICE_LEVEL_SECONDS, for staffing."
+        DEFAULTS.service_level_target,
+        gt=0,
+        lt=1,
+        description="Share of calls to answer within SERVICE_LEVEL_SECONDS: the service-level alerts, "
+        "dashboards, cxpulse top and staffing read it.",
     )
     max_occupancy: float = Field(
-        0.85, gt=0, le=1, description="The busiest agents may be planned to be, for staffing (Erlang C)."
+        DEFAULTS.max_occupancy,
+        gt=0,
+        le=1,
+        description="The busiest agents may be planned to be, for staffing (Erlang C).",
+    )
+    abandonment_limit: float = Field(
+        DEFAULTS.abandonment_limit,
+        gt=0,
+        lt=1,
+        description="Share of calls abandoned (short abandons left out) above which a queue alerts.",
+    )
+    escalation_limit: float = Field(
+        DEFAULTS.escalation_limit,
+        gt=0,
+        lt=1,
+        description="Share of new tickets escalated above which a rise in escalations alerts.",
+    )
+    first_response_breach_limit: float = Field(
+        DEFAULTS.first_response_breach_limit,
+        gt=0,
+        lt=1,
+        description="Share of first replies later than their target above which a rise in breaches alerts.",
     )
     queue_settings: dict[str, dict[str, float]] = Field(
         default_factory=dict,
@@ -371,6 +403,9 @@ class Settings(BaseSettings):
             hourly_cost=self.hourly_cost,
             service_level_target=self.service_level_target,
             max_occupancy=self.max_occupancy,
+            abandonment_limit=self.abandonment_limit,
+            escalation_limit=self.escalation_limit,
+            first_response_breach_limit=self.first_response_breach_limit,
         )
         rest: dict[str, Any] = {
             "repeat_contact_days": self.repeat_contact_days,

@@ -57,6 +57,9 @@ class Rules:
     customer_base: int = 0
     sl_target: float = 0.8
     max_occupancy: float = 0.85
+    abandonment_limit: float = 0.10
+    escalation_limit: float = 0.15
+    breach_limit: float = 0.20
     per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def q(self, queue: str, name: str) -> float:
@@ -467,6 +470,19 @@ def expected_samples(
                 put("cxpulse_resolutions_per_agent_hour", wl, handled / hours)
             if handled:
                 put("cxpulse_cost_per_conversation", wl, hours * r.q(q, "hourly_cost") / handled)
+    # Each queue's targets, for those with facts and those configured; no calendars here: open.
+    for q in {f.queue for f in facts} | set(r.per_queue):
+        for name, key in (
+            ("service_level_target_ratio", "sl_target"),
+            ("service_level_threshold_seconds", "service_level"),
+            ("short_abandon_threshold_seconds", "short_abandon"),
+            ("first_response_target_seconds", "frt_target"),
+            ("abandonment_limit_ratio", "abandonment_limit"),
+            ("escalation_limit_ratio", "escalation_limit"),
+            ("first_response_breach_limit_ratio", "breach_limit"),
+        ):
+            put(f"cxpulse_{name}", {"queue": q}, r.q(q, key))
+        put("cxpulse_queue_open", {"queue": q}, 1)
     if lifecycle:
         _lifecycle_samples(lifecycle, now, r.customer_base, put)
     return exp
@@ -519,7 +535,8 @@ KPI_PREFIXES = (
     "cxpulse_repeat_", "cxpulse_conversion", "cxpulse_csat", "cxpulse_nps", "cxpulse_ces", "cxpulse_service_",
     "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late", "cxpulse_longest_",
     "cxpulse_agent", "cxpulse_after_call", "cxpulse_offered_", "cxpulse_required_", "cxpulse_predicted_",
-    "cxpulse_staffing_",
+    "cxpulse_staffing_", "cxpulse_short_abandon_", "cxpulse_abandonment_", "cxpulse_escalation_",
+    "cxpulse_queue_open",
 )  # fmt: skip
 
 

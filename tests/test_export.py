@@ -140,3 +140,40 @@ def test_the_page_is_byte_for_byte_what_prometheus_client_writes() -> None:
     trimmed = families(metrics.page().decode())
     assert "cxpulse_window_tickets_created" not in trimmed
     assert {s.labels["window"] for s in trimmed["cxpulse_service_level_ratio"].samples} == {"15m"}
+
+
+def test_each_queue_exports_its_targets_and_whether_it_is_open() -> None:
+    """Targets and limits come from the policy, per queue (configured queues too, even before
+    their first event); opening from the queue's calendar, always open without one."""
+    from metrics.business_hours import Calendar
+
+    monday_10_utc = 1_780_308_000.0  # Monday 1 June 2026, 10:00 UTC = 11:00 in London
+    london = {"zone": "Europe/London", "hours": {"mon": "09:00-17:00"}}
+    policy = Policy.build(
+        Policy().default,
+        {"billing": {"service_level_target": 0.9, "abandonment_limit": 0.05}, "returns": {}},
+        {
+            "billing": Calendar.parse(london),
+            "returns": Calendar.parse({**london, "hours": {"tue": "09:00-17:00"}}),
+        },
+    )
+    samples = {
+        (s.name, s.labels["queue"]): s.value
+        for family in text_string_to_metric_families(
+            KpiCollector(aggregates, 60, policy, clock=lambda: monday_10_utc).text()
+        )
+        for s in family.samples
+        if "queue" in s.labels and set(s.labels) == {"queue"}
+    }
+    assert samples == {
+        **{(f"cxpulse_{n}", q): v for q in ("billing", "sales", "returns") for n, v in (
+            ("service_level_target_ratio", 0.8), ("service_level_threshold_seconds", 20.0),
+            ("short_abandon_threshold_seconds", 5.0), ("first_response_target_seconds", 3600.0),
+            ("abandonment_limit_ratio", 0.1), ("escalation_limit_ratio", 0.15),
+            ("first_response_breach_limit_ratio", 0.2))},
+        ("cxpulse_service_level_target_ratio", "billing"): 0.9,
+        ("cxpulse_abandonment_limit_ratio", "billing"): 0.05,
+        ("cxpulse_queue_open", "billing"): 1.0,  # Monday 11:00 in London
+        ("cxpulse_queue_open", "returns"): 0.0,  # open on Tuesdays only
+        ("cxpulse_queue_open", "sales"): 1.0,  # no calendar: always open
+    }  # fmt: skip

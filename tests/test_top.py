@@ -42,6 +42,38 @@ def test_summarise_adds_up_workers_and_channels() -> None:
     assert billing.service_level == 6 / 8 and billing.required is None and events == 5
 
 
+def test_each_queue_is_judged_against_its_own_target_and_not_while_closed() -> None:
+    from rich.console import Console
+
+    from streams.tools.top import Scrape, render
+
+    page = "".join(
+        f'cxpulse_window_calls_offered{{queue="{q}",channel="phone",window="15m"}} 10\n'
+        f'cxpulse_window_calls_answered_within_sla{{queue="{q}",channel="phone",window="15m"}} 7\n'
+        f'cxpulse_service_level_target_ratio{{queue="{q}"}} {target}\n'
+        f'cxpulse_queue_open{{queue="{q}"}} {is_open}\n'
+        for q, target, is_open in (("billing", 0.6, 1), ("sales", 0.9, 1), ("returns", 0.9, 0))
+    )
+    queues, _ = summarise([page])
+    assert {name: (q.target, q.is_open) for name, q in queues.items()} == {
+        "billing": (0.6, True), "sales": (0.9, True), "returns": (0.9, False)}  # fmt: skip
+
+    def level_style(target: float | None) -> dict[str, str]:
+        console = Console(record=True, width=COLUMNS, color_system="truecolor")
+        console.print(render(Scrape(queues, 0, [], time.time()), None, target, None, 1, live=False))
+        screen = console.export_text(styles=False).splitlines()
+        table = render(Scrape(queues, 0, [], time.time()), None, target, None, 1, live=False).renderables[1]
+        cells = table.columns[3]._cells
+        names = [str(c) for c in table.columns[0]._cells]
+        assert any("returns (closed)" in line for line in screen)
+        return {name.split()[0]: str(cell.style) for name, cell in zip(names, cells, strict=True)}
+
+    # 70 % answered in time: on target for billing (60 %), below it for sales (90 %), and
+    # returns is closed: shown, not judged.
+    assert level_style(None) == {"billing": "green", "sales": "bold red", "returns": ""}
+    assert level_style(0.5) == {"billing": "green", "sales": "green", "returns": ""}
+
+
 @pytest.fixture
 def one_worker_page():
     """A /metrics page as a worker serves it, on a loopback port of its own."""

@@ -35,7 +35,7 @@ class Cadence:
 
 
 RULES, DASHBOARDS = "rules", "dashboards"
-_D, _RD = frozenset({DASHBOARDS}), frozenset({RULES, DASHBOARDS})
+_R, _D, _RD = frozenset({RULES}), frozenset({DASHBOARDS}), frozenset({RULES, DASHBOARDS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +61,7 @@ EVERY_STEP = Cadence(dense_seconds=float("inf"), refresh_seconds=0)
 _M, _H = 60, 3600
 # Sample name -> how the shipped rules and dashboards read it (``by`` left out: both read it).
 READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
+    "cxpulse_abandonment_limit_ratio": Reads(instant=True),
     "cxpulse_agent_occupancy_ratio": Reads(instant=True, by=_D),
     "cxpulse_agents": Reads(instant=True, by=_D),
     "cxpulse_call_abandonment_ratio": Reads(instant=True, by=_D),
@@ -86,6 +87,7 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_customer_churn_ratio": Reads(instant=True, by=_D),
     "cxpulse_customer_retention_ratio": Reads(instant=True, by=_D),
     "cxpulse_customers_active": Reads(instant=True, by=_D),
+    "cxpulse_escalation_limit_ratio": Reads(instant=True, by=_R),
     "cxpulse_event_delay_seconds_bucket": Reads((5 * _M,), by=_D),
     "cxpulse_events_duplicate_total": Reads((5 * _M,), by=_D),
     "cxpulse_events_invalid_total": Reads((5 * _M,)),
@@ -93,10 +95,12 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_events_total": Reads((5 * _M, 10 * _M), instant=True),
     "cxpulse_fact_messages_total": Reads((5 * _M,), by=_D),
     "cxpulse_first_contact_resolution_ratio": Reads(instant=True, by=_D),
+    "cxpulse_first_response_breach_limit_ratio": Reads(instant=True, by=_R),
     "cxpulse_first_response_mean_seconds": Reads(instant=True, by=_D),
     "cxpulse_first_response_p90_seconds": Reads(instant=True, by=_D),
     "cxpulse_first_response_seconds_bucket": Reads((1 * _H,)),
     "cxpulse_first_response_sla_breaches_total": Reads((15 * _M,)),
+    "cxpulse_first_response_target_seconds": Reads(instant=True, by=_D),
     "cxpulse_longest_call_wait_seconds": Reads(instant=True, by=_D),
     "cxpulse_nps_detractors_total": Reads((1 * _H,)),
     "cxpulse_nps_promoters_total": Reads((1 * _H,)),
@@ -105,12 +109,15 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_oldest_open_ticket_age_seconds": Reads(instant=True, by=_D),
     "cxpulse_oldest_unanswered_ticket_age_seconds": Reads(instant=True, by=_D),
     "cxpulse_predicted_service_level_ratio": Reads(instant=True, by=_D),
+    "cxpulse_queue_open": Reads((15 * _M,), instant=True, by=_R),
     "cxpulse_repeat_contacts_total": Reads((1 * _H,)),
     "cxpulse_required_agents": Reads(instant=True, by=_D),
     "cxpulse_resolution_seconds_count": Reads((1 * _H,)),
     "cxpulse_resolution_seconds_sum": Reads((1 * _H,)),
     "cxpulse_resolutions_per_agent_hour": Reads(instant=True, by=_D),
     "cxpulse_service_level_ratio": Reads(instant=True, by=_D),
+    "cxpulse_service_level_target_ratio": Reads(instant=True),
+    "cxpulse_service_level_threshold_seconds": Reads(instant=True, by=_D),
     "cxpulse_staffing_gap_agents": Reads(instant=True),
     "cxpulse_ticket_first_responses_total": Reads((15 * _M,)),
     "cxpulse_tickets_created_total": Reads((15 * _M,)),

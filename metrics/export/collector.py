@@ -41,6 +41,8 @@ from metrics.definitions import (
     LONGEST_CALL_WAIT,
     OLDEST_NEW_TICKET,
     OLDEST_OPEN_TICKET,
+    QUEUE_OPEN,
+    QUEUE_TARGETS,
     RATIOS,
     STAFFED_STATES,
     STAFFING,
@@ -139,6 +141,7 @@ class KpiCollector(Collector):
                 queues.append(value)
         self._queue_families(sink, queues, buckets, now, changed)
         self._customer_families(sink, customers, now)
+        self._queue_targets(sink, {agg["queue"] for agg in queues}, now)
         folded = declared(sink, LABEL_VALUES_FOLDED)
         sink.group("labels")
         for label, n in folds.items():
@@ -243,6 +246,20 @@ class KpiCollector(Collector):
                 level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS) for state in STAFFED_STATES
             )
         return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, staffed, rules)
+
+    def _queue_targets(self, sink: Sink, seen: set[str], now: float) -> None:
+        """Targets, limits and opening for the queues this worker exports and those configured
+        (every worker exports the configured ones: the rules take ``max by (queue)``)."""
+        targets = {name: declared(sink, series) for name, series in QUEUE_TARGETS.items()}
+        is_open = declared(sink, QUEUE_OPEN)
+        sample = sink.sample
+        for queue in sorted(seen | set(self._policy.queues)):
+            rules = self._policy.for_queue(queue)
+            sink.group(("targets", queue))
+            labels = (queue,)
+            for name, family in targets.items():
+                sample(family, labels, getattr(rules, name))
+            sample(is_open, labels, 1 if rules.calendar is None or rules.calendar.is_open(now) else 0)
 
     def _customer_families(self, sink: Sink, aggregates: list[Aggregate], now: float) -> None:
         base = self._policy.customer_base

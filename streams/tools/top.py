@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from metrics.definitions import AGENT_STATES
+from metrics.policy import DEFAULTS
 
 DEFAULT_URL = "http://127.0.0.1:6066/metrics"
 WINDOW = "15m"
@@ -45,6 +46,10 @@ class QueueNow:
     new_tickets: float = 0.0
     oldest_new: float = 0.0
     open_tickets: float = 0.0
+    # The queue's own targets, as its workers export them from their settings.
+    target: float = DEFAULTS.service_level_target
+    threshold: float = DEFAULTS.service_level_seconds
+    is_open: bool = True
 
     @property
     def service_level(self) -> float | None:
@@ -100,6 +105,12 @@ def summarise(texts: Iterable[str]) -> tuple[dict[str, QueueNow], float]:
                     q.oldest_new = max(q.oldest_new, value)
                 elif name == "cxpulse_tickets_open":
                     q.open_tickets += value
+                elif name == "cxpulse_service_level_target_ratio":
+                    q.target = value
+                elif name == "cxpulse_service_level_threshold_seconds":
+                    q.threshold = value
+                elif name == "cxpulse_queue_open":
+                    q.is_open = value == 1
     return dict(queues), events
 
 
@@ -159,9 +170,17 @@ LEGEND = (
 
 
 def render(
-    now: Scrape, rate: float | None, target: float, threshold: float, urls: int, live: bool = True
+    now: Scrape,
+    rate: float | None,
+    target: float | None,
+    threshold: float | None,
+    urls: int,
+    live: bool = True,
 ) -> Group:
-    """The screen: a header line, the queue table, and any worker that did not answer."""
+    """The screen: a header line, the queue table, and any worker that did not answer.
+
+    Each queue is coloured against its own target and threshold unless ``target`` or
+    ``threshold`` overrides them; a closed queue is marked and left uncoloured."""
     table = Table(expand=True, header_style="bold")
     for column in ("queue", "waiting", "longest", "SL 15m", "avail", "busy", "wrap", "away", "need",
                    "short/spare", "new tickets", "oldest new", "open"):  # fmt: skip
@@ -169,11 +188,15 @@ def render(
     for name in sorted(now.queues):
         q = now.queues[name]
         level = q.service_level
+        aim = q.target if target is None else target
+        limit = q.threshold if threshold is None else threshold
+        judged = q.is_open or None  # None: no colour (a closed queue is not judged)
+        good_level = None if level is None else judged and level >= aim
         table.add_row(
-            name,
-            _coloured(f"{q.waiting:.0f}", q.waiting == 0 if q.waiting <= 5 else False),
-            _coloured(_duration(q.longest_wait), q.longest_wait <= threshold),
-            _coloured("-" if level is None else f"{level:.0%}", None if level is None else level >= target),
+            name if q.is_open else Text(f"{name} (closed)", style="dim"),
+            _coloured(f"{q.waiting:.0f}", judged and (q.waiting == 0 if q.waiting <= 5 else False)),
+            _coloured(_duration(q.longest_wait), judged and q.longest_wait <= limit),
+            _coloured("-" if level is None else f"{level:.0%}", good_level),
             *(f"{q.agents[state]:.0f}" for state in AGENT_STATES),
             "-" if q.required is None else f"{q.required:.0f}",
             _staffing(q.gap),
@@ -200,10 +223,15 @@ def render(
 @click.option("--user", help="Basic-auth user of the workers' /metrics; password from CXPULSE_TOP_PASSWORD.")
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False), help="CA file for https:// workers.")
 @click.option(
-    "--target", type=float, default=0.8, show_default=True, help="Service-level target (colours SL 15m)."
+    "--target",
+    type=float,
+    help="Service-level target for every queue (colours SL 15m); default: each queue's own, as its "
+    "workers export it (CXPULSE_SERVICE_LEVEL_TARGET and CXPULSE_QUEUE_SETTINGS).",
 )
 @click.option(
-    "--threshold", type=float, default=20.0, show_default=True, help="Answer threshold in seconds (longest)."
+    "--threshold",
+    type=float,
+    help="Answer threshold in seconds for every queue (colours longest); default: each queue's own.",
 )
 def top(
     urls: tuple[str, ...],
@@ -211,8 +239,8 @@ def top(
     once: bool,
     user: str | None,
     cafile: str | None,
-    target: float,
-    threshold: float,
+    target: float | None,
+    threshold: float | None,
 ) -> None:
     """A live wallboard in the terminal, from workers' /metrics (works over SSH).
 
