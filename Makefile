@@ -12,7 +12,7 @@ UV := .tools/bin/uv
 SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --system-certs --python $(PYTHON)
 DEMO_ARGS ?=
 
-.PHONY: install install-test demo test lint lock tools dashboards k8s bench stress
+.PHONY: install install-test demo test lint lock tools dashboards rules k8s bench stress
 
 $(UV):
 	@$(PYTHON) -m venv .tools
@@ -55,6 +55,11 @@ bench: $(UV) tools
 
 dashboards: install-test
 	$(BIN)/python deploy/grafana/dashboards.py
+	$(BIN)/python deploy/k8s/generate.py
+
+# The SLO recording rules and burn-rate alerts, from deploy/prometheus/slo.yml.
+rules: install-test
+	$(BIN)/python deploy/prometheus/slo.py
 	$(BIN)/python deploy/k8s/generate.py
 
 # The Kubernetes objects that repeat the alerting rules and the dashboards (deploy/k8s/base).

@@ -70,6 +70,16 @@ class Calendar:
     def is_open(self, at: float) -> bool:
         return self.closes_at(at) is not None
 
+    def open_share(self) -> float:
+        """The share of a week the queue is open by its weekly hours (holidays aside): a budget
+        counted over a week is spent in these hours, so short windows burn it faster."""
+        minutes = sum(
+            (closes.hour * 60 + closes.minute) - (opens.hour * 60 + opens.minute)
+            for intervals in self.hours.values()
+            for opens, closes in intervals
+        )
+        return minutes / (7 * 24 * 60)
+
     def closes_at(self, at: float) -> float | None:
         """When the opening interval holding ``at`` ends, or None while the queue is closed."""
         day = datetime.fromtimestamp(at, self.zone).date()

@@ -450,6 +450,12 @@ QUEUE_TARGETS: dict[str, Series] = {
         "gauge",
         QUEUE_LABELS,
     ),
+    "first_response_objective": Series(
+        "first_response_objective_ratio",
+        "Share of first replies the queue aims to send within its first-response target (its SLO).",
+        "gauge",
+        QUEUE_LABELS,
+    ),
     "first_response_breach_limit": Series(
         "first_response_breach_limit_ratio",
         "Share of first replies later than the target above which a rise in breaches alerts.",
@@ -457,6 +463,13 @@ QUEUE_TARGETS: dict[str, Series] = {
         QUEUE_LABELS,
     ),
 }
+QUEUE_OPEN_SHARE = Series(
+    "queue_open_share_ratio",
+    "Share of the week the queue is open by its weekly hours (1 without a calendar): SLO burn-rate "
+    "alerts scale their factors by it, as a budget is spent in open hours only.",
+    "gauge",
+    QUEUE_LABELS,
+)
 QUEUE_OPEN = Series(
     "queue_open",
     "1 while the queue is open by its calendar (opening hours and holidays), else 0; a queue "

@@ -33,6 +33,9 @@ class QueuePolicy:
     abandonment_limit: float = 0.10
     escalation_limit: float = 0.15
     first_response_breach_limit: float = 0.20
+    # Share of first replies to send within first_response_target_seconds: the objective of the
+    # first-response SLO (the calls' is service_level_target).
+    first_response_objective: float = 0.9
     calendar: Calendar | None = None  # opening hours; None: open around the clock
 
 

@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     )
 
     # KPI targets, limits and costs (defaults: metrics.policy.QueuePolicy); each of the next
-    # nine can be set per queue in queue_settings.
+    # ten can be set per queue in queue_settings.
     first_response_target_seconds: float = Field(
         DEFAULTS.first_response_target_seconds, gt=0, description="First response SLA target."
     )
@@ -216,6 +216,13 @@ class Settings(BaseSettings):
         gt=0,
         lt=1,
         description="Share of new tickets escalated above which a rise in escalations alerts.",
+    )
+    first_response_objective: float = Field(
+        DEFAULTS.first_response_objective,
+        gt=0,
+        lt=1,
+        description="Share of first replies to send within FIRST_RESPONSE_TARGET_SECONDS: the "
+        "objective of the first-response SLO and its burn-rate alerts.",
     )
     first_response_breach_limit: float = Field(
         DEFAULTS.first_response_breach_limit,
@@ -406,6 +413,7 @@ class Settings(BaseSettings):
             abandonment_limit=self.abandonment_limit,
             escalation_limit=self.escalation_limit,
             first_response_breach_limit=self.first_response_breach_limit,
+            first_response_objective=self.first_response_objective,
         )
         rest: dict[str, Any] = {
             "repeat_contact_days": self.repeat_contact_days,

@@ -60,6 +60,7 @@ class Rules:
     abandonment_limit: float = 0.10
     escalation_limit: float = 0.15
     breach_limit: float = 0.20
+    frt_objective: float = 0.9
     per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def q(self, queue: str, name: str) -> float:
@@ -480,9 +481,11 @@ def expected_samples(
             ("abandonment_limit_ratio", "abandonment_limit"),
             ("escalation_limit_ratio", "escalation_limit"),
             ("first_response_breach_limit_ratio", "breach_limit"),
+            ("first_response_objective_ratio", "frt_objective"),
         ):
             put(f"cxpulse_{name}", {"queue": q}, r.q(q, key))
         put("cxpulse_queue_open", {"queue": q}, 1)
+        put("cxpulse_queue_open_share_ratio", {"queue": q}, 1.0)
     if lifecycle:
         _lifecycle_samples(lifecycle, now, r.customer_base, put)
     return exp

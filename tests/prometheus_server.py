@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from kafka_server import free_port
 
-RULES = Path(__file__).resolve().parent.parent / "deploy/prometheus/rules/cxpulse.rules.yml"
+RULES = sorted((Path(__file__).resolve().parent.parent / "deploy/prometheus/rules").glob("*.yml"))
 
 
 class PrometheusServer:
@@ -32,10 +32,10 @@ class PrometheusServer:
         self.workdir = workdir
         self.data = data or workdir / "data"
         self.port = free_port()
-        rules = yaml.safe_load(RULES.read_text())
-        for group in rules["groups"]:
+        groups = [group for path in RULES for group in yaml.safe_load(path.read_text())["groups"]]
+        for group in groups:
             group["interval"] = "1s"
-        (workdir / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+        (workdir / "rules.yml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(workdir / "rules.yml")],

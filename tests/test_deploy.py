@@ -19,8 +19,8 @@ from metrics.export.worker import WorkerMetrics
 from metrics.policy import Policy
 from streams.settings import Settings
 
-RULES = ROOT / "deploy/prometheus/rules/cxpulse.rules.yml"
-RULE_TESTS = ROOT / "deploy/prometheus/tests/alerts_test.yml"
+RULE_FILES = sorted((ROOT / "deploy/prometheus/rules").glob("*.yml"))
+RULE_TESTS = sorted((ROOT / "deploy/prometheus/tests").glob("*_test.yml"))
 DASHBOARDS = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
 # Series from other exporters that the rules and dashboards use on purpose.
 EXTERNAL = {"up", "kafka_consumergroup_lag"}
@@ -31,24 +31,34 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
 
 
+def rules() -> list[dict]:
+    return [r for path in RULE_FILES for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
 def test_promtool_checks_the_rules():
-    result = run("promtool", "check", "rules", str(RULES))
+    result = run("promtool", "check", "rules", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 34 rules found" in result.stdout
+    assert [line.strip() for line in result.stdout.splitlines() if "SUCCESS" in line] == [
+        "SUCCESS: 35 rules found",  # cxpulse-slo.rules.yml
+        "SUCCESS: 34 rules found",  # cxpulse.rules.yml
+    ]
+
+
+def test_the_slo_rules_are_generated_from_their_spec():
+    result = run(sys.executable, "deploy/prometheus/slo.py", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_promtool_unit_tests_every_alert_firing_and_not():
-    result = run("promtool", "test", "rules", str(RULE_TESTS))
+    result = run("promtool", "test", "rules", *map(str, RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    tests = [t for path in RULE_TESTS for t in yaml.safe_load(path.read_text())["tests"]]
     tested = {case["alertname"] for t in tests for case in t.get("alert_rule_test", [])}
     firing = {case["alertname"] for t in tests for case in t.get("alert_rule_test", []) if case["exp_alerts"]}
-    alerts = {
-        r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "alert" in r
-    }
+    alerts = {r["alert"] for r in rules() if "alert" in r}
     assert tested == alerts == firing
     # A quiet case for every alert: an evaluation expecting nothing, or another label set left silent.
-    assert len(alerts) == 9
+    assert len(alerts) == 13
 
 
 def test_promtool_checks_the_compose_prometheus_config():
@@ -121,9 +131,7 @@ def exported_names() -> set[str]:
 
 
 def recorded_names() -> set[str]:
-    return {
-        r["record"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"] if "record" in r
-    }
+    return {r["record"] for r in rules() if "record" in r}
 
 
 def referenced_names(expr: str) -> set[str]:
@@ -136,7 +144,7 @@ def referenced_names(expr: str) -> set[str]:
 
 def test_rules_and_dashboards_use_only_names_cxpulse_exports():
     known = exported_names() | recorded_names() | EXTERNAL
-    rule_exprs = [r["expr"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]]
+    rule_exprs = [r["expr"] for r in rules()]
     used = set().union(*(referenced_names(e) for e in rule_exprs + dashboard_queries()))
     assert used - known == set()
     # Each KPI family of the catalogue shows on a dashboard or feeds a rule the dashboards use.

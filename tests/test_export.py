@@ -170,10 +170,13 @@ def test_each_queue_exports_its_targets_and_whether_it_is_open() -> None:
             ("service_level_target_ratio", 0.8), ("service_level_threshold_seconds", 20.0),
             ("short_abandon_threshold_seconds", 5.0), ("first_response_target_seconds", 3600.0),
             ("abandonment_limit_ratio", 0.1), ("escalation_limit_ratio", 0.15),
-            ("first_response_breach_limit_ratio", 0.2))},
+            ("first_response_breach_limit_ratio", 0.2), ("first_response_objective_ratio", 0.9),
+            ("queue_open_share_ratio", 1.0))},
         ("cxpulse_service_level_target_ratio", "billing"): 0.9,
         ("cxpulse_abandonment_limit_ratio", "billing"): 0.05,
         ("cxpulse_queue_open", "billing"): 1.0,  # Monday 11:00 in London
         ("cxpulse_queue_open", "returns"): 0.0,  # open on Tuesdays only
         ("cxpulse_queue_open", "sales"): 1.0,  # no calendar: always open
+        ("cxpulse_queue_open_share_ratio", "billing"): 8 / 168,  # eight hours a week
+        ("cxpulse_queue_open_share_ratio", "returns"): 8 / 168,
     }  # fmt: skip

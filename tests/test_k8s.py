@@ -203,7 +203,11 @@ def test_state_has_a_volume_and_the_pod_runs_unprivileged(objects):
 
 
 def test_rules_and_dashboards_come_from_their_one_source(objects):
-    rules = yaml.safe_load((ROOT / "deploy/prometheus/rules/cxpulse.rules.yml").read_text())["groups"]
+    rules = [
+        group
+        for path in sorted((ROOT / "deploy/prometheus/rules").glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+    ]
     assert one(objects, "PrometheusRule")["spec"]["groups"] == rules
     boards = {p.name: json.loads(p.read_text()) for p in (ROOT / "deploy/grafana/dashboards").glob("*.json")}
     shipped = {}

@@ -42,6 +42,7 @@ from metrics.definitions import (
     OLDEST_NEW_TICKET,
     OLDEST_OPEN_TICKET,
     QUEUE_OPEN,
+    QUEUE_OPEN_SHARE,
     QUEUE_TARGETS,
     RATIOS,
     STAFFED_STATES,
@@ -251,7 +252,7 @@ class KpiCollector(Collector):
         """Targets, limits and opening for the queues this worker exports and those configured
         (every worker exports the configured ones: the rules take ``max by (queue)``)."""
         targets = {name: declared(sink, series) for name, series in QUEUE_TARGETS.items()}
-        is_open = declared(sink, QUEUE_OPEN)
+        is_open, open_share = declared(sink, QUEUE_OPEN), declared(sink, QUEUE_OPEN_SHARE)
         sample = sink.sample
         for queue in sorted(seen | set(self._policy.queues)):
             rules = self._policy.for_queue(queue)
@@ -259,7 +260,9 @@ class KpiCollector(Collector):
             labels = (queue,)
             for name, family in targets.items():
                 sample(family, labels, getattr(rules, name))
-            sample(is_open, labels, 1 if rules.calendar is None or rules.calendar.is_open(now) else 0)
+            calendar = rules.calendar
+            sample(is_open, labels, 1 if calendar is None or calendar.is_open(now) else 0)
+            sample(open_share, labels, 1.0 if calendar is None else calendar.open_share())
 
     def _customer_families(self, sink: Sink, aggregates: list[Aggregate], now: float) -> None:
         base = self._policy.customer_base
