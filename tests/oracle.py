@@ -543,6 +543,17 @@ KPI_PREFIXES = (
 )  # fmt: skip
 
 
+# A queue's targets, limits and opening: the same on every worker (they come from settings), so
+# every worker exports those of the queues it serves and those configured, and rules take max.
+POLICY_NAMES = {
+    "cxpulse_service_level_target_ratio", "cxpulse_service_level_threshold_seconds",
+    "cxpulse_short_abandon_threshold_seconds", "cxpulse_first_response_target_seconds",
+    "cxpulse_first_response_objective_ratio", "cxpulse_abandonment_limit_ratio",
+    "cxpulse_escalation_limit_ratio", "cxpulse_first_response_breach_limit_ratio",
+    "cxpulse_queue_open", "cxpulse_queue_open_share_ratio",
+}  # fmt: skip
+
+
 def kpi_samples(samples: dict) -> dict:
     """The KPI part of a scrape (leaves out the worker's own process counters)."""
     return {k: v for k, v in samples.items() if k[0].startswith(KPI_PREFIXES)}

@@ -14,10 +14,12 @@ import pytest
 from helpers import event, produce, wait_for
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
+from oracle import Rules
 from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact
 from test_resilience import assert_union_exact, first_worker_fed, wait_sharing
 
 pytestmark = pytest.mark.kafka
+DEFAULTS = Rules()  # a stack with no settings of its own
 
 TABLES = ("ticket-state", "call-state", "survey-state", "customer-state", "agent-state", "queue-kpis")
 # Short segments that the log cleaner may compact at once, tombstones included.
@@ -147,14 +149,14 @@ def test_buckets_older_than_every_window_still_expire_after_a_recovery(stack, ka
     first = stack.worker("first")
     first.wait_assigned(stack.partitions)
     produce(kafka.bootstrap, stack.records(before))
-    assert_exact(first, before, RULES, timeout=90)
+    assert_exact(first, before, DEFAULTS, timeout=90)
     first.stop()
     second = stack.worker("second")
     second.wait_assigned(stack.partitions, timeout=120)
     now = time.time()
     after = [event("call.queued", f"NEW-{i}", now - 30 + i, "billing", "phone") for i in range(3)]
     produce(kafka.bootstrap, stack.records(after))
-    assert_exact(second, before + after, RULES, timeout=90)
+    assert_exact(second, before + after, DEFAULTS, timeout=90)
 
     def latest_values() -> dict[str, bytes | None]:
         _, _, held = records_and_ends(kafka.bootstrap, [f"{stack.app_id}-queue-kpis-changelog"])

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from streams.tools.centre_profiles import PROFILES, CentreProfile
+from streams.tools.incidents import ESCALATED_SHARE, SLOWER, Incident, Script
 
 DEMO = PROFILES["demo"]
 QUEUES = DEMO.queues
@@ -56,7 +57,8 @@ class Traffic:
     """Seeded stream of ``(family, key, event)`` in event-time order, starting at ``start``.
 
     ``profile`` names the centre (queues, channels, opening hours); ``rate`` overrides its mean
-    new contacts per second while open.
+    new contacts per second while open; ``incidents`` script what goes wrong, where and when
+    (:mod:`streams.tools.incidents`).
     """
 
     def __init__(
@@ -67,8 +69,10 @@ class Traffic:
         escalation_share: float = 0.08,
         staffing: float = 1.1,
         profile: CentreProfile = DEMO,
+        incidents: tuple[Incident, ...] = (),
     ) -> None:
         self.rng = random.Random(seed)
+        self.script = Script(incidents)
         self.start = start
         self.clock = start  # the time of the latest event yielded
         self.profile = profile
@@ -131,6 +135,8 @@ class Traffic:
                 at += 60
         else:
             return
+        if self._leaves_for_incident(agent, event_at, at):
+            return
         closes = None if self.profile.calendar is None else self.profile.calendar.closes_at(event_at)
         if closes is not None and at >= closes:
             # The floor closes: everyone logs off, and the roster logs in again at the next opening.
@@ -148,6 +154,28 @@ class Traffic:
                 )
             return
         self._push(at, "agents", self._event(agent, "agent.state_changed", state=nxt))
+
+    def _leaves_for_incident(self, agent: dict[str, Any], now: float, due: float) -> bool:
+        """Whether a scripted incident takes the agent off the floor before its next change at
+        ``due``: away until the incident ends (three agents in four, when understaffed), or
+        logged off until the next opening (all of them, when they leave early)."""
+        queue = agent["queues"][0]
+        incident = self.script.next_of(("understaffed", "agents_leave_early"), queue, now, due + 1e-6)
+        if incident is None or due < incident.start:
+            return False
+        if incident.kind == "understaffed" and sum(map(ord, agent["agent_id"])) % 4 == 0:
+            return False
+        leave = max(incident.start, now + 1.0)
+        rng = self._agent_rng
+        if incident.kind == "understaffed":
+            self._push(leave, "agents", self._event(agent, "agent.state_changed", state="away"))
+            back = incident.end + rng.uniform(0, 120)
+        else:
+            self._push(leave, "agents", self._event(agent, "agent.state_changed", state="offline"))
+            back = self.profile.next_opening(incident.end + 1800) + rng.uniform(0, 600)
+        if math.isfinite(back):
+            self._push(back, "agents", self._event(agent, "agent.state_changed", state="available"))
+        return True
 
     def _rate_at(self, t: float) -> float:
         """The profile's curve (or, around the clock, a ten-minute swing) plus occasional bursts
@@ -232,13 +260,15 @@ class Traffic:
         self._push(t, "tickets", self._event(base, "ticket.created", author=author, tags=tags))
         if channel in ("chat", "web") and rng.random() < 0.4:
             self._push(t + rng.uniform(1, 5), "tickets", self._event(base, "ticket.replied", author="bot"))
-        reply_at = self._working(t + rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8))
+        slower = SLOWER if self.script.active("slow_replies", queue, t) else 1.0
+        reply_at = self._working(t + slower * rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8))
         self._push(reply_at, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
         cursor = reply_at
         if rng.random() < 0.5:
             cursor += rng.lognormvariate(math.log(FIRST_REPLY_MEDIAN[channel]), 0.8)
             self._push(cursor, "tickets", self._event(base, "ticket.replied", author="customer"))
-        if rng.random() < self.escalation_share:
+        surge = self.script.active("escalation_surge", queue, t)
+        if rng.random() < (ESCALATED_SHARE if surge else self.escalation_share):
             # Most escalations happen early: triage routes the ticket to a second tier.
             self._push(
                 self._working(t + rng.uniform(3, 40)),
@@ -264,6 +294,8 @@ class Traffic:
         base = {"call_id": f"C-{next(self._ids)}", **self._base(queue, "phone")}
         self._push(t, "calls", self._event(base, "call.queued"))
         wait = rng.lognormvariate(math.log(18.0), 0.9)
+        if self.script.active("understaffed", queue, t) or self.script.active("agents_leave_early", queue, t):
+            wait *= SLOWER
         patience = rng.expovariate(1 / 120.0)
         if patience < wait:
             self._push(t + patience, "calls", self._event(base, "call.abandoned"))
@@ -297,6 +329,8 @@ class Traffic:
             self.clock = item.at
             if item.family == "agents":
                 self._next_agent_state(item.event, item.at)
+            if self.script.active("feed_stopped", None, item.at):
+                continue  # happened, but never reached cxpulse
             yield item.family, _key(item.family, item.event), item.event
 
     def take(self, n: int) -> list[tuple[str, str, dict[str, Any]]]:

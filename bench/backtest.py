@@ -1,0 +1,417 @@
+"""Alert backtest: weeks of a simulated centre with incidents at known times, the shipped alerts
+evaluated over them in a real Prometheus, and the pages counted.
+
+    python bench/backtest.py                  # make backtest: 4 weeks of the small centre
+    python bench/backtest.py --weeks 2 --json figures.json
+
+What it does, stage by stage (each printed as it goes):
+
+1. simulates the centre (``--profile``: opening hours per weekday, closed nights and Sundays, a
+   holiday in the last week) with scripted incidents (streams/tools/incidents.py): escalation
+   surges, an abandon spike from too few agents, first replies slowing, agents leaving early,
+   the event feed stopping while open; normal Monday ramps and quiet nights come with the
+   profile;
+2. replays it with ``cxpulse replay --prometheus-data`` into a fresh Prometheus data folder;
+3. backfills the recording rules the alerts read with ``promtool tsdb create-blocks-from
+   rules``, level by level (a rule that reads a recorded series waits for that series' blocks);
+4. evaluates every alert expression of the shipped rules, and of the rules before targets,
+   calendars and SLOs (bench/backtest-baseline.rules.yml), at every minute with ``query_range``,
+   applying each alert's ``for:``;
+5. counts, for both: incidents caught (by an alert of severity page or warning for the
+   incident's queue, firing before the incident ends or within 30 minutes after), minutes from
+   onset to firing, false pages per week (pages matching no incident), pages while the queue
+   was closed.
+
+Needs ``prometheus`` and ``promtool`` on PATH (Debian: apt install prometheus).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metrics.business_hours import Calendar  # noqa: E402
+from streams.tools.centre_profiles import PROFILES  # noqa: E402
+from streams.tools.incidents import Incident, plan  # noqa: E402
+from streams.tools.simulator import Traffic  # noqa: E402
+
+RULES = sorted((ROOT / "deploy/prometheus/rules").glob("*.yml"))
+BASELINE = ROOT / "bench/backtest-baseline.rules.yml"
+STEP = 60
+AFTER = 30 * 60  # an alert firing this long after an incident ended still counts as catching it
+ALERTING = ("page", "warning")  # severities that reach someone now
+SETTINGS = {
+    # Replies to email are due within four hours here (the simulator's median is one hour).
+    "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS": "14400",
+    "CXPULSE_EXPORT_WINDOWS": "[]",
+    "CXPULSE_EXPORT_WINDOW_COUNTS": "false",
+}
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run(args: list[str], **kwargs: Any) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(args[:4])} ... failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+# --- Prometheus --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Prometheus:
+    def __init__(self, work: Path, data: Path) -> None:
+        self.work, self.data, self.port = work, data, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Prometheus:
+        config = self.work / "prometheus.yml"
+        config.write_text("global: {scrape_interval: 1m}\n")
+        log = open(self.work / "prometheus.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data}",
+                "--storage.tsdb.retention.time=3650d",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--query.max-samples=200000000",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{self.url}/-/ready", timeout=1)
+                return self
+            except OSError:
+                time.sleep(0.1)
+        sys.exit(f"Prometheus did not start: see {self.work / 'prometheus.log'}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+            self.process = None
+
+    def range(self, expr: str, start: float, end: float) -> dict[frozenset, list[float]]:
+        """Label set -> the evaluation times (every STEP) at which ``expr`` had a value."""
+        found: dict[frozenset, list[float]] = {}
+        chunk = 7 * 86400  # under Prometheus' 11 000 points a series
+        at = start
+        while at <= end:
+            upto = min(end, at + chunk - STEP)
+            query = urllib.parse.urlencode({"query": expr, "start": at, "end": upto, "step": STEP})
+            reply = json.loads(
+                urllib.request.urlopen(f"{self.url}/api/v1/query_range?{query}", timeout=600).read()
+            )
+            if reply["status"] != "success":
+                sys.exit(f"query failed: {reply}\n{expr}")
+            for series in reply["data"]["result"]:
+                labels = frozenset((k, v) for k, v in series["metric"].items() if k != "__name__")
+                found.setdefault(labels, []).extend(float(t) for t, _ in series["values"])
+            at = upto + STEP
+        return found
+
+
+# --- Rules -------------------------------------------------------------------------------------
+
+
+def load_rules(paths: list[Path]) -> list[dict]:
+    return [r for path in paths for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
+
+
+def reads(expr: str, recorded: set[str]) -> set[str]:
+    return {name for name in re.findall(r"[a-z_]+:[a-z0-9_:]+", expr) if name in recorded}
+
+
+def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float, end: float) -> None:
+    """The recording rules the alerts read, level by level into the data folder."""
+    records = {r["record"]: r for r in rules if "record" in r}
+    needed: set[str] = set()
+    pending = [n for r in rules if "alert" in r for n in reads(r["expr"], set(records))]
+    while pending:
+        name = pending.pop()
+        if name not in needed:
+            needed.add(name)
+            pending += reads(records[name]["expr"], set(records))
+    done: set[str] = set()
+    level = 0
+    while needed - done:
+        ready = [n for n in sorted(needed - done) if reads(records[n]["expr"], set(records)) <= done]
+        level += 1
+        say(f"  level {level}: {len(ready)} recording rules")
+        path = prometheus.work / f"level-{level}.yml"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "groups": [
+                        {
+                            "name": f"level-{level}",
+                            "interval": f"{STEP}s",
+                            "rules": [records[n] for n in ready],
+                        }
+                    ]
+                }
+            )
+        )
+        out = prometheus.work / f"level-{level}-blocks"
+        run(
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "rules",
+                f"--start={int(start)}",
+                f"--end={int(end)}",
+                f"--url={prometheus.url}",
+                f"--output-dir={out}",
+                f"--eval-interval={STEP}s",
+                str(path),
+            ]
+        )
+        prometheus.stop()
+        for block in out.iterdir():
+            shutil.move(str(block), prometheus.data / block.name)
+        prometheus.start()
+        done |= set(ready)
+
+
+def duration(text: str) -> float:
+    found = re.fullmatch(r"(\d+)([smhd])", str(text))
+    return 0.0 if not found else int(found[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[found[2]]
+
+
+@dataclass
+class Firing:
+    alert: str
+    severity: str
+    labels: dict[str, str]
+    start: float  # when it fired (after its for:)
+    end: float
+
+
+def firings(prometheus: Prometheus, rules: list[dict], start: float, end: float) -> list[Firing]:
+    """Each alert's firing episodes: runs of consecutive evaluations with a value, from the
+    moment the run has lasted the alert's ``for:``."""
+    out = []
+    for rule in (r for r in rules if "alert" in r):
+        hold = duration(rule.get("for", "0s"))
+        for labels, times in prometheus.range(rule["expr"], start, end).items():
+            times.sort()
+            first = prev = times[0]
+            for t in [*times[1:], None]:
+                if t is not None and t - prev <= STEP:
+                    prev = t
+                    continue
+                if prev - first >= hold:
+                    out.append(
+                        Firing(rule["alert"], rule["labels"]["severity"], dict(labels), first + hold, prev)
+                    )
+                if t is not None:
+                    first = prev = t
+    return out
+
+
+# --- Scoring -----------------------------------------------------------------------------------
+
+
+def matches(firing: Firing, incident: Incident) -> bool:
+    queue = firing.labels.get("queue")
+    same_place = queue is None or incident.queue is None or queue == incident.queue
+    return same_place and firing.start <= incident.end + AFTER and firing.end >= incident.start
+
+
+def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calendar, weeks: float) -> dict:
+    caught, minutes = 0, []
+    per_incident = []
+    for incident in incidents:
+        hits = [f for f in found if f.severity in ALERTING and matches(f, incident)]
+        first = min((f.start for f in hits), default=None)
+        if first is not None:
+            caught += 1
+            minutes.append(max(0.0, first - incident.start) / 60)
+        per_incident.append(
+            {
+                "incident": incident.label,
+                "queue": incident.queue,
+                "minutes": None if first is None else round(max(0.0, first - incident.start) / 60, 1),
+                "alerts": sorted({f.alert for f in hits}),
+            }
+        )
+    pages = [f for f in found if f.severity == "page"]
+    false = [f for f in pages if not any(matches(f, i) for i in incidents)]
+    closed = [f for f in pages if not calendar.is_open(f.start)]
+    return {
+        "detected_ratio": round(caught / len(incidents), 3) if incidents else None,
+        "median_detection_minutes": round(statistics.median(minutes), 1) if minutes else None,
+        "false_pages_per_week": round(len(false) / weeks, 2),
+        "pages_while_closed": len(closed),
+        "incidents": per_incident,
+        "by_alert": {
+            alert: {
+                "firings": sum(1 for f in found if f.alert == alert),
+                "false": sum(
+                    1 for f in found if f.alert == alert and not any(matches(f, i) for i in incidents)
+                ),
+                "while_closed": sum(1 for f in found if f.alert == alert and not calendar.is_open(f.start)),
+            }
+            for alert in sorted({f.alert for f in found})
+        },
+    }
+
+
+# --- The run -----------------------------------------------------------------------------------
+
+
+def simulate(
+    args: argparse.Namespace, work: Path
+) -> tuple[Path, tuple[Incident, ...], Calendar, float, float, dict]:
+    profile = PROFILES[args.profile]
+    assert profile.calendar is not None
+    zone = profile.calendar.zone
+    now = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    monday = now - timedelta(days=now.weekday() + 7 * args.weeks)  # weeks ago, a Monday
+    start = (monday - timedelta(days=1)).timestamp()  # from the Sunday before
+    end = start + args.weeks * 7 * 86400
+    holiday = (monday + timedelta(days=7 * (args.weeks - 1) + 3)).date()  # last week's Thursday
+    hours = {
+        d: ",".join(f"{o.strftime('%H:%M')}-{c.strftime('%H:%M')}" for o, c in spans)
+        for d, spans in (
+            (["mon", "tue", "wed", "thu", "fri", "sat", "sun"][k], v)
+            for k, v in profile.calendar.hours.items()
+        )
+    }
+    doc = {"zone": str(zone), "hours": hours, "holidays": [holiday.isoformat()]}
+    calendar = Calendar.parse(doc)
+    profile = replace(profile, calendar=calendar)
+    incidents = plan(profile, start, args.weeks)
+    say(
+        f"simulating {args.weeks} weeks of the {args.profile} centre from {monday.date()} "
+        f"(holiday {holiday}), {len(incidents)} incidents ..."
+    )
+    history = work / "history.jsonl"
+    count = 0
+    with open(history, "wb") as out:
+        for _, _, event in Traffic(start=start, seed=args.seed, profile=profile, incidents=incidents).until(
+            end
+        ):
+            out.write(orjson.dumps(event) + b"\n")
+            count += 1
+    say(f"  {count} events")
+    env = {**SETTINGS, "CXPULSE_BUSINESS_HOURS": json.dumps({"*": doc})}
+    return history, incidents, calendar, start, end, env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--weeks", type=int, default=4)
+    parser.add_argument("--profile", default="small", help="a simulator profile with opening hours")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--keep", type=Path, help="keep the history and the Prometheus data here")
+    args = parser.parse_args()
+    for tool in ("prometheus", "promtool"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not on PATH (Debian and Ubuntu: apt install prometheus)")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="cxpulse-backtest-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    try:
+        history, incidents, calendar, start, end, env = simulate(args, work)
+        say("replaying into Prometheus blocks ...")
+        data = work / "data"
+        shutil.rmtree(data, ignore_errors=True)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "streams.tools.cli",
+                "replay",
+                str(history),
+                "--quiet",
+                "--prometheus-data",
+                str(data),
+                "--blocks",
+                str(work / "openmetrics"),
+            ],
+            env={**os.environ, **env},
+            cwd=ROOT,
+        )
+        shutil.rmtree(work / "openmetrics", ignore_errors=True)
+        prometheus = Prometheus(work, data).start()
+        try:
+            current, baseline = load_rules(RULES), load_rules([BASELINE])
+            say("backfilling the recording rules the alerts read ...")
+            backfill_recordings(prometheus, current + baseline, start, end)
+            say("evaluating the alerts at every minute ...")
+            weeks = (end - start) / (7 * 86400)
+            figures = score(firings(prometheus, current, start, end), incidents, calendar, weeks)
+            figures["baseline"] = score(firings(prometheus, baseline, start, end), incidents, calendar, weeks)
+        finally:
+            prometheus.stop()
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    figures.update(weeks=args.weeks, profile=args.profile, seconds=round(time.monotonic() - started))
+    report(figures)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+def report(figures: dict) -> None:
+    base = figures["baseline"]
+    say(f"\n{'incident':38} {'queue':14} {'caught after (min)':>20} {'baseline':>10}")
+    for new, old in zip(figures["incidents"], base["incidents"], strict=True):
+        now, before = ("missed" if m is None else f"{m:g}" for m in (new["minutes"], old["minutes"]))
+        say(f"{new['incident']:38} {new['queue'] or 'all':14} {now:>20} {before:>10}")
+    say(f"\n{'':32} {'rules':>10} {'baseline':>10}")
+    for key, label in (
+        ("detected_ratio", "incidents caught"),
+        ("median_detection_minutes", "median minutes to alert"),
+        ("false_pages_per_week", "false pages per week"),
+        ("pages_while_closed", "pages while closed"),
+    ):
+        say(f"{label:32} {figures[key]!s:>10} {base[key]!s:>10}")
+    say(f"\n({figures['weeks']} weeks of the {figures['profile']} centre, {figures['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
