@@ -12,7 +12,7 @@ UV := .tools/bin/uv
 SYNC := UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --quiet --system-certs --python $(PYTHON)
 DEMO_ARGS ?=
 
-.PHONY: install install-test demo test lint lock tools dashboards rules k8s bench stress
+.PHONY: install install-test demo test lint lock tools dashboards rules k8s bench stress backtest
 
 $(UV):
 	@$(PYTHON) -m venv .tools
@@ -73,3 +73,7 @@ test: lint tools
 STRESS_RUNS ?= 5
 stress: install-test tools
 	for i in $$(seq $(STRESS_RUNS)); do $(BIN)/pytest -m stress -q || exit 1; done
+
+# Alert backtest: four simulated weeks with incidents, the shipped alerts against the earlier ones.
+backtest: install-test
+	$(BIN)/python bench/backtest.py $(BACKTEST_ARGS)
