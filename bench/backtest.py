@@ -39,6 +39,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Container
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -156,7 +157,7 @@ def load_rules(paths: list[Path]) -> list[dict]:
     return [r for path in paths for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]]
 
 
-def reads(expr: str, recorded: set[str]) -> set[str]:
+def reads(expr: str, recorded: Container[str]) -> set[str]:
     return {name for name in re.findall(r"[a-z_]+:[a-z0-9_:]+", expr) if name in recorded}
 
 
@@ -164,16 +165,16 @@ def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float,
     """The recording rules the alerts read, level by level into the data folder."""
     records = {r["record"]: r for r in rules if "record" in r}
     needed: set[str] = set()
-    pending = [n for r in rules if "alert" in r for n in reads(r["expr"], set(records))]
+    pending = [n for r in rules if "alert" in r for n in reads(r["expr"], records)]
     while pending:
         name = pending.pop()
         if name not in needed:
             needed.add(name)
-            pending += reads(records[name]["expr"], set(records))
+            pending += reads(records[name]["expr"], records)
     done: set[str] = set()
     level = 0
     while needed - done:
-        ready = [n for n in sorted(needed - done) if reads(records[n]["expr"], set(records)) <= done]
+        ready = [n for n in sorted(needed - done) if reads(records[n]["expr"], records) <= done]
         level += 1
         say(f"  level {level}: {len(ready)} recording rules")
         path = prometheus.work / f"level-{level}.yml"
