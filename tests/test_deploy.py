@@ -61,6 +61,23 @@ def test_promtool_unit_tests_every_alert_firing_and_not():
     assert len(alerts) == 13
 
 
+def test_promtool_unit_tests_evaluate_recordings_before_their_readers():
+    """promtool evaluates rule groups in a random order at each step unless told: a test whose
+    alert reads a recorded series from another group would then pass or fail by chance."""
+    for path in RULE_TESTS:
+        spec = yaml.safe_load(path.read_text())
+        files = [path.parent / name for name in spec["rule_files"]]
+        groups = [g for f in files for g in yaml.safe_load(f.read_text())["groups"]]
+        order = spec.get("group_eval_order", [])
+        assert sorted(order) == sorted(g["name"] for g in groups), path.name
+        recorded_by = {r["record"]: g["name"] for g in groups for r in g["rules"] if "record" in r}
+        position = {name: i for i, name in enumerate(order)}
+        for g in groups:
+            for r in g["rules"]:
+                for name in referenced_names(r["expr"]) & recorded_by.keys():
+                    assert position[recorded_by[name]] <= position[g["name"]], (path.name, g["name"], name)
+
+
 def test_promtool_checks_the_compose_prometheus_config():
     result = run("promtool", "check", "config", "--syntax-only", "deploy/prometheus/prometheus.yml")
     assert result.returncode == 0, result.stdout + result.stderr
