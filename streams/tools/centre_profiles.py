@@ -89,6 +89,18 @@ class CentreProfile:
         local = datetime.fromtimestamp(at, self.calendar.zone)
         return self._shape(local.weekday(), local.hour + local.minute / 60) / self._hours_mean
 
+    def peak_intensity(self) -> float:
+        """The busiest open moment's arrivals relative to ``rate``: what a roster is sized for."""
+        if self.calendar is None:
+            return 1.4  # the ten-minute swing's top
+        return max(
+            self._shape(day, hour + 0.5) / self._hours_mean
+            for day in range(7)
+            for hour in range(24)
+            for opens, closes in self.calendar.hours.get(day, ())
+            if opens.hour <= hour < closes.hour + (closes.minute > 0)
+        )
+
     def is_open(self, at: float) -> bool:
         return self.calendar is None or self.calendar.is_open(at)
 

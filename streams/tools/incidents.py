@@ -14,12 +14,12 @@ from streams.tools.centre_profiles import CentreProfile
 
 KINDS = {
     "escalation_surge": "half the queue's new tickets are escalated (a failed release, an outage)",
-    "understaffed": "most of the queue's phone agents are away: callers wait six times as long",
+    "understaffed": "three in four of the queue's phone agents are away: callers wait and hang up",
     "slow_replies": "first replies to the queue's new tickets take six times as long",
     "agents_leave_early": "the queue's phone agents log off before closing while calls still come",
     "feed_stopped": "no event of the centre reaches cxpulse (a connector or the network is down)",
 }
-# How much longer callers wait, or first replies take, inside such an incident.
+# How much longer first replies take inside a slow-replies incident.
 SLOWER = 6.0
 ESCALATED_SHARE = 0.5
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from metrics.policy import DEFAULTS
+from metrics.staffing import erlang_c, required_agents
 from streams.tools.centre_profiles import PROFILES, CentreProfile
 from streams.tools.incidents import ESCALATED_SHARE, SLOWER, Incident, Script
 
@@ -39,6 +41,11 @@ MEAN_CALL_CYCLE = HANDLE_MEDIAN * math.exp(HANDLE_SIGMA**2 / 2) + WRAP_UP_MEDIAN
     WRAP_UP_SIGMA**2 / 2
 )
 SHIFT_SECONDS = 8 * 3600.0
+PATIENCE_MEAN = 300.0  # seconds a caller holds on before hanging up, on average (exponential)
+RING_SECONDS = (1.0, 6.0)  # from an agent free at arrival to the call being answered
+# When the calls outgrow the agents the queue grows until enough callers give up: waits are then
+# minutes long (exponential with this mean) and most callers hang up.
+OVERLOAD_WAIT_MEAN = 600.0
 
 
 @dataclass(order=True)
@@ -92,24 +99,85 @@ class Traffic:
         self._agent_rng = random.Random(seed + 1)
         self._roster(staffing)
 
+    def _agents_needed(self, erlangs: float) -> int:
+        """Agents for ``erlangs`` of call work at the default service-level target and occupancy
+        cap, times the ``staffing`` headroom (at least one)."""
+        needed = required_agents(
+            self._staffing * erlangs,
+            MEAN_CALL_CYCLE,
+            DEFAULTS.service_level_target,
+            DEFAULTS.service_level_seconds,
+            DEFAULTS.max_occupancy,
+        )
+        return max(1, needed.agents)
+
+    def _planned(self, at: float) -> int:
+        """Agents per queue the plan puts on the floor at ``at``: none while closed; with opening
+        hours, enough for each hour's expected calls (the profile's curve at the half hour);
+        around the clock, enough for the swing's top."""
+        if self.profile.calendar is None:
+            return self._plan.setdefault(-1.0, self._agents_needed(self._peak_load))
+        if not self.profile.is_open(at):
+            return 0
+        hour = at - at % 3600
+        found = self._plan.get(hour)
+        if found is None:
+            middle = hour + 1800 if self.profile.is_open(hour + 1800) else at
+            load = self.rate * self.profile.intensity(middle) * self.call_share / len(self._queues)
+            found = self._plan[hour] = self._agents_needed(load * MEAN_CALL_CYCLE)
+        return found
+
     def _roster(self, staffing: float) -> None:
-        """Agents per queue: ``staffing`` times the queue's mean call load in erlangs, logging in
-        over the first minute."""
+        """Agents per queue, numbered: agent i works whenever the plan needs more than i agents
+        (:meth:`_planned`), so the floor follows the day's curve as a scheduled centre's does."""
+        self._staffing = staffing
+        self._plan: dict[float, int] = {}
         calls_per_second = self.rate * self.call_share / len(self._queues)
-        size = max(2, math.ceil(staffing * calls_per_second * MEAN_CALL_CYCLE))
-        occupancy = min(0.95, calls_per_second * MEAN_CALL_CYCLE / size)
+        self._peak_load = calls_per_second * self.profile.peak_intensity() * MEAN_CALL_CYCLE
+        size = max(
+            self._agents_needed(calls_per_second * self.profile.peak_intensity() * MEAN_CALL_CYCLE), 2
+        )
+        mean = self._agents_needed(calls_per_second * MEAN_CALL_CYCLE)
+        occupancy = min(0.95, calls_per_second * MEAN_CALL_CYCLE / mean)
         self._mean_idle = MEAN_CALL_CYCLE * (1 - occupancy) / occupancy  # between two calls
-        first = self.profile.next_opening(self.start)
+        # Agents who stay on the floor when a queue is understaffed (see _leaves_for_incident).
+        self._stays = {
+            q: tuple(sum(map(ord, f"agent-{q}-{i}")) % 4 == 0 for i in range(size)) for q in self._queues
+        }
         for queue in self._queues:
             for i in range(size):
-                at = first + self._agent_rng.uniform(0, 60)
                 agent = {"agent_id": f"agent-{queue}-{i}", "queues": [queue], "channel": "phone"}
-                self._push(at, "agents", self._event(agent, "agent.state_changed", state="available"))
+                self._log_in(agent, self.start, spread=60.0)
+
+    @staticmethod
+    def _seat(agent: dict[str, Any]) -> int:
+        return int(agent["agent_id"].rsplit("-", 1)[1].rstrip("b"))
+
+    def _on_shift(self, agent: dict[str, Any], at: float) -> bool:
+        return self._seat(agent) < self._planned(at)
+
+    def _log_in(self, agent: dict[str, Any], at: float, spread: float = 600.0) -> None:
+        """The agent logs in (available) at the first moment from ``at`` the plan needs them,
+        within ``spread`` seconds of it; never, if that is more than a fortnight away."""
+        moment = at
+        for _ in range(14 * 24 + 1):
+            if self._on_shift(agent, moment):
+                self._push(
+                    moment + self._agent_rng.uniform(0, spread),
+                    "agents",
+                    self._event(agent, "agent.state_changed", state="available"),
+                )
+                return
+            opens = self.profile.next_opening(moment)
+            moment = opens if opens > moment else moment - moment % 3600 + 3600
+            if not math.isfinite(moment):
+                return
 
     def _next_agent_state(self, event: dict[str, Any], at: float) -> None:
         """After each change, the agent's next one: available → busy → wrap_up → available, with
-        breaks now and then, and the end of the shift (a fresh agent takes the seat); at closing
-        time everyone logs off until the next opening."""
+        breaks now and then, and the end of the shift (a fresh agent takes the seat); when the
+        plan no longer needs the agent (closing time, a quieter hour) they log off instead of
+        taking the next call, until it needs them again."""
         rng, state = self._agent_rng, event["state"]
         event_at = at
         agent = {k: event[k] for k in ("agent_id", "queues", "channel")}
@@ -137,21 +205,15 @@ class Traffic:
             return
         if self._leaves_for_incident(agent, event_at, at):
             return
-        closes = None if self.profile.calendar is None else self.profile.calendar.closes_at(event_at)
-        if closes is not None and at >= closes:
-            # The floor closes: everyone logs off, and the roster logs in again at the next opening.
-            self._push(
-                closes + rng.uniform(0, 300),
-                "agents",
-                self._event(agent, "agent.state_changed", state="offline"),
-            )
-            back = self.profile.next_opening(closes + 1)
-            if math.isfinite(back):
-                self._push(
-                    back + rng.uniform(0, 600),
-                    "agents",
-                    self._event(agent, "agent.state_changed", state="available"),
-                )
+        if nxt != "wrap_up" and not self._on_shift(agent, at):
+            # Off shift (the floor closes, or the plan needs fewer agents this hour): the agent
+            # logs off after this call and back on when the plan needs them again.
+            if self.profile.calendar is not None:
+                closes = self.profile.calendar.closes_at(event_at)
+                if closes is not None and at >= closes:
+                    at = closes + rng.uniform(0, 300)
+            self._push(at, "agents", self._event(agent, "agent.state_changed", state="offline"))
+            self._log_in(agent, at + 1)
             return
         self._push(at, "agents", self._event(agent, "agent.state_changed", state=nxt))
 
@@ -170,11 +232,10 @@ class Traffic:
         if incident.kind == "understaffed":
             self._push(leave, "agents", self._event(agent, "agent.state_changed", state="away"))
             back = incident.end + rng.uniform(0, 120)
+            self._push(back, "agents", self._event(agent, "agent.state_changed", state="available"))
         else:
             self._push(leave, "agents", self._event(agent, "agent.state_changed", state="offline"))
-            back = self.profile.next_opening(incident.end + 1800) + rng.uniform(0, 600)
-        if math.isfinite(back):
-            self._push(back, "agents", self._event(agent, "agent.state_changed", state="available"))
+            self._log_in(agent, self.profile.next_opening(incident.end + 1800))
         return True
 
     def _rate_at(self, t: float) -> float:
@@ -288,15 +349,37 @@ class Traffic:
             self._push(answer, "tickets", self._event(base, "ticket.replied", author="agent", agent_id=agent))
             self._push(answer + 60, "tickets", self._event(base, "ticket.resolved", agent_id=agent))
 
+    def _agents_on_floor(self, queue: str, t: float) -> int:
+        planned = self._planned(t)
+        if self.script.active("agents_leave_early", queue, t):
+            return 0
+        if self.script.active("understaffed", queue, t):
+            return sum(self._stays[queue][:planned])
+        return planned
+
+    def _wait(self, queue: str, t: float) -> float:
+        """How long a call arriving at ``t`` waits for an agent: by Erlang C for the agents on the
+        floor and the queue's load at that moment (the profile's curve, without bursts)."""
+        rng = self.rng
+        agents = self._agents_on_floor(queue, t)
+        if agents == 0:
+            return math.inf
+        calls_per_second = self.rate * self.profile.intensity(t) * self.call_share / len(self._queues)
+        erlangs = calls_per_second * MEAN_CALL_CYCLE
+        if agents <= erlangs:
+            return rng.expovariate(1 / OVERLOAD_WAIT_MEAN)
+        ring = rng.uniform(*RING_SECONDS)
+        if rng.random() >= erlang_c(agents, erlangs):
+            return ring
+        return ring + rng.expovariate((agents - erlangs) / MEAN_CALL_CYCLE)
+
     def _new_call(self, t: float) -> None:
         rng = self.rng
         queue = rng.choice(self._queues)
         base = {"call_id": f"C-{next(self._ids)}", **self._base(queue, "phone")}
         self._push(t, "calls", self._event(base, "call.queued"))
-        wait = rng.lognormvariate(math.log(18.0), 0.9)
-        if self.script.active("understaffed", queue, t) or self.script.active("agents_leave_early", queue, t):
-            wait *= SLOWER
-        patience = rng.expovariate(1 / 120.0)
+        wait = self._wait(queue, t)
+        patience = rng.expovariate(1 / PATIENCE_MEAN)
         if patience < wait:
             self._push(t + patience, "calls", self._event(base, "call.abandoned"))
             return
