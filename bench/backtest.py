@@ -17,10 +17,12 @@ What it does, stage by stage (each printed as it goes):
 4. evaluates every alert expression of the shipped rules, and of the rules before targets,
    calendars and SLOs (bench/backtest-baseline.rules.yml), at every minute with ``query_range``,
    applying each alert's ``for:``;
-5. counts, for both: incidents caught (by an alert of severity page or warning for the
-   incident's queue, firing before the incident ends or within 30 minutes after), minutes from
-   onset to firing, false pages per week (pages matching no incident), pages while the queue
-   was closed.
+5. counts, for both: incidents caught (an alert of severity page or warning for the
+   incident's queue that starts firing after its onset, before it ends or within 30 minutes
+   after), minutes from onset to firing, false pages per week (pages matching no incident),
+   pages while the queue was closed. An alert already firing when the incident begins does not
+   catch it: nobody is told anything new. Slow first replies can only show once a reply is
+   overdue, so their onset counts from one first-response target after they begin.
 
 Needs ``prometheus`` and ``promtool`` on PATH (Debian: apt install prometheus).
 """
@@ -252,10 +254,20 @@ def firings(prometheus: Prometheus, rules: list[dict], start: float, end: float)
 # --- Scoring -----------------------------------------------------------------------------------
 
 
+def onset(incident: Incident) -> float:
+    """When the incident can first show in the KPIs: a slow first reply is a breach only once
+    the first-response target has passed."""
+    if incident.kind == "slow_replies":
+        return incident.start + float(SETTINGS["CXPULSE_FIRST_RESPONSE_TARGET_SECONDS"])
+    return incident.start
+
+
 def matches(firing: Firing, incident: Incident) -> bool:
+    """The firing starts while the incident shows (or soon after), in its queue."""
     queue = firing.labels.get("queue")
     same_place = queue is None or incident.queue is None or queue == incident.queue
-    return same_place and firing.start <= incident.end + AFTER and firing.end >= incident.start
+    begins = onset(incident)
+    return same_place and begins <= firing.start <= begins + (incident.end - incident.start) + AFTER
 
 
 def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calendar, weeks: float) -> dict:
@@ -264,14 +276,15 @@ def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calend
     for incident in incidents:
         hits = [f for f in found if f.severity in ALERTING and matches(f, incident)]
         first = min((f.start for f in hits), default=None)
-        if first is not None:
+        after = None if first is None else round((first - onset(incident)) / 60, 1)
+        if after is not None:
             caught += 1
-            minutes.append(max(0.0, first - incident.start) / 60)
+            minutes.append(after)
         per_incident.append(
             {
                 "incident": incident.label,
                 "queue": incident.queue,
-                "minutes": None if first is None else round(max(0.0, first - incident.start) / 60, 1),
+                "minutes": after,
                 "alerts": sorted({f.alert for f in hits}),
             }
         )
@@ -301,9 +314,9 @@ def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calend
 
 
 def simulate(
-    args: argparse.Namespace, work: Path
+    args: argparse.Namespace, name: str, work: Path
 ) -> tuple[Path, tuple[Incident, ...], Calendar, float, float, dict]:
-    profile = PROFILES[args.profile]
+    profile = PROFILES[name]
     assert profile.calendar is not None
     zone = profile.calendar.zone
     now = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -323,7 +336,7 @@ def simulate(
     profile = replace(profile, calendar=calendar)
     incidents = plan(profile, start, args.weeks)
     say(
-        f"simulating {args.weeks} weeks of the {args.profile} centre from {monday.date()} "
+        f"simulating {args.weeks} weeks of the {name} centre from {monday.date()} "
         f"(holiday {holiday}), {len(incidents)} incidents ..."
     )
     history = work / "history.jsonl"
@@ -339,71 +352,124 @@ def simulate(
     return history, incidents, calendar, start, end, env
 
 
+def backtest(args: argparse.Namespace, name: str, work: Path) -> dict:
+    """One centre's history simulated, replayed, loaded and judged: its figures for the shipped
+    rules, and under ``baseline`` for the earlier ones."""
+    history, incidents, calendar, start, end, env = simulate(args, name, work)
+    say("replaying into Prometheus blocks ...")
+    data = work / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "streams.tools.cli",
+            "replay",
+            str(history),
+            "--quiet",
+            "--prometheus-data",
+            str(data),
+            "--blocks",
+            str(work / "openmetrics"),
+        ],
+        env={**os.environ, **env},
+        cwd=ROOT,
+    )
+    shutil.rmtree(work / "openmetrics", ignore_errors=True)
+    prometheus = Prometheus(work, data).start()
+    try:
+        current, baseline = load_rules(RULES), load_rules([BASELINE])
+        say("backfilling the recording rules the alerts read ...")
+        backfill_recordings(prometheus, current + baseline, start, end)
+        say("evaluating the alerts at every minute ...")
+        weeks = (end - start) / (7 * 86400)
+        figures = score(firings(prometheus, current, start, end), incidents, calendar, weeks)
+        figures["baseline"] = score(firings(prometheus, baseline, start, end), incidents, calendar, weeks)
+    finally:
+        prometheus.stop()
+    return figures
+
+
+def combine(centres: dict[str, dict]) -> dict:
+    """The figures of several centres as one: every incident counts once, false pages per week
+    are those of the noisiest centre (the target is per centre)."""
+
+    def overall(parts: list[dict]) -> dict:
+        incidents = [i for p in parts for i in p["incidents"]]
+        minutes = [i["minutes"] for i in incidents if i["minutes"] is not None]
+        return {
+            "detected_ratio": round(len(minutes) / len(incidents), 3) if incidents else None,
+            "median_detection_minutes": round(statistics.median(minutes), 1) if minutes else None,
+            "false_pages_per_week": max(p["false_pages_per_week"] for p in parts),
+            "pages_while_closed": sum(p["pages_while_closed"] for p in parts),
+        }
+
+    figures = overall(list(centres.values()))
+    figures["baseline"] = overall([c["baseline"] for c in centres.values()])
+    figures["centres"] = centres
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--weeks", type=int, default=4)
-    parser.add_argument("--profile", default="small", help="a simulator profile with opening hours")
+    parser.add_argument(
+        "--profiles",
+        default="small,large",
+        help="simulator profiles with opening hours, comma-separated (default: small,large)",
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path, help="write the figures here")
-    parser.add_argument("--keep", type=Path, help="keep the history and the Prometheus data here")
+    parser.add_argument("--keep", type=Path, help="keep the histories and the Prometheus data here")
     args = parser.parse_args()
     for tool in ("prometheus", "promtool"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not on PATH (Debian and Ubuntu: apt install prometheus)")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="cxpulse-backtest-"))
-    work.mkdir(parents=True, exist_ok=True)
+    names = [n.strip() for n in args.profiles.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PROFILES or PROFILES[n].calendar is None]
+    if unknown or not names:
+        usable = ", ".join(n for n, p in PROFILES.items() if p.calendar is not None)
+        sys.exit(f"--profiles: {', '.join(unknown) or 'none given'}; profiles with opening hours: {usable}")
+    root = args.keep or Path(tempfile.mkdtemp(prefix="cxpulse-backtest-"))
     started = time.monotonic()
+    centres = {}
     try:
-        history, incidents, calendar, start, end, env = simulate(args, work)
-        say("replaying into Prometheus blocks ...")
-        data = work / "data"
-        shutil.rmtree(data, ignore_errors=True)
-        run(
-            [
-                sys.executable,
-                "-m",
-                "streams.tools.cli",
-                "replay",
-                str(history),
-                "--quiet",
-                "--prometheus-data",
-                str(data),
-                "--blocks",
-                str(work / "openmetrics"),
-            ],
-            env={**os.environ, **env},
-            cwd=ROOT,
-        )
-        shutil.rmtree(work / "openmetrics", ignore_errors=True)
-        prometheus = Prometheus(work, data).start()
-        try:
-            current, baseline = load_rules(RULES), load_rules([BASELINE])
-            say("backfilling the recording rules the alerts read ...")
-            backfill_recordings(prometheus, current + baseline, start, end)
-            say("evaluating the alerts at every minute ...")
-            weeks = (end - start) / (7 * 86400)
-            figures = score(firings(prometheus, current, start, end), incidents, calendar, weeks)
-            figures["baseline"] = score(firings(prometheus, baseline, start, end), incidents, calendar, weeks)
-        finally:
-            prometheus.stop()
+        for name in names:
+            work = root / name
+            work.mkdir(parents=True, exist_ok=True)
+            began = time.monotonic()
+            centres[name] = backtest(args, name, work)
+            centres[name]["seconds"] = round(time.monotonic() - began)
+            report(centres[name], f"the {name} centre")
     finally:
         if args.keep is None:
-            shutil.rmtree(work, ignore_errors=True)
-    figures.update(weeks=args.weeks, profile=args.profile, seconds=round(time.monotonic() - started))
-    report(figures)
+            shutil.rmtree(root, ignore_errors=True)
+    figures = combine(centres)
+    figures.update(weeks=args.weeks, profiles=names, seconds=round(time.monotonic() - started))
+    if len(names) > 1:
+        summary(figures, f"all {len(names)} centres")
+    say(f"\n({args.weeks} weeks of the {', '.join(names)} centres, {figures['seconds']} s)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
 
 
-def report(figures: dict) -> None:
+def report(figures: dict, title: str) -> None:
     base = figures["baseline"]
-    say(f"\n{'incident':38} {'queue':14} {'caught after (min)':>20} {'baseline':>10}")
+    say(f"\n{title}:\n{'incident':38} {'queue':14} {'caught after (min)':>20} {'baseline':>10}")
     for new, old in zip(figures["incidents"], base["incidents"], strict=True):
         now, before = ("missed" if m is None else f"{m:g}" for m in (new["minutes"], old["minutes"]))
         say(f"{new['incident']:38} {new['queue'] or 'all':14} {now:>20} {before:>10}")
-    say(f"\n{'':32} {'rules':>10} {'baseline':>10}")
+    summary(figures, title)
+    say(f"\n{'alert':48} {'firings':>8} {'false':>6} {'closed':>7}")
+    for alert, counts in figures["by_alert"].items():
+        say(f"{alert:48} {counts['firings']:>8} {counts['false']:>6} {counts['while_closed']:>7}")
+
+
+def summary(figures: dict, title: str) -> None:
+    base = figures["baseline"]
+    say(f"\n{title + ':':32} {'rules':>10} {'baseline':>10}")
     for key, label in (
         ("detected_ratio", "incidents caught"),
         ("median_detection_minutes", "median minutes to alert"),
@@ -411,7 +477,6 @@ def report(figures: dict) -> None:
         ("pages_while_closed", "pages while closed"),
     ):
         say(f"{label:32} {figures[key]!s:>10} {base[key]!s:>10}")
-    say(f"\n({figures['weeks']} weeks of the {figures['profile']} centre, {figures['seconds']} s)")
 
 
 if __name__ == "__main__":

@@ -206,11 +206,12 @@ def test_a_replayed_day_backfills_into_a_real_prometheus(replayed_day, tmp_path:
 
             got = wait_for(answer, 30, what="backfilled samples to be queryable")
             assert {k: v for k, v in got.items() if v} == dict(want), hours_back
-        # A windowed KPI from the same blocks: tickets created in the hour before the last snapshot.
-        reply = prometheus.api(
-            "query", query='sum(cxpulse_window_tickets_created{window="1h"})', time=str(end - 3600)
-        )
-        hour = sum(created_by(events, end - 3600).values()) - sum(created_by(events, end - 7200).values())
+        # A windowed KPI from the same blocks. The 1h window at a snapshot T is the bucket holding
+        # T (events stamped T) and the 59 whole one-minute buckets before it: [T − 59 min, T].
+        at = end - 3600
+        query = 'sum(cxpulse_window_tickets_created{window="1h"})'
+        reply = prometheus.api("query", query=query, time=str(at))
+        hour = sum(created_by(events, at).values()) - sum(created_by(events, at - 3540 - 0.001).values())
         assert float(reply["data"]["result"][0]["value"][1]) == hour
     finally:
         prometheus.stop()

@@ -90,7 +90,7 @@ def plan(profile: CentreProfile, start: float, weeks: int) -> tuple[Incident, ..
         # (day after Monday, local hour, minutes, kind, queue, label)
         (1, 10.0, 60, "escalation_surge", q[0], "escalation surge"),
         (3, 14.0, 45, "understaffed", q[1], "abandon spike: too few agents"),
-        (9, 11.0, 150, "slow_replies", q[2], "first replies slowing down"),
+        (9, 9.0, 180, "slow_replies", q[2], "first replies slowing down"),
         (12, 9.5, 120, "understaffed", q[0], "understaffed Saturday"),
         (14, 15.0, 30, "feed_stopped", None, "event feed stopped while open"),
         (18, 16.0, 120, "agents_leave_early", q[1], "agents logging off early"),
