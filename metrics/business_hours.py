@@ -80,6 +80,11 @@ class Calendar:
         )
         return minutes / (7 * 24 * 60)
 
+    def opened_at(self, at: float) -> float | None:
+        """When the opening interval holding ``at`` began, or None while the queue is closed."""
+        day = datetime.fromtimestamp(at, self.zone).date()
+        return next((opens for opens, closes in self._open_intervals(day) if opens <= at < closes), None)
+
     def closes_at(self, at: float) -> float | None:
         """When the opening interval holding ``at`` ends, or None while the queue is closed."""
         day = datetime.fromtimestamp(at, self.zone).date()

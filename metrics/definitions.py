@@ -462,6 +462,12 @@ QUEUE_TARGETS: dict[str, Series] = {
         "gauge",
         QUEUE_LABELS,
     ),
+    "open_grace_seconds": Series(
+        "queue_open_grace_seconds",
+        "Seconds after the queue opens before alerts about the floor may fire.",
+        "gauge",
+        QUEUE_LABELS,
+    ),
 }
 QUEUE_OPEN_SHARE = Series(
     "queue_open_share_ratio",
@@ -470,6 +476,14 @@ QUEUE_OPEN_SHARE = Series(
     "gauge",
     QUEUE_LABELS,
 )
+QUEUE_OPEN_SINCE = Series(
+    "queue_open_since_timestamp_seconds",
+    "While the queue is open: when its current opening began (Unix seconds; 0 for a queue "
+    "without a calendar, open since ever). 0 while closed.",
+    "gauge",
+    QUEUE_LABELS,
+)
+
 QUEUE_OPEN = Series(
     "queue_open",
     "1 while the queue is open by its calendar (opening hours and holidays), else 0; a queue "

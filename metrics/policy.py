@@ -36,6 +36,9 @@ class QueuePolicy:
     # Share of first replies to send within first_response_target_seconds: the objective of the
     # first-response SLO (the calls' is service_level_target).
     first_response_objective: float = 0.9
+    # Alerts about the floor wait this long after the queue opens: the first calls of the
+    # morning meet agents still logging in, and the 15-minute windows start half empty.
+    open_grace_seconds: float = 900.0
     calendar: Calendar | None = None  # opening hours; None: open around the clock
 
 

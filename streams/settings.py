@@ -179,7 +179,7 @@ class Settings(BaseSettings):
     )
 
     # KPI targets, limits and costs (defaults: metrics.policy.QueuePolicy); each of the next
-    # ten can be set per queue in queue_settings.
+    # eleven can be set per queue in queue_settings.
     first_response_target_seconds: float = Field(
         DEFAULTS.first_response_target_seconds, gt=0, description="First response SLA target."
     )
@@ -229,6 +229,12 @@ class Settings(BaseSettings):
         gt=0,
         lt=1,
         description="Share of first replies later than their target above which a rise in breaches alerts.",
+    )
+    open_grace_seconds: float = Field(
+        DEFAULTS.open_grace_seconds,
+        ge=0,
+        description="Seconds after a queue opens (by its calendar) before alerts about the floor may "
+        "fire: the morning's first calls meet agents still logging in.",
     )
     queue_settings: dict[str, dict[str, float]] = Field(
         default_factory=dict,
@@ -414,6 +420,7 @@ class Settings(BaseSettings):
             escalation_limit=self.escalation_limit,
             first_response_breach_limit=self.first_response_breach_limit,
             first_response_objective=self.first_response_objective,
+            open_grace_seconds=self.open_grace_seconds,
         )
         rest: dict[str, Any] = {
             "repeat_contact_days": self.repeat_contact_days,

@@ -550,7 +550,8 @@ POLICY_NAMES = {
     "cxpulse_short_abandon_threshold_seconds", "cxpulse_first_response_target_seconds",
     "cxpulse_first_response_objective_ratio", "cxpulse_abandonment_limit_ratio",
     "cxpulse_escalation_limit_ratio", "cxpulse_first_response_breach_limit_ratio",
-    "cxpulse_queue_open", "cxpulse_queue_open_share_ratio",
+    "cxpulse_queue_open", "cxpulse_queue_open_share_ratio", "cxpulse_queue_open_since_timestamp_seconds",
+    "cxpulse_queue_open_grace_seconds",
 }  # fmt: skip
 
 

@@ -151,7 +151,10 @@ def test_each_queue_exports_its_targets_and_whether_it_is_open() -> None:
     london = {"zone": "Europe/London", "hours": {"mon": "09:00-17:00"}}
     policy = Policy.build(
         Policy().default,
-        {"billing": {"service_level_target": 0.9, "abandonment_limit": 0.05}, "returns": {}},
+        {
+            "billing": {"service_level_target": 0.9, "abandonment_limit": 0.05},
+            "returns": {"open_grace_seconds": 0},
+        },
         {
             "billing": Calendar.parse(london),
             "returns": Calendar.parse({**london, "hours": {"tue": "09:00-17:00"}}),
@@ -171,7 +174,7 @@ def test_each_queue_exports_its_targets_and_whether_it_is_open() -> None:
             ("short_abandon_threshold_seconds", 5.0), ("first_response_target_seconds", 3600.0),
             ("abandonment_limit_ratio", 0.1), ("escalation_limit_ratio", 0.15),
             ("first_response_breach_limit_ratio", 0.2), ("first_response_objective_ratio", 0.9),
-            ("queue_open_share_ratio", 1.0))},
+            ("queue_open_share_ratio", 1.0), ("queue_open_grace_seconds", 900.0))},
         ("cxpulse_service_level_target_ratio", "billing"): 0.9,
         ("cxpulse_abandonment_limit_ratio", "billing"): 0.05,
         ("cxpulse_queue_open", "billing"): 1.0,  # Monday 11:00 in London
@@ -179,4 +182,8 @@ def test_each_queue_exports_its_targets_and_whether_it_is_open() -> None:
         ("cxpulse_queue_open", "sales"): 1.0,  # no calendar: always open
         ("cxpulse_queue_open_share_ratio", "billing"): 8 / 168,  # eight hours a week
         ("cxpulse_queue_open_share_ratio", "returns"): 8 / 168,
+        ("cxpulse_queue_open_grace_seconds", "returns"): 0.0,
+        ("cxpulse_queue_open_since_timestamp_seconds", "billing"): 1_780_300_800.0,  # 09:00 in London
+        ("cxpulse_queue_open_since_timestamp_seconds", "returns"): 0.0,  # closed
+        ("cxpulse_queue_open_since_timestamp_seconds", "sales"): 0.0,  # open since ever
     }  # fmt: skip

@@ -14,7 +14,8 @@ never here. For each SLO the generated file records, per queue:
   open, and the budget remaining over the period;
 
 and one alert per entry of ``alerts``: any of its window pairs above its factor, while the
-queue has been open for 15 minutes (``queue:cxpulse_queue_open:min15m``, in cxpulse.rules.yml).
+queue is open and past its grace period (``queue:cxpulse_queue_open:after_grace``, in
+cxpulse.rules.yml).
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ HERE = Path(__file__).resolve().parent
 SPEC = HERE / "slo.yml"
 OUT = HERE / "rules" / "cxpulse-slo.rules.yml"
 BASE = "1h"  # the recorded rate longer windows are summed from
-OPEN = "queue:cxpulse_queue_open:min15m == 1"  # open for the last 15 minutes (cxpulse.rules.yml)
-OPEN = "queue:cxpulse_queue_open:min15m == 1"  # open for the last 15 minutes (cxpulse.rules.yml)
+OPEN = "queue:cxpulse_queue_open:after_grace == 1"  # open, past its grace period (cxpulse.rules.yml)
 UNITS = {"m": 60, "h": 3600, "d": 86400}
 
 

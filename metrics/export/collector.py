@@ -43,6 +43,7 @@ from metrics.definitions import (
     OLDEST_OPEN_TICKET,
     QUEUE_OPEN,
     QUEUE_OPEN_SHARE,
+    QUEUE_OPEN_SINCE,
     QUEUE_TARGETS,
     RATIOS,
     STAFFED_STATES,
@@ -253,6 +254,7 @@ class KpiCollector(Collector):
         (every worker exports the configured ones: the rules take ``max by (queue)``)."""
         targets = {name: declared(sink, series) for name, series in QUEUE_TARGETS.items()}
         is_open, open_share = declared(sink, QUEUE_OPEN), declared(sink, QUEUE_OPEN_SHARE)
+        open_since = declared(sink, QUEUE_OPEN_SINCE)
         sample = sink.sample
         for queue in sorted(seen | set(self._policy.queues)):
             rules = self._policy.for_queue(queue)
@@ -261,7 +263,9 @@ class KpiCollector(Collector):
             for name, family in targets.items():
                 sample(family, labels, getattr(rules, name))
             calendar = rules.calendar
-            sample(is_open, labels, 1 if calendar is None or calendar.is_open(now) else 0)
+            opened = 0.0 if calendar is None else calendar.opened_at(now)
+            sample(is_open, labels, 0 if opened is None else 1)
+            sample(open_since, labels, opened or 0.0)
             sample(open_share, labels, 1.0 if calendar is None else calendar.open_share())
 
     def _customer_families(self, sink: Sink, aggregates: list[Aggregate], now: float) -> None:

@@ -134,7 +134,7 @@ class Traffic:
         self._plan: dict[float, int] = {}
         calls_per_second = self.rate * self.call_share / len(self._queues)
         self._peak_load = calls_per_second * self.profile.peak_intensity() * MEAN_CALL_CYCLE
-        size = max(self._agents_needed(calls_per_second * self.profile.peak_intensity() * MEAN_CALL_CYCLE), 2)
+        size = max(self._agents_needed(self._peak_load), 2)
         mean = self._agents_needed(calls_per_second * MEAN_CALL_CYCLE)
         occupancy = min(0.95, calls_per_second * MEAN_CALL_CYCLE / mean)
         self._mean_idle = MEAN_CALL_CYCLE * (1 - occupancy) / occupancy  # between two calls
