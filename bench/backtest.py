@@ -42,8 +42,10 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Container
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -134,7 +136,11 @@ class Prometheus:
 
     def range(self, expr: str, start: float, end: float) -> dict[frozenset, list[float]]:
         """Label set -> the evaluation times (every STEP) at which ``expr`` had a value."""
-        found: dict[frozenset, list[float]] = {}
+        return {labels: [t for t, _ in points] for labels, points in self.points(expr, start, end).items()}
+
+    def points(self, expr: str, start: float, end: float) -> dict[frozenset, list[tuple[float, str]]]:
+        """Label set -> ``(time, value)`` at every STEP at which ``expr`` had a value."""
+        found: dict[frozenset, list[tuple[float, str]]] = {}
         chunk = 7 * 86400  # under Prometheus' 11 000 points a series
         at = start
         while at <= end:
@@ -147,7 +153,7 @@ class Prometheus:
                 sys.exit(f"query failed: {reply}\n{expr}")
             for series in reply["data"]["result"]:
                 labels = frozenset((k, v) for k, v in series["metric"].items() if k != "__name__")
-                found.setdefault(labels, []).extend(float(t) for t, _ in series["values"])
+                found.setdefault(labels, []).extend((float(t), v) for t, v in series["values"])
             at = upto + STEP
         return found
 
@@ -164,7 +170,11 @@ def reads(expr: str, recorded: Container[str]) -> set[str]:
 
 
 def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float, end: float) -> None:
-    """The recording rules the alerts read, level by level into the data folder."""
+    """The recording rules the alerts read, level by level into the data folder: a rule that
+    reads a recorded series waits for that series' level. Each rule is evaluated at every STEP
+    with ``query_range`` and its points written as one OpenMetrics file per day, which promtool
+    turns into one block each (``promtool tsdb create-blocks-from rules`` writes a block per rule
+    and two hours, thousands for a month, which Prometheus then has to open and compact)."""
     records = {r["record"]: r for r in rules if "record" in r}
     needed: set[str] = set()
     pending = [n for r in rules if "alert" in r for n in reads(r["expr"], records)]
@@ -178,41 +188,39 @@ def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float,
     while needed - done:
         ready = [n for n in sorted(needed - done) if reads(records[n]["expr"], records) <= done]
         level += 1
-        say(f"  level {level}: {len(ready)} recording rules")
-        path = prometheus.work / f"level-{level}.yml"
-        path.write_text(
-            yaml.safe_dump(
-                {
-                    "groups": [
-                        {
-                            "name": f"level-{level}",
-                            "interval": f"{STEP}s",
-                            "rules": [records[n] for n in ready],
-                        }
-                    ]
-                }
-            )
-        )
-        out = prometheus.work / f"level-{level}-blocks"
-        run(
-            [
-                "promtool",
-                "tsdb",
-                "create-blocks-from",
-                "rules",
-                f"--start={int(start)}",
-                f"--end={int(end)}",
-                f"--url={prometheus.url}",
-                f"--output-dir={out}",
-                f"--eval-interval={STEP}s",
-                str(path),
-            ]
-        )
+        began = time.monotonic()
+        days: dict[int, dict[str, list[tuple[str, float, str]]]] = {}
+        for name in ready:
+            rule = records[name]
+            extra = rule.get("labels", {})
+            for labels, points in prometheus.points(rule["expr"], start, end).items():
+                tags = {**dict(labels), **extra}
+                inner = ",".join(f'{k}="{v}"' for k, v in sorted(tags.items()))
+                series = f"{name}{{{inner}}}" if inner else name
+                for at, value in points:
+                    days.setdefault(int(at // 86400), {}).setdefault(name, []).append((series, at, value))
+        files = []
+        for day, families in sorted(days.items()):
+            path = prometheus.work / f"level-{level}-{day}.om"
+            with open(path, "w") as out:
+                for name, points in families.items():
+                    out.write(f"# TYPE {name} gauge\n")
+                    points.sort()  # one series' points together, in time order
+                    out.writelines(f"{series} {value} {at:.0f}\n" for series, at, value in points)
+                out.write("# EOF\n")
+            files.append(path)
         prometheus.stop()
-        for block in out.iterdir():
-            shutil.move(str(block), prometheus.data / block.name)
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            list(pool.map(partial(load_openmetrics, data=prometheus.data), files))
+        for path in files:
+            path.unlink()
         prometheus.start()
         done |= set(ready)
+        say(f"  level {level}: {len(ready)} recording rules, {time.monotonic() - began:.0f} s")
+
+
+def load_openmetrics(path: Path, data: Path) -> None:
+    run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(path), str(data)])
 
 
 def duration(text: str) -> float:

@@ -308,6 +308,19 @@ def queue() -> dashboard.Dashboard:
                 (f"max(cxpulse_oldest_open_ticket_age_seconds{{{sel}}}) / 3600", "oldest (hours)"),
             )
         )
+        .with_panel(
+            series(
+                "New contacts against the same time of recent weeks (30 min)",
+                "short",
+                ('sum(queue:cxpulse_arrivals:increase30m{queue=~"$queue"})', "this week"),
+                ('sum(queue:cxpulse_arrivals:expected_increase30m{queue=~"$queue"})', "usual"),
+                ('sum(queue:cxpulse_arrivals:upper_increase30m{queue=~"$queue"})', "unusual above"),
+                ('sum(queue:cxpulse_arrivals:lower_increase30m{queue=~"$queue"})', "unusual below"),
+                description="Tickets created and calls offered over the last 30 minutes, beside the median "
+                "of the last three weeks at the same time carried by each week's trend, and the band "
+                "outside which CxpulseContactVolumeUnusual warns. All channels of the queue.",
+            )
+        )
         .with_row(dashboard.Row("Calls"))
         .with_panel(
             series(
