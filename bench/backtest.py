@@ -1,28 +1,31 @@
 """Alert backtest: weeks of a simulated centre with incidents at known times, the shipped alerts
 evaluated over them in a real Prometheus, and the pages counted.
 
-    python bench/backtest.py                  # make backtest: 4 weeks of the small centre
-    python bench/backtest.py --weeks 2 --json figures.json
+    python bench/backtest.py                  # make backtest: the small and the large centre
+    python bench/backtest.py --profiles small --weeks 2 --json figures.json
 
-What it does, stage by stage (each printed as it goes):
+What it does for each centre, stage by stage (each printed as it goes):
 
-1. simulates the centre (``--profile``: opening hours per weekday, closed nights and Sundays, a
-   holiday in the last week) with scripted incidents (streams/tools/incidents.py): escalation
-   surges, an abandon spike from too few agents, first replies slowing, agents leaving early,
-   the event feed stopping while open; normal Monday ramps and quiet nights come with the
-   profile;
+1. simulates the centre (``--profiles``: opening hours per weekday, closed nights and Sundays,
+   a holiday in the last week): ``--warmup`` weeks of plain history, which a centre that
+   backfilled its history on install has, so the seasonal baselines have a past; then the
+   scored weeks, with scripted incidents (streams/tools/incidents.py): escalation surges, an
+   abandon spike from too few agents, first replies slowing, agents leaving early, the event
+   feed stopping while open; normal Monday ramps and quiet nights come with the profile;
 2. replays it with ``cxpulse replay --prometheus-data`` into a fresh Prometheus data folder;
-3. backfills the recording rules the alerts read with ``promtool tsdb create-blocks-from
-   rules``, level by level (a rule that reads a recorded series waits for that series' blocks);
+3. evaluates the recording rules the alerts read with ``query_range``, level by level (a rule
+   that reads a recorded series waits for that series' level), and loads their points as
+   blocks (one OpenMetrics file a day, through ``promtool tsdb create-blocks-from
+   openmetrics``);
 4. evaluates every alert expression of the shipped rules, and of the rules before targets,
    calendars and SLOs (bench/backtest-baseline.rules.yml), at every minute with ``query_range``,
    applying each alert's ``for:``;
 5. counts, for both: incidents caught (an alert of severity page or warning for the
    incident's queue that starts firing after its onset, before it ends or within 30 minutes
-   after), minutes from onset to firing, false pages per week (pages matching no incident),
-   pages while the queue was closed. An alert already firing when the incident begins does not
-   catch it: nobody is told anything new. Slow first replies can only show once a reply is
-   overdue, so their onset counts from one first-response target after they begin.
+   after, or for slow first replies within a day, as their late replies keep coming), minutes
+   from onset to firing, false pages per week (pages matching no incident), pages while the
+   queue was closed. An alert already firing when the incident begins does not catch it: nobody
+   is told anything new.
 
 Needs ``prometheus`` and ``promtool`` on PATH (Debian: apt install prometheus).
 """
@@ -44,7 +47,7 @@ import urllib.request
 from collections.abc import Container
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -60,6 +63,9 @@ from streams.tools.centre_profiles import PROFILES  # noqa: E402
 from streams.tools.incidents import Incident, plan  # noqa: E402
 from streams.tools.simulator import Traffic  # noqa: E402
 
+# The warm-up starts on this Monday: a fixed period, so that a rerun gives the same figures, and
+# clear of a change of summer time (see docs/operations.md, seasonal baselines).
+FIRST_MONDAY = date(2026, 11, 2)
 RULES = sorted((ROOT / "deploy/prometheus/rules").glob("*.yml"))
 BASELINE = ROOT / "bench/backtest-baseline.rules.yml"
 STEP = 60
@@ -262,20 +268,18 @@ def firings(prometheus: Prometheus, rules: list[dict], start: float, end: float)
 # --- Scoring -----------------------------------------------------------------------------------
 
 
-def onset(incident: Incident) -> float:
-    """When the incident can first show in the KPIs: a slow first reply is a breach only once
-    the first-response target has passed."""
-    if incident.kind == "slow_replies":
-        return incident.start + float(SETTINGS["CXPULSE_FIRST_RESPONSE_TARGET_SECONDS"])
-    return incident.start
+# How long an incident's effects outlast it: the late first replies of a slowdown keep arriving
+# (as breaches) for about a day after the slowdown ends.
+AFTERMATH = {"slow_replies": 24 * 3600.0}
 
 
 def matches(firing: Firing, incident: Incident) -> bool:
-    """The firing starts while the incident shows (or soon after), in its queue."""
+    """The firing starts while the incident lasts or its effects show (or soon after), in its
+    queue."""
     queue = firing.labels.get("queue")
     same_place = queue is None or incident.queue is None or queue == incident.queue
-    begins = onset(incident)
-    return same_place and begins <= firing.start <= begins + (incident.end - incident.start) + AFTER
+    until = incident.end + AFTERMATH.get(incident.kind, 0.0) + AFTER
+    return same_place and incident.start <= firing.start <= until
 
 
 def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calendar, weeks: float) -> dict:
@@ -284,7 +288,7 @@ def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calend
     for incident in incidents:
         hits = [f for f in found if f.severity in ALERTING and matches(f, incident)]
         first = min((f.start for f in hits), default=None)
-        after = None if first is None else round((first - onset(incident)) / 60, 1)
+        after = None if first is None else round((first - incident.start) / 60, 1)
         if after is not None:
             caught += 1
             minutes.append(after)
@@ -323,14 +327,18 @@ def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calend
 
 def simulate(
     args: argparse.Namespace, name: str, work: Path
-) -> tuple[Path, tuple[Incident, ...], Calendar, float, float, dict]:
+) -> tuple[Path, tuple[Incident, ...], Calendar, tuple[float, float, float], dict]:
+    """The history: ``--warmup`` weeks that only give the seasonal baselines their past (as a
+    centre that backfilled its history on install has it), then the scored weeks, with the
+    incidents and a holiday on the last week's Thursday."""
     profile = PROFILES[name]
     assert profile.calendar is not None
     zone = profile.calendar.zone
-    now = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    monday = now - timedelta(days=now.weekday() + 7 * args.weeks)  # weeks ago, a Monday
-    start = (monday - timedelta(days=1)).timestamp()  # from the Sunday before
-    end = start + args.weeks * 7 * 86400
+    first = datetime.combine(FIRST_MONDAY, datetime.min.time(), zone)
+    monday = first + timedelta(days=7 * args.warmup)  # the first scored Monday
+    start = (first - timedelta(days=1)).timestamp()  # from the Sunday before the warm-up
+    scored = (monday - timedelta(days=1)).timestamp()
+    end = scored + args.weeks * 7 * 86400
     holiday = (monday + timedelta(days=7 * (args.weeks - 1) + 3)).date()  # last week's Thursday
     hours = {
         d: ",".join(f"{o.strftime('%H:%M')}-{c.strftime('%H:%M')}" for o, c in spans)
@@ -342,10 +350,10 @@ def simulate(
     doc = {"zone": str(zone), "hours": hours, "holidays": [holiday.isoformat()]}
     calendar = Calendar.parse(doc)
     profile = replace(profile, calendar=calendar)
-    incidents = plan(profile, start, args.weeks)
+    incidents = plan(profile, scored, args.weeks)
     say(
-        f"simulating {args.weeks} weeks of the {name} centre from {monday.date()} "
-        f"(holiday {holiday}), {len(incidents)} incidents ..."
+        f"simulating the {name} centre: {args.warmup} weeks of history from {first.date()}, then "
+        f"{args.weeks} weeks scored from {monday.date()} (holiday {holiday}), {len(incidents)} incidents ..."
     )
     history = work / "history.jsonl"
     count = 0
@@ -357,13 +365,13 @@ def simulate(
             count += 1
     say(f"  {count} events")
     env = {**SETTINGS, "CXPULSE_BUSINESS_HOURS": json.dumps({"*": doc})}
-    return history, incidents, calendar, start, end, env
+    return history, incidents, calendar, (start, scored, end), env
 
 
 def backtest(args: argparse.Namespace, name: str, work: Path) -> dict:
     """One centre's history simulated, replayed, loaded and judged: its figures for the shipped
     rules, and under ``baseline`` for the earlier ones."""
-    history, incidents, calendar, start, end, env = simulate(args, name, work)
+    history, incidents, calendar, (start, scored, end), env = simulate(args, name, work)
     say("replaying into Prometheus blocks ...")
     data = work / "data"
     shutil.rmtree(data, ignore_errors=True)
@@ -390,9 +398,9 @@ def backtest(args: argparse.Namespace, name: str, work: Path) -> dict:
         say("backfilling the recording rules the alerts read ...")
         backfill_recordings(prometheus, current + baseline, start, end)
         say("evaluating the alerts at every minute ...")
-        weeks = (end - start) / (7 * 86400)
-        figures = score(firings(prometheus, current, start, end), incidents, calendar, weeks)
-        figures["baseline"] = score(firings(prometheus, baseline, start, end), incidents, calendar, weeks)
+        weeks = (end - scored) / (7 * 86400)
+        figures = score(firings(prometheus, current, scored, end), incidents, calendar, weeks)
+        figures["baseline"] = score(firings(prometheus, baseline, scored, end), incidents, calendar, weeks)
     finally:
         prometheus.stop()
     return figures
@@ -422,7 +430,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--weeks", type=int, default=4)
+    parser.add_argument("--weeks", type=int, default=4, help="weeks scored (default 4)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=2,
+        help="weeks of history before them, for the seasonal baselines (default 2)",
+    )
     parser.add_argument(
         "--profiles",
         default="small,large",
@@ -455,7 +469,9 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
     figures = combine(centres)
-    figures.update(weeks=args.weeks, profiles=names, seconds=round(time.monotonic() - started))
+    figures.update(
+        weeks=args.weeks, warmup=args.warmup, profiles=names, seconds=round(time.monotonic() - started)
+    )
     if len(names) > 1:
         summary(figures, f"all {len(names)} centres")
     say(f"\n({args.weeks} weeks of the {', '.join(names)} centres, {figures['seconds']} s)")
