@@ -63,9 +63,10 @@ from streams.tools.centre_profiles import PROFILES  # noqa: E402
 from streams.tools.incidents import Incident, plan  # noqa: E402
 from streams.tools.simulator import Traffic  # noqa: E402
 
-# The warm-up starts on this Monday: a fixed period, so that a rerun gives the same figures, and
-# clear of a change of summer time (see docs/operations.md, seasonal baselines).
-FIRST_MONDAY = date(2026, 11, 2)
+# The scored weeks end on this Monday: a fixed period in the past (Prometheus and promtool want
+# history, not future), the same for every rerun, and clear of a change of summer time for
+# 28 weeks before it (see docs/operations.md, seasonal baselines).
+END_MONDAY = date(2026, 10, 19)
 RULES = sorted((ROOT / "deploy/prometheus/rules").glob("*.yml"))
 BASELINE = ROOT / "bench/backtest-baseline.rules.yml"
 STEP = 60
@@ -334,8 +335,8 @@ def simulate(
     profile = PROFILES[name]
     assert profile.calendar is not None
     zone = profile.calendar.zone
-    first = datetime.combine(FIRST_MONDAY, datetime.min.time(), zone)
-    monday = first + timedelta(days=7 * args.warmup)  # the first scored Monday
+    monday = datetime.combine(END_MONDAY, datetime.min.time(), zone) - timedelta(days=7 * args.weeks)
+    first = monday - timedelta(days=7 * args.warmup)  # the first Monday of the warm-up
     start = (first - timedelta(days=1)).timestamp()  # from the Sunday before the warm-up
     scored = (monday - timedelta(days=1)).timestamp()
     end = scored + args.weeks * 7 * 86400
