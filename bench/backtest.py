@@ -331,7 +331,7 @@ def simulate(
 ) -> tuple[Path, tuple[Incident, ...], Calendar, tuple[float, float, float], dict]:
     """The history: ``--warmup`` weeks that only give the seasonal baselines their past (as a
     centre that backfilled its history on install has it), then the scored weeks, with the
-    incidents and a holiday on the last week's Thursday."""
+    incidents and a holiday in the last week (its Thursday, unless an incident falls on it)."""
     profile = PROFILES[name]
     assert profile.calendar is not None
     zone = profile.calendar.zone
@@ -340,7 +340,13 @@ def simulate(
     start = (first - timedelta(days=1)).timestamp()  # from the Sunday before the warm-up
     scored = (monday - timedelta(days=1)).timestamp()
     end = scored + args.weeks * 7 * 86400
-    holiday = (monday + timedelta(days=7 * (args.weeks - 1) + 3)).date()  # last week's Thursday
+    incidents = plan(profile, scored, args.weeks)
+    # A holiday in the last week: its Thursday, or the first other weekday without an incident.
+    busy = {datetime.fromtimestamp(i.start, zone).date() for i in incidents}
+    last = monday + timedelta(days=7 * (args.weeks - 1))
+    holiday = next(
+        day for day in (last.date() + timedelta(days=k) for k in (3, 2, 4, 1, 0)) if day not in busy
+    )
     hours = {
         d: ",".join(f"{o.strftime('%H:%M')}-{c.strftime('%H:%M')}" for o, c in spans)
         for d, spans in (
@@ -351,7 +357,6 @@ def simulate(
     doc = {"zone": str(zone), "hours": hours, "holidays": [holiday.isoformat()]}
     calendar = Calendar.parse(doc)
     profile = replace(profile, calendar=calendar)
-    incidents = plan(profile, scored, args.weeks)
     say(
         f"simulating the {name} centre: {args.warmup} weeks of history from {first.date()}, then "
         f"{args.weeks} weeks scored from {monday.date()} (holiday {holiday}), {len(incidents)} incidents ..."
