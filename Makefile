@@ -74,6 +74,7 @@ STRESS_RUNS ?= 5
 stress: install-test tools
 	for i in $$(seq $(STRESS_RUNS)); do $(BIN)/pytest -m stress -q || exit 1; done
 
-# Alert backtest: four simulated weeks with incidents, the shipped alerts against the earlier ones.
-backtest: install-test
+# Alert backtest: a small and a large simulated centre, four weeks with incidents after two of
+# history, the shipped alerts against the earlier ones (BACKTEST_ARGS="--help" for the options).
+backtest: install-test tools
 	$(BIN)/python bench/backtest.py $(BACKTEST_ARGS)
