@@ -14,6 +14,7 @@ import click
 from streams.settings import Settings
 from streams.tools.centre_profiles import PROFILES, CentreProfile
 from streams.tools.common import kafka_errors, load_settings, settings_options
+from streams.tools.incidents import KINDS, Incident
 
 
 class Duration(click.ParamType):
@@ -32,6 +33,23 @@ class Duration(click.ParamType):
 
 
 DURATION = Duration()
+
+
+def parse_incident(spec: str, now: float, queues: tuple[str, ...]) -> Incident:
+    """``KIND:QUEUE:START:LENGTH``: START from now (``+10m``; ``-2h`` lies in a --history), QUEUE
+    ``*`` for the whole centre."""
+    parts = spec.split(":")
+    if len(parts) != 4:
+        raise click.BadParameter(f"{spec!r}: give KIND:QUEUE:START:LENGTH, e.g. understaffed:sales:+10m:45m")
+    kind, queue, start, length = parts
+    if kind not in KINDS:
+        raise click.BadParameter(f"{spec!r}: unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    if queue != "*" and queue not in queues:
+        raise click.BadParameter(f"{spec!r}: the profile's queues are {', '.join(queues)} (or * for all)")
+    sign = -1.0 if start.startswith("-") else 1.0
+    begins = now + sign * DURATION.convert(start.lstrip("+-"), None, None)
+    ends = begins + DURATION.convert(length, None, None)
+    return Incident(kind, begins, ends, None if queue == "*" else queue, spec)
 
 
 @click.command()
@@ -64,6 +82,14 @@ DURATION = Duration()
     help="Write the --history seconds up to now to this JSON Lines file instead (for cxpulse replay).",
 )
 @click.option(
+    "--incident",
+    "incidents",
+    multiple=True,
+    metavar="KIND:QUEUE:START:LENGTH",
+    help="Script an incident (repeatable): START from now (+10m, or -2h inside --history), QUEUE or * "
+    "for all. Kinds: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ".",
+)
+@click.option(
     "--via",
     help="Send through a running `cxpulse ingest` as these platforms would: zendesk (tickets), "
     "twilio (calls), comma-separated; other events go to its /v1/events.",
@@ -81,6 +107,7 @@ def simulate(
     seed: int,
     history: float,
     jsonl: Path | None,
+    incidents: tuple[str, ...],
     via: str | None,
     gateway: str,
     **options: Any,
@@ -94,8 +121,15 @@ def simulate(
 
     \b
       cxpulse simulate --profile small --history 14d --jsonl history.jsonl
+
+    With --incident, things go wrong on cue, e.g. most of sales' agents away for 45 minutes
+    from ten minutes on (callers wait and hang up: the abandonment alert should page):
+
+    \b
+      cxpulse simulate --profile small --incident understaffed:sales:+10m:45m
     """
     centre = PROFILES[profile]
+    scripted = tuple(parse_incident(spec, time.time(), centre.queues) for spec in incidents)
     if jsonl is not None:
         import orjson
 
@@ -105,7 +139,7 @@ def simulate(
             raise click.UsageError("--jsonl needs --history: how many seconds of past traffic to write")
         now = time.time()
         written = 0
-        traffic = Traffic(start=now - history, rate=rate, seed=seed, profile=centre)
+        traffic = Traffic(start=now - history, rate=rate, seed=seed, profile=centre, incidents=scripted)
         with (
             open(jsonl, "wb") as out,
             click.progressbar(length=int(history), label="simulating", file=sys.stderr) as bar,
@@ -123,9 +157,11 @@ def simulate(
         return
     settings = load_settings(**options)
     if via is not None:
-        sent = _send_via_gateway(settings, via, gateway, rate, duration, seed, history, centre)
+        sent = _send_via_gateway(settings, via, gateway, rate, duration, seed, history, centre, scripted)
     else:
-        sent = send_traffic(settings, rate, duration, seed, progress=True, history=history, profile=centre)
+        sent = send_traffic(
+            settings, rate, duration, seed, progress=True, history=history, profile=centre, incidents=scripted
+        )
     click.echo(f"\nsent {sent} events", err=True)
 
 
@@ -138,6 +174,7 @@ def _send_via_gateway(
     seed: int,
     history: float,
     profile: CentreProfile,
+    incidents: tuple[Incident, ...] = (),
 ) -> int:
     from streams.tools.simulator import run_live
     from streams.tools.vendor_traffic import VIA, GatewaySender
@@ -154,7 +191,13 @@ def _send_via_gateway(
     sender = GatewaySender(gateway, next(iter(tokens.values())), platforms)
     try:
         return run_live(
-            sender, rate=rate, duration=duration, seed=seed, history_seconds=history, profile=profile
+            sender,
+            rate=rate,
+            duration=duration,
+            seed=seed,
+            history_seconds=history,
+            profile=profile,
+            incidents=incidents,
         )
     except (OSError, RuntimeError) as exc:
         raise click.ClickException(
@@ -175,6 +218,7 @@ def send_traffic(
     stop: threading.Event | None = None,
     history: float = 0.0,
     profile: CentreProfile = PROFILES["demo"],
+    incidents: tuple[Incident, ...] = (),
 ) -> int:
     from kafka import KafkaProducer
 
@@ -200,6 +244,7 @@ def send_traffic(
             stop=stop,
             history_seconds=history,
             profile=profile,
+            incidents=incidents,
         )
     except KeyboardInterrupt:
         return 0

@@ -440,6 +440,7 @@ def run_live(
     stop: threading.Event | None = None,
     history_seconds: float = 0.0,
     profile: CentreProfile = DEMO,
+    incidents: tuple[Incident, ...] = (),
 ) -> int:
     """Produce traffic in real time through ``send(family, key, value)``; return the event count.
 
@@ -447,7 +448,9 @@ def run_live(
     are sent at once (in event-time order), so every window has data from the start.
     """
     start = time.time()
-    traffic = Traffic(start=start - history_seconds, rate=rate, seed=seed, profile=profile)
+    traffic = Traffic(
+        start=start - history_seconds, rate=rate, seed=seed, profile=profile, incidents=incidents
+    )
     sent = 0
     while (duration is None or time.time() - start < duration) and not (stop and stop.is_set()):
         now = time.time()
