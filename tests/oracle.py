@@ -61,6 +61,7 @@ class Rules:
     escalation_limit: float = 0.15
     breach_limit: float = 0.20
     frt_objective: float = 0.9
+    open_grace: float = 900.0
     per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def q(self, queue: str, name: str) -> float:
@@ -482,10 +483,12 @@ def expected_samples(
             ("escalation_limit_ratio", "escalation_limit"),
             ("first_response_breach_limit_ratio", "breach_limit"),
             ("first_response_objective_ratio", "frt_objective"),
+            ("queue_open_grace_seconds", "open_grace"),
         ):
             put(f"cxpulse_{name}", {"queue": q}, r.q(q, key))
         put("cxpulse_queue_open", {"queue": q}, 1)
         put("cxpulse_queue_open_share_ratio", {"queue": q}, 1.0)
+        put("cxpulse_queue_open_since_timestamp_seconds", {"queue": q}, 0.0)  # open since ever
     if lifecycle:
         _lifecycle_samples(lifecycle, now, r.customer_base, put)
     return exp
