@@ -228,9 +228,15 @@ def evaluable(query: str, records: dict[str, str]) -> str:
 
 
 def answers(prometheus: PrometheusServer, query: str, start: float, end: float) -> dict:
+    """Series -> points, each value to 12 significant digits: ``sum`` adds its series in the
+    order the server holds them, which two servers loading different blocks need not share, and
+    floating-point addition in another order differs in the last bits."""
     reply = prometheus.api("query_range", query=query, start=str(start), end=str(end), step="60")
     assert reply["status"] == "success", (query, reply)
-    return {frozenset(r["metric"].items()): r["values"] for r in reply["data"]["result"]}
+    return {
+        frozenset(r["metric"].items()): [(t, f"{float(v):.12g}") for t, v in r["values"]]
+        for r in reply["data"]["result"]
+    }
 
 
 def test_every_shipped_rule_and_panel_answers_the_same_over_a_sparse_backfill(

@@ -76,7 +76,7 @@ def test_no_raw_customer_or_agent_id_is_kept_and_the_kpis_are_exact(stack, kafka
     written = [stack.deadletter] + [t for t in admin.list_topics() if t.startswith(stack.app_id)]
     admin.close()
     kept = read_all(kafka.bootstrap, written)
-    assert len(kept) > 1000
+    assert len(kept) > 500  # changelogs, internal facts and parked records: plenty to search
     raw_ids_listed = sorted(raw_ids)
     quoted = [orjson.dumps(raw) for raw in raw_ids_listed]  # an id as a JSON string: "cust-12"
     for topic, key, value in kept:
