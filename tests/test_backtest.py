@@ -41,3 +41,16 @@ def test_a_week_of_the_small_centre_is_scored_for_the_rules_and_the_baseline(tmp
     assert "CxpulseAbandonmentRateHigh" in small["incidents"][1]["alerts"]
     assert figures["pages_while_closed"] == 0
     assert "incidents caught" in done.stdout and "false pages per week" in done.stdout
+
+
+def test_the_earlier_rules_read_nothing_the_backtest_leaves_out_of_its_replay() -> None:
+    """The backtest replays ``--families rules`` (what the shipped rules read); the earlier
+    rules it scores beside them must find their series there too."""
+    import re
+
+    from metrics.export.cadence import RULES, read_by
+
+    text = (ROOT / "bench/backtest-baseline.rules.yml").read_text()
+    names = set(re.findall(r"(?<![:\w])cxpulse_[a-z0-9_]+(?![:\w])", text))
+    assert len(names) > 10
+    assert names <= read_by(RULES)
