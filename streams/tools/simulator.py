@@ -116,7 +116,7 @@ class Traffic:
         hours, enough for each hour's expected calls (the profile's curve at the half hour);
         around the clock, enough for the swing's top."""
         if self.profile.calendar is None:
-            return self._plan.setdefault(-1.0, self._agents_needed(self._peak_load))
+            return self._all_day
         if not self.profile.is_open(at):
             return 0
         hour = at - at % 3600
@@ -133,15 +133,14 @@ class Traffic:
         self._staffing = staffing
         self._plan: dict[float, int] = {}
         calls_per_second = self.rate * self.call_share / len(self._queues)
-        self._peak_load = calls_per_second * self.profile.peak_intensity() * MEAN_CALL_CYCLE
-        size = max(self._agents_needed(self._peak_load), 2)
+        peak = self._agents_needed(calls_per_second * self.profile.peak_intensity() * MEAN_CALL_CYCLE)
+        self._all_day = peak  # around the clock, the plan is the swing's top all day
+        size = max(peak, 2)
         mean = self._agents_needed(calls_per_second * MEAN_CALL_CYCLE)
         occupancy = min(0.95, calls_per_second * MEAN_CALL_CYCLE / mean)
         self._mean_idle = MEAN_CALL_CYCLE * (1 - occupancy) / occupancy  # between two calls
         # Agents who stay on the floor when a queue is understaffed (see _leaves_for_incident).
-        self._stays = {
-            q: tuple(sum(map(ord, f"agent-{q}-{i}")) % 4 == 0 for i in range(size)) for q in self._queues
-        }
+        self._stays = {q: tuple(_stays_on_floor(f"agent-{q}-{i}") for i in range(size)) for q in self._queues}
         for queue in self._queues:
             for i in range(size):
                 agent = {"agent_id": f"agent-{queue}-{i}", "queues": [queue], "channel": "phone"}
@@ -223,7 +222,7 @@ class Traffic:
         incident = self.script.next_of(("understaffed", "agents_leave_early"), queue, now, due + 1e-6)
         if incident is None or due < incident.start:
             return False
-        if incident.kind == "understaffed" and sum(map(ord, agent["agent_id"])) % 4 == 0:
+        if incident.kind == "understaffed" and _stays_on_floor(agent["agent_id"]):
             return False
         leave = max(incident.start, now + 1.0)
         rng = self._agent_rng
@@ -422,6 +421,11 @@ class Traffic:
             horizon += 60.0
             out.extend(itertools.islice(self.until(horizon), n - len(out)))
         return out
+
+
+def _stays_on_floor(agent_id: str) -> bool:
+    """Whether the agent is one of the one in four who stay when a queue is understaffed."""
+    return sum(map(ord, agent_id)) % 4 == 0
 
 
 def _key(family: str, event: dict[str, Any]) -> str:
