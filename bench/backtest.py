@@ -12,8 +12,10 @@ What it does for each centre, stage by stage (each printed as it goes):
    scored weeks, with scripted incidents (streams/tools/incidents.py): escalation surges, an
    abandon spike from too few agents, first replies slowing, agents leaving early, the event
    feed stopping while open; normal Monday ramps and quiet nights come with the profile;
-2. replays it with ``cxpulse replay --prometheus-data --families rules`` into a fresh
-   Prometheus data folder;
+2. replays it with ``cxpulse replay --prometheus-data`` into a fresh Prometheus data folder,
+   writing only the exported series the alerts read, directly or through recording rules
+   (``--families`` with their names: the histograms' buckets are most of a large centre's
+   samples and no alert reads them);
 3. evaluates the recording rules the alerts read with ``query_range``, level by level (a rule
    that reads a recorded series waits for that series' level), and loads their points as
    blocks (one OpenMetrics file a day, through ``promtool tsdb create-blocks-from
@@ -177,12 +179,8 @@ def reads(expr: str, recorded: Container[str]) -> set[str]:
     return {name for name in re.findall(r"[a-z_]+:[a-z0-9_:]+", expr) if name in recorded}
 
 
-def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float, end: float) -> None:
-    """The recording rules the alerts read, level by level into the data folder: a rule that
-    reads a recorded series waits for that series' level. Each rule is evaluated at every STEP
-    with ``query_range`` and its points written as one OpenMetrics file per day, which promtool
-    turns into one block each (``promtool tsdb create-blocks-from rules`` writes a block per rule
-    and two hours, thousands for a month, which Prometheus then has to open and compact)."""
+def alerts_read(rules: list[dict]) -> set[str]:
+    """The recorded series the alerts read, directly or through other recordings."""
     records = {r["record"]: r for r in rules if "record" in r}
     needed: set[str] = set()
     pending = [n for r in rules if "alert" in r for n in reads(r["expr"], records)]
@@ -191,6 +189,26 @@ def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float,
         if name not in needed:
             needed.add(name)
             pending += reads(records[name]["expr"], records)
+    return needed
+
+
+def exported_read(rules: list[dict]) -> list[str]:
+    """The exported samples the alerts read, directly or through recordings: all the replay has
+    to write for the backtest. The histograms' buckets, which only dashboards and quantile
+    recordings read, are most of a large centre's samples."""
+    records = {r["record"]: r for r in rules if "record" in r}
+    exprs = [r["expr"] for r in rules if "alert" in r] + [records[n]["expr"] for n in alerts_read(rules)]
+    return sorted({name for expr in exprs for name in re.findall(r"(?<![\w:])cxpulse_\w+", expr)})
+
+
+def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float, end: float) -> None:
+    """The recording rules the alerts read, level by level into the data folder: a rule that
+    reads a recorded series waits for that series' level. Each rule is evaluated at every STEP
+    with ``query_range`` and its points written as one OpenMetrics file per day, which promtool
+    turns into one block each (``promtool tsdb create-blocks-from rules`` writes a block per rule
+    and two hours, thousands for a month, which Prometheus then has to open and compact)."""
+    records = {r["record"]: r for r in rules if "record" in r}
+    needed = alerts_read(rules)
     done: set[str] = set()
     level = 0
     while needed - done:
@@ -394,10 +412,8 @@ def backtest(args: argparse.Namespace, name: str, work: Path) -> dict:
             str(data),
             "--blocks",
             str(work / "openmetrics"),
-            # What the shipped rules read (the earlier rules read nothing else): the windowed
-            # gauges and histograms for dashboards would triple the samples.
             "--families",
-            "rules",
+            ",".join(exported_read(load_rules([*RULES, BASELINE]))),
         ],
         env={**os.environ, **env},
         cwd=ROOT,

@@ -7,17 +7,15 @@ from helpers import agent, customer, event, survey
 
 from metrics.contract.events import AGENTS, CALLS, CUSTOMERS, SURVEYS, TICKETS
 from metrics.engine.entities import (
-    LEDGER_SIZE,
     agent_step,
     call_step,
     contact_step,
     customer_step,
     merge_outputs,
-    remember,
-    seen_before,
     survey_step,
     ticket_step,
 )
+from metrics.engine.ledger import LEDGER_SIZE, remember, seen_before
 from metrics.policy import Policy, QueuePolicy
 
 T0 = 1_700_000_000.0
@@ -133,20 +131,6 @@ def test_ledger_is_bounded(extra):
     assert next(iter(state["ledger"])) == f"e{extra}"
     assert seen_before(state, f"e{extra - 1}", f"o{extra - 1}") == ("new", [])  # fell off
     assert seen_before(state, f"e{extra}", f"o{extra}") == ("replay", [])
-
-
-def test_a_ledger_stored_as_a_list_still_tells_replays_and_duplicates():
-    """States in a changelog written when a ledger was a list of [id, origin, sent] keep working."""
-    sent = '[["facts","q","c",[1]]]'
-    state: dict = {"ledger": [["e0", "tickets:1:3", ""], ["e1", "tickets:1:4", sent]]}
-    assert seen_before(state, "e1", "tickets:1:4") == ("replay", [["facts", "q", "c", [1]]])
-    assert seen_before(state, "e0", "tickets:2:9") == ("duplicate", [])
-    remember(state, "e2", "tickets:1:5", [], committed=5)
-    assert state["ledger"] == {
-        "e0": ["tickets:1:3", ""],
-        "e1": ["tickets:1:4", ""],
-        "e2": ["tickets:1:5", ""],
-    }
 
 
 def outputs_of(step, family, *events, policy=POLICY):

@@ -27,6 +27,8 @@ from typing import Any
 
 from metrics.aggregates.customers import count_period
 from metrics.definitions import HISTOGRAM_BY_KEY, LEVEL_RESOLUTION, LONGEST_WINDOW
+from metrics.model import bucket_key as _bucket_key
+from metrics.model import queue_key
 
 Aggregate = dict[str, Any]
 
@@ -58,7 +60,7 @@ def new_customer_base(partition: int) -> Aggregate:
 
 
 def aggregate_key(agg: Aggregate) -> str:
-    return f"{agg['queue']}|{agg['channel']}"
+    return queue_key(agg["queue"], agg["channel"])
 
 
 def new_bucket(key: str, start: int, partition: int) -> Aggregate:
@@ -162,7 +164,7 @@ def _bucket(
     grace_seconds: int,
 ) -> Aggregate | None:
     """The bucket a fact of this record goes into, or None if the bucket already has it."""
-    bucket_key = f"{key}|{start}"
+    bucket_key = _bucket_key(key, start)
     bucket = touched.get(bucket_key)
     if bucket is not None:
         return bucket
@@ -193,7 +195,7 @@ def _expire(
     horizon = _horizon(agg["watermark"], bucket_seconds, grace_seconds)
     starts = agg["bucket_starts"]
     while starts and starts[0] < horizon:
-        touched[f"{key}|{starts.pop(0)}"] = None
+        touched[_bucket_key(key, starts.pop(0))] = None
 
 
 def _track_level(agg: Aggregate, name: str, since: float, delta: int, bucket_seconds: int) -> None:

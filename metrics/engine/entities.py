@@ -29,8 +29,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from metrics.contract.events import (
     AgentStateChanged,
     CallAbandoned,
@@ -51,15 +49,8 @@ from metrics.contract.events import (
     TicketResolved,
 )
 from metrics.definitions import LEVEL_CALLS_WAITING, LEVEL_TICKETS_OPEN, agent_level, status_level
+from metrics.model import Fact, Output, State
 from metrics.policy import SECONDS_PER_DAY, Policy, QueuePolicy
-
-Fact = list[Any]
-Output = list[Any]
-State = dict[str, Any]
-
-# How many recent events per entity are remembered for duplicate detection. Tickets and
-# calls have a handful of events each; a retry storm older than this is not expected.
-LEDGER_SIZE = 32
 
 
 def _fact(at: float, counts: dict[str, int], observations: dict | None = None, **extra: Any) -> Fact:
@@ -462,75 +453,3 @@ def merge_outputs(outputs: list[Output]) -> list[Output]:
             by_key[key] = output
         merged.append(output)
     return merged
-
-
-def _ledger(state: State) -> dict[str, list[str]]:
-    """The state's ledger: event id -> [origin, what it sent], oldest first (empty if it has none).
-
-    Keyed by id, so checking an event touches one entry, not every entry of a full ledger
-    scattered over the heap. A state written when ledgers were lists of
-    ``[id, origin, sent]`` is converted on first use.
-    """
-    ledger = state.get("ledger")
-    if isinstance(ledger, list):
-        ledger = state["ledger"] = {entry[0]: entry[1:] for entry in ledger}
-    return {} if ledger is None else ledger
-
-
-def seen_before(state: State | None, event_id: str, origin: str) -> tuple[str, list[Any]]:
-    """Classify an event against the entity's ledger of recent events.
-
-    ``origin`` is where the record sits in Kafka (topic:partition:offset). The same id at
-    the same origin is a replay after a crash: what it sent is sent again (the receivers
-    drop what they already have). The same id elsewhere is a producer duplicate and
-    counts nothing.
-    """
-    if state is None:
-        return "new", []
-    entry = _ledger(state).get(event_id)
-    if entry is None:
-        return "new", []
-    seen_origin, sent = entry
-    if seen_origin != origin:
-        return "duplicate", []
-    return "replay", orjson.loads(sent) if isinstance(sent, str) and sent else sent or []
-
-
-def remember(
-    state: State,
-    event_id: str,
-    origin: str,
-    sent: list[Any],
-    committed: int | None = None,
-    redeliverable: bool = True,
-) -> None:
-    """Add an event to the entity's bounded ledger (oldest entries fall off).
-
-    ``committed`` is the source partition's committed offset: Kafka will not redeliver the
-    records before it, so their entries drop what they sent and keep only the id (to spot
-    producer duplicates). A long-lived ticket's state, and its changelog record, stay small.
-    A record nothing will deliver again (``redeliverable=False``: a replay's) keeps only its id.
-    """
-    ledger = state["ledger"] = _ledger(state)
-    # Kept as JSON text: a ticket with no further event holds it for weeks, and text
-    # takes a fifth of the memory of the nested lists and dicts it encodes.
-    ledger[event_id] = [origin, orjson.dumps(sent).decode() if sent and redeliverable else ""]
-    while len(ledger) > LEDGER_SIZE:
-        del ledger[next(iter(ledger))]
-    if committed is not None:
-        forget_confirmed(state, origin.rsplit(":", 1)[0], committed)
-
-
-def forget_confirmed(state: State, source: str, committed: int) -> bool:
-    """Drop what the ledger's entries from ``source`` (``topic:partition``) before ``committed`` sent.
-
-    Kafka will not redeliver those records, so their payloads are no longer needed; their ids
-    stay, to spot producer duplicates. Returns whether anything was dropped.
-    """
-    prefix = source + ":"
-    dropped = False
-    for entry in _ledger(state).values():
-        if entry[1] and entry[0].startswith(prefix) and int(entry[0][len(prefix) :]) < committed:
-            entry[1] = ""
-            dropped = True
-    return dropped

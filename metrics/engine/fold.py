@@ -14,12 +14,7 @@ from typing import Any
 
 from metrics.aggregates.labels import admit_labels, new_label_record
 from metrics.aggregates.queue import Aggregate, apply_facts, new_aggregate, new_customer_base
-from metrics.engine.steps import Sent
-
-
-def labels_key(partition: int) -> str:
-    """Key of the record of label values one fact partition has admitted."""
-    return f"~labels|{partition}"
+from metrics.model import Sent, labels_key, queue_key
 
 
 def fact_records(payload: dict[str, Any]) -> list[list[Any]]:
@@ -80,5 +75,5 @@ def _send_on(payload: dict[str, Any], queue: str, channel: str, partition: int) 
             "offset": offset,
             "facts": moved,
         }
-        sent.append(["facts", f"{queue}|{channel}", message])
+        sent.append(["facts", queue_key(queue, channel), message])
     return sent

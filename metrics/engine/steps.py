@@ -14,18 +14,16 @@ from functools import partial
 from typing import Any
 
 from metrics.engine.entities import (
-    Output,
-    State,
     agent_step,
     call_step,
     contact_step,
     customer_step,
     merge_outputs,
-    remember,
-    seen_before,
     survey_step,
     ticket_step,
 )
+from metrics.engine.ledger import remember, seen_before
+from metrics.model import CUSTOMER_BASE_KEY, Output, Sent, State, queue_key
 from metrics.policy import Policy
 
 Step = Callable[[State | None], tuple[State, list[Output]]]
@@ -64,19 +62,13 @@ def touch(state: dict[str, Any], partition: int, event_time: float) -> None:
         state["_seen"] = event_time
 
 
-# Key of the customer-base aggregate: lifecycle facts are not per queue.
-CUSTOMER_BASE_KEY = "~customers"
-
-Sent = list[Any]  # [target, key, payload]; target is "facts" or "contacts"
-
-
 def route(output: Output, source: str, offset: int, event_id: str) -> Sent:
     """Turn a step's output into ``[target, key, payload]`` for the fact or contact stream."""
     kind = output[0]
     if kind == "facts":
         _, queue, channel, facts = output
         payload = {"queue": queue, "channel": channel, "source": source, "offset": offset, "facts": facts}
-        return ["facts", f"{queue}|{channel}", payload]
+        return ["facts", queue_key(queue, channel), payload]
     if kind == "lifecycle":
         payload = {"kind": "customers", "source": source, "offset": offset, "facts": output[1]}
         return ["facts", CUSTOMER_BASE_KEY, payload]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from metrics.engine.entities import forget_confirmed
+from metrics.engine.ledger import forget_confirmed
 from streams.live.batched_table import BatchedTable
 
 

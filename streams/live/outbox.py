@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from typing import Any
 
-from metrics.engine.steps import Sent
+from metrics.model import Sent
 
 
 class Outbox:

@@ -28,9 +28,10 @@ from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Family, entity
 from metrics.contract.validation import Rejection, validate
 from metrics.definitions import WINDOWS, WORKER_SERIES
 from metrics.engine.expiry import expiry_by_family
-from metrics.engine.fold import fold_into_aggregate, labels_key
+from metrics.engine.fold import fold_into_aggregate
 from metrics.engine.steps import contact_hop, entity_step, process_entity
 from metrics.export.collector import KpiCollector, declared
+from metrics.model import labels_key
 from streams.settings import Settings
 
 
