@@ -9,20 +9,28 @@ Each module corrects one Faust behaviour (docs/architecture.md narrates the prot
 - ``recovery_watchdog``: changelog records recovery waits for but the consumer read past are read again;
 - ``current_event``: each event of a batch is made the stream's current event in turn;
 - ``consumer_thread``: the seeks cxpulse adds run on the consumer's own thread (aiokafka's
-  fetcher is not thread-safe; Faust seeks from the calling thread).
+  fetcher is not thread-safe; Faust seeks from the calling thread);
+- ``fetch_wait``: a fetch waits at the broker as long as the worker's setting, not Faust's 1.5 s.
 
-:func:`install` puts them all in place for one app. This package imports Faust and nothing of
-cxpulse's KPI code; the app (``streams.live.app``) imports it.
+Every class of Faust or aiokafka that cxpulse changes is changed here, and only by
+:func:`install`: Faust's aiokafka ``Consumer.seek_to_committed`` and its base
+``Consumer.perform_seek`` (in_order), ``ProducerBuffer.put``/``flush`` and
+``Consumer._new_offset`` (commit_barrier), ``AIOKafkaConsumerThread._create_worker_consumer``
+(fetch_wait). They were
+written for the releases in :mod:`streams.delivery.versions`; :func:`install` logs a warning at
+start-up when others are installed. This package imports Faust and nothing of cxpulse's KPI
+code; the app (``streams.live.app``) imports it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from streams.delivery import commit_barrier, in_order, recovery_watchdog
+from streams.delivery import commit_barrier, fetch_wait, in_order, recovery_watchdog, versions
 from streams.delivery.confirmed_commits import ConfirmedCommits
 from streams.delivery.current_event import Acting
 
@@ -73,14 +81,25 @@ class Delivery:
         return self.confirmed.get(tp)
 
 
+log = logging.getLogger(__name__)
+
+
 def install(
-    app: Any, on_refused: Callable[[str], None], delivered: Callable[[], Awaitable[None]] | None = None
+    app: Any,
+    on_refused: Callable[[str], None],
+    delivered: Callable[[], Awaitable[None]] | None = None,
+    fetch_wait_seconds: float | None = None,
 ) -> Delivery:
     """Put every guarantee in place for ``app``, before it starts.
 
     ``delivered`` waits for records produced past Faust's buffer and raises if Kafka refused
-    any; every commit awaits it first.
+    any; every commit awaits it first. ``fetch_wait_seconds`` bounds how long a fetch waits at
+    the broker (Faust's 1.5 s when None).
     """
+    for line in versions.mismatches():
+        log.warning(line)
+    if fetch_wait_seconds is not None:
+        fetch_wait.install(fetch_wait_seconds)
     commit_barrier.install()
     if delivered is not None:
         commit_barrier.also_wait_for(delivered)

@@ -18,7 +18,6 @@ from metrics.definitions import WINDOWS
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from streams import delivery, web_config
-from streams.live import fetch_wait
 from streams.live.agents import Agents, Wiring
 from streams.live.batched_table import BatchedTable
 from streams.live.dead_letters import DeadLetters
@@ -77,7 +76,6 @@ def build_app(settings: Settings) -> Pipeline:
     # Faust warns each time its producer buffer holds over 100 records: normal backpressure
     # while catching up, and thousands of lines a minute. Errors still show.
     logging.getLogger("faust.transport.producer").setLevel(logging.ERROR)
-    fetch_wait.install(settings.fetch_max_wait_seconds)
     # A batch's changelog records for one partition fill one record batch (DirectSend), and a
     # partition has one batch in flight at a time: aiokafka's 16 KB would cost a round trip
     # every ~30 states under catch-up.
@@ -166,7 +164,10 @@ def build_app(settings: Settings) -> Pipeline:
         direct=direct,
     )
     guarantees = delivery.install(
-        app, on_refused=lambda topic: metrics.out_of_order.labels(topic).inc(), delivered=direct.delivered
+        app,
+        on_refused=lambda topic: metrics.out_of_order.labels(topic).inc(),
+        delivered=direct.delivered,
+        fetch_wait_seconds=settings.fetch_max_wait_seconds,
     )
     dead_letters = DeadLetters(deadletter, settings.deadletter_topic, metrics.invalid, settings.pseudonyms())
     Agents(app, settings, metrics, wiring, guarantees, dead_letters).install()
