@@ -1,13 +1,18 @@
-"""Runtime settings, read from ``CXPULSE_*`` environment variables.
+"""Runtime settings, read from ``CXPULSE_*`` environment variables, grouped by role.
 
-One settings object feeds the worker, the simulator and the demo, so the names a
-deployment sets (docker compose, Kubernetes) are the names documented here.
+One settings object feeds the worker, the simulator, the replay and the demo, so the names a
+deployment sets (docker compose, Kubernetes) are the names documented here. It is composed of
+one class per role (:data:`ROLES`); code that needs one role takes that class, so a reader sees
+what a module depends on, and a test builds only what it needs. The objects built from them
+(:class:`~metrics.policy.Policy`, :class:`~metrics.contract.validation.Limits`,
+:class:`~streams.cluster.access.KafkaAccess`) are built once by each process and passed down.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,11 +24,19 @@ from metrics.definitions import WINDOWS
 from metrics.policy import DEFAULTS, Policy, QueuePolicy
 from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
+# The settings a queue may override in CXPULSE_QUEUE_SETTINGS (QueuePolicy's fields).
+PER_QUEUE = tuple(f.name for f in fields(QueuePolicy) if f.name != "calendar")
 
-class Settings(BaseSettings):
-    """Everything a cxpulse process can be told from its environment."""
 
+class _Role(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CXPULSE_", extra="ignore")
+    title: ClassVar[str] = ""  # the role's heading in docs/configuration.md
+
+
+class KafkaAccessSettings(_Role):
+    """How every Kafka client of a process reaches and authenticates to the brokers."""
+
+    title = "Kafka access"
 
     broker: str = Field(
         "kafka://127.0.0.1:9092",
@@ -59,6 +72,35 @@ class Settings(BaseSettings):
         None, description="Token provider for OAUTHBEARER: aws-msk-iam (needs the extra cxpulse[msk-iam])."
     )
     kafka_aws_region: str | None = Field(None, description="AWS region of the MSK cluster, for aws-msk-iam.")
+
+    @model_validator(mode="after")
+    def _kafka_access_works(self) -> Self:
+        self.kafka().check()
+        return self
+
+    def kafka(self) -> KafkaAccess:
+        """Address and credentials for every Kafka client of this process."""
+        return KafkaAccess(
+            broker=self.broker,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=reveal(self.kafka_sasl_password),
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            ssl_key_password=reveal(self.kafka_ssl_key_password),
+            ssl_check_hostname=self.kafka_ssl_check_hostname,
+            oauth_provider=self.kafka_oauth_provider,
+            aws_region=self.kafka_aws_region,
+        )
+
+
+class TopicSettings(_Role):
+    """Which topics a deployment reads and writes, and how cxpulse creates its own."""
+
+    title = "Topics"
+
     app_id: str = Field("cxpulse", description="Consumer group id and prefix of internal topics.")
     tickets_topic: str = Field("tickets", description="Topic of ticket events, keyed by ticket_id.")
     calls_topic: str = Field("calls", description="Topic of call events, keyed by call_id.")
@@ -80,11 +122,6 @@ class Settings(BaseSettings):
         gt=0,
         description="How long the dead-letter topic keeps rejected records (set when cxpulse creates it).",
     )
-    pseudonymise_key: SecretStr | None = Field(
-        None,
-        description="Secret (16+ characters) to replace customer and agent ids by keyed hashes on entry, "
-        "so no state, changelog or dead-letter record holds a raw id; see docs/security.md. Secret.",
-    )
     partitions: int = Field(
         4, ge=1, description="Partitions of the source and internal topics (all must have this many)."
     )
@@ -94,22 +131,36 @@ class Settings(BaseSettings):
         description="Replication factor of every topic cxpulse creates, its internal ones included "
         "(3 on Confluent Cloud and most managed clusters).",
     )
+
+    @model_validator(mode="after")
+    def _derived_names(self) -> Self:
+        if not self.deadletter_topic:
+            # object.__setattr__: a derived name is not one the user set.
+            object.__setattr__(self, "deadletter_topic", f"{self.app_id}-deadletter")
+        return self
+
+    def source_topics(self) -> dict[str, str]:
+        """Event family -> the topic it is read from."""
+        return {
+            "tickets": self.tickets_topic,
+            "calls": self.calls_topic,
+            "surveys": self.surveys_topic,
+            "customers": self.customers_topic,
+            "agents": self.agents_topic,
+        }
+
+
+class WorkerSettings(_Role):
+    """How the live worker runs: its HTTP server, buckets, state, batches and group membership."""
+
+    title = "Worker"
+
     web_host: str = Field("0.0.0.0", description="Address the worker's HTTP server binds to.")
     web_port: int = Field(6066, ge=1, le=65535, description="Port of /metrics on the worker.")
-    web_config_file: str | None = Field(
-        None,
-        description="Prometheus exporter web-config file: TLS (tls_server_config) and basic auth "
-        "(basic_auth_users, bcrypt) for /metrics; see docs/security.md.",
-    )
     bucket_seconds: int = Field(60, ge=1, description="Width of the event-time buckets behind windowed KPIs.")
     grace_seconds: int = Field(
         120, ge=0, description="How late (event time) an event may arrive and still enter its bucket."
     )
-    max_event_bytes: int = Field(65536, ge=256, description="Events larger than this are rejected.")
-    max_future_seconds: float = Field(
-        3600, ge=0, description="Events this far ahead of the clock are rejected."
-    )
-    max_age_days: float = Field(35, gt=0, description="Events older than this are rejected.")
     state_retention_days: float = Field(
         35, gt=0, description="Tickets, survey subjects and customers silent this long are forgotten."
     )
@@ -178,8 +229,46 @@ class Settings(BaseSettings):
         description="A worker not in its consumer group with all its topics by then logs why and exits 1.",
     )
 
-    # KPI targets, limits and costs (defaults: metrics.policy.QueuePolicy); each of the next
-    # eleven can be set per queue in queue_settings.
+    @field_validator("export_windows")
+    @classmethod
+    def _known_windows(cls, value: list[str]) -> list[str]:
+        unknown = [w for w in value if w not in WINDOWS]
+        if unknown:
+            raise ValueError(f"unknown windows {unknown}; the windows are {list(WINDOWS)}")
+        return value
+
+
+class ValidationSettings(_Role):
+    """What an event must be to be counted (the rest is parked with its reason)."""
+
+    title = "Event validation"
+
+    max_event_bytes: int = Field(65536, ge=256, description="Events larger than this are rejected.")
+    max_future_seconds: float = Field(
+        3600, ge=0, description="Events this far ahead of the clock are rejected."
+    )
+    max_age_days: float = Field(35, gt=0, description="Events older than this are rejected.")
+    ces_min: int = Field(1, description="Lowest customer effort score.")
+    ces_max: int = Field(7, description="Highest customer effort score.")
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_bytes=self.max_event_bytes,
+            ces_scale=(self.ces_min, self.ces_max),
+            max_future_seconds=self.max_future_seconds,
+            max_age_seconds=self.max_age_days * 86400,
+        )
+
+
+class PolicySettings(_Role):
+    """Targets, limits, staffing, costs and opening hours.
+
+    The first eleven are every queue's unless ``queue_settings`` overrides them for one;
+    opening hours are per queue in ``business_hours``.
+    """
+
+    title = "KPI policy"
+
     first_response_target_seconds: float = Field(
         DEFAULTS.first_response_target_seconds, gt=0, description="First response SLA target."
     )
@@ -249,11 +338,76 @@ class Settings(BaseSettings):
     conversion_days: float = Field(
         7, gt=0, description="A purchase this soon after a contact is a conversion."
     )
-    ces_min: int = Field(1, description="Lowest customer effort score.")
-    ces_max: int = Field(7, description="Highest customer effort score.")
     customer_base: int = Field(0, ge=0, description="Active customers before the first lifecycle event.")
 
-    # The ingest gateway (cxpulse ingest); see docs/ingest.md.
+    @field_validator("queue_settings")
+    @classmethod
+    def _known_queue_settings(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        known = {f.name for f in fields(QueuePolicy)} - {"calendar"}
+        for queue, overrides in value.items():
+            unknown = set(overrides) - known
+            if unknown:
+                raise ValueError(
+                    f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
+                )
+        return value
+
+    @field_validator("business_hours")
+    @classmethod
+    def _calendars_parse(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for queue, doc in value.items():
+            try:
+                Calendar.parse(doc)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(
+                    f'queue {queue!r}: {exc}; a calendar is {{"zone": "Europe/Paris", "hours": '
+                    f'{{"mon": "09:00-18:00", ...}}, "holidays": ["2026-12-25"]}}'
+                ) from None
+        return value
+
+    def policy(self) -> Policy:
+        default = QueuePolicy(**{name: getattr(self, name) for name in PER_QUEUE})
+        rest: dict[str, Any] = {
+            "repeat_contact_days": self.repeat_contact_days,
+            "conversion_days": self.conversion_days,
+            "customer_base": self.customer_base,
+        }
+        calendars = {queue: Calendar.parse(doc) for queue, doc in self.business_hours.items()}
+        return Policy.build(default, self.queue_settings, calendars, **rest)
+
+
+class SecuritySettings(_Role):
+    """What protects personal data and the metrics endpoint (docs/security.md)."""
+
+    title = "Security"
+
+    pseudonymise_key: SecretStr | None = Field(
+        None,
+        description="Secret (16+ characters) to replace customer and agent ids by keyed hashes on entry, "
+        "so no state, changelog or dead-letter record holds a raw id; see docs/security.md. Secret.",
+    )
+    web_config_file: str | None = Field(
+        None,
+        description="Prometheus exporter web-config file: TLS (tls_server_config) and basic auth "
+        "(basic_auth_users, bcrypt) for /metrics; see docs/security.md.",
+    )
+
+    @model_validator(mode="after")
+    def _key_works(self) -> Self:
+        self.pseudonyms()
+        return self
+
+    def pseudonyms(self) -> Pseudonyms | None:
+        """The keyed hash applied to personal ids on entry, if one is configured."""
+        key = reveal(self.pseudonymise_key)
+        return None if key is None else Pseudonyms(key)
+
+
+class IngestSettings(_Role):
+    """The ingest gateway (``cxpulse ingest``): who may post, how vendor events map (docs/ingest.md)."""
+
+    title = "Ingest gateway"
+
     ingest_host: str = Field("0.0.0.0", description="Address the ingest gateway binds to.")
     ingest_port: int = Field(8088, ge=1, le=65535, description="Port of the ingest gateway.")
     ingest_tokens: SecretStr | None = Field(
@@ -307,50 +461,8 @@ class Settings(BaseSettings):
         None, description="Auth token of the Twilio account, to check X-Twilio-Signature. Secret."
     )
 
-    @field_validator("queue_settings")
-    @classmethod
-    def _known_queue_settings(cls, value: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-        known = {f.name for f in fields(QueuePolicy)} - {"calendar"}
-        for queue, overrides in value.items():
-            unknown = set(overrides) - known
-            if unknown:
-                raise ValueError(
-                    f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
-                )
-        return value
-
-    @field_validator("export_windows")
-    @classmethod
-    def _known_windows(cls, value: list[str]) -> list[str]:
-        unknown = [w for w in value if w not in WINDOWS]
-        if unknown:
-            raise ValueError(f"unknown windows {unknown}; the windows are {list(WINDOWS)}")
-        return value
-
-    @field_validator("business_hours")
-    @classmethod
-    def _calendars_parse(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        for queue, doc in value.items():
-            try:
-                Calendar.parse(doc)
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(
-                    f'queue {queue!r}: {exc}; a calendar is {{"zone": "Europe/Paris", "hours": '
-                    f'{{"mon": "09:00-18:00", ...}}, "holidays": ["2026-12-25"]}}'
-                ) from None
-        return value
-
     @model_validator(mode="after")
-    def _derived_names(self) -> Settings:
-        if not self.deadletter_topic:
-            # object.__setattr__: a derived name is not one the user set.
-            object.__setattr__(self, "deadletter_topic", f"{self.app_id}-deadletter")
-        return self
-
-    @model_validator(mode="after")
-    def _kafka_access_works(self) -> Settings:
-        self.kafka().check()
-        self.pseudonyms()
+    def _tokens_parse(self) -> Self:
         self.ingest_senders()
         return self
 
@@ -361,74 +473,34 @@ class Settings(BaseSettings):
             return {}
         if not raw.lstrip().startswith("{"):
             return {"default": raw.strip()}
-        import json
-
         tokens = json.loads(raw)
         if not isinstance(tokens, dict) or not all(isinstance(v, str) and v for v in tokens.values()):
             raise ValueError('CXPULSE_INGEST_TOKENS must be {"sender": "token", ...} or one token')
         return tokens
 
-    def pseudonyms(self) -> Pseudonyms | None:
-        """The keyed hash applied to personal ids on entry, if one is configured."""
-        key = reveal(self.pseudonymise_key)
-        return None if key is None else Pseudonyms(key)
 
-    def kafka(self) -> KafkaAccess:
-        """Address and credentials for every Kafka client of this process."""
-        return KafkaAccess(
-            broker=self.broker,
-            security_protocol=self.kafka_security_protocol,
-            sasl_mechanism=self.kafka_sasl_mechanism,
-            sasl_username=self.kafka_sasl_username,
-            sasl_password=reveal(self.kafka_sasl_password),
-            ssl_cafile=self.kafka_ssl_cafile,
-            ssl_certfile=self.kafka_ssl_certfile,
-            ssl_keyfile=self.kafka_ssl_keyfile,
-            ssl_key_password=reveal(self.kafka_ssl_key_password),
-            ssl_check_hostname=self.kafka_ssl_check_hostname,
-            oauth_provider=self.kafka_oauth_provider,
-            aws_region=self.kafka_aws_region,
-        )
+# In the order docs/configuration.md and ``cxpulse config`` list them.
+ROLES: tuple[type[_Role], ...] = (
+    KafkaAccessSettings,
+    TopicSettings,
+    WorkerSettings,
+    ValidationSettings,
+    PolicySettings,
+    SecuritySettings,
+    IngestSettings,
+)
 
-    def source_topics(self) -> dict[str, str]:
-        """Event family -> the topic it is read from."""
-        return {
-            "tickets": self.tickets_topic,
-            "calls": self.calls_topic,
-            "surveys": self.surveys_topic,
-            "customers": self.customers_topic,
-            "agents": self.agents_topic,
-        }
 
-    def limits(self) -> Limits:
-        return Limits(
-            max_bytes=self.max_event_bytes,
-            ces_scale=(self.ces_min, self.ces_max),
-            max_future_seconds=self.max_future_seconds,
-            max_age_seconds=self.max_age_days * 86400,
-        )
-
-    def policy(self) -> Policy:
-        default = QueuePolicy(
-            first_response_target_seconds=self.first_response_target_seconds,
-            service_level_seconds=self.service_level_seconds,
-            short_abandon_seconds=self.short_abandon_seconds,
-            hourly_cost=self.hourly_cost,
-            service_level_target=self.service_level_target,
-            max_occupancy=self.max_occupancy,
-            abandonment_limit=self.abandonment_limit,
-            escalation_limit=self.escalation_limit,
-            first_response_breach_limit=self.first_response_breach_limit,
-            first_response_objective=self.first_response_objective,
-            open_grace_seconds=self.open_grace_seconds,
-        )
-        rest: dict[str, Any] = {
-            "repeat_contact_days": self.repeat_contact_days,
-            "conversion_days": self.conversion_days,
-            "customer_base": self.customer_base,
-        }
-        calendars = {queue: Calendar.parse(doc) for queue, doc in self.business_hours.items()}
-        return Policy.build(default, self.queue_settings, calendars, **rest)
+class Settings(  # bases in reverse: pydantic lists the last base's fields first
+    IngestSettings,
+    SecuritySettings,
+    PolicySettings,
+    ValidationSettings,
+    WorkerSettings,
+    TopicSettings,
+    KafkaAccessSettings,
+):
+    """Everything a cxpulse process can be told from its environment."""
 
 
 def reveal(secret: SecretStr | None) -> str | None:

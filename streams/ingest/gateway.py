@@ -33,7 +33,7 @@ from streams.ingest.adapters import WEBHOOKS, Adapter
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address, parse_body
 from streams.ingest.sink import KafkaSink, Unavailable
-from streams.settings import Settings, reveal
+from streams.settings import IngestSettings, Settings, reveal
 from streams.web_config import WebConfig
 
 log = logging.getLogger("cxpulse.ingest")
@@ -61,7 +61,7 @@ class IngestMetrics:
         self.kafka_up = made["ingest_kafka_up"]
 
 
-def lookups_from(settings: Settings) -> Lookups:
+def lookups_from(settings: IngestSettings) -> Lookups:
     return Lookups(
         queues=settings.ingest_queues,
         channels={k.lower(): v for k, v in settings.ingest_channels.items()},

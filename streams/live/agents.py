@@ -34,6 +34,7 @@ from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
 from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
 from metrics.export.worker import WorkerMetrics
+from metrics.policy import Policy
 from streams.delivery import Acting, Delivery
 from streams.live.batched_table import BatchedTable
 from streams.live.confirmed_payloads import ConfirmedPayloads
@@ -62,6 +63,7 @@ class Agents:
         self,
         app: Any,
         settings: Settings,
+        policy: Policy,
         metrics: WorkerMetrics,
         wiring: Wiring,
         guarantees: Delivery,
@@ -73,7 +75,8 @@ class Agents:
         self.wiring = wiring
         self.guarantees = guarantees
         self.dead_letters = dead_letters
-        self.policy = settings.policy()
+        self.policy = policy
+        self.limits = settings.limits()
         self.pseudonyms = settings.pseudonyms()
         self.outputs_to = {
             "facts": wiring.facts.get_topic_name(),
@@ -145,7 +148,7 @@ class Agents:
             grouped(outputs_to[target], key.encode(), dumps([key, message]))
 
     def _entity_record(self, family: Family, table: BatchedTable) -> OnRecord:
-        limits, policy, pseudonyms = self.settings.limits(), self.policy, self.pseudonyms
+        limits, policy, pseudonyms = self.limits, self.policy, self.pseudonyms
         metrics = self.metrics
         park, observe_delay, handle = self.dead_letters.park, metrics.delay.observe, self._handle
         entity_field, name = family.entity_field, family.name

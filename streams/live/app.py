@@ -134,13 +134,14 @@ def build_app(settings: Settings) -> Pipeline:
         f"{settings.app_id}-customer-contacts", partitions=settings.partitions, internal=True, **raw
     )
 
+    policy = settings.policy()
     metrics = WorkerMetrics()
     pipeline = Pipeline(app, settings, metrics, facts_topic_name, aggregates, deadletter)
     metrics.add_kpis(
         KpiCollector(
             pipeline.owned_aggregates,
             settings.bucket_seconds,
-            settings.policy(),
+            policy,
             windows={w: WINDOWS[w] for w in settings.export_windows},
             window_counts=settings.export_window_counts,
         )
@@ -170,6 +171,6 @@ def build_app(settings: Settings) -> Pipeline:
         fetch_wait_seconds=settings.fetch_max_wait_seconds,
     )
     dead_letters = DeadLetters(deadletter, settings.deadletter_topic, metrics.invalid, settings.pseudonyms())
-    Agents(app, settings, metrics, wiring, guarantees, dead_letters).install()
+    Agents(app, settings, policy, metrics, wiring, guarantees, dead_letters).install()
     install_pages(pipeline, access.servers)
     return pipeline

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 import metrics.contract
-from streams.settings import Settings
+from streams.settings import ROLES, Settings
 from streams.tools.common import load_settings, prepare_topics, settings_options
 from streams.tools.demo import demo
 from streams.tools.ingest_command import ingest
@@ -98,12 +98,15 @@ def _default(info: Any) -> Any:
 
 def _settings_reference() -> str:
     """The Markdown table of every setting: docs/configuration.md holds exactly this."""
-    rows = ["| variable | default | what it does |", "|---|---|---|"]
-    for name, info in Settings.model_fields.items():
-        default = _shown(_default(info))
-        shown = f"`{default}`" if default else ""
-        rows.append(f"| `CXPULSE_{name.upper()}` | {shown} | {info.description} |")
-    return "\n".join(rows) + "\n"
+    parts = []
+    for role in ROLES:
+        rows = [f"### {role.title}", "", "| variable | default | what it does |", "|---|---|---|"]
+        for name, info in role.model_fields.items():
+            default = _shown(_default(info))
+            shown = f"`{default}`" if default else ""
+            rows.append(f"| `CXPULSE_{name.upper()}` | {shown} | {info.description} |")
+        parts.append("\n".join(rows) + "\n")
+    return "\n".join(parts)
 
 
 @main.command("config")

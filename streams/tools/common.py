@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from streams.settings import Settings
+from streams.settings import KafkaAccessSettings, Settings
 
 SETTING_OPTIONS = [
     click.option("--broker", help="Kafka bootstrap servers, e.g. kafka://127.0.0.1:9092 [CXPULSE_BROKER]."),
@@ -44,7 +44,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def kafka_errors(settings: Settings) -> Any:
+def kafka_errors(settings: KafkaAccessSettings) -> Any:
     """Turn a failure to reach Kafka into one line naming the setting most likely to fix it."""
     from streams.cluster.connection_log import connection_errors
 
@@ -57,7 +57,7 @@ def kafka_errors(settings: Settings) -> Any:
             raise click.ClickException(settings.kafka().explain(exc, causes)) from exc
 
 
-def prepare_topics(settings: Settings, specs: list[Any]) -> None:
+def prepare_topics(settings: KafkaAccessSettings, specs: list[Any]) -> None:
     """Create what is missing and wait until the brokers list it; stop with what to fix if not."""
     from streams.cluster.topics import TopicLayoutError, ensure_topics
 
