@@ -49,7 +49,7 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
-    cxpulse = [sys.executable, "-m", "streams.tools.cli"]
+    cxpulse = [sys.executable, "-m", "streams.cli"]
     work = Path(tempfile.mkdtemp(prefix="cxpulse-backfill-"))
     figures: dict[str, float | int | str] = {"profile": args.profile, "days": args.days}
     try:

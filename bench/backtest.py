@@ -9,7 +9,7 @@ What it does for each centre, stage by stage (each printed as it goes):
 1. simulates the centre (``--profiles``: opening hours per weekday, closed nights and Sundays,
    a holiday in the last week): ``--warmup`` weeks of plain history, which a centre that
    backfilled its history on install has, so the seasonal baselines have a past; then the
-   scored weeks, with scripted incidents (streams/tools/incidents.py): escalation surges, an
+   scored weeks, with scripted incidents (streams/simulator/incidents.py): escalation surges, an
    abandon spike from too few agents, first replies slowing, agents leaving early, the event
    feed stopping while open; normal Monday ramps and quiet nights come with the profile;
 2. replays it with ``cxpulse replay --prometheus-data`` into a fresh Prometheus data folder,
@@ -62,9 +62,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from metrics.business_hours import Calendar  # noqa: E402
-from streams.tools.centre_profiles import PROFILES  # noqa: E402
-from streams.tools.incidents import Incident, plan  # noqa: E402
-from streams.tools.simulator import Traffic  # noqa: E402
+from streams.simulator.centre_profiles import PROFILES  # noqa: E402
+from streams.simulator.incidents import Incident, plan  # noqa: E402
+from streams.simulator.traffic import Traffic  # noqa: E402
 
 # The scored weeks end on this Monday: a fixed period in the past (Prometheus and promtool want
 # history, not future), the same for every rerun, and clear of a change of summer time for
@@ -404,7 +404,7 @@ def backtest(args: argparse.Namespace, name: str, work: Path) -> dict:
         [
             sys.executable,
             "-m",
-            "streams.tools.cli",
+            "streams.cli",
             "replay",
             str(history),
             "--quiet",

@@ -43,7 +43,7 @@ def say(text: str) -> None:
 
 
 def traffic(n: int) -> list[tuple[str, dict[str, Any]]]:
-    from streams.tools.simulator import Traffic
+    from streams.simulator.traffic import Traffic
 
     out = []
     now = time.time()
@@ -116,7 +116,7 @@ async def load(port: int, requests: list[tuple[str, bytes, dict[str, str], int]]
 
 
 def webhook_requests(port: int, events: list) -> list[tuple[str, bytes, dict[str, str], int]]:
-    from streams.tools.vendor_traffic import as_twilio, as_zendesk
+    from streams.simulator.vendor_traffic import as_twilio, as_zendesk
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
     out = []
@@ -155,7 +155,7 @@ def start_gateway(broker: str, topics: dict[str, str], log: Path) -> tuple[subpr
         **{f"CXPULSE_{family.upper()}_TOPIC": topic for family, topic in topics.items()},
     }
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-    command = [*pin, sys.executable, "-m", "streams.tools.cli", "ingest", "--loglevel", "warning"]
+    command = [*pin, sys.executable, "-m", "streams.cli", "ingest", "--loglevel", "warning"]
     proc = subprocess.Popen(command, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
     import urllib.request
 

@@ -219,7 +219,7 @@ def main() -> None:
     for tool in ("prometheus", "promtool"):
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is not on PATH (Debian: apt install prometheus)")
-    cxpulse = [sys.executable, "-m", "streams.tools.cli"]
+    cxpulse = [sys.executable, "-m", "streams.cli"]
     work = Path(tempfile.mkdtemp(prefix="cxpulse-load-"))
     figures: dict[str, object] = {}
     try:

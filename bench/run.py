@@ -68,7 +68,7 @@ def produce(bootstrap: str, topics: dict[str, str], n: int) -> dict[str, int]:
     import orjson
     from confluent_kafka import Producer
 
-    from streams.tools.simulator import Traffic
+    from streams.simulator.traffic import Traffic
 
     rate = 5.0  # contacts per second of event time; about 4.5 events each
     start = time.time() - n / (4.5 * rate) - 3600
@@ -144,7 +144,7 @@ class Worker:
         self.port = port
         self.log = tempfile.NamedTemporaryFile(prefix="cxpulse-bench-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.tools.cli", "worker"],
+            [sys.executable, "-m", "streams.cli", "worker"],
             env=env,
             stdout=self.log,
             stderr=self.log,
@@ -230,7 +230,7 @@ def live_latency(broker: str, topics: dict[str, str], rate: float, seconds: floa
     from kafka import KafkaProducer
     from kafka_server import free_port
 
-    from streams.tools.simulator import Traffic
+    from streams.simulator.traffic import Traffic
 
     worker = Worker(broker, topics, free_port(), f"bench-latency-{int(time.time())}")
     worker.wait_ready()
@@ -303,7 +303,7 @@ def open_tickets(broker: str, sizes: list[int], store: str) -> list[dict[str, An
     from kafka_server import free_port
 
     from streams.cluster.topics import TopicSpec, ensure_topics
-    from streams.tools.simulator import QUEUES, TICKET_CHANNELS
+    from streams.simulator.traffic import QUEUES, TICKET_CHANNELS
 
     tag = f"open{int(time.time())}{store.split(':')[0]}"
     topics = topics_for(tag)

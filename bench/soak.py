@@ -84,8 +84,8 @@ def main() -> int:
 
     from helpers import group_lag
 
+    from streams.cli.simulate_command import send_traffic
     from streams.settings import Settings
-    from streams.tools.simulate_command import send_traffic
 
     kafka = None
     if args.broker is None:
@@ -115,7 +115,7 @@ def main() -> int:
         env.update({"CXPULSE_STATE_RETENTION_DAYS": days, "CXPULSE_CALL_STATE_RETENTION_DAYS": days})
     log = tempfile.NamedTemporaryFile(prefix="cxpulse-soak-", suffix=".log", delete=False)  # noqa: SIM115
     worker = subprocess.Popen(
-        [sys.executable, "-m", "streams.tools.cli", "worker"], env=env, stdout=log, stderr=log
+        [sys.executable, "-m", "streams.cli", "worker"], env=env, stdout=log, stderr=log
     )
     stop = threading.Event()
     sent = [0]

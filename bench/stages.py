@@ -113,7 +113,7 @@ def replay(bootstrap: str, out: str) -> None:
     settings = Settings(broker=f"kafka://{bootstrap}")
     topics = settings.source_topics()
     from metrics.export.openmetrics import OpenMetricsWriter
-    from streams.tools.gc_tuning import tune_gc
+    from streams.cli.gc_tuning import tune_gc
 
     tune_gc()  # as `cxpulse replay` does
     source = KafkaRange(settings.kafka(), topics)

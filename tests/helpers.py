@@ -202,7 +202,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.tools.cli", *self.command],
+            [sys.executable, "-m", "streams.cli", *self.command],
             env=self.env,
             cwd=ROOT,
             stdout=log,

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tls import make_server_tls
 
-from streams.tools.processes import free_port, free_ports
+from streams.cli.processes import free_port, free_ports
 
 __all__ = ["KafkaServer", "free_port", "free_ports"]
 

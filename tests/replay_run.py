@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from click.testing import CliRunner
 
-from streams.tools.cli import main
+from streams.cli.main import main
 
 _LABEL = re.compile(r'(\w+)="((?:[^"\\\\]|\\\\.)*)"')
 

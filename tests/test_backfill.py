@@ -17,8 +17,8 @@ from prometheus_server import PrometheusServer
 from replay_run import replay, write_jsonl
 
 from metrics.export.cadence import READ_BY_SHIPPED_QUERIES, Reads, read_by
-from streams.tools.centre_profiles import PROFILES
-from streams.tools.simulator import Traffic
+from streams.simulator.centre_profiles import PROFILES
+from streams.simulator.traffic import Traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 # A raw series in a query: not part of a recording rule's name, with its labels and range if any.

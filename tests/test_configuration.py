@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from helpers import ROOT
 
+from streams.cli.main import main
 from streams.settings import Settings
-from streams.tools.cli import main
 
 DOC = ROOT / "docs" / "configuration.md"
 

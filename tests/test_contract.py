@@ -11,8 +11,8 @@ from helpers import customer, event, survey
 
 from metrics.contract.events import FAMILIES
 from metrics.contract.validation import Rejection, validate
-from streams.tools.cli import SCHEMA_DIR, main
-from streams.tools.simulator import Traffic
+from streams.cli.main import SCHEMA_DIR, main
+from streams.simulator.traffic import Traffic
 
 
 def test_schema_files_are_up_to_date():

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, environment_without_settings, wait_for
 
-from streams.tools.processes import free_port, free_ports, port_in_use
+from streams.cli.processes import free_port, free_ports, port_in_use
 
 
 def children(pid: int) -> list[int]:
@@ -42,7 +42,7 @@ def start_demo(tmp_path: Path, port: int, *more: str) -> subprocess.Popen[str]:
     env = environment_without_settings()
     env["CXPULSE_DEMO_DIR"] = str(tmp_path / "demo")
     return subprocess.Popen(
-        [sys.executable, "-m", "streams.tools.cli", "demo", "--web-port", str(port), *more],
+        [sys.executable, "-m", "streams.cli", "demo", "--web-port", str(port), *more],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -134,7 +134,7 @@ def test_a_port_in_use_stops_the_worker_naming_the_setting():
         port = taken.getsockname()[1]
         env = environment_without_settings()
         result = subprocess.run(
-            [sys.executable, "-m", "streams.tools.cli", "worker", "--web-port", str(port)],
+            [sys.executable, "-m", "streams.cli", "worker", "--web-port", str(port)],
             cwd=ROOT,
             env=env,
             capture_output=True,

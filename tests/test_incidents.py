@@ -8,10 +8,10 @@ from datetime import datetime
 import click
 import pytest
 
-from streams.tools.centre_profiles import PROFILES
-from streams.tools.incidents import Incident
-from streams.tools.simulate_command import parse_incident
-from streams.tools.simulator import Traffic
+from streams.cli.simulate_command import parse_incident
+from streams.simulator.centre_profiles import PROFILES
+from streams.simulator.incidents import Incident
+from streams.simulator.traffic import Traffic
 
 MONDAY_8 = 1_780_297_200.0  # Monday 1 June 2026, 08:00 in London (07:00 UTC)
 

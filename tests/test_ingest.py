@@ -385,8 +385,8 @@ def test_queue_log_follower_survives_rotation_and_restarts_without_skipping_or_r
 
 def test_simulated_traffic_sent_as_zendesk_and_twilio_gives_exact_kpis(stack, kafka):
     """What ``cxpulse simulate --via zendesk,twilio`` sends: the same numbers as the platforms meant."""
-    from streams.tools.simulator import Traffic
-    from streams.tools.vendor_traffic import GatewaySender, as_twilio, as_zendesk
+    from streams.simulator.traffic import Traffic
+    from streams.simulator.vendor_traffic import GatewaySender, as_twilio, as_zendesk
 
     worker = stack.worker()
     worker.wait_assigned(stack.partitions)
@@ -467,7 +467,7 @@ def test_the_gateway_reads_bodies_by_type_refuses_what_the_worker_would_and_guar
 
 def test_a_broker_without_idempotent_producers_is_named_with_the_setting_that_helps(stack, tmp_path):
     """Tansu (the demo's broker) refuses InitProducerId: say so, rather than "Kafka unreachable"."""
-    from streams.tools.embedded_broker import TansuBroker
+    from streams.cli.embedded_broker import TansuBroker
 
     broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
     try:

@@ -32,7 +32,7 @@ def test_the_worker_authenticates_and_computes_exact_kpis(stack, kafka):
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.tools.cli", *args],
+        [sys.executable, "-m", "streams.cli", *args],
         env={**environment_without_settings(), **env},
         cwd=ROOT,
         capture_output=True,

@@ -14,7 +14,7 @@ from helpers import event, produce, wait_for
 from prometheus_server import PrometheusServer
 from test_deploy import dashboard_queries
 
-from streams.tools.simulator import Traffic
+from streams.simulator.traffic import Traffic
 
 pytestmark = pytest.mark.kafka
 

@@ -17,7 +17,7 @@ from replay_run import replay, samples_at, write_jsonl
 from test_corpus import CORPUS
 from test_live_kpis import CATALOGUE_ENV, RULES, catalogue_extras, same, scenario
 
-from streams.tools.simulator import Traffic
+from streams.simulator.traffic import Traffic
 
 
 def catalogue_events(now: float) -> list[dict]:

@@ -12,7 +12,7 @@ from helpers import event, group_lag, pick, produce, series, wait_for
 from oracle import POLICY_NAMES, expected_samples, kpi_samples
 from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact, same, scenario
 
-from streams.tools.simulator import Traffic
+from streams.simulator.traffic import Traffic
 
 pytestmark = pytest.mark.kafka
 

@@ -33,7 +33,7 @@ def test_a_static_member_restarted_within_the_session_timeout_moves_no_partition
     from helpers import WorkerProcess, pick, wait_for
     from test_resilience import sharing
 
-    from streams.tools.processes import free_port
+    from streams.cli.processes import free_port
 
     stack.extra_env["CXPULSE_SESSION_TIMEOUT"] = "30"
 

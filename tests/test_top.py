@@ -12,7 +12,7 @@ import pyte
 import pytest
 from helpers import agent, event, produce, wait_for
 
-from streams.tools.top import summarise
+from streams.cli.top import summarise
 
 pytestmark = pytest.mark.kafka
 
@@ -45,7 +45,7 @@ def test_summarise_adds_up_workers_and_channels() -> None:
 def test_each_queue_is_judged_against_its_own_target_and_not_while_closed() -> None:
     from rich.console import Console
 
-    from streams.tools.top import Scrape, render
+    from streams.cli.top import Scrape, render
 
     page = "".join(
         f'cxpulse_window_calls_offered{{queue="{q}",channel="phone",window="15m"}} 10\n'
@@ -105,7 +105,7 @@ def test_top_once_prints_one_screen_and_fails_when_a_worker_cannot_be_read(one_w
     from click.testing import CliRunner
     from kafka_server import free_port
 
-    from streams.tools.top import top
+    from streams.cli.top import top
 
     nobody = f"http://127.0.0.1:{free_port()}/metrics"
     wide = {"COLUMNS": "160"}
@@ -184,7 +184,7 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "streams.tools.cli", "top", url, "--interval", "0.5"],
+        ["-m", "streams.cli", "top", url, "--interval", "0.5"],
         dimensions=(LINES, COLUMNS),
         env=env,
         timeout=10,

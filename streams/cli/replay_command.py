@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from streams.tools.common import kafka_errors, load_settings, settings_options
+from streams.cli.common import kafka_errors, load_settings, settings_options
 
 
 def _moment(value: str | None) -> float | None:
@@ -153,7 +153,7 @@ def replay(
     first, until_at = _moment(since), _moment(until)
     if first is not None and until_at is not None and until_at < first:
         raise click.BadParameter("is before --since", param_hint="--until")
-    from streams.tools.gc_tuning import tune_gc
+    from streams.cli.gc_tuning import tune_gc
 
     tune_gc()
     engine = Replay(settings)

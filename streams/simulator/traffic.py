@@ -26,8 +26,8 @@ import orjson
 
 from metrics.policy import DEFAULTS
 from metrics.staffing import erlang_c, required_agents
-from streams.tools.centre_profiles import PROFILES, CentreProfile
-from streams.tools.incidents import ESCALATED_SHARE, SLOWER, Incident, Script
+from streams.simulator.centre_profiles import PROFILES, CentreProfile
+from streams.simulator.incidents import ESCALATED_SHARE, SLOWER, Incident, Script
 
 DEMO = PROFILES["demo"]
 QUEUES = DEMO.queues
@@ -65,7 +65,7 @@ class Traffic:
 
     ``profile`` names the centre (queues, channels, opening hours); ``rate`` overrides its mean
     new contacts per second while open; ``incidents`` script what goes wrong, where and when
-    (:mod:`streams.tools.incidents`).
+    (:mod:`streams.simulator.incidents`).
     """
 
     def __init__(

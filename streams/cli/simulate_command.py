@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
+from streams.cli.common import kafka_errors, load_settings, settings_options
 from streams.settings import Settings
-from streams.tools.centre_profiles import PROFILES, CentreProfile
-from streams.tools.common import kafka_errors, load_settings, settings_options
-from streams.tools.incidents import KINDS, Incident
+from streams.simulator.centre_profiles import PROFILES, CentreProfile
+from streams.simulator.incidents import KINDS, Incident
 
 
 class Duration(click.ParamType):
@@ -133,7 +133,7 @@ def simulate(
     if jsonl is not None:
         import orjson
 
-        from streams.tools.simulator import Traffic
+        from streams.simulator.traffic import Traffic
 
         if history <= 0:
             raise click.UsageError("--jsonl needs --history: how many seconds of past traffic to write")
@@ -176,8 +176,8 @@ def _send_via_gateway(
     profile: CentreProfile,
     incidents: tuple[Incident, ...] = (),
 ) -> int:
-    from streams.tools.simulator import run_live
-    from streams.tools.vendor_traffic import VIA, GatewaySender
+    from streams.simulator.traffic import run_live
+    from streams.simulator.vendor_traffic import VIA, GatewaySender
 
     platforms = {p.strip() for p in via.split(",") if p.strip()}
     unknown = platforms - set(VIA)
@@ -222,7 +222,7 @@ def send_traffic(
 ) -> int:
     from kafka import KafkaProducer
 
-    from streams.tools.simulator import run_live
+    from streams.simulator.traffic import run_live
 
     with kafka_errors(settings):
         producer = KafkaProducer(**settings.kafka().kafka_python(), linger_ms=20, acks=1)

@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
+from streams.cli.common import load_settings, settings_options
 from streams.settings import Settings
-from streams.tools.common import load_settings, settings_options
 
 
 def _sink(settings: Settings) -> Any:
@@ -64,7 +64,7 @@ def ingest(ctx: click.Context, port: int | None, loglevel: str, **options: Any) 
             "no sender can be authenticated: set CXPULSE_INGEST_TOKENS (and/or "
             "CXPULSE_ZENDESK_SIGNING_SECRET, CXPULSE_TWILIO_AUTH_TOKEN); see docs/ingest.md"
         )
-    from streams.tools.processes import port_in_use
+    from streams.cli.processes import port_in_use
 
     if port_in_use(settings.ingest_port, settings.ingest_host):
         raise click.ClickException(

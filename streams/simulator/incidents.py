@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from streams.tools.centre_profiles import CentreProfile
+from streams.simulator.centre_profiles import CentreProfile
 
 KINDS = {
     "escalation_surge": "half the queue's new tickets are escalated (a failed release, an outage)",

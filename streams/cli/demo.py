@@ -57,10 +57,10 @@ def demo(
     Prints where the metrics are and a live summary. Ctrl-C, SIGTERM or a closed terminal
     (SIGHUP) stops it all; if the demo itself is killed, its worker and broker stop too.
     """
-    from streams.tools.embedded_broker import TansuBroker
-    from streams.tools.processes import free_port, port_in_use, spawn, stop, wait_for_port
-    from streams.tools.simulator import run_live
-    from streams.tools.vendor_traffic import GatewaySender
+    from streams.cli.embedded_broker import TansuBroker
+    from streams.cli.processes import free_port, port_in_use, spawn, stop, wait_for_port
+    from streams.simulator.traffic import run_live
+    from streams.simulator.vendor_traffic import GatewaySender
 
     for port, option in (
         (web_port, "--web-port"),
@@ -108,7 +108,7 @@ def demo(
             }
             if not stopping.is_set():
                 worker_proc = spawn(
-                    [sys.executable, "-m", "streams.tools.cli", "worker"],
+                    [sys.executable, "-m", "streams.cli", "worker"],
                     env=env,
                     stdout=worker_log,
                     stderr=subprocess.STDOUT,
@@ -126,7 +126,7 @@ def demo(
                 )
                 gateway_port = ingest_port or free_port()
                 gateway_proc = spawn(
-                    [sys.executable, "-m", "streams.tools.cli", "ingest", "--loglevel", "warning"],
+                    [sys.executable, "-m", "streams.cli", "ingest", "--loglevel", "warning"],
                     env={**env, **_gateway_env(gateway_port)},
                     stdout=gateway_log,
                     stderr=subprocess.STDOUT,
@@ -204,7 +204,7 @@ def _wait_for_worker(
     proc: subprocess.Popen[bytes], port: int, log: Path, stopping: threading.Event, timeout: float = 90
 ) -> bool:
     """True once the worker serves its port; False if a stop signal came first."""
-    from streams.tools.processes import wait_for_port
+    from streams.cli.processes import wait_for_port
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stopping.is_set():

@@ -76,7 +76,7 @@ def as_twilio(event: dict[str, Any]) -> dict[str, str]:
 
 
 class GatewaySender:
-    """``send(family, key, value)`` for :func:`streams.tools.simulator.run_live`, through the gateway."""
+    """``send(family, key, value)`` for :func:`streams.simulator.traffic.run_live`, through the gateway."""
 
     def __init__(self, url: str, token: str, via: set[str]) -> None:
         parsed = urllib.parse.urlsplit(url)

@@ -12,7 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from streams.tools.processes import free_port, spawn, stop, wait_for_port
+from streams.cli.processes import free_port, spawn, stop, wait_for_port
 
 
 class TansuBroker:

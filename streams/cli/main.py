@@ -9,13 +9,13 @@ from typing import Any
 import click
 
 import metrics.contract
+from streams.cli.common import load_settings, prepare_topics, settings_options
+from streams.cli.demo import demo
+from streams.cli.ingest_command import ingest
+from streams.cli.replay_command import replay
+from streams.cli.simulate_command import simulate
+from streams.cli.top import top
 from streams.settings import ROLES, Settings
-from streams.tools.common import load_settings, prepare_topics, settings_options
-from streams.tools.demo import demo
-from streams.tools.ingest_command import ingest
-from streams.tools.replay_command import replay
-from streams.tools.simulate_command import simulate
-from streams.tools.top import top
 
 SCHEMA_DIR = Path(metrics.contract.__file__).resolve().parent / "schemas"
 
@@ -45,14 +45,14 @@ def worker(web_port: int | None, loglevel: str | None, **options: Any) -> None:
     from streams.live.app import build_app
 
     settings = load_settings(web_port=web_port, log_level=loglevel, **options)
-    from streams.tools.processes import port_in_use
+    from streams.cli.processes import port_in_use
 
     if port_in_use(settings.web_port, settings.web_host):
         raise click.ClickException(
             f"port {settings.web_port} on {settings.web_host} is already in use (another worker?); stop "
             "what holds it, or set CXPULSE_WEB_PORT (or --web-port) to a free port"
         )
-    from streams.tools.gc_tuning import tune_gc
+    from streams.cli.gc_tuning import tune_gc
 
     tune_gc()
     from streams.web_config import WebConfigError
