@@ -1,26 +1,80 @@
-"""The shapes that flow between the KPI engine's steps, and the keys they are stored under.
+"""The records that flow between the KPI engine's steps, and the keys they are stored under.
 
-Every record here is plain JSON-ready data (lists and dicts), because each is written as-is
-to a Faust table, an internal topic or a ledger entry, and read back after a restart:
-
-- a *fact*: ``[at, counts, observations, extra]``, what one event completes for a queue;
-- an *output* of an entity step: ``["facts", queue, channel, [fact, ...]]``,
-  ``["lifecycle", [fact, ...]]`` or ``["contact", customer_id, contact]``;
-- a *sent* message: ``[target, key, payload]``, target ``"facts"`` or ``"contacts"``, key the
-  Kafka key (the aggregate's or the customer's), payload the message body;
-- an entity's *state*: one dict per ticket, call, survey, agent or customer.
+Each record is a named tuple: read by name in the engine, and written to JSON as a plain array
+(:func:`encode`), so the internal topics, ledgers and changelogs carry exactly the arrays they
+always did, and a receiver that decodes them gets lists it can read by position or rebuild
+(``Fact(*fact)``). A step's outputs are one of :data:`Output`; the driver turns each into a
+:class:`Sent` message for the fact or contact stream.
 
 Keys are built here only, so the aggregation side and the engine always agree on them.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-Fact = list[Any]
-Output = list[Any]
-Sent = list[Any]
+import orjson
+
+
+class Fact(NamedTuple):
+    """What one event completes for a queue, attributed to event time ``at``.
+
+    ``counts`` are counter increments and ``observations`` histogram values, keyed by the names
+    in :mod:`metrics.definitions`; ``extra`` holds what aggregation needs besides: ``agent``
+    (distinct active agents), ``levels`` (``[[level, since, ±1], ...]``: an entity entering or
+    leaving a level of the queue's state now) and ``clock`` (the source partition the time came
+    from, when not the record's own).
+    """
+
+    at: float
+    counts: dict[str, int]
+    observations: dict[str, float]
+    extra: dict[str, Any]
+
+
+class QueueFacts(NamedTuple):
+    """Facts for the aggregate of one queue and channel."""
+
+    queue: str
+    channel: str
+    facts: list[Fact]
+
+
+class LifecycleFacts(NamedTuple):
+    """Facts for the customer base (joins, churn): not per queue."""
+
+    facts: list[Fact]
+
+
+class ContactMade(NamedTuple):
+    """A contact for the customer's own state (repeat contacts, conversions)."""
+
+    customer_id: str
+    contact: dict[str, Any]
+
+
+Output = QueueFacts | LifecycleFacts | ContactMade
+
+
+class Sent(NamedTuple):
+    """A message for the ``"facts"`` or ``"contacts"`` stream, under its Kafka ``key``."""
+
+    target: str
+    key: str
+    payload: dict[str, Any]
+
+
 State = dict[str, Any]
+
+
+def _array(record: tuple[Any, ...]) -> list[Any]:
+    return list(record)
+
+
+def encode(value: Any) -> bytes:
+    """JSON of a value holding records: each record an array, as the wire formats have it."""
+    return orjson.dumps(value, default=_array)
+
 
 # Key of the customer-base aggregate: lifecycle facts are not per queue.
 CUSTOMER_BASE_KEY = "~customers"

@@ -204,6 +204,7 @@ def test_label_values_past_the_cap_fold_into_other():
 
 def test_fold_applies_once_and_sends_values_past_the_cap_on_to_other() -> None:
     from metrics.engine.fold import fold_into_aggregate
+    from metrics.model import Fact, Sent
 
     table: dict = {}
     records = [[5, [f(100.0, {"tickets_created": 1})]], [6, [f(110.0, {"tickets_created": 2})]]]
@@ -217,9 +218,9 @@ def test_fold_applies_once_and_sends_values_past_the_cap_on_to_other() -> None:
              "records": [[9, [f(120.0, {"tickets_created": 1}, clock="calls:2")]]]}  # fmt: skip
     applied, send_on = fold_into_aggregate(table, "flood-1|email", flood, 3, 1, 60, 120)
     assert applied == 0 and "flood-1|email" not in table
-    moved = [[120.0, {"tickets_created": 1}, {}, {"clock": "calls:2>3"}]]
+    moved = [Fact(120.0, {"tickets_created": 1}, {}, {"clock": "calls:2>3"})]
     sent = {"queue": "other", "channel": "email", "source": "tickets:1>3", "offset": 9, "facts": moved}
-    assert send_on == [["facts", "other|email", sent]]
+    assert send_on == [Sent("facts", "other|email", sent)]
     assert table["~labels|3"]["folded"] == {"queue": 1}
     assert flood["records"][0][1][0][3] == {"clock": "calls:2"}  # the message itself is left as it was
 

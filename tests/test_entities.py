@@ -16,6 +16,7 @@ from metrics.engine.entities import (
     ticket_step,
 )
 from metrics.engine.ledger import LEDGER_SIZE, remember, seen_before
+from metrics.model import ContactMade, Fact, QueueFacts
 from metrics.policy import Policy, QueuePolicy
 
 T0 = 1_700_000_000.0
@@ -28,8 +29,8 @@ def run(step, family, *events: dict) -> list:
     for ev in events:
         state, outputs = step(state, family.adapter.validate_python(ev), POLICY)
         for output in outputs:
-            if output[0] == "facts":
-                out += [[at, counts, obs] for at, counts, obs, _ in output[3] if counts or obs]
+            if isinstance(output, QueueFacts):
+                out += [[at, counts, obs] for at, counts, obs, _ in output.facts if counts or obs]
     return out
 
 
@@ -176,7 +177,9 @@ def test_backlog_enters_on_create_and_reopen_and_leaves_on_resolve():
         event("ticket.resolved", "T", T0 + 60),
         event("ticket.reopened", "T", T0 + 90),
     )
-    levels = [lv for o in outputs if o[0] == "facts" for f in o[3] for lv in f[3].get("levels", ())]
+    levels = [
+        lv for o in outputs if isinstance(o, QueueFacts) for f in o.facts for lv in f.extra.get("levels", ())
+    ]
     assert levels == [
         ["tickets_open", T0, 1],
         ["status:new", T0, 1],
@@ -202,9 +205,9 @@ def test_first_response_breach_uses_the_queue_target():
         event("ticket.replied", "T", T0 + 61, queue="chat", author="agent"),
     ]
     out = outputs_of(ticket_step, TICKETS, *late, policy=policy)
-    assert out[-1][3][0][1] == {"ticket_first_responses": 1, "first_response_sla_breaches": 1}
+    assert out[-1].facts[0].counts == {"ticket_first_responses": 1, "first_response_sla_breaches": 1}
     out = outputs_of(ticket_step, TICKETS, *late)  # default target: one hour
-    assert out[-1][3][0][1] == {"ticket_first_responses": 1}
+    assert out[-1].facts[0].counts == {"ticket_first_responses": 1}
 
 
 def test_short_abandon_and_service_level():
@@ -228,7 +231,7 @@ def test_survey_counts_once_per_subject_and_kind():
         survey("nps", 6, T0 + 2, ticket_id="T"),
         survey("ces", 2, T0 + 3, ticket_id="T"),
     )
-    assert [o[3][0][1:3] for o in out] == [
+    assert [list(o.facts[0][1:3]) for o in out] == [
         [{"csat_responses": 1, "csat_satisfied": 1}, {}],
         [{"nps_responses": 1, "nps_detractors": 1}, {}],
         [{}, {"ces_score": 2.0}],
@@ -248,7 +251,7 @@ def _customer_facts(order):
             state, out = customer_step(state, purchase, POLICY)
         else:
             state, out = contact_step(state, contacts[item], POLICY)
-        found += [(o[1], o[2], f[0], k) for o in out for f in o[3] for k in f[1]]
+        found += [(o.queue, o.channel, f.at, k) for o in out for f in o.facts for k in f.counts]
     return sorted(found)
 
 
@@ -263,10 +266,16 @@ def test_repeats_and_conversions_do_not_depend_on_arrival_order():
 
 
 def test_merge_outputs_sends_one_message_per_queue():
+    a, b, c = (Fact(float(i), {"tickets_created": 1}, {}, {}) for i in range(3))
     merged = merge_outputs(
-        [["facts", "q", "c", [1]], ["contact", "K", {}], ["facts", "q", "c", [2]], ["facts", "q", "x", [3]]]
+        [
+            QueueFacts("q", "c", [a]),
+            ContactMade("K", {}),
+            QueueFacts("q", "c", [b]),
+            QueueFacts("q", "x", [c]),
+        ]
     )
-    assert merged == [["facts", "q", "c", [1, 2]], ["contact", "K", {}], ["facts", "q", "x", [3]]]
+    assert merged == [QueueFacts("q", "c", [a, b]), ContactMade("K", {}), QueueFacts("q", "x", [c])]
 
 
 def test_committed_ledger_entries_drop_their_payloads():
@@ -285,9 +294,9 @@ def level_moves(step, family, *events: dict) -> list:
     for ev in events:
         state, outputs = step(state, family.adapter.validate_python(ev), POLICY)
         for output in outputs:
-            if output[0] == "facts":
-                for fact in output[3]:
-                    moves += [(output[1], output[2], *lv) for lv in fact[3].get("levels", ())]
+            if isinstance(output, QueueFacts):
+                for fact in output.facts:
+                    moves += [(output.queue, output.channel, *lv) for lv in fact.extra.get("levels", ())]
     return moves
 
 
@@ -363,13 +372,13 @@ def test_an_agent_spell_is_counted_when_it_ends_in_each_queue_served():
     moved = {"levels": [[available, T0, -1], [wrap_up, T0 + 100, 1]]}
     ended = {"levels": [[wrap_up, T0 + 100, -1]]}
     assert out == [
-        ["facts", "billing", "phone", [[T0, {}, {}, {"levels": [[available, T0, 1]]}]]],
-        ["facts", "sales", "phone", [[T0, {}, {}, {"levels": [[available, T0, 1]]}]]],
-        ["facts", "billing", "phone", [[T0 + 100, {"agent_available_seconds": 100}, {}, moved]]],
-        ["facts", "sales", "phone", [[T0 + 100, {"agent_available_seconds": 100}, {},
-                                      {"levels": [[available, T0, -1]]}]]],
-        ["facts", "billing", "phone", [[T0 + 130, {"agent_wrap_up_seconds": 30},
-                                        {"after_call_work_seconds": 30}, ended]]],
+        QueueFacts("billing", "phone", [Fact(T0, {}, {}, {"levels": [[available, T0, 1]]})]),
+        QueueFacts("sales", "phone", [Fact(T0, {}, {}, {"levels": [[available, T0, 1]]})]),
+        QueueFacts("billing", "phone", [Fact(T0 + 100, {"agent_available_seconds": 100}, {}, moved)]),
+        QueueFacts("sales", "phone", [Fact(T0 + 100, {"agent_available_seconds": 100}, {},
+                                           {"levels": [[available, T0, -1]]})]),
+        QueueFacts("billing", "phone", [Fact(T0 + 130, {"agent_wrap_up_seconds": 30},
+                                             {"after_call_work_seconds": 30}, ended)]),
     ]  # fmt: skip
 
 
@@ -380,5 +389,5 @@ def test_an_agent_change_older_than_the_agents_newest_is_late_and_changes_nothin
         agent("away", "A", T0 + 30),  # arrives after busy
         agent("busy", "A", T0 + 90),  # no change: nothing to count
     )
-    assert out[-1] == ["facts", "billing", "phone", [[T0 + 30, {"agent_events_late": 1}, {}, {}]]]
+    assert out[-1] == QueueFacts("billing", "phone", [Fact(T0 + 30, {"agent_events_late": 1}, {}, {})])
     assert len(out) == 3

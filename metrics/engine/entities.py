@@ -3,19 +3,18 @@
 Pure code over plain dicts (the state is stored as-is in Faust tables and in the replay
 path's dictionaries), so it runs the same live, in unit tests and in batch.
 
-A *fact* is ``[at, counts, observations, extra]``: the event time it is attributed to
-(the event that completes the KPI), counter increments and observed values keyed by the
-names in :mod:`metrics.definitions`, and extras the aggregation needs (``agent``: the
-agent who did the work, for distinct active agents; ``levels``: ``[[level, since, ±1], ...]``
-when a ticket or call enters or leaves a level of the queue's state now — the backlog, a
-ticket status, the callers waiting). Facts carry no ids into labels. Levels always go to the
-queue and channel where the entity entered them (its *home*), so a count never drifts when a
-later event names another queue.
+A *fact* (:class:`~metrics.model.Fact`) is what an event completes: the event time it is
+attributed to (the event that completes the KPI), counter increments and observed values, and
+extras the aggregation needs (the agent who did the work; the levels a ticket or call enters or
+leaves now — the backlog, a ticket status, the callers waiting). Facts carry no ids into labels.
+Levels always go to the queue and channel where the entity entered them (its *home*), so a
+count never drifts when a later event names another queue.
 
 A step returns *outputs*, each one of
-- ``["facts", queue, channel, [fact, ...]]`` for that queue's aggregate,
-- ``["lifecycle", [fact, ...]]`` for the customer-base aggregate,
-- ``["contact", customer_id, {"at", "queue", "channel"}]`` for the customer's own state.
+- :class:`~metrics.model.QueueFacts` (queue, channel, facts) for that queue's aggregate,
+- :class:`~metrics.model.LifecycleFacts` (facts) for the customer-base aggregate,
+- :class:`~metrics.model.ContactMade` (customer id, ``{"at", "queue", "channel"}``) for the
+  customer's own state.
 
 Order rules, chosen so results do not depend on arrival order within an entity:
 - an agent reply or a resolution that arrives before its ticket's ``created`` is held;
@@ -49,12 +48,12 @@ from metrics.contract.events import (
     TicketResolved,
 )
 from metrics.definitions import LEVEL_CALLS_WAITING, LEVEL_TICKETS_OPEN, agent_level, status_level
-from metrics.model import Fact, Output, State
+from metrics.model import ContactMade, Fact, LifecycleFacts, Output, QueueFacts, State
 from metrics.policy import SECONDS_PER_DAY, Policy, QueuePolicy
 
 
 def _fact(at: float, counts: dict[str, int], observations: dict | None = None, **extra: Any) -> Fact:
-    return [at, counts, observations or {}, extra]
+    return Fact(at, counts, observations or {}, extra)
 
 
 def _agent(event: Any) -> dict[str, str]:
@@ -90,7 +89,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             facts.append(_fact(at, counts))
             if event.customer_id:
                 outputs.append(
-                    ["contact", event.customer_id, {"at": at, "queue": event.queue, "channel": event.channel}]
+                    ContactMade(event.customer_id, {"at": at, "queue": event.queue, "channel": event.channel})
                 )
             pending = state["pending_reply"]
             if pending is not None:
@@ -171,9 +170,9 @@ def _with_levels(
     if levels and home == here and facts:
         facts[0][3]["levels"] = levels
     elif levels:
-        outputs.insert(0, ["facts", home[0], home[1], [_fact(at, {}, levels=levels)]])
+        outputs.insert(0, QueueFacts(home[0], home[1], [_fact(at, {}, levels=levels)]))
     if facts:
-        outputs.insert(0, ["facts", event.queue, event.channel, facts])
+        outputs.insert(0, QueueFacts(event.queue, event.channel, facts))
     return outputs
 
 
@@ -235,7 +234,7 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
             facts.append(_fact(at, {"calls_offered": 1}))
             if event.customer_id:
                 outputs.append(
-                    ["contact", event.customer_id, {"at": at, "queue": event.queue, "channel": event.channel}]
+                    ContactMade(event.customer_id, {"at": at, "queue": event.queue, "channel": event.channel})
                 )
             answered = state["answered"]
             if answered is not None:
@@ -302,7 +301,7 @@ def survey_step(state: State | None, event: SurveySubmitted, policy: Policy) -> 
         fact = _fact(at, {"nps_responses": 1, kind: 1})
     else:
         fact = _fact(at, {}, {"ces_score": float(score)})
-    return state, [["facts", event.queue, event.channel, [fact]]]
+    return state, [QueueFacts(event.queue, event.channel, [fact])]
 
 
 def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) -> tuple[State, list[Output]]:
@@ -319,7 +318,7 @@ def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) ->
     at = event.at
     queues = sorted(set(event.queues))
     if state["latest"] is not None and at < state["latest"]:
-        return state, [["facts", q, event.channel, [_fact(at, {"agent_events_late": 1})]] for q in queues]
+        return state, [QueueFacts(q, event.channel, [_fact(at, {"agent_events_late": 1})]) for q in queues]
     state["latest"] = at
     old, since, channel = state["state"], state["since"], state["channel"]
     if (event.state, queues, event.channel) == (old, state["queues"], channel):
@@ -335,9 +334,9 @@ def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) ->
     if event.state != "offline":
         for queue in queues:
             fact = parts.setdefault((queue, event.channel), _fact(at, {}, levels=[]))
-            fact[3]["levels"].append([agent_level(event.state), at, 1])
+            fact.extra["levels"].append([agent_level(event.state), at, 1])
     state.update(state=event.state, since=at, queues=queues, channel=event.channel)
-    return state, [["facts", queue, ch, [fact]] for (queue, ch), fact in parts.items()]
+    return state, [QueueFacts(queue, ch, [fact]) for (queue, ch), fact in parts.items()]
 
 
 def _new_customer() -> State:
@@ -370,11 +369,11 @@ def customer_step(
     if isinstance(event, CustomerJoined):
         if not state["joined"]:
             state["joined"] = True
-            return state, [["lifecycle", [_fact(at, {"customers_joined": 1})]]]
+            return state, [LifecycleFacts([_fact(at, {"customers_joined": 1})])]
     elif isinstance(event, CustomerChurned):
         if not state["churned"]:
             state["churned"] = True
-            return state, [["lifecycle", [_fact(at, {"customers_churned": 1})]]]
+            return state, [LifecycleFacts([_fact(at, {"customers_churned": 1})])]
     elif isinstance(event, CustomerPurchased):
         horizon = policy.conversion_days * SECONDS_PER_DAY
         outputs = []
@@ -382,7 +381,7 @@ def customer_step(
         for contact in state["contacts"]:
             if not contact[4] and contact[0] <= at <= contact[0] + horizon:
                 contact[4] = True
-                outputs.append(["facts", contact[1], contact[2], [_fact(at, {"conversions": 1}, **extra)]])
+                outputs.append(QueueFacts(contact[1], contact[2], [_fact(at, {"conversions": 1}, **extra)]))
         purchases = state["purchases"]
         purchases.append([at, clock])
         _prune(purchases, max(p[0] for p in purchases), horizon, lambda p: p[0])
@@ -418,7 +417,7 @@ def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -
                 counts["repeat_contacts"] = 1
         elif when > at and not c[3] and when <= at + repeat_horizon:
             c[3] = True
-            outputs.append(["facts", c[1], c[2], [_fact(when, {"repeat_contacts": 1}, **_clock(c[5]))]])
+            outputs.append(QueueFacts(c[1], c[2], [_fact(when, {"repeat_contacts": 1}, **_clock(c[5]))]))
         if when > newest:
             newest = when
         if when < earliest_kept:
@@ -432,7 +431,7 @@ def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -
     memory = MEMORY_HORIZONS * max(repeat_horizon, conversion_horizon)
     if len(contacts) > CUSTOMER_MEMORY or earliest_kept < newest - memory:
         _prune(contacts, newest, max(repeat_horizon, conversion_horizon), lambda c: c[0])
-    outputs.insert(0, ["facts", queue, channel, facts])
+    outputs.insert(0, QueueFacts(queue, channel, facts))
     return state, outputs
 
 
@@ -443,12 +442,13 @@ def _clock(clock: str | None) -> dict[str, str]:
 def merge_outputs(outputs: list[Output]) -> list[Output]:
     """One output per destination: receivers drop a second message from the same source record."""
     merged: list[Output] = []
-    by_key: dict[tuple[str, ...], Output] = {}
+    by_key: dict[tuple[str, str], QueueFacts] = {}
     for output in outputs:
-        if output[0] == "facts":
-            key = ("facts", output[1], output[2])
-            if key in by_key:
-                by_key[key][3].extend(output[3])
+        if isinstance(output, QueueFacts):
+            key = (output.queue, output.channel)
+            first = by_key.get(key)
+            if first is not None:
+                first.facts.extend(output.facts)
                 continue
             by_key[key] = output
         merged.append(output)

@@ -14,7 +14,7 @@ from typing import Any
 
 from metrics.aggregates.labels import admit_labels, new_label_record
 from metrics.aggregates.queue import Aggregate, apply_facts, new_aggregate, new_customer_base
-from metrics.model import Sent, labels_key, queue_key
+from metrics.model import Fact, Sent, labels_key, queue_key
 
 
 def fact_records(payload: dict[str, Any]) -> list[list[Any]]:
@@ -66,8 +66,15 @@ def _send_on(payload: dict[str, Any], queue: str, channel: str, partition: int) 
     source = payload["source"]
     sent: list[Sent] = []
     for offset, facts in fact_records(payload):
-        moved = [[*fact[:3], {**(fact[3] or {}), "clock": (fact[3] or {}).get("clock", source) + path}]
-                 for fact in facts]  # fmt: skip
+        moved = [
+            Fact(
+                at,
+                counts,
+                observations,
+                {**(extra or {}), "clock": (extra or {}).get("clock", source) + path},
+            )
+            for at, counts, observations, extra in facts
+        ]
         message = {
             "queue": queue,
             "channel": channel,
@@ -75,5 +82,5 @@ def _send_on(payload: dict[str, Any], queue: str, channel: str, partition: int) 
             "offset": offset,
             "facts": moved,
         }
-        sent.append(["facts", queue_key(queue, channel), message])
+        sent.append(Sent("facts", queue_key(queue, channel), message))
     return sent

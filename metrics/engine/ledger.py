@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
-from metrics.model import State
+from metrics.model import State, encode
 
 Status = Literal["new", "duplicate", "replay"]
 
@@ -61,7 +61,7 @@ def remember(
     ledger = state["ledger"] = _ledger(state)
     # Kept as JSON text: a ticket with no further event holds it for weeks, and text takes a
     # fraction of the memory of the nested lists and dicts it encodes.
-    ledger[event_id] = [origin, orjson.dumps(sent).decode() if sent and redeliverable else ""]
+    ledger[event_id] = [origin, encode(sent).decode() if sent and redeliverable else ""]
     while len(ledger) > LEDGER_SIZE:
         del ledger[next(iter(ledger))]
     if committed is not None:

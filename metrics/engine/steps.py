@@ -23,7 +23,7 @@ from metrics.engine.entities import (
     ticket_step,
 )
 from metrics.engine.ledger import remember, seen_before
-from metrics.model import CUSTOMER_BASE_KEY, Output, Sent, State, queue_key
+from metrics.model import CUSTOMER_BASE_KEY, LifecycleFacts, Output, QueueFacts, Sent, State, queue_key
 from metrics.policy import Policy
 
 Step = Callable[[State | None], tuple[State, list[Output]]]
@@ -63,17 +63,16 @@ def touch(state: dict[str, Any], partition: int, event_time: float) -> None:
 
 
 def route(output: Output, source: str, offset: int, event_id: str) -> Sent:
-    """Turn a step's output into ``[target, key, payload]`` for the fact or contact stream."""
-    kind = output[0]
-    if kind == "facts":
-        _, queue, channel, facts = output
+    """The message a step's output becomes on the fact or contact stream."""
+    if isinstance(output, QueueFacts):
+        queue, channel, facts = output
         payload = {"queue": queue, "channel": channel, "source": source, "offset": offset, "facts": facts}
-        return ["facts", queue_key(queue, channel), payload]
-    if kind == "lifecycle":
-        payload = {"kind": "customers", "source": source, "offset": offset, "facts": output[1]}
-        return ["facts", CUSTOMER_BASE_KEY, payload]
-    _, customer_id, contact = output
-    return ["contacts", customer_id, {"event_id": event_id, "clock": source, **contact}]
+        return Sent("facts", queue_key(queue, channel), payload)
+    if isinstance(output, LifecycleFacts):
+        payload = {"kind": "customers", "source": source, "offset": offset, "facts": output.facts}
+        return Sent("facts", CUSTOMER_BASE_KEY, payload)
+    customer_id, contact = output
+    return Sent("contacts", customer_id, {"event_id": event_id, "clock": source, **contact})
 
 
 def process_entity(

@@ -26,14 +26,13 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from metrics.contract.events import FAMILIES, Family
 from metrics.contract.validation import Rejection, validate
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
 from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
 from metrics.export.worker import WorkerMetrics
+from metrics.model import encode
 from metrics.policy import Policy
 from streams.delivery import Acting, Delivery
 from streams.live.batched_table import BatchedTable
@@ -143,7 +142,7 @@ class Agents:
 
     def _queue(self, outbox: Outbox) -> None:
         """Fact messages and contacts, each ``[key, message]`` grouped per destination partition."""
-        outputs_to, grouped, dumps = self.outputs_to, self.wiring.direct.grouped, orjson.dumps
+        outputs_to, grouped, dumps = self.outputs_to, self.wiring.direct.grouped, encode
         for target, key, message in outbox.messages():
             grouped(outputs_to[target], key.encode(), dumps([key, message]))
 

@@ -47,9 +47,9 @@ class Outbox:
             else:
                 records.insert(at, [offset, payload["facts"]])
 
-    def messages(self) -> list[tuple[str, str, dict[str, Any]]]:
-        """``(target, key, message)`` to send, facts first."""
-        out = [("facts", key, message) for (key, _), message in self.facts.items()]
-        out += [("contacts", key, contact) for key, contact in self.contacts]
+    def messages(self) -> list[Sent]:
+        """What to send, facts first."""
+        out = [Sent("facts", key, message) for (key, _), message in self.facts.items()]
+        out += [Sent("contacts", key, contact) for key, contact in self.contacts]
         self.facts, self.contacts = {}, []
         return out
