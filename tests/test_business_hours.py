@@ -75,7 +75,8 @@ def test_a_queue_with_a_calendar_observes_business_seconds_and_judges_its_sla_on
     from helpers import event
 
     from metrics.contract.events import TICKETS
-    from metrics.engine.entities import ticket_step
+    from metrics.engine.rules.tickets import ticket_step
+    from metrics.model import QueueFacts
     from metrics.policy import Policy, QueuePolicy
 
     policy = Policy.build(QueuePolicy(first_response_target_seconds=3600), {}, {"billing": WEEKDAYS_9_TO_6})
@@ -85,7 +86,9 @@ def test_a_queue_with_a_calendar_observes_business_seconds_and_judges_its_sla_on
         state, out = None, []
         for ev in events:
             state, outputs = ticket_step(state, TICKETS.adapter.validate_python(ev), policy)
-            out += [f[:3] for o in outputs if o[0] == "facts" for f in o[3] if f[1] or f[2]]
+            out += [
+                list(f[:3]) for o in outputs if isinstance(o, QueueFacts) for f in o.facts if f[1] or f[2]
+            ]
         return out
 
     weekend = [

@@ -6,16 +6,13 @@ import pytest
 from helpers import agent, customer, event, survey
 
 from metrics.contract.events import AGENTS, CALLS, CUSTOMERS, SURVEYS, TICKETS
-from metrics.engine.entities import (
-    agent_step,
-    call_step,
-    contact_step,
-    customer_step,
-    merge_outputs,
-    survey_step,
-    ticket_step,
-)
 from metrics.engine.ledger import LEDGER_SIZE, remember, seen_before
+from metrics.engine.rules.agents import agent_step
+from metrics.engine.rules.calls import call_step
+from metrics.engine.rules.customers import contact_step, customer_step
+from metrics.engine.rules.surveys import survey_step
+from metrics.engine.rules.tickets import ticket_step
+from metrics.engine.steps import merge_outputs
 from metrics.model import ContactMade, Fact, QueueFacts
 from metrics.policy import Policy, QueuePolicy
 

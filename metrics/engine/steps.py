@@ -13,16 +13,12 @@ from collections.abc import Callable, MutableMapping
 from functools import partial
 from typing import Any
 
-from metrics.engine.entities import (
-    agent_step,
-    call_step,
-    contact_step,
-    customer_step,
-    merge_outputs,
-    survey_step,
-    ticket_step,
-)
 from metrics.engine.ledger import remember, seen_before
+from metrics.engine.rules.agents import agent_step
+from metrics.engine.rules.calls import call_step
+from metrics.engine.rules.customers import contact_step, customer_step
+from metrics.engine.rules.surveys import survey_step
+from metrics.engine.rules.tickets import ticket_step
 from metrics.model import CUSTOMER_BASE_KEY, LifecycleFacts, Output, QueueFacts, Sent, State, queue_key
 from metrics.policy import Policy
 
@@ -73,6 +69,22 @@ def route(output: Output, source: str, offset: int, event_id: str) -> Sent:
         return Sent("facts", CUSTOMER_BASE_KEY, payload)
     customer_id, contact = output
     return Sent("contacts", customer_id, {"event_id": event_id, "clock": source, **contact})
+
+
+def merge_outputs(outputs: list[Output]) -> list[Output]:
+    """One output per destination: receivers drop a second message from the same source record."""
+    merged: list[Output] = []
+    by_key: dict[tuple[str, str], QueueFacts] = {}
+    for output in outputs:
+        if isinstance(output, QueueFacts):
+            key = (output.queue, output.channel)
+            first = by_key.get(key)
+            if first is not None:
+                first.facts.extend(output.facts)
+                continue
+            by_key[key] = output
+        merged.append(output)
+    return merged
 
 
 def process_entity(

@@ -1,0 +1,46 @@
+"""Agent state KPIs: time spent in each state, counted when a spell ends, and agents per state now."""
+
+from __future__ import annotations
+
+from metrics.contract.events import (
+    AgentStateChanged,
+)
+from metrics.definitions import agent_level
+from metrics.engine.rules.facts import new_fact
+from metrics.model import Fact, Output, QueueFacts, State
+from metrics.policy import Policy
+
+
+def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) -> tuple[State, list[Output]]:
+    """An agent's change of state: the spell that ends is counted, the agent moves to its new level.
+
+    A spell (time in one state, in the queues served then) is counted when it ends, in each of
+    those queues; a wrap-up spell is also one after-call-work observation. An agent's changes
+    are applied in event-time order: one that arrives after a later change of the same agent is
+    *late* — the wallboard has moved past it and its time is already counted — so it is counted
+    as late and changes nothing. Offline time is no spell, and an offline agent is in no level.
+    """
+    if state is None:
+        state = {"state": "offline", "since": None, "queues": [], "channel": event.channel, "latest": None}
+    at = event.at
+    queues = sorted(set(event.queues))
+    if state["latest"] is not None and at < state["latest"]:
+        return state, [QueueFacts(q, event.channel, [new_fact(at, {"agent_events_late": 1})]) for q in queues]
+    state["latest"] = at
+    old, since, channel = state["state"], state["since"], state["channel"]
+    if (event.state, queues, event.channel) == (old, state["queues"], channel):
+        return state, []
+    parts: dict[tuple[str, str], Fact] = {}
+    if old != "offline" and since is not None:
+        spell = at - since
+        observations = {"after_call_work_seconds": spell} if old == "wrap_up" else {}
+        for queue in state["queues"]:
+            parts[(queue, channel)] = new_fact(
+                at, {f"agent_{old}_seconds": spell}, observations, levels=[[agent_level(old), since, -1]]
+            )
+    if event.state != "offline":
+        for queue in queues:
+            fact = parts.setdefault((queue, event.channel), new_fact(at, {}, levels=[]))
+            fact.extra["levels"].append([agent_level(event.state), at, 1])
+    state.update(state=event.state, since=at, queues=queues, channel=event.channel)
+    return state, [QueueFacts(queue, ch, [fact]) for (queue, ch), fact in parts.items()]
