@@ -66,6 +66,26 @@ class Sent(NamedTuple):
 
 State = dict[str, Any]
 
+# The format of the messages on the internal topics (the fact and contact streams), in each
+# message as "v". A message without it was written before formats were numbered: format 1,
+# the same fields. A worker reads every format up to its own; a message of a newer format
+# comes from a newer worker of the same group, midway through an upgrade.
+WIRE_FORMAT = 1
+
+
+class NewerFormat(ValueError):
+    """An internal message written by a newer cxpulse than this worker can read."""
+
+
+def check_format(message: dict[str, Any]) -> None:
+    """Refuse a message this worker would misread, saying what to do."""
+    version = message.get("v", 1)
+    if version > WIRE_FORMAT:
+        raise NewerFormat(
+            f"an internal message of format {version} was written by a newer cxpulse; this worker reads "
+            f"formats up to {WIRE_FORMAT}: finish upgrading every worker of the group (same CXPULSE_APP_ID)"
+        )
+
 
 def _array(record: tuple[Any, ...]) -> list[Any]:
     return list(record)

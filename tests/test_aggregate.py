@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from metrics.aggregates.labels import admit_labels, new_label_record
 from metrics.aggregates.queue import apply_facts, level_count, new_aggregate, new_customer_base, oldest_age
 from metrics.aggregates.windows import window_sums, window_values
 from metrics.definitions import CALL_WAIT_BUCKETS
+from metrics.policy import Policy
 
 B, GRACE = 60, 120
 T0 = 1_700_000_080.0  # 40 s into a bucket
@@ -219,7 +221,14 @@ def test_fold_applies_once_and_sends_values_past_the_cap_on_to_other() -> None:
     applied, send_on = fold_into_aggregate(table, "flood-1|email", flood, 3, 1, 60, 120)
     assert applied == 0 and "flood-1|email" not in table
     moved = [Fact(120.0, {"tickets_created": 1}, {}, {"clock": "calls:2>3"})]
-    sent = {"queue": "other", "channel": "email", "source": "tickets:1>3", "offset": 9, "facts": moved}
+    sent = {
+        "v": 1,
+        "queue": "other",
+        "channel": "email",
+        "source": "tickets:1>3",
+        "offset": 9,
+        "facts": moved,
+    }
     assert send_on == [Sent("facts", "other|email", sent)]
     assert table["~labels|3"]["folded"] == {"queue": 1}
     assert flood["records"][0][1][0][3] == {"clock": "calls:2"}  # the message itself is left as it was
@@ -295,3 +304,29 @@ def test_records_rerouted_to_other_from_two_queues_of_one_source_are_all_applied
     assert fold_into_aggregate(table, key, merged, 3, 1, 60, 120) == (3, [])
     assert fold_into_aggregate(table, key, merged, 3, 1, 60, 120) == (0, [])  # redelivered
     assert table["other|email"]["totals"] == {"tickets_created": 15}
+
+
+def test_internal_messages_of_the_previous_format_are_read_and_newer_ones_refused() -> None:
+    """Messages written before formats were numbered have no "v"; a newer worker's would be misread."""
+    from metrics.engine.fold import fold_into_aggregate
+    from metrics.engine.steps import contact_hop
+    from metrics.model import NewerFormat
+
+    facts = [f(100.0, {"tickets_created": 1})]
+    before = {"queue": "billing", "channel": "email", "source": "tickets:0", "offset": 5, "facts": facts}
+    now = {**before, "v": 1, "offset": 6}
+    table: dict = {}
+    assert fold_into_aggregate(table, "billing|email", before, 0, 10, 60, 120) == (1, [])
+    assert fold_into_aggregate(table, "billing|email", now, 0, 10, 60, 120) == (1, [])
+    assert table["billing|email"]["totals"] == {"tickets_created": 2}
+    with pytest.raises(NewerFormat, match=r"format 2 was written by a newer cxpulse.*finish upgrading"):
+        fold_into_aggregate(table, "billing|email", {**now, "v": 2, "offset": 7}, 0, 10, 60, 120)
+    assert table["billing|email"]["totals"] == {"tickets_created": 2}
+
+    contact = {"event_id": "e1", "clock": "tickets:0", "at": 100.0, "queue": "billing", "channel": "email"}
+    for message in (contact, {"v": 1, **contact}):
+        event_id, step = contact_hop(message, Policy())
+        state, _ = step(None)
+        assert event_id == "e1" and state["contacts"][0][:3] == [100.0, "billing", "email"]
+    with pytest.raises(NewerFormat):
+        contact_hop({"v": 2, **contact}, Policy())

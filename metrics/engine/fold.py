@@ -14,7 +14,7 @@ from typing import Any
 
 from metrics.aggregates.labels import admit_labels, new_label_record
 from metrics.aggregates.queue import Aggregate, apply_facts, new_aggregate, new_customer_base
-from metrics.model import Fact, Sent, labels_key, queue_key
+from metrics.model import WIRE_FORMAT, Fact, Sent, check_format, labels_key, queue_key
 
 
 def fact_records(payload: dict[str, Any]) -> list[list[Any]]:
@@ -36,6 +36,7 @@ def fold_into_aggregate(
 
     Records applied before (a redelivery after a crash) are skipped and not counted.
     """
+    check_format(payload)
     agg = aggregates.get(key)
     if agg is None:
         if payload.get("kind") == "customers":
@@ -76,6 +77,7 @@ def _send_on(payload: dict[str, Any], queue: str, channel: str, partition: int) 
             for at, counts, observations, extra in facts
         ]
         message = {
+            "v": WIRE_FORMAT,
             "queue": queue,
             "channel": channel,
             "source": source + path,

@@ -19,7 +19,17 @@ from metrics.engine.rules.calls import call_step
 from metrics.engine.rules.customers import contact_step, customer_step
 from metrics.engine.rules.surveys import survey_step
 from metrics.engine.rules.tickets import ticket_step
-from metrics.model import CUSTOMER_BASE_KEY, LifecycleFacts, Output, QueueFacts, Sent, State, queue_key
+from metrics.model import (
+    CUSTOMER_BASE_KEY,
+    WIRE_FORMAT,
+    LifecycleFacts,
+    Output,
+    QueueFacts,
+    Sent,
+    State,
+    check_format,
+    queue_key,
+)
 from metrics.policy import Policy
 
 Step = Callable[[State | None], tuple[State, list[Output]]]
@@ -46,7 +56,9 @@ def entity_step(family: str, event: Any, policy: Policy, source: str) -> Step:
 
 def contact_hop(contact: dict[str, Any], policy: Policy) -> tuple[str, Step]:
     """A contact sent to a customer: its event id, and the step applying it to the customer."""
+    check_format(contact)
     contact = dict(contact)
+    contact.pop("v", None)
     event_id = contact.pop("event_id")
     return event_id, partial(contact_step, contact=contact, policy=policy)
 
@@ -62,13 +74,21 @@ def route(output: Output, source: str, offset: int, event_id: str) -> Sent:
     """The message a step's output becomes on the fact or contact stream."""
     if isinstance(output, QueueFacts):
         queue, channel, facts = output
-        payload = {"queue": queue, "channel": channel, "source": source, "offset": offset, "facts": facts}
+        payload = {
+            "v": WIRE_FORMAT,
+            "queue": queue,
+            "channel": channel,
+            "source": source,
+            "offset": offset,
+            "facts": facts,
+        }
         return Sent("facts", queue_key(queue, channel), payload)
     if isinstance(output, LifecycleFacts):
-        payload = {"kind": "customers", "source": source, "offset": offset, "facts": output.facts}
+        facts = output.facts
+        payload = {"v": WIRE_FORMAT, "kind": "customers", "source": source, "offset": offset, "facts": facts}
         return Sent("facts", CUSTOMER_BASE_KEY, payload)
     customer_id, contact = output
-    return Sent("contacts", customer_id, {"event_id": event_id, "clock": source, **contact})
+    return Sent("contacts", customer_id, {"v": WIRE_FORMAT, "event_id": event_id, "clock": source, **contact})
 
 
 def merge_outputs(outputs: list[Output]) -> list[Output]:
