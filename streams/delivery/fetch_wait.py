@@ -3,12 +3,11 @@
 aiokafka sends one fetch request at a time to a broker, for the partitions that have no fetched
 records waiting to be handed out. If a request goes out while the busy partitions still hold
 records, it names only quiet ones (an internal topic between batches, a family without traffic)
-and the broker holds it until one of those gets data or the wait ends. The busy partitions'
-next records are not fetched until it returns. With Faust's 1.5 s, a worker at a steady 1 000
-events/s fell into that cycle and stayed there for tens of seconds: records 1.5–2 s old when
-handed to the agents, at each of the two hops (source, then facts), while its CPU was a third
-used. A short wait bounds that stall; an idle worker then sends a few more fetch requests a
-second, which costs the broker next to nothing.
+and the broker holds it until one of those gets data or the wait ends; the busy partitions'
+next records are not fetched until it returns. So the wait bounds how stale a record can be when
+handed to the agents, at each of the two hops (source, then facts), whatever the load; an idle
+worker pays with a few more fetch requests a second. The stall as measured under load is in
+docs/performance.md.
 """
 
 from __future__ import annotations
