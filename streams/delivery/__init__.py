@@ -28,7 +28,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+
+from faust.types import TP, AppT, EventT, Message
 
 from streams.delivery import commit_barrier, fetch_wait, in_order, recovery_watchdog, versions
 from streams.delivery.confirmed_commits import ConfirmedCommits
@@ -41,12 +42,12 @@ __all__ = ["Acting", "Delivery", "install"]
 class Delivery:
     """What the agents ask of the guarantees: whether a record is due, and committed offsets."""
 
-    app: Any
+    app: AppT
     order: in_order.InOrder
     confirmed: ConfirmedCommits
     on_refused: Callable[[str], None]  # called with the topic of each record refused
 
-    def admit(self, message: Any) -> bool:
+    def admit(self, message: Message) -> bool:
         """Whether ``message`` is its partition's next record; if not it is read again later."""
         if self.order.admit(message.tp, message.offset, moving=self.app.rebalancing):
             return True
@@ -55,7 +56,7 @@ class Delivery:
         self.on_refused(message.topic)
         return False
 
-    def due(self, batch: Iterable[Any]) -> Iterator[Any]:
+    def due(self, batch: Iterable[EventT]) -> Iterator[EventT]:
         """The events of ``batch`` whose records are due (:meth:`admit`), each record once.
 
         A seek back while a partition's records are in flight (a rebalance's, or one of
@@ -76,7 +77,7 @@ class Delivery:
             taken.add(place)
             yield event
 
-    def committed(self, tp: Any) -> int | None:
+    def committed(self, tp: TP) -> int | None:
         """The offset Kafka confirmed as committed for ``tp`` on this worker, if any."""
         return self.confirmed.get(tp)
 
@@ -85,7 +86,7 @@ log = logging.getLogger(__name__)
 
 
 def install(
-    app: Any,
+    app: AppT,
     on_refused: Callable[[str], None],
     delivered: Callable[[], Awaitable[None]] | None = None,
     fetch_wait_seconds: float | None = None,

@@ -26,6 +26,7 @@ from typing import Any
 
 from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 
 _INSTALLED = False
 # What else a commit waits for: records handed to aiokafka past Faust's buffer (DirectSend).
@@ -81,7 +82,7 @@ def _wait_for_delivery() -> None:
 def _commit_runs_despite_repeated_acks() -> None:
     original_new_offset = Consumer._new_offset
 
-    def _new_offset(self: Any, tp: Any) -> int | None:
+    def _new_offset(self: Any, tp: TP) -> int | None:
         # Faust's gap marks include the record fetched after the gap, which is acknowledged
         # too: the repeat would end each run of offsets early, and a partition read again
         # after a rebalance would then commit a step or two per interval.

@@ -11,7 +11,9 @@ once Kafka accepted it, so that is where these offsets are taken from.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from typing import Any
+
+from faust.types import TP
+from faust.types.tables import TableManagerT
 
 
 class ConfirmedCommits:
@@ -22,21 +24,21 @@ class ConfirmedCommits:
     """
 
     def __init__(self) -> None:
-        self._offsets: dict[Any, int] = {}
+        self._offsets: dict[TP, int] = {}
 
-    def get(self, tp: Any) -> int | None:
+    def get(self, tp: TP) -> int | None:
         return self._offsets.get(tp)
 
-    def confirm(self, offsets: MutableMapping[Any, int]) -> None:
+    def confirm(self, offsets: MutableMapping[TP, int]) -> None:
         for tp, offset in offsets.items():
             if offset > self._offsets.get(tp, -1):
                 self._offsets[tp] = offset
 
-    def follow(self, tables: Any) -> ConfirmedCommits:
+    def follow(self, tables: TableManagerT) -> ConfirmedCommits:
         """Hook into a Faust table manager's ``on_commit``, which runs after a successful commit."""
         on_commit = tables.on_commit
 
-        def confirmed(offsets: MutableMapping[Any, int]) -> None:
+        def confirmed(offsets: MutableMapping[TP, int]) -> None:
             self.confirm(offsets)
             on_commit(offsets)
 

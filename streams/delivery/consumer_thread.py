@@ -12,10 +12,12 @@ a partition the consumer still owns then.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+
+from faust.types import TP, ConsumerT
 
 
-async def seek(consumer: Any, tp: Any, offset: int) -> None:
+async def seek(consumer: ConsumerT, tp: TP, offset: int) -> None:
     """Move ``consumer``'s position on ``tp`` to ``offset``, from the thread that owns it."""
     thread = getattr(consumer, "_thread", None)
     call_thread = getattr(thread, "call_thread", None)
@@ -34,14 +36,14 @@ async def seek(consumer: Any, tp: Any, offset: int) -> None:
         consumer._read_offset[tp] = offset if offset else None  # as Faust's own seek records it
 
 
-async def positions(consumer: Any, tps: Any) -> dict[Any, int | None]:
+async def positions(consumer: ConsumerT, tps: Iterable[TP]) -> dict[TP, int | None]:
     """The consumer's read position on each of ``tps`` it still owns, read on its own thread."""
     thread = getattr(consumer, "_thread", None)
     call_thread = getattr(thread, "call_thread", None)
     if call_thread is None:
         return {tp: await consumer.position(tp) for tp in tps}
 
-    async def on_consumer_thread() -> dict[Any, int | None]:
+    async def on_consumer_thread() -> dict[TP, int | None]:
         client = thread._ensure_consumer()
         owned = client.assignment()
         return {tp: await client.position(tp) for tp in tps if tp in owned}

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from faust.types import TP, ConsumerT
+
 from streams.delivery import consumer_thread
 from streams.delivery.recovery_watchdog import stranded
 
@@ -52,17 +54,17 @@ class InOrder:
     """The next offset each partition owes its agent; which partitions must be read again."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._next: dict[Any, int] = {}
-        self._behind: dict[Any, float | None] = {}  # partition -> when last sent back (None: not yet)
+        self._next: dict[TP, int] = {}
+        self._behind: dict[TP, float | None] = {}  # partition -> when last sent back (None: not yet)
         self._clock = clock
         self._started = False  # positions known: a partition outside them is not this worker's
-        self._strangers: set[Any] = set()
-        self._replayed: dict[Any, int] = {}  # partition -> last record taken from before the expected one
-        self._watch: dict[Any, tuple[tuple[int, int | None], float]] = {}  # progress mark, since when
-        self._resent: dict[Any, int] = {}  # partition -> expected offset it was read again from, quiet
+        self._strangers: set[TP] = set()
+        self._replayed: dict[TP, int] = {}  # partition -> last record taken from before the expected one
+        self._watch: dict[TP, tuple[tuple[int, int | None], float]] = {}  # progress mark, since when
+        self._resent: dict[TP, int] = {}  # partition -> expected offset it was read again from, quiet
         self.refused = 0
 
-    def start_at(self, positions: Mapping[Any, int]) -> None:
+    def start_at(self, positions: Mapping[TP, int]) -> None:
         """The consumer now reads each partition it owns from the offset ``positions`` gives.
 
         Partitions missing from ``positions`` left this worker; should one come back, it
@@ -76,7 +78,7 @@ class InOrder:
         self._resent.clear()
         self._started = True
 
-    def admit(self, tp: Any, offset: int, moving: bool = False) -> bool:
+    def admit(self, tp: TP, offset: int, moving: bool = False) -> bool:
         """Whether the record at ``offset`` of ``tp`` is the one due (or one already seen).
 
         While partitions are ``moving`` (a rebalance) nothing is due: the record may belong
@@ -111,7 +113,7 @@ class InOrder:
             self._behind[tp] = None
         return False
 
-    def due(self) -> dict[Any, int]:
+    def due(self) -> dict[TP, int]:
         """Partitions to send back to their expected offset now; each is then timed."""
         now = self._clock()
         out = {}
@@ -121,7 +123,7 @@ class InOrder:
                 self._behind[tp] = now
         return out
 
-    def quiet(self) -> dict[Any, int]:
+    def quiet(self) -> dict[TP, int]:
         """Partitions whose agent took no record for :data:`QUIET_SECONDS`: tp -> the expected offset.
 
         Called every second or so; a partition is named once per quiet spell of that length, and
@@ -141,24 +143,24 @@ class InOrder:
                 watch[tp] = (mark, now)
         return out
 
-    def resent(self, tp: Any, offset: int) -> None:
+    def resent(self, tp: TP, offset: int) -> None:
         """``tp`` was read again from ``offset`` because it stayed :meth:`quiet`."""
         self._resent[tp] = offset
         log.info("%s: no record for %.0f s though the consumer read past %d; reading the partition again"
                  " from there", tp, QUIET_SECONDS, offset)  # fmt: skip
 
-    def strangers(self) -> set[Any]:
+    def strangers(self) -> set[TP]:
         """Partitions whose records came though the last positions did not name them."""
         return set(self._strangers)
 
-    def skip_to(self, tp: Any, offset: int) -> None:
+    def skip_to(self, tp: TP, offset: int) -> None:
         """Kafka holds nothing of ``tp`` before ``offset`` any more (retention): expect it there."""
         if self._next.get(tp, offset) < offset:
             log.warning("%s: records before %d are gone from Kafka; reading on from there", tp, offset)
             self._next[tp] = offset
 
 
-async def send_back(in_order: InOrder, consumer: Any) -> int:
+async def send_back(in_order: InOrder, consumer: ConsumerT) -> int:
     """Seek every partition :meth:`InOrder.due` names; returns how many were sought.
 
     A partition the worker owns though its position was never reported (a seek after a
@@ -190,7 +192,7 @@ async def send_back(in_order: InOrder, consumer: Any) -> int:
 _INSTALLED = False
 
 
-def install(consumer: Any, on_seek: Callable[[Mapping[Any, int]], None]) -> None:
+def install(consumer: ConsumerT, on_seek: Callable[[Mapping[TP, int]], None]) -> None:
     """Make Faust's seek after a rebalance report to ``on_seek`` where ``consumer`` now reads from.
 
     A partition the group has not committed (Kafka answers None, or 0) is not moved by
@@ -208,7 +210,7 @@ def install(consumer: Any, on_seek: Callable[[Mapping[Any, int]], None]) -> None
     original_seek_to_committed = KafkaConsumer.seek_to_committed
     original = Consumer.perform_seek
 
-    async def seek_to_committed(self: Any) -> Mapping[Any, int]:
+    async def seek_to_committed(self: Any) -> Mapping[TP, int]:
         # Kept for perform_seek below, which reads it before anything else can run.
         self._cxpulse_committed = offsets = await original_seek_to_committed(self)
         return offsets

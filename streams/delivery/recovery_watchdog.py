@@ -16,6 +16,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from faust.types import TP, ConsumerT
+
 from streams.delivery import consumer_thread
 
 log = logging.getLogger("cxpulse.recovery")
@@ -26,11 +28,11 @@ PATIENCE_SECONDS = 10.0
 def waiting(
     now: float,
     started_at: float | None,
-    applied: Mapping[Any, int],
-    highwaters: Mapping[Any, int],
-    received_at: Mapping[Any, float],
+    applied: Mapping[TP, int],
+    highwaters: Mapping[TP, int],
+    received_at: Mapping[TP, float],
     patience: float = PATIENCE_SECONDS,
-) -> dict[Any, int]:
+) -> dict[TP, int]:
     """Changelog partitions recovery still needs and got nothing of lately: tp -> next offset needed.
 
     ``applied`` is the last offset recovery applied per partition (-1: none), ``highwaters``
@@ -49,7 +51,7 @@ def waiting(
     return out
 
 
-def stranded(needed: Mapping[Any, int], positions: Mapping[Any, int | None]) -> dict[Any, int]:
+def stranded(needed: Mapping[TP, int], positions: Mapping[TP, int | None]) -> dict[TP, int]:
     """Of ``needed``, the partitions the consumer has read past: their records were dropped."""
     return {
         tp: offset
@@ -58,7 +60,7 @@ def stranded(needed: Mapping[Any, int], positions: Mapping[Any, int | None]) -> 
     }
 
 
-async def check(recovery: Any, consumer: Any, now: float) -> int:
+async def check(recovery: Any, consumer: ConsumerT, now: float) -> int:
     """Seek stranded changelog partitions of Faust's ``recovery`` back; returns how many."""
     if not recovery.in_recovery:
         return 0
