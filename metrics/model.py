@@ -32,6 +32,15 @@ class Fact(NamedTuple):
     extra: dict[str, Any]
 
 
+class LevelMove(NamedTuple):
+    """An entity entering (``delta`` +1) or leaving (−1) a level of its queue's state now, e.g.
+    the backlog or the callers waiting, with the event time it entered (``since``)."""
+
+    level: str
+    since: float
+    delta: int
+
+
 class QueueFacts(NamedTuple):
     """Facts for the aggregate of one queue and channel."""
 

@@ -13,7 +13,7 @@ from metrics.engine.rules.customers import contact_step, customer_step
 from metrics.engine.rules.surveys import survey_step
 from metrics.engine.rules.tickets import ticket_step
 from metrics.engine.steps import merge_outputs
-from metrics.model import ContactMade, Fact, QueueFacts
+from metrics.model import ContactMade, Fact, LevelMove, QueueFacts
 from metrics.policy import Policy, QueuePolicy
 
 T0 = 1_700_000_000.0
@@ -175,7 +175,11 @@ def test_backlog_enters_on_create_and_reopen_and_leaves_on_resolve():
         event("ticket.reopened", "T", T0 + 90),
     )
     levels = [
-        lv for o in outputs if isinstance(o, QueueFacts) for f in o.facts for lv in f.extra.get("levels", ())
+        list(lv)
+        for o in outputs
+        if isinstance(o, QueueFacts)
+        for f in o.facts
+        for lv in f.extra.get("levels", ())
     ]
     assert levels == [
         ["tickets_open", T0, 1],
@@ -366,14 +370,14 @@ def test_an_agent_spell_is_counted_when_it_ends_in_each_queue_served():
         agent("offline", "A", T0 + 130, queues=["billing"]),
     )
     available, wrap_up = "agents:available", "agents:wrap_up"
-    moved = {"levels": [[available, T0, -1], [wrap_up, T0 + 100, 1]]}
-    ended = {"levels": [[wrap_up, T0 + 100, -1]]}
+    moved = {"levels": [LevelMove(available, T0, -1), LevelMove(wrap_up, T0 + 100, 1)]}
+    ended = {"levels": [LevelMove(wrap_up, T0 + 100, -1)]}
     assert out == [
-        QueueFacts("billing", "phone", [Fact(T0, {}, {}, {"levels": [[available, T0, 1]]})]),
-        QueueFacts("sales", "phone", [Fact(T0, {}, {}, {"levels": [[available, T0, 1]]})]),
+        QueueFacts("billing", "phone", [Fact(T0, {}, {}, {"levels": [LevelMove(available, T0, 1)]})]),
+        QueueFacts("sales", "phone", [Fact(T0, {}, {}, {"levels": [LevelMove(available, T0, 1)]})]),
         QueueFacts("billing", "phone", [Fact(T0 + 100, {"agent_available_seconds": 100}, {}, moved)]),
         QueueFacts("sales", "phone", [Fact(T0 + 100, {"agent_available_seconds": 100}, {},
-                                           {"levels": [[available, T0, -1]]})]),
+                                           {"levels": [LevelMove(available, T0, -1)]})]),
         QueueFacts("billing", "phone", [Fact(T0 + 130, {"agent_wrap_up_seconds": 30},
                                              {"after_call_work_seconds": 30}, ended)]),
     ]  # fmt: skip

@@ -7,7 +7,7 @@ from metrics.contract.events import (
 )
 from metrics.definitions import agent_level
 from metrics.engine.rules.facts import new_fact
-from metrics.model import Fact, Output, QueueFacts, State
+from metrics.model import Fact, LevelMove, Output, QueueFacts, State
 from metrics.policy import Policy
 
 
@@ -36,11 +36,14 @@ def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) ->
         observations = {"after_call_work_seconds": spell} if old == "wrap_up" else {}
         for queue in state["queues"]:
             parts[(queue, channel)] = new_fact(
-                at, {f"agent_{old}_seconds": spell}, observations, levels=[[agent_level(old), since, -1]]
+                at,
+                {f"agent_{old}_seconds": spell},
+                observations,
+                levels=[LevelMove(agent_level(old), since, -1)],
             )
     if event.state != "offline":
         for queue in queues:
             fact = parts.setdefault((queue, event.channel), new_fact(at, {}, levels=[]))
-            fact.extra["levels"].append([agent_level(event.state), at, 1])
+            fact.extra["levels"].append(LevelMove(agent_level(event.state), at, 1))
     state.update(state=event.state, since=at, queues=queues, channel=event.channel)
     return state, [QueueFacts(queue, ch, [fact]) for (queue, ch), fact in parts.items()]

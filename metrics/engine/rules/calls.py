@@ -6,8 +6,6 @@ An answer that arrives before the call's ``queued`` is counted at once; its wait
 
 from __future__ import annotations
 
-from typing import Any
-
 from metrics.contract.events import (
     CallAbandoned,
     CallAnswered,
@@ -17,7 +15,7 @@ from metrics.contract.events import (
 )
 from metrics.definitions import LEVEL_CALLS_WAITING
 from metrics.engine.rules.facts import by_agent, new_fact, with_levels
-from metrics.model import ContactMade, Fact, Output, State
+from metrics.model import ContactMade, Fact, LevelMove, Output, State
 from metrics.policy import Policy
 
 
@@ -33,7 +31,7 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
     rules = policy.for_queue(event.queue)
     facts: list[Fact] = []
     outputs: list[Output] = []
-    levels: list[list[Any]] = []
+    levels: list[LevelMove] = []
     if isinstance(event, CallQueued):
         if state["queued"] is None:
             state["queued"] = at
@@ -48,7 +46,7 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
             elif not state["abandoned"] and not state.get("left"):
                 state["waiting"] = True
                 state["home"] = [event.queue, event.channel]
-                levels.append([LEVEL_CALLS_WAITING, at, 1])
+                levels.append(LevelMove(LEVEL_CALLS_WAITING, at, 1))
     elif isinstance(event, CallAnswered):
         if state["answered"] is None and not state["abandoned"]:
             state["answered"] = at
@@ -82,10 +80,10 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
     return state, with_levels(state, event, at, facts, levels, outputs)
 
 
-def _stop_waiting(state: State, levels: list[list[Any]]) -> None:
+def _stop_waiting(state: State, levels: list[LevelMove]) -> None:
     if state.get("waiting"):
         state["waiting"] = False
-        levels.append([LEVEL_CALLS_WAITING, state["queued"], -1])
+        levels.append(LevelMove(LEVEL_CALLS_WAITING, state["queued"], -1))
 
 
 def _wait(at: float, wait: float, threshold: float, counts: dict[str, int], extra: dict) -> Fact:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics.model import Fact, Output, QueueFacts, State
+from metrics.model import Fact, LevelMove, Output, QueueFacts, State
 
 
 def new_fact(at: float, counts: dict[str, int], observations: dict | None = None, **extra: Any) -> Fact:
@@ -16,13 +16,13 @@ def by_agent(event: Any) -> dict[str, str]:
 
 
 def with_levels(
-    state: State, event: Any, at: float, facts: list[Fact], levels: list[list[Any]], outputs: list[Output]
+    state: State, event: Any, at: float, facts: list[Fact], levels: list[LevelMove], outputs: list[Output]
 ) -> list[Output]:
     """The step's outputs: its facts to the event's queue, its level moves to the entity's home."""
     here = [event.queue, event.channel]
     home = state.get("home") or here
     if levels and home == here and facts:
-        facts[0][3]["levels"] = levels
+        facts[0].extra["levels"] = levels
     elif levels:
         outputs.insert(0, QueueFacts(home[0], home[1], [new_fact(at, {}, levels=levels)]))
     if facts:

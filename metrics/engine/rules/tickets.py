@@ -8,8 +8,6 @@ event names another queue.
 
 from __future__ import annotations
 
-from typing import Any
-
 from metrics.contract.events import (
     TicketCreated,
     TicketEscalated,
@@ -20,7 +18,7 @@ from metrics.contract.events import (
 )
 from metrics.definitions import LEVEL_TICKETS_OPEN, status_level
 from metrics.engine.rules.facts import by_agent, new_fact, with_levels
-from metrics.model import ContactMade, Fact, Output, State
+from metrics.model import ContactMade, Fact, LevelMove, Output, State
 from metrics.policy import Policy, QueuePolicy
 
 
@@ -42,7 +40,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
     at = event.at
     facts: list[Fact] = []
     outputs: list[Output] = []
-    levels: list[list[Any]] = []
+    levels: list[LevelMove] = []
     rules = policy.for_queue(event.queue)
     if isinstance(event, TicketCreated):
         if state["created"] is None:
@@ -63,7 +61,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             if resolved is None:
                 state["open_since"] = at
                 state["home"] = [event.queue, event.channel]
-                levels.append([LEVEL_TICKETS_OPEN, at, 1])
+                levels.append(LevelMove(LEVEL_TICKETS_OPEN, at, 1))
                 _set_status(state, "pending" if state["responded"] else "new", at, levels)
             else:
                 state["pending_resolved"] = None
@@ -106,22 +104,22 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             state["fcr_void_pending"] = True
         facts.append(new_fact(at, {"tickets_reopened": 1}))
         state["home"] = state.get("home") or [event.queue, event.channel]
-        levels.append([LEVEL_TICKETS_OPEN, at, 1])
+        levels.append(LevelMove(LEVEL_TICKETS_OPEN, at, 1))
         _set_status(state, "open", at, levels)
     return state, with_levels(state, event, at, facts, levels, outputs)
 
 
-def _set_status(state: State, status: str | None, at: float, levels: list[list[Any]]) -> None:
+def _set_status(state: State, status: str | None, at: float, levels: list[LevelMove]) -> None:
     """Move an open ticket to ``status`` (None: out of the backlog); "new" counts from its creation."""
     old = state.get("status")
     if old == status:
         return
     if old is not None:
-        levels.append([status_level(old), state["status_since"], -1])
+        levels.append(LevelMove(status_level(old), state["status_since"], -1))
     since = None
     if status is not None:
         since = state["created"] if status == "new" else at
-        levels.append([status_level(status), since, 1])
+        levels.append(LevelMove(status_level(status), since, 1))
     state["status"], state["status_since"] = status, since
 
 
@@ -145,7 +143,7 @@ def _first_response(
 
 
 def _resolve(
-    state: State, at: float, extra: dict, levels: list[list[Any]], rules: QueuePolicy, entered_backlog: bool
+    state: State, at: float, extra: dict, levels: list[LevelMove], rules: QueuePolicy, entered_backlog: bool
 ) -> Fact:
     since = state["open_since"]
     state["open_since"] = None
@@ -156,7 +154,7 @@ def _resolve(
             state["fcr"] = True
             counts["tickets_first_contact_resolved"] = 1
     if entered_backlog:
-        levels.append([LEVEL_TICKETS_OPEN, since, -1])
+        levels.append(LevelMove(LEVEL_TICKETS_OPEN, since, -1))
         _set_status(state, None, at, levels)
     observations = {"resolution_seconds": max(0.0, at - since)}
     if rules.calendar is not None:
