@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics.contract.events import ContactEvent
 from metrics.model import Fact, LevelMove, Output, QueueFacts, State
 
 
@@ -11,12 +12,17 @@ def new_fact(at: float, counts: dict[str, int], observations: dict | None = None
     return Fact(at, counts, observations or {}, extra)
 
 
-def by_agent(event: Any) -> dict[str, str]:
+def by_agent(event: ContactEvent) -> dict[str, str]:
     return {"agent": event.agent_id} if event.agent_id else {}
 
 
 def with_levels(
-    state: State, event: Any, at: float, facts: list[Fact], levels: list[LevelMove], outputs: list[Output]
+    state: State,
+    event: ContactEvent,
+    at: float,
+    facts: list[Fact],
+    levels: list[LevelMove],
+    outputs: list[Output],
 ) -> list[Output]:
     """The step's outputs: its facts to the event's queue, its level moves to the entity's home."""
     here = [event.queue, event.channel]
