@@ -78,7 +78,7 @@ class _Steps:
 class _Line:
     """One sample line's series: its spool prefix and suffix, and what it has written so far."""
 
-    __slots__ = ("changed", "family", "head", "steps", "tail", "value", "written")
+    __slots__ = ("changed", "family", "head", "sample", "steps", "tail", "value", "written")
 
     def __init__(self, family: _Family, head: str, tail: str, steps: _Steps) -> None:
         self.family = family
@@ -86,6 +86,7 @@ class _Line:
         self.tail = tail  # place in the point and the sample's name and labels
         self.steps = steps
         self.value: float = math.nan
+        self.sample = tail  # tail and the value's text: formatted once per change, written many times
         self.changed = -1  # step of the latest change (or appearance)
         self.written = -1  # latest step written
 
@@ -139,12 +140,14 @@ class OpenMetricsWriter:
         self._blocks: list[str] = []  # by snapshot: its block's number, 8 hex digits (or "")
         self._families: dict[str, _Family] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
+        self._steps: list[str] = []  # by snapshot: its number, 8 hex digits (the spool's sort key)
         self._groups: dict[Any, list[_Line]] = {}  # the lines each group held at its latest snapshot
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` (no families built)."""
         self.snapshots += 1
         self._stamps.append(f" {at:.3f}\n")
+        self._steps.append(f"{self.snapshots - 1:08x}")
         self._blocks.append("" if self.block_seconds is None else f"{int(at // self.block_seconds):08x}")
         return OpenMetricsSink(self, self.snapshots - 1)
 
@@ -170,9 +173,9 @@ class OpenMetricsWriter:
         tail = f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
         return _Line(family, head, tail, _Steps(cadence, self.step))
 
-    def _emit(self, line: _Line, index: int, value: float) -> None:
+    def _emit(self, line: _Line, index: int) -> None:
         line.family.write(
-            f"{self._blocks[index]}{line.head}{index:08x}{line.tail}{format_value(value)}{self._stamps[index]}"
+            f"{self._blocks[index]}{line.head}{self._steps[index]}{line.sample}{self._stamps[index]}"
         )
         self.samples += 1
 
@@ -191,9 +194,8 @@ class OpenMetricsWriter:
         refresh = steps.refresh
         first = -(-start // refresh) * refresh
         wanted.update(range(first, until + 1, refresh))
-        value = line.value
         for index in sorted(wanted):
-            self._emit(line, index, value)
+            self._emit(line, index)
         if wanted:
             line.written = max(wanted)
 
@@ -203,15 +205,16 @@ class OpenMetricsWriter:
             if line.changed >= 0:
                 self._settle(line, index - 1, index)
             line.value = value
+            line.sample = line.tail + format_value(value)
             line.changed = index
-            self._emit(line, index, value)
+            self._emit(line, index)
             line.written = index
 
     def vanish(self, line: _Line, last: int) -> None:
         """The series was last there at snapshot ``last``; it starts afresh if it comes back."""
         self._settle(line, last - 1, last)
         if line.written < last:
-            self._emit(line, last, line.value)
+            self._emit(line, last)
         line.changed = line.written = -1
         line.value = math.nan
 
