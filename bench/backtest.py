@@ -28,7 +28,8 @@ What it does for each centre, stage by stage (each printed as it goes):
    after, or for slow first replies within a day, as their late replies keep coming), minutes
    from onset to firing, false pages per week (pages matching no incident), pages while the
    queue was closed. An alert already firing when the incident begins does not catch it: nobody
-   is told anything new.
+   is told anything new; nor does an alert that fires more than once per queue and week with no
+   incident (always on, it tells on-call nothing; it is listed as such).
 
 Needs ``prometheus`` and ``promtool`` on PATH (Debian: apt install prometheus).
 """
@@ -75,6 +76,9 @@ BASELINE = ROOT / "bench/backtest-baseline.rules.yml"
 STEP = 60
 AFTER = 30 * 60  # an alert firing this long after an incident ended still counts as catching it
 ALERTING = ("page", "warning")  # severities that reach someone now
+# An alert that fires more often than this without any incident, per queue and week, is always
+# on: it tells on-call nothing, so it catches nothing here (it is still counted and listed).
+NOISY_PER_QUEUE_WEEK = 1.0
 SETTINGS = {
     # Replies to email are due within four hours here (the simulator's median is one hour).
     "CXPULSE_FIRST_RESPONSE_TARGET_SECONDS": "14400",
@@ -302,13 +306,22 @@ def matches(firing: Firing, incident: Incident) -> bool:
     return same_place and incident.start <= firing.start <= until
 
 
-def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calendar, weeks: float) -> dict:
+def score(
+    found: list[Firing], incidents: tuple[Incident, ...], calendar: Calendar, weeks: float, queues: int
+) -> dict:
+    unmatched: dict[str, int] = {}
+    for f in found:
+        if not any(matches(f, i) for i in incidents):
+            unmatched[f.alert] = unmatched.get(f.alert, 0) + 1
+    noisy = {alert for alert, n in unmatched.items() if n / (weeks * queues) > NOISY_PER_QUEUE_WEEK}
     caught, minutes = 0, []
     per_incident = []
     for incident in incidents:
-        hits = [f for f in found if f.severity in ALERTING and matches(f, incident)]
-        first = min((f.start for f in hits), default=None)
-        after = None if first is None else round((first - incident.start) / 60, 1)
+        hits = sorted(
+            (f for f in found if f.severity in ALERTING and f.alert not in noisy and matches(f, incident)),
+            key=lambda f: f.start,
+        )
+        after = round((hits[0].start - incident.start) / 60, 1) if hits else None
         if after is not None:
             caught += 1
             minutes.append(after)
@@ -317,6 +330,7 @@ def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calend
                 "incident": incident.label,
                 "queue": incident.queue,
                 "minutes": after,
+                "first": hits[0].alert if hits else None,
                 "alerts": sorted({f.alert for f in hits}),
             }
         )
@@ -329,6 +343,7 @@ def score(found: list[Firing], incidents: tuple[Incident, ...], calendar: Calend
         "false_pages_per_week": round(len(false) / weeks, 2),
         "pages_while_closed": len(closed),
         "incidents": per_incident,
+        "always_on": sorted(noisy),
         "by_alert": {
             alert: {
                 "firings": sum(1 for f in found if f.alert == alert),
@@ -426,8 +441,11 @@ def backtest(args: argparse.Namespace, name: str, work: Path) -> dict:
         backfill_recordings(prometheus, current + baseline, start, end)
         say("evaluating the alerts at every minute ...")
         weeks = (end - scored) / (7 * 86400)
-        figures = score(firings(prometheus, current, scored, end), incidents, calendar, weeks)
-        figures["baseline"] = score(firings(prometheus, baseline, scored, end), incidents, calendar, weeks)
+        queues = len(PROFILES[name].queues)
+        figures = score(firings(prometheus, current, scored, end), incidents, calendar, weeks, queues)
+        figures["baseline"] = score(
+            firings(prometheus, baseline, scored, end), incidents, calendar, weeks, queues
+        )
     finally:
         prometheus.stop()
     return figures
@@ -508,14 +526,15 @@ def main() -> None:
 
 def report(figures: dict, title: str) -> None:
     base = figures["baseline"]
-    say(f"\n{title}:\n{'incident':38} {'queue':14} {'caught after (min)':>20} {'baseline':>10}")
+    say(f"\n{title}:\n{'incident':34} {'queue':10} {'caught after (min)':>18}  {'by':36} {'baseline':>8}")
     for new, old in zip(figures["incidents"], base["incidents"], strict=True):
         now, before = ("missed" if m is None else f"{m:g}" for m in (new["minutes"], old["minutes"]))
-        say(f"{new['incident']:38} {new['queue'] or 'all':14} {now:>20} {before:>10}")
+        say(f"{new['incident']:34} {new['queue'] or 'all':10} {now:>18}  {new['first'] or '':36} {before:>8}")
     summary(figures, title)
     say(f"\n{'alert':48} {'firings':>8} {'false':>6} {'closed':>7}")
     for alert, counts in figures["by_alert"].items():
-        say(f"{alert:48} {counts['firings']:>8} {counts['false']:>6} {counts['while_closed']:>7}")
+        always = "  always on: catches nothing" if alert in figures["always_on"] else ""
+        say(f"{alert:48} {counts['firings']:>8} {counts['false']:>6} {counts['while_closed']:>7}{always}")
 
 
 def summary(figures: dict, title: str) -> None:
