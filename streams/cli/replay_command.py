@@ -133,78 +133,31 @@ def replay(
     Settings (thresholds, queue settings, grace) come from the same CXPULSE_* variables as
     the worker's, so the numbers match what the worker shows. More: docs/backfill.md.
     """
-    from streams.replay.driver import Replay, run
-    from streams.replay.sources import JsonLines, KafkaRange
+    from streams.replay.driver import Replay
 
     if bool(files) == from_kafka:
         raise click.UsageError("give JSON Lines FILES or --kafka (one of them)")
     if step < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--step")
     settings = load_settings(**options)
-    if from_kafka:
-        topics = settings.source_topics()
-        with kafka_errors(settings):
-            try:
-                source: Any = KafkaRange(settings.kafka(), topics, _moment(since), _moment(until))
-            except LookupError as exc:
-                raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
-    else:
-        source = JsonLines(list(files))
     first, until_at = _moment(since), _moment(until)
     if first is not None and until_at is not None and until_at < first:
         raise click.BadParameter("is before --since", param_hint="--until")
+    source = _source(files, settings, first, until_at)
     from streams.cli.gc_tuning import tune_gc
 
     tune_gc()
     engine = Replay(settings)
     engine.keep_rejections = rejected is not None
     from metrics.export.family_filter import FamilyFilter
-    from metrics.export.openmetrics import OpenMetricsWriter
 
-    keep = None
-    if families or skip_families:
-        keep = FamilyFilter(_items(families), _items(skip_families))
-
+    keep = FamilyFilter(_items(families), _items(skip_families)) if families or skip_families else None
     if prometheus_data is not None and blocks is None:
         blocks = prometheus_data.parent / f"{prometheus_data.name}-openmetrics"
-    promtool = None
-    if blocks is not None:
-        if prometheus_data is not None:
-            promtool = _promtool()  # before the replay: say now if it is missing
-        writer = OpenMetricsWriter(
-            blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS, keep=keep
-        )
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        writer = OpenMetricsWriter(out, step=step, every_step=every_step, keep=keep)
+    promtool = _promtool() if prometheus_data is not None else None  # before the replay: say now if missing
+    writer = _writer(out, blocks, step, every_step, keep)
     started = time.monotonic()
-    records_read = 0
-    with click.progressbar(
-        length=source.total,
-        label=f"replaying {source.total} {source.unit}",
-        file=sys.stderr,
-        hidden=quiet,
-        show_pos=source.unit == "records",
-    ) as bar:
-
-        def records() -> Any:
-            nonlocal records_read
-            pending = 0
-            for record, size in source:
-                pending += size
-                if pending >= 65536 or (source.unit == "records" and pending >= 1000):
-                    bar.update(pending)
-                    pending = 0
-                if record is not None:
-                    records_read += 1
-                    yield record
-            bar.update(pending)
-
-        def snapshot(at: float) -> None:
-            if first is None or at >= first:
-                engine.snapshot(writer.sink, at)
-
-        stopped = run(engine, records(), step, snapshot, until=until_at)
+    records_read, stopped = _run(engine, source, writer, step, first, until_at, quiet)
     if engine.clock is None:
         writer.close()
         raise click.ClickException("no valid event in the input: nothing to replay")
@@ -246,6 +199,68 @@ def replay(
         f"loaded {len(writer.files)} blocks into {prometheus_data} in {time.monotonic() - started:.1f} s",
         err=True,
     )
+
+
+def _source(files: tuple[Path, ...], settings: Any, since: float | None, until: float | None) -> Any:
+    """The records to replay: JSON Lines FILES, or the event topics from ``since`` to ``until``."""
+    from streams.replay.sources import JsonLines, KafkaRange
+
+    if files:
+        return JsonLines(list(files))
+    with kafka_errors(settings):
+        try:
+            return KafkaRange(settings.kafka(), settings.source_topics(), since, until)
+        except LookupError as exc:
+            raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
+
+
+def _writer(out: Path, blocks: Path | None, step: float, every_step: bool, keep: Any) -> Any:
+    """One OpenMetrics file at ``out``, or one file per two-hour block in ``blocks``."""
+    from metrics.export.openmetrics import OpenMetricsWriter
+
+    if blocks is not None:
+        return OpenMetricsWriter(
+            blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS, keep=keep
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return OpenMetricsWriter(out, step=step, every_step=every_step, keep=keep)
+
+
+def _run(
+    engine: Any, source: Any, writer: Any, step: float, first: float | None, until: float | None, quiet: bool
+) -> tuple[int, bool]:
+    """Replay every record, with a progress bar on stderr; the records read and whether
+    ``until`` stopped the replay. Snapshots before ``first`` build state but are not written."""
+    from streams.replay.driver import run
+
+    records_read = 0
+    with click.progressbar(
+        length=source.total,
+        label=f"replaying {source.total} {source.unit}",
+        file=sys.stderr,
+        hidden=quiet,
+        show_pos=source.unit == "records",
+    ) as bar:
+
+        def records() -> Any:
+            nonlocal records_read
+            pending = 0
+            for record, size in source:
+                pending += size
+                if pending >= 65536 or (source.unit == "records" and pending >= 1000):
+                    bar.update(pending)
+                    pending = 0
+                if record is not None:
+                    records_read += 1
+                    yield record
+            bar.update(pending)
+
+        def snapshot(at: float) -> None:
+            if first is None or at >= first:
+                engine.snapshot(writer.sink, at)
+
+        stopped = run(engine, records(), step, snapshot, until=until)
+    return records_read, stopped
 
 
 BLOCK_SECONDS = 7200  # Prometheus' smallest block, which promtool writes
