@@ -1,0 +1,133 @@
+"""Arrivals forecast per interval: the same interval of recent weeks, corrected by how today runs.
+
+A contact centre's arrivals repeat week by week: each weekday has its own curve, nights and
+Sundays are quiet or closed, and a holiday is unlike any normal day. So the forecast for an
+interval (say Tuesday 10:00–10:30, local time) is the mean of the same local interval in the
+last ``weeks`` weeks, leaving out weeks where that day was a holiday; an interval the queue's
+calendar has closed (a holiday, a night) is forecast as zero. Intervals are counted in the
+queue's own time zone, so a change of summer time moves no interval to another hour.
+
+Within the day, WFM tools re-forecast from how the day runs so far: the rest of today is scaled
+by today's actual arrivals over their forecast (bounded, and only once enough contacts were
+forecast for the ratio to mean something). Accuracy is measured as WAPE, Σ|actual − forecast| ÷
+Σ actual, which, unlike MAPE, empty night intervals do not break.
+
+Pure arithmetic over counts keyed by interval start, so the worker, the replay and the tests
+forecast alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from metrics.business_hours import Calendar
+
+Counts = Mapping[float, float]  # interval start (Unix seconds) -> contacts that arrived in it
+
+
+@dataclass(frozen=True)
+class Forecaster:
+    """How a queue's arrivals are forecast: interval length, weeks of history, correction bounds."""
+
+    zone: ZoneInfo
+    interval_seconds: int = 1800
+    weeks: int = 4
+    calendar: Calendar | None = None
+    correction_bounds: tuple[float, float] = (0.5, 2.0)
+    correction_minimum: float = 20.0  # contacts forecast so far today before the ratio is used
+
+    def interval_start(self, at: float) -> float:
+        """Start of the local interval holding ``at`` (intervals are aligned to local midnight)."""
+        local = datetime.fromtimestamp(at, self.zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        into = (local - midnight).total_seconds()
+        return (midnight + timedelta(seconds=into - into % self.interval_seconds)).timestamp()
+
+    def next_start(self, start: float) -> float:
+        """The interval after the one starting at ``start`` (on the night summer time ends, the
+        repeated local hour's intervals come one after the other, not twice the same)."""
+        following = self.interval_start(start + self.interval_seconds + 1)
+        return following if following > start else start + self.interval_seconds
+
+    def same_interval_weeks_ago(self, start: float, weeks: int) -> float:
+        """The start of the same local interval ``weeks`` weeks earlier (by the local clock)."""
+        local = datetime.fromtimestamp(start, self.zone)
+        earlier = (local.replace(tzinfo=None) - timedelta(weeks=weeks)).replace(tzinfo=self.zone)
+        return earlier.timestamp()
+
+    def _closed(self, start: float) -> bool:
+        """An interval the calendar has closed from start to end (a holiday, a night)."""
+        if self.calendar is None:
+            return False
+        return self.calendar.business_seconds(start, start + self.interval_seconds) <= 0
+
+    def _holiday(self, start: float) -> bool:
+        if self.calendar is None:
+            return False
+        return datetime.fromtimestamp(start, self.zone).date() in self.calendar.holidays
+
+    def baseline(self, history: Counts, start: float) -> float | None:
+        """The mean of the same interval over the last weeks that were no holiday (None: no history)."""
+        if self._closed(start):
+            return 0.0
+        seen = [
+            history.get(then, 0.0)
+            for then in (self.same_interval_weeks_ago(start, k) for k in range(1, self.weeks + 1))
+            if not self._holiday(then) and self._known(history, then)
+        ]
+        return sum(seen) / len(seen) if seen else None
+
+    @staticmethod
+    def _known(history: Counts, start: float) -> bool:
+        """Whether the history reaches back to ``start`` (an interval before it began is unknown)."""
+        return bool(history) and start >= min(history)
+
+    def correction(self, history: Counts, now: float) -> float:
+        """Today's actual arrivals so far over their forecast, bounded; 1 until enough were forecast."""
+        today = self.interval_start(now)
+        local = datetime.fromtimestamp(today, self.zone)
+        midnight = local.replace(hour=0, minute=0, second=0).timestamp()
+        actual = forecast = 0.0
+        start = self.interval_start(midnight)
+        while start < today:  # the intervals of today that are over
+            expected = self.baseline(history, start)
+            if expected is not None:
+                forecast += expected
+                actual += history.get(start, 0.0)
+            start = self.next_start(start)
+        if forecast < self.correction_minimum:
+            return 1.0
+        low, high = self.correction_bounds
+        return min(high, max(low, actual / forecast))
+
+    def forecast(self, history: Counts, now: float, intervals: int) -> list[tuple[float, float | None]]:
+        """``(start, contacts)`` for the interval holding ``now`` and the ``intervals − 1`` after it,
+        today's correction applied to today's intervals (None: no history for that interval)."""
+        ratio = self.correction(history, now)
+        day = datetime.fromtimestamp(now, self.zone).date()
+        out: list[tuple[float, float | None]] = []
+        start = self.interval_start(now)
+        for _ in range(intervals):
+            expected = self.baseline(history, start)
+            if expected is not None and datetime.fromtimestamp(start, self.zone).date() == day:
+                expected *= ratio
+            out.append((start, expected))
+            start = self.next_start(start)
+        return out
+
+
+def seasonal_naive(forecaster: Forecaster, history: Counts, start: float) -> float:
+    """The baseline every forecast must beat: the same interval a week earlier."""
+    return history.get(forecaster.same_interval_weeks_ago(start, 1), 0.0)
+
+
+def wape(actual: Sequence[float], forecast: Sequence[float]) -> float:
+    """Σ|actual − forecast| ÷ Σ actual (0 when nothing arrived and nothing was forecast)."""
+    total = sum(actual)
+    error = sum(abs(a - f) for a, f in zip(actual, forecast, strict=True))
+    if total <= 0:
+        return 0.0 if error == 0 else float("inf")
+    return error / total
