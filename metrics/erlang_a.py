@@ -149,3 +149,63 @@ def required_agents_a(
             return queue
         agents += 1
     return ErlangA(limit, calls_per_second, handle_seconds, patience_seconds)
+
+
+def estimate_patience(abandoned: float, seconds_waited: float) -> float | None:
+    """Mean patience (seconds) from a queue's own calls: every second any caller waited, answered
+    or not, over the callers who hung up (the maximum-likelihood estimate for exponential
+    patience: a caller answered after 40 s showed 40 s of patience without running out).
+    None when nobody hung up: patience is then beyond what the queue has shown."""
+    if abandoned <= 0:
+        return None
+    return seconds_waited / abandoned
+
+
+@dataclass(frozen=True)
+class IntervalStaffing:
+    """What one forecast interval needs: agents on the phones, and on the rota after shrinkage."""
+
+    start: float
+    calls: float
+    needed: int
+    scheduled: int
+    service_level: float
+    abandon_probability: float
+
+
+def staffing_plan(
+    forecast: list[tuple[float, float]],
+    interval_seconds: float,
+    handle_seconds: float,
+    patience_seconds: float,
+    target_level: float,
+    threshold_seconds: float,
+    max_occupancy: float = 1.0,
+    shrinkage: float = 0.0,
+) -> list[IntervalStaffing]:
+    """Erlang A staffing for each ``(start, calls)`` of a forecast: the fewest agents meeting the
+    target within the occupancy cap, and the rota that leaves them on the phones."""
+    plan = []
+    for start, calls in forecast:
+        if calls <= 0:
+            plan.append(IntervalStaffing(start, calls, 0, 0, 1.0, 0.0))
+            continue
+        queue = required_agents_a(
+            calls / interval_seconds,
+            handle_seconds,
+            patience_seconds,
+            target_level,
+            threshold_seconds,
+            max_occupancy,
+        )
+        plan.append(
+            IntervalStaffing(
+                start,
+                calls,
+                queue.agents,
+                agents_to_schedule(queue.agents, shrinkage),
+                queue.service_level(threshold_seconds),
+                queue.abandon_probability,
+            )
+        )
+    return plan

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.erlang_a import ErlangA, agents_to_schedule, required_agents_a
+from metrics.erlang_a import ErlangA, agents_to_schedule, estimate_patience, required_agents_a, staffing_plan
 from metrics.staffing import Staffing, offered_erlangs, required_agents
 
 RATE = 100 / 1800  # 100 calls per 30 minutes
@@ -95,3 +95,25 @@ def test_as_patience_grows_without_bound_erlang_a_tends_to_erlang_c(
     assert abs(waits[2].service_level(threshold) - c.service_level(threshold)) < 1e-5
     # Callers who hang up only shorten the wait of those behind them.
     assert all(a.waiting_probability <= c.waiting_probability + 1e-12 for a in waits)
+
+
+def test_patience_is_estimated_from_every_second_waited_over_the_callers_who_hung_up():
+    # 90 answered after 20 s each and 10 who hung up after 120 s: 3 000 s waited, 10 abandons.
+    assert estimate_patience(10, 90 * 20 + 10 * 120) == 300.0
+    assert estimate_patience(0, 5000) is None
+
+
+def test_a_forecast_becomes_a_staffing_plan_per_interval():
+    plan = staffing_plan(
+        [(0.0, 100.0), (1800.0, 0.0), (3600.0, 200.0)],
+        interval_seconds=1800,
+        handle_seconds=180,
+        patience_seconds=300,
+        target_level=0.8,
+        threshold_seconds=20,
+        shrinkage=0.3,
+    )
+    assert [(p.needed, p.scheduled) for p in plan[:2]] == [(13, 19), (0, 0)]
+    assert plan[0].service_level >= 0.8 > ErlangA(12, RATE, 180, 300).service_level(20)
+    assert plan[2].needed > plan[0].needed and plan[2].service_level >= 0.8
+    assert round(plan[0].abandon_probability, 4) == round(ErlangA(13, RATE, 180, 300).abandon_probability, 4)
