@@ -3,9 +3,11 @@
 A contact centre's arrivals repeat week by week: each weekday has its own curve, nights and
 Sundays are quiet or closed, and a holiday is unlike any normal day. So the forecast for an
 interval (say Tuesday 10:00–10:30, local time) is the mean of the same local interval in the
-last ``weeks`` weeks, leaving out weeks where that day was a holiday; an interval the queue's
-calendar has closed (a holiday, a night) is forecast as zero. Intervals are counted in the
-queue's own time zone, so a change of summer time moves no interval to another hour.
+last ``weeks`` weeks, leaving out weeks where that day was a holiday; a holiday itself is
+forecast from recent days the queue was closed all day (Sundays, earlier holidays). Customers
+write when the floor is closed too, so nights are forecast from their history, not as zero.
+Intervals are counted in the queue's own time zone, so a change of summer time moves no
+interval to another hour.
 
 Within the day, WFM tools re-forecast from how the day runs so far: the rest of today is scaled
 by today's actual arrivals over their forecast (bounded, and only once enough contacts were
@@ -58,32 +60,51 @@ class Forecaster:
         earlier = (local.replace(tzinfo=None) - timedelta(weeks=weeks)).replace(tzinfo=self.zone)
         return earlier.timestamp()
 
-    def _closed(self, start: float) -> bool:
-        """An interval the calendar has closed from start to end (a holiday, a night)."""
-        if self.calendar is None:
-            return False
-        return self.calendar.business_seconds(start, start + self.interval_seconds) <= 0
-
     def _holiday(self, start: float) -> bool:
         if self.calendar is None:
             return False
         return datetime.fromtimestamp(start, self.zone).date() in self.calendar.holidays
 
-    def baseline(self, history: Counts, start: float) -> float | None:
-        """The mean of the same interval over the last weeks that were no holiday (None: no history)."""
-        if self._closed(start):
-            return 0.0
-        seen = [
-            history.get(then, 0.0)
-            for then in (self.same_interval_weeks_ago(start, k) for k in range(1, self.weeks + 1))
-            if not self._holiday(then) and self._known(history, then)
-        ]
-        return sum(seen) / len(seen) if seen else None
+    def _closed_all_day(self, start: float) -> bool:
+        """A day the queue does not open at all (a holiday, a Sunday without hours)."""
+        if self.calendar is None:
+            return False
+        local = datetime.fromtimestamp(start, self.zone)
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        return (
+            self.calendar.business_seconds(midnight.timestamp(), (midnight + timedelta(days=1)).timestamp())
+            <= 0
+        )
 
-    @staticmethod
-    def _known(history: Counts, start: float) -> bool:
-        """Whether the history reaches back to ``start`` (an interval before it began is unknown)."""
-        return bool(history) and start >= min(history)
+    def _alike(self, start: float, first: float, last: float) -> list[float]:
+        """The same local interval on the days most like this one that the history covers
+        (``first`` to ``last``): the same weekday of recent weeks that were no holiday; for a
+        holiday, recent days the queue was closed all day."""
+        if not self._holiday(start):
+            return [
+                then
+                for then in (self.same_interval_weeks_ago(start, k) for k in range(1, self.weeks + 1))
+                if first <= then <= last and not self._holiday(then)
+            ]
+        local = datetime.fromtimestamp(start, self.zone).replace(tzinfo=None)
+        found: list[float] = []
+        for back in range(1, 7 * self.weeks + 1):
+            then = (local - timedelta(days=back)).replace(tzinfo=self.zone).timestamp()
+            if first <= then <= last and self._closed_all_day(then):
+                found.append(then)
+                if len(found) == self.weeks:
+                    break
+        return found
+
+    def baseline(self, history: Counts, start: float) -> float | None:
+        """The mean of the same interval on the days most like this one (None: no history).
+
+        Customers write when the floor is closed too: a night or a Sunday is forecast from
+        history like any interval, not as zero; a holiday from the recent days closed all day."""
+        if not history:
+            return None
+        seen = [history.get(then, 0.0) for then in self._alike(start, min(history), max(history))]
+        return sum(seen) / len(seen) if seen else None
 
     def correction(self, history: Counts, now: float) -> float:
         """Today's actual arrivals so far over their forecast, bounded; 1 until enough were forecast."""

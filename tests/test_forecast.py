@@ -69,8 +69,10 @@ def test_a_holiday_is_left_out_of_the_history_and_forecast_closed():
     history = weekly(28 + 10 / 24, "2026-11-16 10:00", shape, f)
     history[at("2026-11-09 10:00")] = 0.0  # the holiday: nobody called
     assert f.forecast(history, at("2026-11-16 10:00"), 1)[0][1] == 30.0  # not 22.5
-    assert f.forecast(history, at("2026-11-23 10:00"), 1)[0][1] == 0.0  # a holiday ahead: closed
-    assert f.forecast(history, at("2026-11-16 19:00"), 1)[0][1] == 0.0  # after hours
+    # A holiday ahead is forecast from the recent days closed all day that the history covers:
+    # Sunday the 15th, Saturday the 14th, the holiday on the 9th, Sunday the 8th.
+    assert f.forecast(history, at("2026-11-23 10:00"), 1)[0][1] == (0.0 + 5.0 + 0.0 + 0.0) / 4
+    assert f.forecast(history, at("2026-11-16 19:00"), 1)[0][1] == 0.0  # after hours, as every Monday
 
 
 def test_summer_time_keeps_each_interval_at_its_local_hour():

@@ -1,0 +1,110 @@
+"""How well cxpulse forecasts arrivals per interval, against the baselines every forecast must beat.
+
+    python bench/forecast.py                        # the small centre, four weeks learnt, one scored
+    python bench/forecast.py --profile large --interval 900
+
+Simulates ``--weeks`` weeks of a centre (``streams/simulator``), counts new contacts (tickets
+created and calls offered) per queue and local interval, and forecasts each interval of the
+last week from the weeks before it, three ways:
+
+- *seasonal naive*: the same interval a week earlier;
+- *mean of weeks*: the mean of the same interval over the learnt weeks (holidays left out);
+- *cxpulse*: that mean, with the rest of each day scaled by how the day ran up to the interval
+  (``metrics/forecast.py``; the forecast made at the start of each interval).
+
+Prints WAPE (Σ|actual − forecast| ÷ Σ actual) per queue and overall: lower is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from metrics.forecast import Forecaster, seasonal_naive, wape  # noqa: E402
+from streams.simulator.centre_profiles import PROFILES  # noqa: E402
+from streams.simulator.traffic import Traffic  # noqa: E402
+
+ARRIVALS = ("ticket.created", "call.queued")
+END_MONDAY = datetime(2026, 10, 19)  # a fixed period, so runs compare
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profile", default="small", choices=[n for n, p in PROFILES.items() if p.calendar])
+    parser.add_argument(
+        "--weeks", type=int, default=5, help="weeks simulated; the last is scored (default 5)"
+    )
+    parser.add_argument(
+        "--interval", type=int, default=1800, help="interval length in seconds (default 1800)"
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    if args.weeks < 2:
+        parser.error("--weeks must be at least 2: one to learn from, one to score")
+    profile = PROFILES[args.profile]
+    assert profile.calendar is not None
+    zone = profile.calendar.zone
+    end = END_MONDAY.replace(tzinfo=zone).timestamp()
+    start = (END_MONDAY.replace(tzinfo=zone) - timedelta(weeks=args.weeks)).timestamp()
+    scored_from = end - 7 * 86400
+    forecaster = Forecaster(
+        zone, interval_seconds=args.interval, weeks=args.weeks - 1, calendar=profile.calendar
+    )
+
+    began = time.monotonic()
+    print(f"simulating {args.weeks} weeks of the {args.profile} centre ...", flush=True)
+    counts: dict[str, dict[float, float]] = {queue: {} for queue in profile.queues}
+    events = 0
+    for _, _, event in Traffic(start=start, seed=args.seed, profile=profile).until(end):
+        events += 1
+        if event["type"] in ARRIVALS:
+            at = datetime.fromisoformat(event["occurred_at"]).timestamp()
+            slot = forecaster.interval_start(at)
+            counts[event["queue"]][slot] = counts[event["queue"]].get(slot, 0.0) + 1
+    print(f"  {events} events in {time.monotonic() - began:.0f} s", flush=True)
+
+    rows = []
+    totals: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in ("naive", "mean", "cxpulse")}
+    for queue, history in counts.items():
+        grid = []
+        slot = forecaster.interval_start(start)
+        while slot < end:
+            history.setdefault(slot, 0.0)  # an interval nobody contacted is a zero, not unknown
+            if slot >= scored_from:
+                grid.append(slot)
+            slot = forecaster.next_start(slot)
+        actual = [history[s] for s in grid]
+        learnt = {s: c for s, c in history.items() if s < scored_from}
+        naive = [seasonal_naive(forecaster, learnt, s) for s in grid]
+        mean = [forecaster.baseline(learnt, s) or 0.0 for s in grid]
+        # Made at each interval's start, with today's intervals before it known.
+        ours = []
+        for s in grid:
+            known = learnt | {t: c for t, c in history.items() if scored_from <= t < s}
+            ours.append(forecaster.forecast(known, s, 1)[0][1] or 0.0)
+        rows.append((queue, sum(actual), wape(actual, naive), wape(actual, mean), wape(actual, ours)))
+        for name, values in (("naive", naive), ("mean", mean), ("cxpulse", ours)):
+            totals[name][0].extend(actual)
+            totals[name][1].extend(values)
+
+    minutes, learnt_weeks = args.interval // 60, args.weeks - 1
+    print(f"\nWAPE of the last week, {minutes}-minute intervals, learnt from {learnt_weeks} weeks:")
+    print(f"{'queue':16} {'contacts':>9} {'seasonal naive':>15} {'mean of weeks':>14} {'cxpulse':>8}")
+    for queue, contacts, a, b, c in rows:
+        print(f"{queue:16} {contacts:9.0f} {a:15.3f} {b:14.3f} {c:8.3f}")
+    overall = {name: wape(*pair) for name, pair in totals.items()}
+    everything = sum(r[1] for r in rows)
+    naive, mean, ours = overall["naive"], overall["mean"], overall["cxpulse"]
+    print(f"{'all queues':16} {everything:9.0f} {naive:15.3f} {mean:14.3f} {ours:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
