@@ -220,10 +220,13 @@ def backfill_recordings(prometheus: Prometheus, rules: list[dict], start: float,
         level += 1
         began = time.monotonic()
         days: dict[int, dict[str, list[tuple[str, float, str]]]] = {}
+        # Prometheus evaluates one query on one core: two at a time keep both busy.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            answers = pool.map(lambda n: prometheus.points(records[n]["expr"], start, end), ready)
+            evaluated = dict(zip(ready, answers, strict=True))
         for name in ready:
-            rule = records[name]
-            extra = rule.get("labels", {})
-            for labels, points in prometheus.points(rule["expr"], start, end).items():
+            extra = records[name].get("labels", {})
+            for labels, points in evaluated[name].items():
                 tags = {**dict(labels), **extra}
                 inner = ",".join(f'{k}="{v}"' for k, v in sorted(tags.items()))
                 series = f"{name}{{{inner}}}" if inner else name
