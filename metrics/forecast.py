@@ -101,9 +101,13 @@ class Forecaster:
 
         Customers write when the floor is closed too: a night or a Sunday is forecast from
         history like any interval, not as zero; a holiday from the recent days closed all day."""
-        if not history:
+        return self._baseline(history, start, _span(history))
+
+    def _baseline(self, history: Counts, start: float, span: tuple[float, float] | None) -> float | None:
+        """:meth:`baseline` with the history's first and last interval found once by the caller."""
+        if span is None:
             return None
-        seen = [history.get(then, 0.0) for then in self._alike(start, min(history), max(history))]
+        seen = [history.get(then, 0.0) for then in self._alike(start, *span)]
         return sum(seen) / len(seen) if seen else None
 
     def correction(self, history: Counts, now: float) -> float:
@@ -112,9 +116,10 @@ class Forecaster:
         local = datetime.fromtimestamp(today, self.zone)
         midnight = local.replace(hour=0, minute=0, second=0).timestamp()
         actual = forecast = 0.0
+        span = _span(history)
         start = self.interval_start(midnight)
         while start < today:  # the intervals of today that are over
-            expected = self.baseline(history, start)
+            expected = self._baseline(history, start, span)
             if expected is not None:
                 forecast += expected
                 actual += history.get(start, 0.0)
@@ -129,15 +134,21 @@ class Forecaster:
         today's correction applied to today's intervals (None: no history for that interval)."""
         ratio = self.correction(history, now)
         day = datetime.fromtimestamp(now, self.zone).date()
+        span = _span(history)
         out: list[tuple[float, float | None]] = []
         start = self.interval_start(now)
         for _ in range(intervals):
-            expected = self.baseline(history, start)
+            expected = self._baseline(history, start, span)
             if expected is not None and datetime.fromtimestamp(start, self.zone).date() == day:
                 expected *= ratio
             out.append((start, expected))
             start = self.next_start(start)
         return out
+
+
+def _span(history: Counts) -> tuple[float, float] | None:
+    """The first and last interval the history holds (None: it is empty)."""
+    return (min(history), max(history)) if history else None
 
 
 def seasonal_naive(forecaster: Forecaster, history: Counts, start: float) -> float:
