@@ -216,6 +216,14 @@ HISTOGRAMS: tuple[Histogram, ...] = (
         "Mean time in queue of calls answered in the window (average speed of answer).",
     ),
     Histogram(
+        "call_abandon_wait_seconds",
+        "Time callers waited before hanging up (short abandons left out): with the answered calls' "
+        "waits, what the forecast's Erlang A staffing estimates callers' patience from.",
+        CALL_WAIT_BUCKETS,
+        "call_abandon_wait_mean_seconds",
+        "Mean time callers who hung up in the window had waited (short abandons left out).",
+    ),
+    Histogram(
         "call_handle_seconds",
         "Handle time of answered calls: from answer to the end of the call.",
         HANDLE_BUCKETS,
@@ -551,6 +559,43 @@ STAFFING: dict[str, Series] = {
             "Required agents minus agents logged in and not away now (positive: short of agents).",
             "gauge",
             LABELS,
+        ),
+    )
+}
+
+# The forecast (docs/kpis.md, "Arrivals forecast"): contacts arriving per interval, learnt from
+# the counters below, kept per quarter-hour (every time zone's offset is a multiple of it).
+ARRIVAL_COUNTERS = ("tickets_created", "calls_offered")
+HISTORY_SLOT_SECONDS = 900
+FORECAST_LABELS = (*LABELS, "interval")
+FORECAST: dict[str, Series] = {
+    s.key: s
+    for s in (
+        Series(
+            "forecast_contacts",
+            "Contacts forecast to arrive in the interval starting at the offset `interval` from the "
+            "current interval's start (+0m: the current one), in the queue's time zone.",
+            "gauge",
+            FORECAST_LABELS,
+        ),
+        Series(
+            "forecast_required_agents",
+            "Agents on the phones the interval's forecast calls need for the queue's service-level "
+            "target within its maximum occupancy (Erlang A, patience from the queue's own abandons).",
+            "gauge",
+            FORECAST_LABELS,
+        ),
+        Series(
+            "forecast_scheduled_agents",
+            "Agents to have on the rota for the interval: required agents after the queue's shrinkage.",
+            "gauge",
+            FORECAST_LABELS,
+        ),
+        Series(
+            "forecast_staffing_gap_agents",
+            "Required agents for the interval minus agents logged in and not away now (positive: short).",
+            "gauge",
+            FORECAST_LABELS,
         ),
     )
 }

@@ -119,6 +119,11 @@ def bucket_key(aggregate: str, start: int) -> str:
     return f"{aggregate}|{start}"
 
 
+def history_key(aggregate: str, day: int) -> str:
+    """Key of one UTC day of arrival counts of the aggregate keyed ``aggregate`` (the forecast's history)."""
+    return f"{aggregate}|day|{day}"
+
+
 def labels_key(partition: int) -> str:
     """Key of the record of label values one fact partition has admitted."""
     return f"~labels|{partition}"

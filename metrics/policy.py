@@ -39,10 +39,30 @@ class QueuePolicy:
     # Alerts about the floor wait this long after the queue opens: the first calls of the
     # morning meet agents still logging in, and the 15-minute windows start half empty.
     open_grace_seconds: float = 900.0
+    # Share of paid time agents are not on the phones (breaks, training, meetings): the rota for a
+    # forecast interval is its required agents ÷ (1 − shrinkage).
+    shrinkage: float = 0.3
     calendar: Calendar | None = None  # opening hours; None: open around the clock
 
 
 DEFAULTS = QueuePolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastPolicy:
+    """How far ahead and from how much history arrivals are forecast (docs/kpis.md)."""
+
+    interval_seconds: int = 1800  # 15 or 30 minutes, aligned to the queue's local midnight
+    weeks: int = 4  # weeks of history each forecast averages
+    intervals: int = 16  # intervals exported ahead, the current one included
+
+    @property
+    def history_days(self) -> int:
+        """Days of arrival counts kept: the weeks averaged, and today."""
+        return self.weeks * 7 + 1
+
+
+FORECAST_DEFAULTS = ForecastPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +72,7 @@ class Policy:
     repeat_contact_days: float = 7.0
     conversion_days: float = 7.0
     customer_base: int = 0  # active customers before the first lifecycle event cxpulse sees
+    forecast: ForecastPolicy = ForecastPolicy()
 
     def for_queue(self, queue: str) -> QueuePolicy:
         return self.queues.get(queue, self.default)

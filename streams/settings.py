@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,7 +21,7 @@ from metrics.business_hours import Calendar
 from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.definitions import WINDOWS
-from metrics.policy import DEFAULTS, Policy, QueuePolicy
+from metrics.policy import DEFAULTS, FORECAST_DEFAULTS, ForecastPolicy, Policy, QueuePolicy
 from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
 # The settings a queue may override in CXPULSE_QUEUE_SETTINGS (QueuePolicy's fields).
@@ -263,7 +263,7 @@ class ValidationSettings(_Role):
 class PolicySettings(_Role):
     """Targets, limits, staffing, costs and opening hours.
 
-    The first eleven are every queue's unless ``queue_settings`` overrides them for one;
+    The first thirteen are every queue's unless ``queue_settings`` overrides them for one;
     opening hours are per queue in ``business_hours``.
     """
 
@@ -325,6 +325,29 @@ class PolicySettings(_Role):
         description="Seconds after a queue opens (by its calendar) before alerts about the floor may "
         "fire: the morning's first calls meet agents still logging in.",
     )
+    shrinkage: float = Field(
+        DEFAULTS.shrinkage,
+        ge=0,
+        lt=1,
+        description="Share of paid time agents are not on the phones (breaks, training): a forecast "
+        "interval's rota is its required agents ÷ (1 − shrinkage).",
+    )
+    forecast_interval_minutes: Literal[15, 30] = Field(
+        FORECAST_DEFAULTS.interval_seconds // 60,
+        description="Length of a forecast interval, aligned to the queue's local midnight.",
+    )
+    forecast_weeks: int = Field(
+        FORECAST_DEFAULTS.weeks,
+        ge=1,
+        le=12,
+        description="Weeks of arrival history a forecast averages (and keeps).",
+    )
+    forecast_intervals: int = Field(
+        FORECAST_DEFAULTS.intervals,
+        ge=1,
+        le=96,
+        description="Forecast intervals exported ahead, the current one included.",
+    )
     queue_settings: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description='Per-queue overrides as JSON, e.g. {"billing": {"first_response_target_seconds": 600}}.',
@@ -371,6 +394,9 @@ class PolicySettings(_Role):
             "repeat_contact_days": self.repeat_contact_days,
             "conversion_days": self.conversion_days,
             "customer_base": self.customer_base,
+            "forecast": ForecastPolicy(
+                self.forecast_interval_minutes * 60, self.forecast_weeks, self.forecast_intervals
+            ),
         }
         calendars = {queue: Calendar.parse(doc) for queue, doc in self.business_hours.items()}
         return Policy.build(default, self.queue_settings, calendars, **rest)

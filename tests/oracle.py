@@ -27,6 +27,7 @@ HIST_BUCKETS = {
     "first_response_seconds": TICKET_DURATION_BUCKETS,
     "resolution_seconds": RESOLUTION_BUCKETS,
     "call_wait_seconds": CALL_WAIT_BUCKETS,
+    "call_abandon_wait_seconds": CALL_WAIT_BUCKETS,
     "call_handle_seconds": HANDLE_BUCKETS,
     "ces_score": SCORE_BUCKETS,
     "after_call_work_seconds": WRAP_UP_BUCKETS,
@@ -195,12 +196,14 @@ def _call(evs: list[dict], r: Rules, out: list[F], waiting: list[tuple[str, str,
             )
     elif abandon:
         short = q_at is not None and ts(abandon) - q_at < r.q(abandon["queue"], "short_abandon")
+        waited = {} if short or q_at is None else {"call_abandon_wait_seconds": ts(abandon) - q_at}
         out.append(
             F(
                 abandon["queue"],
                 abandon["channel"],
                 ts(abandon),
                 {"calls_short_abandoned" if short else "calls_abandoned": 1},
+                waited,
             )
         )
 
@@ -453,6 +456,7 @@ def expected_samples(
                 "first_response_seconds": "first_response_mean_seconds",
                 "resolution_seconds": "resolution_mean_seconds",
                 "call_wait_seconds": "call_wait_mean_seconds",
+                "call_abandon_wait_seconds": "call_abandon_wait_mean_seconds",
                 "call_handle_seconds": "call_handle_mean_seconds",
                 "ces_score": "ces_mean_score",
                 "after_call_work_seconds": "after_call_work_mean_seconds",

@@ -99,7 +99,8 @@ def test_abandon_then_answer_counts_only_the_abandon():
         event("call.abandoned", "C", T0 + 40),
         event("call.answered", "C", T0 + 41),
     )
-    assert facts == [[T0, {"calls_offered": 1}, {}], [T0 + 40, {"calls_abandoned": 1}, {}]]
+    waited = {"call_abandon_wait_seconds": 40.0}  # how long the caller held on, for the patience
+    assert facts == [[T0, {"calls_offered": 1}, {}], [T0 + 40, {"calls_abandoned": 1}, waited]]
 
 
 def test_answer_before_queued_gets_its_wait_when_queued_arrives():

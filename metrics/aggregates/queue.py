@@ -26,6 +26,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from metrics.aggregates.customers import count_period
+from metrics.aggregates.history import arrivals, count_arrivals
 from metrics.definitions import HISTOGRAM_BY_KEY, LEVEL_RESOLUTION, LONGEST_WINDOW
 from metrics.model import bucket_key as _bucket_key
 from metrics.model import queue_key
@@ -59,6 +60,12 @@ def new_customer_base(partition: int) -> Aggregate:
     return agg
 
 
+def written_before_aggregate(value: Aggregate) -> bool:
+    """A bucket or a day of arrival history: goes to the changelog before the aggregate listing it,
+    so an aggregate that survived a crash never lists a record that did not."""
+    return "start" in value or value.get("kind") == "arrivals"
+
+
 def aggregate_key(agg: Aggregate) -> str:
     return queue_key(agg["queue"], agg["channel"])
 
@@ -76,13 +83,15 @@ def apply_facts(
     bucket_seconds: int,
     grace_seconds: int,
     buckets: MutableMapping[str, Aggregate],
+    history_days: int = 0,
 ) -> bool:
     """Add the facts one source record produced; False if that record was applied before.
 
     Records of one source partition reach one aggregate in offset order, so remembering
     the last applied offset per source partition is enough to drop replays exactly.
     Buckets are read from and written to ``buckets`` (the same table, live); the caller
-    writes ``agg`` afterwards.
+    writes ``agg`` afterwards. With ``history_days``, arrivals are also counted per quarter-hour
+    for that many days (:mod:`metrics.aggregates.history`), in records of the same table.
     """
     applied = agg["applied"]
     last = applied.get(source)
@@ -93,6 +102,7 @@ def apply_facts(
     hist = agg["hist"]
     key = aggregate_key(agg)
     with_buckets = agg.get("kind") != "customers"
+    with_history = with_buckets and history_days > 0
     touched: dict[str, Aggregate | None] = {}
     watermarks = agg["watermarks"]
     for at, counts, observations, extra in facts:
@@ -121,6 +131,10 @@ def apply_facts(
             totals[name] = totals.get(name, 0) + n
             if fields is not None:
                 fields[name] = fields.get(name, 0) + n
+        if with_history:
+            arrived = arrivals(counts)
+            if arrived:
+                count_arrivals(agg, key, at, arrived, source, offset, buckets, touched, history_days)
         for name, value in observations.items():
             spec = HISTOGRAM_BY_KEY[name]
             row = hist.get(name)

@@ -31,6 +31,7 @@ def fold_into_aggregate(
     label_cap: int,
     bucket_seconds: int,
     grace_seconds: int,
+    history_days: int = 0,
 ) -> tuple[int, list[Sent]]:
     """Apply a fact message to the aggregate under ``key``; return records applied and messages to send on.
 
@@ -51,7 +52,9 @@ def fold_into_aggregate(
             agg = new_aggregate(queue, channel, partition)
     source, applied = payload["source"], 0
     for offset, facts in fact_records(payload):
-        applied += apply_facts(agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates)
+        applied += apply_facts(
+            agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates, history_days
+        )
     if applied:
         aggregates[key] = agg
     return applied, []

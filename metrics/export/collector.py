@@ -33,6 +33,7 @@ from metrics.definitions import (
     CUSTOMERS_CHURNED,
     CUSTOMERS_JOINED,
     EVENTS_LATE,
+    FORECAST,
     HISTOGRAMS,
     LABEL_VALUES_FOLDED,
     LABELS,
@@ -64,6 +65,7 @@ from metrics.definitions import (
     window_count_name,
 )
 from metrics.definitions import Histogram as HistogramSpec
+from metrics.export.forecast_series import Outlook
 from metrics.export.sinks import Families, Text
 from metrics.policy import Policy, QueuePolicy
 from metrics.staffing import live_staffing
@@ -102,6 +104,7 @@ class KpiCollector(Collector):
         self._window_counts = window_counts
         self._sums = SettledWindows()
         self._rows: dict[tuple[str, str], tuple[float, ...] | None] = {}  # see _row_moved
+        self._outlook = Outlook(policy.forecast)
 
     def describe(self) -> list[Metric]:
         # Families depend on live data; an empty description keeps registration cheap.
@@ -129,11 +132,14 @@ class KpiCollector(Collector):
         now = self._clock()
         queues, customers = [], []
         buckets: dict[str, list[Aggregate]] = {}
+        history: dict[str, list[Aggregate]] = {}
         folds: dict[str, int] = {"queue": 0, "channel": 0}
         for value in self._source():
             kind = value.get("kind")
             if "start" in value:
                 buckets.setdefault(value["key"], []).append(value)
+            elif kind == "arrivals":
+                history.setdefault(value["key"], []).append(value)
             elif kind == "customers":
                 customers.append(value)
             elif kind == "labels":
@@ -142,6 +148,7 @@ class KpiCollector(Collector):
             else:
                 queues.append(value)
         self._queue_families(sink, queues, buckets, now, changed)
+        self._forecast_families(sink, queues, history, now)
         self._customer_families(sink, customers, now)
         self._queue_targets(sink, {agg["queue"] for agg in queues}, now)
         folded = declared(sink, LABEL_VALUES_FOLDED)
@@ -241,13 +248,31 @@ class KpiCollector(Collector):
             count, total = (sum(row[:-1]), row[-1]) if row else (0, 0.0)
         if not offered or not count or total <= 0:
             return {}
-        totals = agg["totals"]
-        staffed = None
-        if any(agent_level(state) in totals for state in AGENT_STATES):  # agent states seen here
-            staffed = sum(
-                level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS) for state in STAFFED_STATES
-            )
-        return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, staffed, rules)
+        return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, _staffed(agg, now), rules)
+
+    def _forecast_families(
+        self, sink: Sink, aggregates: list[Aggregate], history: dict[str, list[Aggregate]], now: float
+    ) -> None:
+        """The next intervals' contacts, and for calls the agents they need and the gap to now."""
+        families = {key: declared(sink, series) for key, series in FORECAST.items()}
+        sample = sink.sample
+        for agg in aggregates:
+            key = aggregate_key(agg)
+            days = history.get(key)
+            if not days:
+                continue
+            rules = self._policy.for_queue(agg["queue"])
+            staffed = _staffed(agg, now)
+            sink.group(("forecast", key))
+            for row in self._outlook.intervals(agg, days, rules, now):
+                labels = (agg["queue"], agg["channel"], row.offset)
+                sample(families["forecast_contacts"], labels, row.contacts)
+                if row.required_agents is None:
+                    continue
+                sample(families["forecast_required_agents"], labels, row.required_agents)
+                sample(families["forecast_scheduled_agents"], labels, row.scheduled_agents)
+                if staffed is not None:
+                    sample(families["forecast_staffing_gap_agents"], labels, row.required_agents - staffed)
 
     def _queue_targets(self, sink: Sink, seen: set[str], now: float) -> None:
         """Targets, limits and opening for the queues this worker exports and those configured
@@ -281,6 +306,14 @@ class KpiCollector(Collector):
             for period, (crr, churn_ratio) in customer_periods(agg, now, base).items():
                 sink.sample(retention, (period,), crr)
                 sink.sample(churn, (period,), churn_ratio)
+
+
+def _staffed(agg: Aggregate, now: float) -> int | None:
+    """Agents taking contacts in the queue now; None where no agent state was ever seen."""
+    totals = agg["totals"]
+    if not any(agent_level(state) in totals for state in AGENT_STATES):
+        return None
+    return sum(level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS) for state in STAFFED_STATES)
 
 
 def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple[str, float]], float]:

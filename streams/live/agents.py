@@ -186,6 +186,7 @@ class Agents:
     def _fact_record(self) -> OnRecord:
         aggregates, cap = self.wiring.aggregates, self.label_cap
         bucket_seconds, grace_seconds = self.settings.bucket_seconds, self.settings.grace_seconds
+        history_days = self.policy.forecast.history_days
         count_fact_messages = self.metrics.fact_messages.inc
 
         def on_record(record: Any, outbox: Outbox, now: float) -> None:
@@ -194,7 +195,7 @@ class Agents:
             # A batch's fact messages for one partition, as [queue|channel, message] pairs.
             for key, payload in grouped_items(record.value, message.key):
                 applied, send_on = fold_into_aggregate(
-                    aggregates, key, payload, partition, cap, bucket_seconds, grace_seconds
+                    aggregates, key, payload, partition, cap, bucket_seconds, grace_seconds, history_days
                 )
                 if applied:
                     count_fact_messages(applied)

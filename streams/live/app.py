@@ -13,6 +13,7 @@ from typing import Any
 
 import faust
 
+from metrics.aggregates.queue import written_before_aggregate
 from metrics.contract.events import FAMILIES
 from metrics.definitions import WINDOWS
 from metrics.export.collector import KpiCollector
@@ -159,9 +160,7 @@ def build_app(settings: Settings) -> Pipeline:
             name: BatchedTable(table, direct.changelog(table), encoded=True)
             for name, table in entity_tables.items()
         },
-        aggregates=BatchedTable(
-            aggregates, direct.changelog(aggregates), first=lambda value: "start" in value
-        ),
+        aggregates=BatchedTable(aggregates, direct.changelog(aggregates), first=written_before_aggregate),
         direct=direct,
     )
     guarantees = delivery.install(

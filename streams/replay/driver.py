@@ -153,7 +153,14 @@ class Replay:
             if touched is not None:
                 touched.add(key)
             _, send_on = fold_into_aggregate(
-                self.aggregates, key, message, 0, self._cap, settings.bucket_seconds, settings.grace_seconds
+                self.aggregates,
+                key,
+                message,
+                0,
+                self._cap,
+                settings.bucket_seconds,
+                settings.grace_seconds,
+                self.policy.forecast.history_days,
             )
             pending.extend((target_key, sent) for _, target_key, sent in send_on)
 

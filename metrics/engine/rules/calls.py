@@ -66,7 +66,13 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
             _stop_waiting(state, levels)
             queued = state["queued"]
             short = queued is not None and at - queued < rules.short_abandon_seconds
-            facts.append(new_fact(at, {"calls_short_abandoned" if short else "calls_abandoned": 1}))
+            if short:
+                facts.append(new_fact(at, {"calls_short_abandoned": 1}))
+            elif queued is None:
+                facts.append(new_fact(at, {"calls_abandoned": 1}))
+            else:
+                waited = {"call_abandon_wait_seconds": at - queued}
+                facts.append(new_fact(at, {"calls_abandoned": 1}, waited))
     elif isinstance(event, CallEnded):
         if state["ended"] is None and state["answered"] is not None:
             state["ended"] = at

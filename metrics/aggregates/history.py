@@ -1,0 +1,88 @@
+"""Arrival history per queue and channel: contacts per quarter-hour for the last weeks, the
+forecast's only input.
+
+A forecast learns from weeks of the same queue's arrivals, far longer than any KPI window, so
+the counts cannot live in the event-time buckets (dropped after an hour or two) nor in the
+queue's aggregate (rewritten with every fact: weeks of counts in it would make every write
+large). Each UTC day of a queue gets its own small record in the aggregates table, beside the
+buckets: a day's 96 quarter-hour counts, written at most once per batch of facts. A
+quarter-hour is the finest interval a forecast uses, and every time zone's offset is a
+multiple of it, so a 15- or 30-minute local interval is always a whole number of slots.
+
+Like a bucket, a day record remembers the last source offset it applied from every source
+partition, so a record replayed after a crash is counted once. Days older than the history
+kept are deleted when a newer day opens; late facts still count in their own quarter-hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from metrics.definitions import ARRIVAL_COUNTERS, HISTORY_SLOT_SECONDS
+from metrics.model import history_key
+
+Aggregate = dict[str, Any]
+DAY = 86400
+
+
+def new_history_day(key: str, day: int, partition: int) -> Aggregate:
+    return {"kind": "arrivals", "key": key, "day": day, "partition": partition, "slots": {}, "applied": {}}
+
+
+def arrivals(counts: dict[str, int]) -> int:
+    """New contacts among a fact's counts: tickets created and calls offered."""
+    return sum(counts.get(name, 0) for name in ARRIVAL_COUNTERS)
+
+
+def count_arrivals(
+    agg: Aggregate,
+    key: str,
+    at: float,
+    n: int,
+    source: str,
+    offset: int,
+    table: MutableMapping[str, Aggregate],
+    touched: dict[str, Aggregate | None],
+    history_days: int,
+) -> None:
+    """Add ``n`` arrivals at ``at`` to the day record of the aggregate keyed ``key``.
+
+    ``touched`` collects the records to write (None: delete) with the bucket writes, so the
+    day record reaches the changelog before the aggregate that lists its day.
+    """
+    day = int(at // DAY) * DAY
+    days: list[int] = agg.setdefault("history_days", [])
+    newest = days[-1] if days else day
+    if day <= newest - history_days * DAY:
+        return  # older than the history kept
+    record_key = history_key(key, day)
+    record = touched.get(record_key)
+    if record is None:
+        record = table.get(record_key)
+        if record is None:
+            record = new_history_day(key, day, agg["partition"])
+            days.append(day)
+            days.sort()
+            while days[0] <= days[-1] - history_days * DAY:
+                touched[history_key(key, days.pop(0))] = None
+        else:
+            last = record["applied"].get(source)
+            if last is not None and offset <= last:
+                return  # written before a crash that lost the aggregate's own write
+        record["applied"][source] = offset
+        touched[record_key] = record
+    slot = str(int(at // HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS)
+    slots = record["slots"]
+    slots[slot] = slots.get(slot, 0) + n
+
+
+def history_counts(records: Iterable[Aggregate], interval_start: Any) -> dict[float, float]:
+    """Arrivals per forecast interval from a queue's day records; ``interval_start`` maps a
+    moment to the start of its interval (the forecaster's, in the queue's time zone)."""
+    out: dict[float, float] = {}
+    for record in records:
+        for slot, n in record["slots"].items():
+            start = interval_start(float(slot))
+            out[start] = out.get(start, 0.0) + n
+    return out

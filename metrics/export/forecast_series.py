@@ -1,0 +1,121 @@
+"""The next intervals of one queue and channel: contacts forecast, and for calls the agents they need.
+
+What a workforce planner reads at 09:40 about 10:00–12:00. The forecast comes from the queue's
+arrival history (:mod:`metrics.aggregates.history`, :mod:`metrics.forecast`); agents from Erlang A
+with the queue's own patience (every second callers waited, answered or not, over the callers
+who hung up) and, until a caller has hung up, from Erlang C. Solving Erlang A for each interval
+at every scrape would cost more than the rest of the scrape, so plans are cached by what they
+depend on: the calls forecast, the handle time and the patience, rounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from metrics.aggregates.history import history_counts
+from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
+from metrics.forecast import Forecaster
+from metrics.policy import ForecastPolicy, QueuePolicy
+from metrics.staffing import offered_erlangs, required_agents
+
+UTC = ZoneInfo("UTC")
+Aggregate = dict
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalOutlook:
+    """One forecast interval of a queue and channel."""
+
+    offset: str  # "+0m", "+30m", ...: from the current interval's start
+    start: float
+    contacts: float
+    required_agents: int | None = None  # calls only, with a known handle time
+    scheduled_agents: int | None = None
+
+
+class Outlook:
+    """Forecasts and staffing plans of a collector's queues, with Erlang solves cached."""
+
+    def __init__(self, forecast: ForecastPolicy) -> None:
+        self.forecast = forecast
+        self._agents: dict[tuple, tuple[int, int]] = {}
+
+    def intervals(
+        self, agg: Aggregate, days: Iterable[Aggregate], rules: QueuePolicy, now: float
+    ) -> list[IntervalOutlook]:
+        """The current interval and the ones after it that have history to forecast from."""
+        fp = self.forecast
+        zone = rules.calendar.zone if rules.calendar is not None else UTC
+        forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
+        history = history_counts(days, forecaster.interval_start)
+        if not history:
+            return []
+        calls = _call_share(agg)
+        handle = _mean(agg, "call_handle_seconds")
+        patience = _patience(agg)
+        minutes = fp.interval_seconds // 60
+        out = []
+        for i, (start, contacts) in enumerate(forecaster.forecast(history, now, fp.intervals)):
+            if contacts is None:
+                continue
+            needed = scheduled = None
+            if calls and handle:
+                needed, scheduled = self._staff(contacts * calls, handle, patience, rules)
+            out.append(IntervalOutlook(f"+{i * minutes}m", start, contacts, needed, scheduled))
+        return out
+
+    def _staff(
+        self, calls: float, handle: float, patience: float | None, rules: QueuePolicy
+    ) -> tuple[int, int]:
+        """Agents on the phones for ``calls`` in an interval, and on the rota after shrinkage."""
+        seconds = self.forecast.interval_seconds
+        targets = (rules.service_level_target, rules.service_level_seconds, rules.max_occupancy)
+        key = (round(calls, 1), round(handle), patience and round(patience), *targets, rules.shrinkage)
+        found = self._agents.get(key)
+        if found is None:
+            if calls <= 0:
+                needed = 0
+            elif patience is None:  # nobody hung up yet: Erlang C, callers wait as long as it takes
+                needed = required_agents(
+                    offered_erlangs(calls, seconds, handle),
+                    handle,
+                    rules.service_level_target,
+                    rules.service_level_seconds,
+                    rules.max_occupancy,
+                ).agents
+            else:
+                needed = required_agents_a(
+                    calls / seconds,
+                    handle,
+                    patience,
+                    rules.service_level_target,
+                    rules.service_level_seconds,
+                    rules.max_occupancy,
+                ).agents
+            if len(self._agents) > 10_000:
+                self._agents.clear()
+            found = self._agents[key] = (needed, agents_to_schedule(needed, rules.shrinkage))
+        return found
+
+
+def _call_share(agg: Aggregate) -> float:
+    """Share of the aggregate's arrivals that are calls (its channel may carry tickets too)."""
+    totals = agg["totals"]
+    calls, tickets = totals.get("calls_offered", 0), totals.get("tickets_created", 0)
+    return calls / (calls + tickets) if calls else 0.0
+
+
+def _mean(agg: Aggregate, histogram: str) -> float | None:
+    row = agg["hist"].get(histogram)
+    count = sum(row[:-1]) if row else 0
+    return row[-1] / count if count and row[-1] > 0 else None
+
+
+def _patience(agg: Aggregate) -> float | None:
+    """Mean patience from every second callers waited over the callers who hung up."""
+    hist = agg["hist"]
+    rows = [hist.get("call_wait_seconds"), hist.get("call_abandon_wait_seconds")]
+    waited = sum(row[-1] for row in rows if row)
+    return estimate_patience(agg["totals"].get("calls_abandoned", 0), waited)

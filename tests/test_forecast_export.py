@@ -1,0 +1,123 @@
+"""The forecast a worker exports: arrival history kept per quarter-hour, once per record, for the
+weeks a forecast needs; contacts and agents per interval computed independently from the events."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from metrics.aggregates.history import history_counts
+from metrics.aggregates.queue import apply_facts, new_aggregate
+from metrics.business_hours import Calendar
+from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
+from metrics.export.collector import KpiCollector
+from metrics.model import history_key
+from metrics.policy import ForecastPolicy, Policy, QueuePolicy
+
+PARIS = ZoneInfo("Europe/Paris")
+B, GRACE = 60, 120
+# Tuesday 3 November 2026, 10:05 in Paris: the forecast's "now".
+NOW = datetime(2026, 11, 3, 10, 5, tzinfo=PARIS).timestamp()
+
+
+def f(at: float, counts: dict | None = None, obs: dict | None = None) -> list:
+    return [at, counts or {}, obs or {}, {}]
+
+
+def paris(days_before: int, hour: int, minute: int) -> float:
+    day = datetime(2026, 11, 3, tzinfo=PARIS) - timedelta(days=days_before)
+    return day.replace(hour=hour, minute=minute).timestamp()
+
+
+class Queue:
+    def __init__(self, history_days: int) -> None:
+        self.agg = new_aggregate("billing", "phone", 0)
+        self.table: dict[str, dict] = {}
+        self.offset = 0
+        self.history_days = history_days
+
+    def add(self, *facts: list, offset: int | None = None) -> bool:
+        if offset is None:
+            self.offset += 1
+            offset = self.offset
+        days = self.history_days
+        applied = apply_facts(self.agg, list(facts), "calls:0", offset, B, GRACE, self.table, days)
+        self.table["billing|phone"] = self.agg
+        return applied
+
+
+def test_arrivals_are_kept_per_quarter_hour_once_per_record_and_for_the_days_asked():
+    q = Queue(history_days=2)
+    day0 = paris(2, 9, 0) // 86400 * 86400  # the UTC day of the morning
+    q.add(f(paris(2, 9, 1), {"calls_offered": 1}), f(paris(2, 9, 14), {"calls_offered": 1}))
+    q.add(f(paris(2, 9, 16), {"tickets_created": 2, "calls_answered": 1}))
+    assert not q.add(f(paris(2, 9, 16), {"tickets_created": 2}), offset=2)  # replayed: not again
+    record = q.table[history_key("billing|phone", int(day0))]
+    quarter = int(paris(2, 9, 0))
+    assert record["slots"] == {str(quarter): 2, str(quarter + 900): 2}
+    q.add(f(paris(1, 9, 0), {"calls_offered": 1}))
+    q.add(f(paris(0, 9, 0), {"calls_offered": 1}))  # a third day: the first one goes
+    days = sorted(v["day"] for v in q.table.values() if v.get("kind") == "arrivals")
+    assert days == [int(day0) + 86400, int(day0) + 2 * 86400]
+    assert q.agg["history_days"] == days
+    q.add(f(paris(2, 9, 30), {"calls_offered": 1}))  # older than the history kept: not kept
+    assert len([v for v in q.table.values() if v.get("kind") == "arrivals"]) == 2
+    assert q.agg["totals"]["calls_offered"] == 5  # the totals count it all the same
+
+
+def scrape(table: dict, policy: Policy, now: float) -> dict[tuple, float]:
+    collector = KpiCollector(lambda: list(table.values()), B, policy, clock=lambda: now)
+    out = {}
+    for family in text_string_to_metric_families(collector.text()):
+        if family.name.startswith("cxpulse_forecast"):
+            for s in family.samples:
+                out[(s.name, s.labels["interval"])] = s.value
+    return out
+
+
+def test_the_exported_forecast_is_the_mean_of_the_same_interval_and_erlang_a_staffs_it():
+    # Two weeks of calls: on Tuesdays 10:00-10:30, 30 calls a week ago and 40 two weeks ago;
+    # 10:30-11:00, 20 and 10. Each answered after 10 s, handled in 200 s; one in ten abandons
+    # after 60 s.
+    q = Queue(history_days=15)
+    for weeks_ago, first, second in ((2, 40, 10), (1, 30, 20)):
+        for half, n in ((0, first), (30, second)):
+            for i in range(n):
+                at = paris(7 * weeks_ago, 10, half) + i * 1800 / n
+                q.add(f(at, {"calls_offered": 1}))
+                if i % 10 == 0:
+                    q.add(f(at + 60, {"calls_abandoned": 1}, {"call_abandon_wait_seconds": 60.0}))
+                else:
+                    q.add(f(at + 10, {"calls_answered": 1}, {"call_wait_seconds": 10.0}))
+                    q.add(f(at + 210, {"calls_handled": 1}, {"call_handle_seconds": 200.0}))
+    days = ("mon", "tue", "wed", "thu", "fri")
+    calendar = Calendar.parse({"zone": "Europe/Paris", "hours": {d: "08:00-18:00" for d in days}})
+    rules = QueuePolicy(shrinkage=0.25, calendar=calendar)  # local time: summer time ended between
+    policy = Policy(default=rules, forecast=ForecastPolicy(interval_seconds=1800, weeks=2, intervals=4))
+    got = scrape(q.table, policy, NOW)
+
+    assert got[("cxpulse_forecast_contacts", "+0m")] == (40 + 30) / 2
+    assert got[("cxpulse_forecast_contacts", "+30m")] == (10 + 20) / 2
+    assert got[("cxpulse_forecast_contacts", "+60m")] == 0.0  # history, nothing arrived
+    abandoned = sum(1 for n in (40, 10, 30, 20) for i in range(n) if i % 10 == 0)
+    answered = 100 - abandoned
+    patience = estimate_patience(abandoned, answered * 10.0 + abandoned * 60.0)
+    assert patience is not None and math.isclose(patience, (answered * 10 + abandoned * 60) / abandoned)
+    needed = required_agents_a(35 / 1800, 200.0, patience, 0.8, 20.0, 0.85).agents
+    assert got[("cxpulse_forecast_required_agents", "+0m")] == needed
+    assert got[("cxpulse_forecast_scheduled_agents", "+0m")] == agents_to_schedule(needed, 0.25)
+    assert got[("cxpulse_forecast_required_agents", "+60m")] == 0
+    assert ("cxpulse_forecast_staffing_gap_agents", "+0m") not in got  # no agent state seen
+
+
+def test_history_counts_sum_quarter_hours_into_local_intervals():
+    records = [{"slots": {str(int(paris(0, 10, 0))): 3, str(int(paris(0, 10, 15))): 4}}]
+    from metrics.forecast import Forecaster
+
+    thirty = Forecaster(PARIS, 1800)
+    assert history_counts(records, thirty.interval_start) == {paris(0, 10, 0): 7.0}
+    quarter = Forecaster(PARIS, 900)
+    assert history_counts(records, quarter.interval_start) == {paris(0, 10, 0): 3.0, paris(0, 10, 15): 4.0}
