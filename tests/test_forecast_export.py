@@ -16,6 +16,7 @@ from metrics.erlang_a import agents_to_schedule, estimate_patience, required_age
 from metrics.export.collector import KpiCollector
 from metrics.model import history_key
 from metrics.policy import ForecastPolicy, Policy, QueuePolicy
+from metrics.staffing import offered_erlangs, required_agents
 
 PARIS = ZoneInfo("Europe/Paris")
 B, GRACE = 60, 120
@@ -121,3 +122,43 @@ def test_history_counts_sum_quarter_hours_into_local_intervals():
     assert history_counts(records, thirty.interval_start) == {paris(0, 10, 0): 7.0}
     quarter = Forecaster(PARIS, 900)
     assert history_counts(records, quarter.interval_start) == {paris(0, 10, 0): 3.0, paris(0, 10, 15): 4.0}
+
+
+def test_cxpulse_plan_from_stored_events_prints_the_forecast_and_the_agents(tmp_path, monkeypatch):
+    import orjson
+    from click.testing import CliRunner
+
+    from streams.cli.main import main
+
+    # Tuesdays 10:00-10:30 (Paris), a week and two weeks ago: 24 and 36 calls, answered after
+    # 5 s and handled in 240 s; nobody hangs up, so the plan uses Erlang C.
+    lines, n = [], 0
+    for weeks_ago, calls in ((2, 36), (1, 24)):
+        for i in range(calls):
+            at = paris(7 * weeks_ago, 10, 0) + i * 1800 / calls
+            for kind, when in (("call.queued", at), ("call.answered", at + 5), ("call.ended", at + 245)):
+                n += 1
+                stamp = datetime.fromtimestamp(when, PARIS).isoformat()
+                lines.append(
+                    {"event_id": f"e{n}", "type": kind, "call_id": f"C{weeks_ago}-{i}", "queue": "billing",
+                     "channel": "phone", "occurred_at": stamp, "agent_id": "a1"}
+                )  # fmt: skip
+    lines.sort(key=lambda doc: doc["occurred_at"])
+    history = tmp_path / "events.jsonl"
+    history.write_bytes(b"\n".join(orjson.dumps(doc) for doc in lines) + b"\n")
+    calendar = {"*": {"zone": "Europe/Paris", "hours": {"tue": "08:00-18:00"}}}
+    monkeypatch.setenv("CXPULSE_BUSINESS_HOURS", orjson.dumps(calendar).decode())
+    monkeypatch.setenv("CXPULSE_FORECAST_INTERVALS", "2")
+    at = datetime.fromtimestamp(NOW, PARIS).isoformat()
+    result = CliRunner().invoke(main, ["plan", "--history", str(history), "--at", at])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "billing" in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    needed = required_agents(offered_erlangs(30, 1800, 240.0), 240.0, 0.8, 20.0, 0.85).agents
+    assert cells[:4] == [
+        "billing",
+        "phone",
+        datetime.fromtimestamp(paris(0, 10, 0)).strftime("%H:%M"),
+        "30.0",
+    ]
+    assert cells[4:7] == ["240 s", str(needed), str(agents_to_schedule(needed, 0.3))]

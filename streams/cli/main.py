@@ -12,6 +12,7 @@ import metrics.contract
 from streams.cli.common import load_settings, prepare_topics, settings_options
 from streams.cli.demo import demo
 from streams.cli.ingest_command import ingest
+from streams.cli.plan_command import plan
 from streams.cli.replay_command import replay
 from streams.cli.simulate_command import simulate
 from streams.cli.top import top
@@ -159,6 +160,7 @@ main.add_command(demo)
 main.add_command(replay)
 main.add_command(ingest)
 main.add_command(top)
+main.add_command(plan)
 
 if __name__ == "__main__":
     main()

@@ -128,6 +128,12 @@ class Reader:
         self.context = ssl.create_default_context(cafile=cafile) if cafile else None
 
     def read(self) -> Scrape:
+        texts, errors = self.texts()
+        queues, events = summarise(texts)
+        return Scrape(queues, events, errors, time.time())
+
+    def texts(self) -> tuple[list[str], list[str]]:
+        """Each worker's ``/metrics`` text, and a line for each worker that did not answer."""
         texts, errors = [], []
         for url in self.urls:
             request = urllib.request.Request(url, headers=self.headers)
@@ -136,8 +142,7 @@ class Reader:
                     texts.append(answer.read().decode())
             except OSError as exc:  # URLError, HTTPError, timeouts, refused connections
                 errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
-        queues, events = summarise(texts)
-        return Scrape(queues, events, errors, time.time())
+        return texts, errors
 
 
 def _duration(seconds: float) -> str:

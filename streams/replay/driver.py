@@ -191,6 +191,10 @@ class Replay:
         """The KPI families a scrape at ``at`` would have shown."""
         return list(self._collector_at(at).collect())
 
+    def text(self, at: float) -> str:
+        """The ``/metrics`` text a worker holding this state would serve at ``at``."""
+        return self._collector_at(at).text()
+
     def snapshot(self, sink_at: Callable[[float], Any], at: float) -> None:
         """What a scrape at ``at`` would have shown, into the sink ``sink_at(at)`` gives (a writer's).
 
