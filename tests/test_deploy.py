@@ -134,7 +134,9 @@ def exported_names() -> set[str]:
             {},
         ],
     ]
-    apply_facts(calls, facts, "calls:0", 1, 60, 120, table)
+    # A call a week ago, kept in the arrival history: the forecast has a week to go by.
+    facts.insert(0, [NOW - 7 * 86400, {"calls_offered": 1}, {}, {}])
+    apply_facts(calls, facts, "calls:0", 1, 60, 120, table, history_days=29)
     base = new_customer_base(1)
     apply_facts(base, [[NOW, {"customers_joined": 1}, {}, {}]], "customers:0", 1, 60, 120, table)
     metrics = WorkerMetrics()

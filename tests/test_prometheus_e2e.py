@@ -20,11 +20,12 @@ pytestmark = pytest.mark.kafka
 
 # Panels that read another exporter (kafka-exporter's consumer lag) have no data here.
 NEEDS_OTHER_EXPORTER = ("kafka_consumergroup_lag",)
-# Seasonal baselines read the same time of earlier weeks: a fresh stack has none.
+# Seasonal baselines and the forecast read the same time of earlier weeks: a fresh stack has none.
 NEEDS_WEEKS_OF_HISTORY = (
     "queue:cxpulse_arrivals:expected_",
     "queue:cxpulse_arrivals:upper_",
     "queue:cxpulse_arrivals:lower_",
+    "cxpulse_forecast_",
 )
 
 

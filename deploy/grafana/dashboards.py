@@ -16,16 +16,18 @@ import json
 import sys
 from pathlib import Path
 
-from grafana_foundation_sdk.builders import dashboard, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders.common import ReduceDataOptions
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
+    DataTransformerConfig,
     Threshold,
     ThresholdsMode,
     VariableRefresh,
 )
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 OUT = Path(__file__).parent / "dashboards"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
@@ -321,6 +323,42 @@ def queue() -> dashboard.Dashboard:
                 "outside which CxpulseContactVolumeUnusual warns. All channels of the queue.",
             )
         )
+        .with_panel(
+            series(
+                "Contacts per half-hour: forecast and actual",
+                "short",
+                (f'sum(cxpulse_forecast_contacts{{{sel}, interval="+0m"}})', "forecast"),
+                (
+                    f'sum(cxpulse_forecast_contacts{{{sel}, interval="+0m"}}) '
+                    f'+ 2 * sqrt(sum(cxpulse_forecast_contacts{{{sel}, interval="+0m"}}))',
+                    "forecast, high",
+                ),
+                (
+                    f'clamp_min(sum(cxpulse_forecast_contacts{{{sel}, interval="+0m"}}) '
+                    f'- 2 * sqrt(sum(cxpulse_forecast_contacts{{{sel}, interval="+0m"}})), 0)',
+                    "forecast, low",
+                ),
+                (
+                    f"sum(increase(cxpulse_calls_offered_total{{{sel}}}[30m])) "
+                    f"+ sum(increase(cxpulse_tickets_created_total{{{sel}}}[30m]))",
+                    "actual (last 30 min)",
+                ),
+                description="The forecast for the interval in progress (the mean of the same half-hour "
+                "in recent weeks, today's correction applied) with its chance band (± two Poisson "
+                "deviations), and the contacts that arrived over the last 30 minutes. Read with the "
+                'default 30-minute forecast interval; docs/kpis.md, "Arrivals forecast".',
+            )
+        )
+        .with_panel(
+            series(
+                "Agents needed in the next hours (Erlang A)",
+                "short",
+                (f"sum by (interval) (cxpulse_forecast_required_agents{{{sel}}})", "needed {{interval}}"),
+                (f'sum(cxpulse_agents{{{sel}, state=~"available|busy|wrap_up"}})', "on the phones now"),
+                description="Agents on the phones each forecast interval needs, by its offset from the "
+                "current one, against the agents taking calls now.",
+            )
+        )
         .with_row(dashboard.Row("Calls"))
         .with_panel(
             series(
@@ -480,6 +518,46 @@ def big(
     return panel
 
 
+def next_hours(q: str):
+    """The next forecast intervals of the queue: contacts, agents needed and on the rota, the gap."""
+    columns = {
+        "contacts": "cxpulse_forecast_contacts",
+        "agents needed": "cxpulse_forecast_required_agents",
+        "rota": "cxpulse_forecast_scheduled_agents",
+        "short": "cxpulse_forecast_staffing_gap_agents",
+    }
+    panel = (
+        table.Panel()
+        .title("Next hours")
+        .description(
+            "Per forecast interval (offset from the current one): contacts forecast, agents "
+            "needed on the phones (Erlang A), on the rota after shrinkage, and short against "
+            "agents taking calls now."
+        )
+        .datasource(DATASOURCE)
+        .height(5)
+        .span(6)
+        .with_transformation(DataTransformerConfig(id_val="merge", options={}))
+        .with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True},
+                    "renameByName": {f"Value #{r}": name for r, name in zip("ABCD", columns, strict=True)},
+                },
+            )
+        )
+    )
+    for ref, metric in zip("ABCD", columns.values(), strict=True):
+        query = (
+            _query(f"sum by (interval) ({metric}{{{q}}})", "{{interval}}", ref)
+            .instant()
+            .format(PromQueryFormat.TABLE)
+        )
+        panel = panel.with_target(query)
+    return panel
+
+
 def wallboard() -> dashboard.Dashboard:
     """What the floor watches now, one row per queue: big numbers coloured against the targets."""
     q = 'queue=~"$queue"'
@@ -561,6 +639,7 @@ def wallboard() -> dashboard.Dashboard:
                 (f'avg(cxpulse_agent_occupancy_ratio{{{q}, window="15m"}})', "occupancy"),
             )
         )
+        .with_panel(next_hours(q))
         .with_panel(
             big(
                 "Tickets awaiting a first reply",
