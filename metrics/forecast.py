@@ -10,8 +10,9 @@ Intervals are counted in the queue's own time zone, so a change of summer time m
 interval to another hour.
 
 Within the day, WFM tools re-forecast from how the day runs so far: the rest of today is scaled
-by today's actual arrivals over their forecast (bounded, and only once enough contacts were
-forecast for the ratio to mean something). Accuracy is measured as WAPE, Σ|actual − forecast| ÷
+by today's actual arrivals over their forecast, shrunk towards 1 by how much the day has shown
+(credibility F ÷ (F + 120) for F contacts forecast so far), bounded, and only once enough
+contacts were forecast for the ratio to mean something. Accuracy is measured as WAPE, Σ|actual − forecast| ÷
 Σ actual, which, unlike MAPE, empty night intervals do not break.
 
 Pure arithmetic over counts keyed by interval start, so the worker, the replay and the tests
@@ -40,6 +41,10 @@ class Forecaster:
     calendar: Calendar | None = None
     correction_bounds: tuple[float, float] = (0.5, 2.0)
     correction_minimum: float = 20.0  # contacts forecast so far today before the ratio is used
+    # How many contacts forecast so far today the day's own ratio must rest on to count half:
+    # the ratio is shrunk towards 1 by F ÷ (F + this), so a morning's chance swings move the
+    # afternoon little, and a real surge (hundreds of contacts) almost fully.
+    correction_credibility: float = 120.0
 
     def interval_start(self, at: float) -> float:
         """Start of the local interval holding ``at`` (intervals are aligned to local midnight)."""
@@ -127,7 +132,8 @@ class Forecaster:
         if forecast < self.correction_minimum:
             return 1.0
         low, high = self.correction_bounds
-        return min(high, max(low, actual / forecast))
+        weight = forecast / (forecast + self.correction_credibility)
+        return min(high, max(low, 1.0 + weight * (actual / forecast - 1.0)))
 
     def forecast(self, history: Counts, now: float, intervals: int) -> list[tuple[float, float | None]]:
         """``(start, contacts)`` for the interval holding ``now`` and the ``intervals − 1`` after it,

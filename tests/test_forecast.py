@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -90,7 +91,7 @@ def test_summer_time_keeps_each_interval_at_its_local_hour():
 
 
 def test_the_rest_of_today_follows_how_today_runs_within_bounds():
-    f = Forecaster(LONDON, weeks=4, correction_minimum=20.0)
+    f = Forecaster(LONDON, weeks=4, correction_minimum=20.0, correction_credibility=0.0)
     history = weekly(28, "2026-11-16 00:00", shape, f)
     busy = dict(history)
     for hour in (8, 9):  # a busy morning: half as much again as usual
@@ -104,6 +105,10 @@ def test_the_rest_of_today_follows_how_today_runs_within_bounds():
     frantic = dict(history) | {at("2026-11-16 09:00"): 500.0}
     assert f.correction(frantic, at("2026-11-16 10:10")) == 2.0  # bounded
     assert f.correction(history, at("2026-11-16 08:10")) == 1.0  # 12 forecast so far: too few to judge
+    # With credibility, the day's ratio counts by how much it rests on: 48 forecast so far
+    # (08:00-10:00), against 120, counts 48 ÷ 168 of its 0.5 above 1.
+    credible = replace(f, correction_credibility=120.0)
+    assert credible.correction(busy, at("2026-11-16 10:10")) == pytest.approx(1 + 48 / 168 * 0.5)
 
 
 def test_the_mean_of_four_weeks_beats_last_week_on_random_arrivals():
