@@ -27,7 +27,16 @@ DAY = 86400
 
 
 def new_history_day(key: str, day: int, partition: int) -> Aggregate:
-    return {"kind": "arrivals", "key": key, "day": day, "partition": partition, "slots": {}, "applied": {}}
+    # "n": the day's arrivals in all, so a reader can tell cheaply whether the history moved.
+    return {
+        "kind": "arrivals",
+        "key": key,
+        "day": day,
+        "partition": partition,
+        "slots": {},
+        "n": 0,
+        "applied": {},
+    }
 
 
 def arrivals(counts: dict[str, int]) -> int:
@@ -75,6 +84,18 @@ def count_arrivals(
     slot = str(int(at // HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS)
     slots = record["slots"]
     slots[slot] = slots.get(slot, 0) + n
+    record["n"] = record.get("n", 0) + n
+
+
+def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
+    """Arrivals the history holds before ``moment`` (counts only grow, and old days go as a
+    whole, so this changes whenever what a forecast made at ``moment`` reads changes)."""
+    total = 0
+    for record in records:
+        total += record.get("n", 0)
+        if record["day"] + DAY > moment:  # the day holding the moment, or a later one
+            total -= sum(n for slot, n in record["slots"].items() if float(slot) >= moment)
+    return total
 
 
 def history_counts(records: Iterable[Aggregate], interval_start: Any) -> dict[float, float]:

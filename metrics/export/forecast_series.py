@@ -3,18 +3,19 @@
 What a workforce planner reads at 09:40 about 10:00–12:00. The forecast comes from the queue's
 arrival history (:mod:`metrics.aggregates.history`, :mod:`metrics.forecast`); agents from Erlang A
 with the queue's own patience (every second callers waited, answered or not, over the callers
-who hung up) and, until a caller has hung up, from Erlang C. Solving Erlang A for each interval
-at every scrape would cost more than the rest of the scrape, so plans are cached by what they
-depend on: the calls forecast, the handle time and the patience, rounded.
+who hung up) and, until a caller has hung up, from Erlang C. Forecasting and solving Erlang A for
+each interval at every scrape would cost more than the rest of the scrape (a replay snapshots
+every minute): forecasts are kept until the interval ends or a late arrival changes their
+history, and staffing by what it depends on (the calls, handle time and patience, rounded).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from metrics.aggregates.history import history_counts
+from metrics.aggregates.history import arrivals_before, history_counts
+from metrics.aggregates.queue import aggregate_key
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
 from metrics.forecast import Forecaster
 from metrics.policy import ForecastPolicy, QueuePolicy
@@ -41,23 +42,20 @@ class Outlook:
     def __init__(self, forecast: ForecastPolicy) -> None:
         self.forecast = forecast
         self._agents: dict[tuple, tuple[int, int]] = {}
+        # Aggregate key -> (what its forecast read, the forecast).
+        self._forecasts: dict[str, tuple[tuple, list[tuple[float, float | None]]]] = {}
 
     def intervals(
-        self, agg: Aggregate, days: Iterable[Aggregate], rules: QueuePolicy, now: float
+        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
     ) -> list[IntervalOutlook]:
         """The current interval and the ones after it that have history to forecast from."""
         fp = self.forecast
-        zone = rules.calendar.zone if rules.calendar is not None else UTC
-        forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
-        history = history_counts(days, forecaster.interval_start)
-        if not history:
-            return []
         calls = _call_share(agg)
         handle = _mean(agg, "call_handle_seconds")
         patience = _patience(agg)
         minutes = fp.interval_seconds // 60
         out = []
-        for i, (start, contacts) in enumerate(forecaster.forecast(history, now, fp.intervals)):
+        for i, (start, contacts) in enumerate(self._contacts(agg, days, rules, now)):
             if contacts is None:
                 continue
             needed = scheduled = None
@@ -66,13 +64,34 @@ class Outlook:
             out.append(IntervalOutlook(f"+{i * minutes}m", start, contacts, needed, scheduled))
         return out
 
+    def _contacts(
+        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
+    ) -> list[tuple[float, float | None]]:
+        """The forecast of contacts per interval. Made during an interval, it reads only what
+        arrived before the interval began: it is worked out once per interval, and again only
+        when a late arrival changes that history."""
+        fp = self.forecast
+        zone = rules.calendar.zone if rules.calendar is not None else UTC
+        forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
+        current = forecaster.interval_start(now)
+        seen = (current, arrivals_before(days, current), rules.calendar)
+        key = aggregate_key(agg)
+        cached = self._forecasts.get(key)
+        if cached is not None and cached[0] == seen:
+            return cached[1]
+        history = history_counts(days, forecaster.interval_start)
+        found = forecaster.forecast(history, now, fp.intervals) if history else []
+        self._forecasts[key] = (seen, found)
+        return found
+
     def _staff(
         self, calls: float, handle: float, patience: float | None, rules: QueuePolicy
     ) -> tuple[int, int]:
         """Agents on the phones for ``calls`` in an interval, and on the rota after shrinkage."""
         seconds = self.forecast.interval_seconds
         targets = (rules.service_level_target, rules.service_level_seconds, rules.max_occupancy)
-        key = (round(calls, 1), round(handle), patience and round(patience), *targets, rules.shrinkage)
+        # Handle time and patience move a little with every call: to a second and to ten.
+        key = (round(calls, 1), round(handle), patience and round(patience, -1), *targets, rules.shrinkage)
         found = self._agents.get(key)
         if found is None:
             if calls <= 0:

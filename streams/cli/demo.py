@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 
 # The demo centre has been open ten minutes when it starts: the windows have data at once.
 DEMO_HISTORY = 600.0
+# Half-hours the demo forecasts ahead; the same hours of last week are sent first to forecast from.
+DEMO_FORECAST_INTERVALS = 4
 DEMO_TOKEN = "cxpulse-demo-token"
 
 
@@ -103,6 +106,7 @@ def demo(
                 ),
                 # A centre with an existing customer base, so retention and churn have a denominator.
                 "CXPULSE_CUSTOMER_BASE": os.environ.get("CXPULSE_CUSTOMER_BASE", "5000"),
+                "CXPULSE_FORECAST_INTERVALS": str(DEMO_FORECAST_INTERVALS),
                 # One queue with opening hours, so business-hours clocks show beside calendar ones.
                 "CXPULSE_BUSINESS_HOURS": os.environ.get("CXPULSE_BUSINESS_HOURS", DEMO_BUSINESS_HOURS),
             }
@@ -146,6 +150,11 @@ def demo(
                     f"http://127.0.0.1:{gateway_port}/v1/events"
                 )
                 sender = GatewaySender(f"http://127.0.0.1:{gateway_port}", DEMO_TOKEN, {"zendesk", "twilio"})
+                preloaded = _preload_last_week(broker.url, rate, stopping)
+                click.echo(
+                    f"sent {preloaded} call events of the same hours last week: the forecast "
+                    f"(cxpulse plan {url}) has a week to go by"
+                )
                 sim = threading.Thread(
                     target=run_live,
                     args=(sender, rate, None, int(time.time())),
@@ -178,6 +187,30 @@ def demo(
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _preload_last_week(broker: str, rate: float, stopping: threading.Event) -> int:
+    """The calls of the forecast's hours a week ago, straight onto the calls topic: a forecast
+    needs the same interval of an earlier week, and a demo starts with none."""
+    from kafka import KafkaProducer
+
+    from streams.settings import Settings
+    from streams.simulator.traffic import calls_a_week_ago
+
+    topic = Settings(broker=broker).calls_topic
+    producer = KafkaProducer(bootstrap_servers=broker, linger_ms=20, acks=1)
+    sent = 0
+    try:
+        hours = DEMO_FORECAST_INTERVALS / 2
+        for _, key, event in calls_a_week_ago(time.time(), hours, rate, seed=7):
+            if stopping.is_set():
+                break
+            producer.send(topic, key=key.encode(), value=orjson.dumps(event))
+            sent += 1
+    finally:
+        producer.flush()
+        producer.close()
+    return sent
 
 
 @contextlib.contextmanager

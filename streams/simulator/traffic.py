@@ -435,6 +435,25 @@ def _key(family: str, event: dict[str, Any]) -> str:
     return event[keys[family]]
 
 
+def calls_a_week_ago(
+    now: float, hours: float, rate: float | None, seed: int, profile: CentreProfile = DEMO
+) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Complete calls of the same hours a week ago, from the current half-hour on: history for
+    the forecast to start from. Calls only, each with all its events, so nothing of last week is
+    left waiting or open (tickets would stay open for days)."""
+    start = now - now % 1800 - 7 * 86400
+    end = start + hours * 3600
+    arrived: set[str] = set()
+    for family, key, event in Traffic(start=start, rate=rate, seed=seed, profile=profile).until(end + 3600):
+        if family != "calls":
+            continue
+        if event["type"] == "call.queued" and datetime.fromisoformat(event["occurred_at"]).timestamp() < end:
+            arrived.add(key)
+        if key in arrived:  # ids of their own: the live traffic numbers its calls from 1 too
+            ours = f"lastweek-{key}"
+            yield family, ours, {**event, "call_id": ours, "event_id": f"lastweek-{event['event_id']}"}
+
+
 def run_live(
     send: Callable[[str, bytes, bytes], None],
     rate: float | None,
