@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metrics.business_hours import Calendar
+from metrics.contract.exits import EXIT_KINDS
 from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.definitions import WINDOWS
@@ -483,9 +484,23 @@ class IngestSettings(_Role):
     zendesk_escalation_tags: list[str] = Field(
         default_factory=lambda: ["escalated"], description="Zendesk tags whose adding counts as one."
     )
+    exit_outcomes: dict[str, Literal["exit", "abandon"]] = Field(
+        default_factory=dict,
+        description="How a caller leaving a queue unanswered without hanging up counts, per kind, as JSON: "
+        '"exit" (offered, neither answered nor abandoned; the default) or "abandon", e.g. {"key_press": '
+        '"abandon"}. Kinds: ' + ", ".join(EXIT_KINDS) + "; docs/ingest.md.",
+    )
     twilio_auth_token: SecretStr | None = Field(
         None, description="Auth token of the Twilio account, to check X-Twilio-Signature. Secret."
     )
+
+    @field_validator("exit_outcomes")
+    @classmethod
+    def _known_exits(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - set(EXIT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown exit kinds {sorted(unknown)}; kinds: {', '.join(EXIT_KINDS)}")
+        return value
 
     @model_validator(mode="after")
     def _tokens_parse(self) -> Self:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,8 +75,8 @@ def test_asterisk_queue_log_lines_map_to_call_events() -> None:
         ("1796029200.101", "call.answered"),
         ("1796029200.101", "call.ended"),
         ("1796029260.103", "call.queued"), ("1796029260.103", "call.abandoned"),
-        ("1796029310.104", "call.queued"), ("1796029310.104", "call.abandoned"),
-        ("1796029320.105", "call.queued"),  # EXITWITHTIMEOUT: offered, never answered, not abandoned
+        ("1796029310.104", "call.queued"), ("1796029310.104", "call.ended"),  # EXITWITHKEY: an exit
+        ("1796029320.105", "call.queued"), ("1796029320.105", "call.ended"),  # EXITWITHTIMEOUT
         ("1796029330.106", "call.queued"),
         ("1796029330.106", "call.answered"),
         ("1796029330.106", "call.ended"),
@@ -98,6 +99,34 @@ def test_asterisk_queue_log_lines_map_to_call_events() -> None:
     assert events[1]["agent_id"] == "PJSIP/2001"
     with pytest.raises(Unmappable):
         QUEUE_LOG("garbage without fields", LOOKUPS)
+
+
+def test_each_kind_of_exit_counts_as_the_site_says() -> None:
+    """By default a caller who leaves the queue without hanging up is offered, neither answered
+    nor abandoned (the call ends unanswered); a site may count a kind of exit as an abandon."""
+    key = "1796029400|1796029310.104|support|NONE|EXITWITHKEY|5|1"
+    timeout = "1796029620|1796029320.105|sales|NONE|EXITWITHTIMEOUT|1|1|300"
+    empty = "1796029620|1796029320.107|sales|NONE|EXITEMPTY|1|1|300"
+    assert [QUEUE_LOG(line, LOOKUPS)[0]["type"] for line in (key, timeout, empty)] == ["call.ended"] * 3
+    strict = replace(LOOKUPS, exits={"key_press": "abandon"})
+    assert [QUEUE_LOG(line, strict)[0]["type"] for line in (key, timeout, empty)] == [
+        "call.abandoned",
+        "call.ended",
+        "call.ended",
+    ]
+    assert QUEUE_LOG(key, strict)[0]["event_id"] == "asterisk:1796029310.104:EXITWITHKEY:1796029400"
+    flow_out = json.loads((FIXTURES / "genesys" / "acd_end_flow_out.json").read_text())["payload"]
+    counted = replace(LOOKUPS, exits={"flow_out": "abandon"})
+    assert [e["type"] for e in WEBHOOKS["genesys"](flow_out, counted)] == ["call.abandoned"]
+
+
+def test_an_unknown_exit_kind_is_refused_with_the_kinds() -> None:
+    from streams.settings import Settings
+
+    with pytest.raises(ValueError, match=r"unknown exit kinds.*key_press"):
+        Settings(exit_outcomes={"hung_up_politely": "abandon"})
+    with pytest.raises(ValueError):
+        Settings(exit_outcomes={"key_press": "maybe"})
 
 
 def test_payloads_that_are_not_the_platforms_are_unmappable() -> None:

@@ -68,6 +68,7 @@ def lookups_from(settings: IngestSettings) -> Lookups:
         escalation_groups=frozenset(settings.zendesk_escalation_groups),
         escalation_priorities=frozenset(p.lower() for p in settings.zendesk_escalation_priorities),
         escalation_tags=frozenset(t.lower() for t in settings.zendesk_escalation_tags),
+        exits=settings.exit_outcomes,
     )
 
 

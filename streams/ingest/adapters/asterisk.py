@@ -21,8 +21,6 @@ STEPS = {
     "ENTERQUEUE": "call.queued",
     "CONNECT": "call.answered",
     "ABANDON": "call.abandoned",
-    # The caller pressed a key to leave the queue (voicemail, callback): they stopped waiting.
-    "EXITWITHKEY": "call.abandoned",
     "COMPLETEAGENT": "call.ended",
     "COMPLETECALLER": "call.ended",
 }
@@ -35,9 +33,9 @@ MEMBER_STATES = {
     "COMPLETEAGENT": "available",
     "COMPLETECALLER": "available",
 }
-# EXITWITHTIMEOUT (the queue's own timeout sent the caller elsewhere) and EXITEMPTY produce
-# no event: the call stays offered and unanswered, which the service level counts, and it is
-# not an abandon, which the caller did not choose.
+# Leaving the queue without hanging up: an exit (offered, neither answered nor abandoned)
+# unless the site counts that kind as an abandon (metrics.contract.exits).
+EXITS = {"EXITWITHKEY": "key_press", "EXITWITHTIMEOUT": "timeout", "EXITEMPTY": "empty_queue"}
 
 
 def events(line: str, lookups: Lookups) -> list[dict[str, Any]]:
@@ -49,7 +47,7 @@ def events(line: str, lookups: Lookups) -> list[dict[str, Any]]:
         return []  # queue starts and reloads, pauses of all queues at once, ...
     label = lookups.queue("asterisk", queue)
     out = []
-    type_ = STEPS.get(kind)
+    type_ = STEPS.get(kind) or (lookups.exit_event(EXITS[kind]) if kind in EXITS else None)
     if type_ is not None and call not in ("", "NONE"):
         out.append(
             event(

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from metrics.contract.exits import EXIT_EVENT
+
 # Vendor channel names → cxpulse channel labels, unless the settings say otherwise.
 DEFAULT_CHANNELS: dict[str, str] = {
     "voice": "phone",
@@ -47,6 +49,11 @@ class Lookups:
     escalation_groups: frozenset[str] = frozenset()
     escalation_priorities: frozenset[str] = frozenset({"urgent"})
     escalation_tags: frozenset[str] = frozenset({"escalated"})
+    exits: Mapping[str, str] = field(default_factory=dict)  # exit kind -> "exit" or "abandon"
+
+    def exit_event(self, kind: str) -> str:
+        """The contract event a caller's exit of ``kind`` (:data:`EXIT_KINDS`) becomes."""
+        return EXIT_EVENT[self.exits.get(kind, "exit")]
 
     def queue(self, vendor: str, queue_id: Any, default: str | None = None) -> str:
         key = str(queue_id)

@@ -1,9 +1,11 @@
 """Genesys Cloud conversation detail events → call events.
 
-A Genesys notification (webhook integration or EventBridge) carries ``topicName``
+A Genesys notification carries ``topicName``
 (``v2.detail.events.conversation.<id>.acd.start`` …) and ``eventBody`` with ``conversationId``,
 ``queueId``, ``mediaType``, ``eventTime`` (Unix milliseconds) and, on ``acd.end``, the
-``acdOutcome``; ``acw`` (after-call work done) ends the handling. Event ids are
+``acdOutcome``; ``acw`` (after-call work done) ends the handling. Through Amazon EventBridge
+the notification comes wrapped (``version``, ``id``, ``detail-type``, ``source``, ``time``, …)
+under ``detail``; both shapes are read. Event ids are
 ``genesys:<conversationId>:<step>``: a conversation that enters
 a second queue (a transfer) is one offer, counted in the first queue.
 """
@@ -15,8 +17,16 @@ from typing import Any
 
 from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
 
+# acdOutcome values that are exits: the call left the queue unanswered, the caller still there.
+EXITS = {"FLOW_OUT": "flow_out", "HOLD_TIMEOUT": "timeout", "TRANSFER": "transfer_out"}
+
 
 def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+    if "detail" in payload and "detail-type" in payload:  # the EventBridge envelope
+        detail = payload["detail"]
+        if not isinstance(detail, Mapping):
+            raise Unmappable("EventBridge event whose detail is not an object")
+        payload = detail
     topic = str(payload.get("topicName", ""))
     body = payload.get("eventBody")
     if not topic.startswith("v2.detail.events.conversation.") or not isinstance(body, Mapping):
@@ -41,10 +51,13 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
             raise Unmappable("acd.end without queueId")
         outcome = str(body.get("acdOutcome", "")).upper()
         type_ = {"ANSWERED": "call.answered", "ABANDON": "call.abandoned"}.get(outcome)
+        if type_ is None and outcome in EXITS:
+            type_ = lookups.exit_event(EXITS[outcome])
         if type_ is None:
-            return []  # FLOW_OUT, HOLD_TIMEOUT ...: left the queue unanswered, not abandoned by the caller
-        return [event(type_, f"genesys:{conversation}:{type_.removeprefix('call.')}", at,
-                      queue=lookups.queue("genesys", queue_id), **common)]  # fmt: skip
+            return []  # an outcome that says nothing about the caller (UNKNOWN, ...)
+        # An exit's call.ended shares its id with the later end of the conversation: one end.
+        return [event(type_, f"genesys:{conversation}:{type_.removeprefix('call.')}",
+                      at, queue=lookups.queue("genesys", queue_id), **common)]  # fmt: skip
     if step in ("acw", "customer.end"):
         # After-call work ends the handling; a customer.end that names its queue ends it too
         # when no wrap-up follows. Whichever comes first counts: both share the event id.
