@@ -579,6 +579,13 @@ FORECAST: dict[str, Series] = {
             FORECAST_LABELS,
         ),
         Series(
+            "forecast_handle_seconds",
+            "Handle time the interval's calls are forecast to take: the mean of the same interval in "
+            "recent weeks (the queue's mean so far where those have no call).",
+            "gauge",
+            FORECAST_LABELS,
+        ),
+        Series(
             "forecast_required_agents",
             "Agents on the phones the interval's forecast calls need for the queue's service-level "
             "target within its maximum occupancy (Erlang A, patience from the queue's own abandons).",

@@ -115,6 +115,17 @@ class Forecaster:
         seen = [history.get(then, 0.0) for then in self._alike(start, *span)]
         return sum(seen) / len(seen) if seen else None
 
+    def mean_per_item(self, items: Counts, totals: Counts, start: float, span: Counts) -> float | None:
+        """Σ totals ÷ Σ items over the intervals alike to ``start`` within ``span``'s history (say,
+        handle seconds over calls handled): a per-interval profile of a mean, learnt like the
+        arrivals; None when none of those intervals has an item."""
+        bounds = _span(span)
+        if bounds is None:
+            return None
+        alike = self._alike(start, *bounds)
+        n = sum(items.get(then, 0.0) for then in alike)
+        return sum(totals.get(then, 0.0) for then in alike) / n if n else None
+
     def correction(self, history: Counts, now: float) -> float:
         """Today's actual arrivals so far over their forecast, bounded; 1 until enough were forecast."""
         today = self.interval_start(now)

@@ -81,8 +81,8 @@ def scrape(table: dict, policy: Policy, now: float) -> dict[tuple, float]:
 
 def test_the_exported_forecast_is_the_mean_of_the_same_interval_and_erlang_a_staffs_it():
     # Two weeks of calls: on Tuesdays 10:00-10:30, 30 calls a week ago and 40 two weeks ago;
-    # 10:30-11:00, 20 and 10. Each answered after 10 s, handled in 200 s; one in ten abandons
-    # after 60 s.
+    # 10:30-11:00, 20 and 10. Each answered after 10 s, handled in 200 s (300 s after 10:30);
+    # one in ten abandons after 60 s.
     q = Queue(history_days=15)
     for weeks_ago, first, second in ((2, 40, 10), (1, 30, 20)):
         for half, n in ((0, first), (30, second)):
@@ -93,7 +93,8 @@ def test_the_exported_forecast_is_the_mean_of_the_same_interval_and_erlang_a_sta
                     q.add(f(at + 60, {"calls_abandoned": 1}, {"call_abandon_wait_seconds": 60.0}))
                 else:
                     q.add(f(at + 10, {"calls_answered": 1}, {"call_wait_seconds": 10.0}))
-                    q.add(f(at + 210, {"calls_handled": 1}, {"call_handle_seconds": 200.0}))
+                    handled = 200.0 if half == 0 else 300.0  # longer calls after 10:30
+                    q.add(f(at + 20, {"calls_handled": 1}, {"call_handle_seconds": handled}))
     days = ("mon", "tue", "wed", "thu", "fri")
     calendar = Calendar.parse({"zone": "Europe/Paris", "hours": {d: "08:00-18:00" for d in days}})
     rules = QueuePolicy(shrinkage=0.25, calendar=calendar)  # local time: summer time ended between
@@ -108,7 +109,11 @@ def test_the_exported_forecast_is_the_mean_of_the_same_interval_and_erlang_a_sta
     patience = estimate_patience(abandoned, answered * 10.0 + abandoned * 60.0)
     assert patience is not None and math.isclose(patience, (answered * 10 + abandoned * 60) / abandoned)
     needed = required_agents_a(35 / 1800, 200.0, patience, 0.8, 20.0, 0.85).agents
+    assert got[("cxpulse_forecast_handle_seconds", "+0m")] == 200.0
+    assert got[("cxpulse_forecast_handle_seconds", "+30m")] == 300.0  # each interval its own
     assert got[("cxpulse_forecast_required_agents", "+0m")] == needed
+    later = required_agents_a(15 / 1800, 300.0, patience, 0.8, 20.0, 0.85).agents
+    assert got[("cxpulse_forecast_required_agents", "+30m")] == later
     assert got[("cxpulse_forecast_scheduled_agents", "+0m")] == agents_to_schedule(needed, 0.25)
     assert got[("cxpulse_forecast_required_agents", "+60m")] == 0
     assert ("cxpulse_forecast_staffing_gap_agents", "+0m") not in got  # no agent state seen

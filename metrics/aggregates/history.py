@@ -1,5 +1,5 @@
-"""Arrival history per queue and channel: contacts per quarter-hour for the last weeks, the
-forecast's only input.
+"""Arrival history per queue and channel: contacts per quarter-hour for the last weeks (and the
+calls handled with their handle time), what the forecast learns from.
 
 A forecast learns from weeks of the same queue's arrivals, far longer than any KPI window, so
 the counts cannot live in the event-time buckets (dropped after an hour or two) nor in the
@@ -44,6 +44,52 @@ def arrivals(counts: dict[str, int]) -> int:
     return sum(counts.get(name, 0) for name in ARRIVAL_COUNTERS)
 
 
+def _day_record(
+    agg: Aggregate,
+    key: str,
+    at: float,
+    source: str,
+    offset: int,
+    table: MutableMapping[str, Aggregate],
+    touched: dict[str, Aggregate | None],
+    history_days: int,
+) -> Aggregate | None:
+    """The day record ``at`` falls in, to add to; None when the day is older than the history
+    kept, or the record already has this source record (written before a crash that lost the
+    aggregate's own write).
+
+    ``touched`` collects the records to write (None: delete) with the bucket writes, so the
+    day record reaches the changelog before the aggregate that lists its day.
+    """
+    day = int(at // DAY) * DAY
+    days: list[int] = agg.setdefault("history_days", [])
+    newest = days[-1] if days else day
+    if day <= newest - history_days * DAY:
+        return None
+    record_key = history_key(key, day)
+    record = touched.get(record_key)
+    if record is not None:
+        return record
+    record = table.get(record_key)
+    if record is None:
+        record = new_history_day(key, day, agg["partition"])
+        days.append(day)
+        days.sort()
+        while days[0] <= days[-1] - history_days * DAY:
+            touched[history_key(key, days.pop(0))] = None
+    else:
+        last = record["applied"].get(source)
+        if last is not None and offset <= last:
+            return None
+    record["applied"][source] = offset
+    touched[record_key] = record
+    return record
+
+
+def _slot(at: float) -> str:
+    return str(int(at // HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS)
+
+
 def count_arrivals(
     agg: Aggregate,
     key: str,
@@ -55,36 +101,34 @@ def count_arrivals(
     touched: dict[str, Aggregate | None],
     history_days: int,
 ) -> None:
-    """Add ``n`` arrivals at ``at`` to the day record of the aggregate keyed ``key``.
-
-    ``touched`` collects the records to write (None: delete) with the bucket writes, so the
-    day record reaches the changelog before the aggregate that lists its day.
-    """
-    day = int(at // DAY) * DAY
-    days: list[int] = agg.setdefault("history_days", [])
-    newest = days[-1] if days else day
-    if day <= newest - history_days * DAY:
-        return  # older than the history kept
-    record_key = history_key(key, day)
-    record = touched.get(record_key)
+    """Add ``n`` arrivals at ``at`` to the day record of the aggregate keyed ``key``."""
+    record = _day_record(agg, key, at, source, offset, table, touched, history_days)
     if record is None:
-        record = table.get(record_key)
-        if record is None:
-            record = new_history_day(key, day, agg["partition"])
-            days.append(day)
-            days.sort()
-            while days[0] <= days[-1] - history_days * DAY:
-                touched[history_key(key, days.pop(0))] = None
-        else:
-            last = record["applied"].get(source)
-            if last is not None and offset <= last:
-                return  # written before a crash that lost the aggregate's own write
-        record["applied"][source] = offset
-        touched[record_key] = record
-    slot = str(int(at // HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS)
-    slots = record["slots"]
+        return
+    slot, slots = _slot(at), record["slots"]
     slots[slot] = slots.get(slot, 0) + n
     record["n"] = record.get("n", 0) + n
+
+
+def count_handle(
+    agg: Aggregate,
+    key: str,
+    at: float,
+    seconds: float,
+    source: str,
+    offset: int,
+    table: MutableMapping[str, Aggregate],
+    touched: dict[str, Aggregate | None],
+    history_days: int,
+) -> None:
+    """Add a call handled in ``seconds``, ending at ``at``, to the day's handle-time profile
+    (``[calls, seconds]`` per quarter-hour): handle time differs by hour as arrivals do."""
+    record = _day_record(agg, key, at, source, offset, table, touched, history_days)
+    if record is None:
+        return
+    row = record.setdefault("handle", {}).setdefault(_slot(at), [0, 0.0])
+    row[0] += 1
+    row[1] += seconds
 
 
 def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
@@ -96,6 +140,20 @@ def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
         if record["day"] + DAY > moment:  # the day holding the moment, or a later one
             total -= sum(n for slot, n in record["slots"].items() if float(slot) >= moment)
     return total
+
+
+def handle_history(
+    records: Iterable[Aggregate], interval_start: Any
+) -> tuple[dict[float, float], dict[float, float]]:
+    """Calls handled and their seconds per forecast interval, from a queue's day records."""
+    calls: dict[float, float] = {}
+    seconds: dict[float, float] = {}
+    for record in records:
+        for slot, (n, total) in record.get("handle", {}).items():
+            start = interval_start(float(slot))
+            calls[start] = calls.get(start, 0.0) + n
+            seconds[start] = seconds.get(start, 0.0) + total
+    return calls, seconds
 
 
 def history_counts(records: Iterable[Aggregate], interval_start: Any) -> dict[float, float]:

@@ -269,6 +269,7 @@ class KpiCollector(Collector):
                 sample(families["forecast_contacts"], labels, row.contacts)
                 if row.required_agents is None:
                     continue
+                sample(families["forecast_handle_seconds"], labels, row.handle_seconds)
                 sample(families["forecast_required_agents"], labels, row.required_agents)
                 sample(families["forecast_scheduled_agents"], labels, row.scheduled_agents)
                 if staffed is not None:

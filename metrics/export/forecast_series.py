@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from metrics.aggregates.history import arrivals_before, history_counts
+from metrics.aggregates.history import arrivals_before, handle_history, history_counts
 from metrics.aggregates.queue import aggregate_key
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
 from metrics.forecast import Forecaster
@@ -32,6 +32,7 @@ class IntervalOutlook:
     offset: str  # "+0m", "+30m", ...: from the current interval's start
     start: float
     contacts: float
+    handle_seconds: float | None = None  # calls only: this interval's usual handle time
     required_agents: int | None = None  # calls only, with a known handle time
     scheduled_agents: int | None = None
 
@@ -43,7 +44,7 @@ class Outlook:
         self.forecast = forecast
         self._agents: dict[tuple, tuple[int, int]] = {}
         # Aggregate key -> (what its forecast read, the forecast).
-        self._forecasts: dict[str, tuple[tuple, list[tuple[float, float | None]]]] = {}
+        self._forecasts: dict[str, tuple[tuple, tuple[list, list]]] = {}
 
     def intervals(
         self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
@@ -51,25 +52,29 @@ class Outlook:
         """The current interval and the ones after it that have history to forecast from."""
         fp = self.forecast
         calls = _call_share(agg)
-        handle = _mean(agg, "call_handle_seconds")
+        overall = _mean(agg, "call_handle_seconds")
         patience = _patience(agg)
         minutes = fp.interval_seconds // 60
         out = []
-        for i, (start, contacts) in enumerate(self._contacts(agg, days, rules, now)):
+        forecast, handles = self._contacts(agg, days, rules, now)
+        for i, ((start, contacts), usual) in enumerate(zip(forecast, handles, strict=True)):
             if contacts is None:
                 continue
+            handle = usual or overall  # the interval's own profile, else the queue's mean so far
             needed = scheduled = None
             if calls and handle:
                 needed, scheduled = self._staff(contacts * calls, handle, patience, rules)
-            out.append(IntervalOutlook(f"+{i * minutes}m", start, contacts, needed, scheduled))
+            else:
+                handle = None
+            out.append(IntervalOutlook(f"+{i * minutes}m", start, contacts, handle, needed, scheduled))
         return out
 
     def _contacts(
         self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
-    ) -> list[tuple[float, float | None]]:
-        """The forecast of contacts per interval. Made during an interval, it reads only what
-        arrived before the interval began: it is worked out once per interval, and again only
-        when a late arrival changes that history."""
+    ) -> tuple[list[tuple[float, float | None]], list[float | None]]:
+        """The forecast of contacts per interval, and each interval's usual handle time. Made
+        during an interval, it reads only what arrived before the interval began: it is worked
+        out once per interval, and again only when a late arrival changes that history."""
         fp = self.forecast
         zone = rules.calendar.zone if rules.calendar is not None else UTC
         forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
@@ -81,8 +86,10 @@ class Outlook:
             return cached[1]
         history = history_counts(days, forecaster.interval_start)
         found = forecaster.forecast(history, now, fp.intervals) if history else []
-        self._forecasts[key] = (seen, found)
-        return found
+        calls, seconds = handle_history(days, forecaster.interval_start)
+        handles = [forecaster.mean_per_item(calls, seconds, start, history) for start, _ in found]
+        self._forecasts[key] = (seen, (found, handles))
+        return found, handles
 
     def _staff(
         self, calls: float, handle: float, patience: float | None, rules: QueuePolicy

@@ -29,6 +29,7 @@ from streams.settings import Settings
 @dataclass
 class Interval:
     contacts: float = 0.0
+    handle: float | None = None
     required: float | None = None
     scheduled: float | None = None
     gap: float | None = None
@@ -49,6 +50,7 @@ class QueuePlan:
 
 _FIELDS = {
     "cxpulse_forecast_contacts": "contacts",
+    "cxpulse_forecast_handle_seconds": "handle",
     "cxpulse_forecast_required_agents": "required",
     "cxpulse_forecast_scheduled_agents": "scheduled",
     "cxpulse_forecast_staffing_gap_agents": "gap",
@@ -88,9 +90,9 @@ def render(found: dict[tuple[str, str], QueuePlan], now: float, interval_minutes
         table.add_column(column, justify="left" if column in ("queue", "channel") else "right", no_wrap=True)
     start = now - now % (interval_minutes * 60)
     for (queue, channel), plan in sorted(found.items()):
-        handle = plan.handle_seconds
         for i, offset in enumerate(sorted(plan.intervals)):
             row = plan.intervals[offset]
+            handle = row.handle if row.handle is not None else plan.handle_seconds
             at = datetime.fromtimestamp(start + offset * 60).strftime("%H:%M")
             on_now = None if row.gap is None or row.required is None else row.required - row.gap
             gap = "" if row.gap is None else f"{row.gap:+.0f}"
