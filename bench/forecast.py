@@ -12,7 +12,10 @@ last week from the weeks before it, three ways:
 - *cxpulse*: that mean, with the rest of each day scaled by how the day ran up to the interval
   (``metrics/forecast.py``; the forecast made at the start of each interval).
 
-Prints WAPE (Σ|actual − forecast| ÷ Σ actual) per queue and overall: lower is better. Then the
+Prints WAPE (Σ|actual − forecast| ÷ Σ actual) per queue and overall: lower is better. Where
+statsforecast is installed (it is not a cxpulse dependency: ``uv pip install statsforecast``), a
+fourth column: its MSTL model (daily and weekly seasonality, AutoETS on the rest) fitted on the
+same weeks, forecasting the scored week at its start. Then the
 same week again with a surge on its Wednesday (every interval half as busy again: a campaign, an
 outage), scored from an hour after opening — once today's correction has seen the first hour —
 as the day's forecast over its actual contacts; and the staffing error: agents Erlang C asks for
@@ -52,6 +55,21 @@ def made_at_each_start(
         known = {**learnt, **{t: history[t] for t in grid if t < s}}
         out.append(forecaster.forecast(known, s, 1)[0][1] or 0.0)
     return out
+
+
+def statsforecast_week(learnt: list[float], horizon: int, season_day: int) -> list[float] | None:
+    """The week after ``learnt`` (equally spaced counts) by statsforecast's MSTL (daily and weekly
+    seasonality, AutoETS on the rest), made once at the week's start; None without statsforecast."""
+    try:
+        import pandas as pd
+        from statsforecast import StatsForecast
+        from statsforecast.models import MSTL, AutoETS
+    except ImportError:
+        return None
+    frame = pd.DataFrame({"unique_id": "q", "ds": pd.RangeIndex(len(learnt)), "y": learnt})
+    model = MSTL(season_length=[season_day, season_day * 7], trend_forecaster=AutoETS(model="ZZN"))
+    predicted = StatsForecast(models=[model], freq=1).forecast(df=frame, h=horizon)
+    return [max(0.0, float(v)) for v in predicted["MSTL"]]
 
 
 def agents(calls: float, interval: int) -> int:
@@ -107,7 +125,9 @@ def main() -> None:
     scored_surge = datetime.combine(surge_day, opened, zone).timestamp() + 3600
     day_end = datetime.combine(surge_day + timedelta(days=1), datetime.min.time(), zone).timestamp()
     rows = []
-    totals: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in ("naive", "mean", "cxpulse")}
+    methods = ("naive", "mean", "cxpulse", "statsforecast")
+    totals: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in methods}
+    library_seconds = 0.0
     surge_actual = surge_forecast = usual_forecast = 0.0
     agent_errors: list[int] = []
     for queue, history in counts.items():
@@ -123,8 +143,24 @@ def main() -> None:
         naive = [seasonal_naive(forecaster, learnt, s) for s in grid]
         mean = [forecaster.baseline(learnt, s) or 0.0 for s in grid]
         ours = made_at_each_start(forecaster, learnt, history, grid)
-        rows.append((queue, sum(actual), wape(actual, naive), wape(actual, mean), wape(actual, ours)))
-        for name, values in (("naive", naive), ("mean", mean), ("cxpulse", ours)):
+        fitted = time.monotonic()
+        library = statsforecast_week(
+            [history[s] for s in sorted(learnt)], len(grid), round(86400 / args.interval)
+        )
+        library_seconds += time.monotonic() - fitted
+        rows.append(
+            (
+                queue,
+                sum(actual),
+                wape(actual, naive),
+                wape(actual, mean),
+                wape(actual, ours),
+                None if library is None else wape(actual, library),
+            )
+        )
+        for name, values in (("naive", naive), ("mean", mean), ("cxpulse", ours), ("statsforecast", library)):
+            if values is None:
+                continue
             totals[name][0].extend(actual)
             totals[name][1].extend(values)
         # The surge day: the same week, Wednesday's intervals half as busy again.
@@ -149,13 +185,18 @@ def main() -> None:
 
     minutes, learnt_weeks = args.interval // 60, args.weeks - 1
     print(f"\nWAPE of the last week, {minutes}-minute intervals, learnt from {learnt_weeks} weeks:")
-    print(f"{'queue':16} {'contacts':>9} {'seasonal naive':>15} {'mean of weeks':>14} {'cxpulse':>8}")
-    for queue, contacts, a, b, c in rows:
-        print(f"{queue:16} {contacts:9.0f} {a:15.3f} {b:14.3f} {c:8.3f}")
-    overall = {name: wape(*pair) for name, pair in totals.items()}
+    header = f"{'queue':16} {'contacts':>9} {'seasonal naive':>15} {'mean of weeks':>14} {'cxpulse':>8}"
+    print(header + ("  statsforecast MSTL" if rows[0][5] is not None else ""))
+    for queue, contacts, a, b, c, d in rows:
+        library = "" if d is None else f"{d:19.3f}"
+        print(f"{queue:16} {contacts:9.0f} {a:15.3f} {b:14.3f} {c:8.3f}{library}")
+    overall = {name: wape(*pair) for name, pair in totals.items() if pair[0]}
     everything = sum(r[1] for r in rows)
     naive, mean, ours = overall["naive"], overall["mean"], overall["cxpulse"]
-    print(f"{'all queues':16} {everything:9.0f} {naive:15.3f} {mean:14.3f} {ours:8.3f}")
+    library = f"{overall['statsforecast']:19.3f}" if "statsforecast" in overall else ""
+    print(f"{'all queues':16} {everything:9.0f} {naive:15.3f} {mean:14.3f} {ours:8.3f}{library}")
+    if "statsforecast" in overall:
+        print(f"(statsforecast: fitted once per queue at the week's start, {library_seconds:.1f} s in all)")
     print(f"cxpulse against seasonal naive: {1 - ours / naive:.1%} lower")
     print(
         f"\nsurge day ({surge_day:%a %d %b}, contacts x{SURGE}), from an hour after opening: "
