@@ -25,7 +25,12 @@ from streams.ingest import signatures
 from streams.ingest.adapters import QUEUE_LOG, WEBHOOKS
 from streams.ingest.adapters.common import Lookups
 
-TOKENS = {"crm": "t-crm-0123456789", "connect": "t-connect-0123456789", "genesys": "t-genesys-0123456789"}
+TOKENS = {
+    "crm": "t-crm-0123456789",
+    "connect": "t-connect-0123456789",
+    "genesys": "t-genesys-0123456789",
+    "chatwoot": "t-chatwoot-0123456789",
+}
 ZENDESK_SECRET = "zendesk-signing-secret-0123"
 TWILIO_TOKEN = "twilio-auth-token-0123"
 QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-tech": "tech-support"}
@@ -137,6 +142,29 @@ def connect(kind: str, contact: str, at: float, agent: bool) -> dict:
     }
 
 
+def chatwoot(event: str, at: float, **more: Any) -> dict:
+    """A Chatwoot webhook about conversation 7 of the "billing" team, on the web widget."""
+    conversation = {
+        "id": 7,
+        "inbox_id": 2,
+        "status": "open",
+        "channel": "Channel::WebWidget",
+        "created_at": int(at),
+        "timestamp": int(at),
+        "meta": {"sender": {"id": 501, "type": "contact"}, "team": {"id": 1, "name": "billing"}},
+    }
+    if event.startswith("message"):
+        return {"event": event, "created_at": rfc3339(at), "conversation": conversation, **more}
+    return {"event": event, **conversation, "updated_at": int(at), **more}
+
+
+def status(previous: str, current: str) -> dict:
+    return {
+        "status": current,
+        "changed_attributes": [{"status": {"previous_value": previous, "current_value": current}}],
+    }
+
+
 def genesys(step: str, conversation: str, at: float, **body: str) -> dict:
     return {
         "topicName": f"v2.detail.events.conversation.{conversation}.{step}",
@@ -208,7 +236,18 @@ def deliveries(now: float) -> list[tuple[str, Any]]:
         ("genesys", genesys("acw", "g-1", t + 600, userId="u-1")),
         ("genesys", genesys("acd.start", "g-2", t + 15)),
         ("genesys", genesys("acd.end", "g-2", t + 200, acdOutcome="ABANDON")),
-    ]
+        # Chatwoot: a bot takes the conversation, hands it to the team at t+100; the first human
+        # reply at t+160 is the first response (60 s); a private note and the bot do not count.
+        ("chatwoot", chatwoot("conversation_created", t + 30, status="pending")),
+        ("chatwoot", chatwoot("message_created", t + 40, id=1, message_type="outgoing", private=False,
+                              sender={"id": 9, "type": "agent_bot"})),
+        ("chatwoot", chatwoot("conversation_status_changed", t + 100, **status("pending", "open"))),
+        ("chatwoot", chatwoot("message_created", t + 160, id=2, message_type="outgoing", private=False,
+                              sender={"id": 31, "type": "user"})),
+        ("chatwoot", chatwoot("message_created", t + 170, id=3, message_type="outgoing", private=True,
+                              sender={"id": 31, "type": "user"})),
+        ("chatwoot", chatwoot("conversation_status_changed", t + 500, **status("open", "resolved"))),
+    ]  # fmt: skip
 
 
 def contract_events(now: float) -> list[dict]:
@@ -252,6 +291,10 @@ def send(port: int, route: str, payload: Any, now: float) -> tuple[int, dict, di
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": signatures.twilio_signature(TWILIO_TOKEN, url, payload.items()),
         }
+    elif route == "chatwoot":  # a bare URL: the token rides in it
+        body = json.dumps(payload).encode()
+        path = f"/v1/webhooks/chatwoot?token={TOKENS['chatwoot']}"
+        return post(port, path, body, {"Content-Type": "application/json"})
     else:
         body = json.dumps(payload).encode()
         token = TOKENS["connect" if route == "amazon-connect" else "genesys"]

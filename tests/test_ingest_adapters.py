@@ -30,6 +30,7 @@ ADAPTER_OF = {
     "twilio": "twilio-taskrouter",
     "connect": "amazon-connect",
     "genesys": "genesys",
+    "chatwoot": "chatwoot",
 }
 CASES = sorted(p for p in FIXTURES.glob("*/*.json"))
 NO_AGE_LIMIT = Limits(max_age_seconds=float("inf"))
@@ -63,6 +64,7 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
         "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
+        "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
     }
 
 

@@ -6,6 +6,7 @@ Routes (docs/ingest.md says how to point each platform here):
 - ``POST /v1/webhooks/zendesk``: Zendesk ticket events, signed (or bearer token);
 - ``POST /v1/webhooks/twilio-taskrouter``: TaskRouter callbacks, signed (or bearer token);
 - ``POST /v1/webhooks/amazon-connect`` and ``/v1/webhooks/genesys``: bearer token;
+- ``POST /v1/webhooks/chatwoot``: bearer token, or ``?token=`` in the URL Chatwoot is given;
 - ``GET /metrics``, ``/live``, ``/ready``.
 
 Answers: 202 with how many events went to Kafka; 400 not JSON (or form); 401 bad or missing
@@ -59,6 +60,10 @@ class IngestMetrics:
         self.rejected = made["ingest_rejected"]
         self.seconds = made["ingest_request_seconds"]
         self.kafka_up = made["ingest_kafka_up"]
+
+
+# Platforms whose webhooks are a bare URL (no custom header, no signature): the token rides in it.
+TOKEN_IN_URL = frozenset({"chatwoot"})
 
 
 def lookups_from(settings: IngestSettings) -> Lookups:
@@ -141,8 +146,13 @@ class Gateway:
 
         return respond
 
-    def _authorize(self, request: web.Request) -> str:
-        sender = signatures.bearer_sender(request.headers.get("Authorization"), self.senders)
+    def _authorize(self, request: web.Request, in_url: bool = False) -> str:
+        """The sender named by the request's bearer token; with ``in_url``, a ``token`` query
+        parameter may carry it instead (for platforms whose webhooks cannot set a header)."""
+        header = request.headers.get("Authorization")
+        if header is None and in_url and "token" in request.query:
+            header = f"Bearer {request.query['token']}"
+        sender = signatures.bearer_sender(header, self.senders)
         if sender is None:
             raise Refusal(401, "unauthorized", "missing or unknown bearer token (CXPULSE_INGEST_TOKENS)")
         return sender
@@ -197,7 +207,7 @@ class Gateway:
             if why:
                 raise Refusal(401, "bad_signature", why)
         else:
-            self._authorize(request)
+            self._authorize(request, in_url=name in TOKEN_IN_URL)
         try:
             docs = parse_body(body, "application/json")
         except ValueError as exc:

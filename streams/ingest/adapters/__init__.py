@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streams.ingest.adapters import amazon_connect, asterisk, genesys, twilio_taskrouter, zendesk
+from streams.ingest.adapters import amazon_connect, asterisk, chatwoot, genesys, twilio_taskrouter, zendesk
 from streams.ingest.adapters.common import Lookups
 
 Adapter = Callable[[Any, Lookups], list[dict[str, Any]]]
@@ -20,5 +20,6 @@ WEBHOOKS: dict[str, Adapter] = {
     "twilio-taskrouter": twilio_taskrouter.events,
     "amazon-connect": amazon_connect.events,
     "genesys": genesys.events,
+    "chatwoot": chatwoot.events,
 }
 QUEUE_LOG: Adapter = asterisk.events
