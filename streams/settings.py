@@ -484,6 +484,16 @@ class IngestSettings(_Role):
     zendesk_escalation_tags: list[str] = Field(
         default_factory=lambda: ["escalated"], description="Zendesk tags whose adding counts as one."
     )
+    zammad_webhook_token: SecretStr | None = Field(
+        None, description="HMAC token of the Zammad webhook, to check X-Hub-Signature. Secret."
+    )
+    zammad_escalation_groups: list[str] = Field(
+        default_factory=list, description="Zammad group names a ticket escalates to (its queue then)."
+    )
+    zammad_escalation_priorities: list[str] = Field(
+        default_factory=lambda: ["3 high"],
+        description="Zammad priorities whose setting counts as an escalation.",
+    )
     exit_outcomes: dict[str, Literal["exit", "abandon"]] = Field(
         default_factory=dict,
         description="How a caller leaving a queue unanswered without hanging up counts, per kind, as JSON: "

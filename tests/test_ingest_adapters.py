@@ -31,6 +31,7 @@ ADAPTER_OF = {
     "connect": "amazon-connect",
     "genesys": "genesys",
     "chatwoot": "chatwoot",
+    "zammad": "zammad",
 }
 CASES = sorted(p for p in FIXTURES.glob("*/*.json"))
 NO_AGE_LIMIT = Limits(max_age_seconds=float("inf"))
@@ -65,6 +66,13 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
         "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
         "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
+        "zammad": {
+            "ticket.created",
+            "ticket.replied",
+            "ticket.resolved",
+            "ticket.reopened",
+            "ticket.escalated",
+        },
     }
 
 
@@ -163,6 +171,15 @@ def test_contract_bodies_json_array_and_ndjson() -> None:
     ready, refused = address([one, {**two, "queue": ""}, {"type": "parcel.sent"}], NO_AGE_LIMIT, time.time())
     assert [a.key for a in ready] == [b"T1"]
     assert [(r.index, r.reason) for r in refused] == [(1, "invalid_value"), (2, "unknown_type")]
+
+
+def test_zammad_signature() -> None:
+    body = b'{"ticket": {"id": 81}}'
+    signed = signatures.zammad_signature("hmac-token", body)
+    assert signed == "sha1=" + __import__("hmac").new(b"hmac-token", body, "sha1").hexdigest()
+    assert signatures.zammad_valid("hmac-token", signed, body) is None
+    assert "bad X-Hub-Signature" in (signatures.zammad_valid("other", signed, body) or "")
+    assert signatures.zammad_valid("hmac-token", None, body) == "missing X-Hub-Signature"
 
 
 def test_signatures_of_zendesk_and_twilio() -> None:

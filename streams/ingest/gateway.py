@@ -7,6 +7,7 @@ Routes (docs/ingest.md says how to point each platform here):
 - ``POST /v1/webhooks/twilio-taskrouter``: TaskRouter callbacks, signed (or bearer token);
 - ``POST /v1/webhooks/amazon-connect`` and ``/v1/webhooks/genesys``: bearer token;
 - ``POST /v1/webhooks/chatwoot``: bearer token, or ``?token=`` in the URL Chatwoot is given;
+- ``POST /v1/webhooks/zammad``: Zammad's ``X-Hub-Signature`` (or bearer token);
 - ``GET /metrics``, ``/live``, ``/ready``.
 
 Answers: 202 with how many events went to Kafka; 400 not JSON (or form); 401 bad or missing
@@ -73,6 +74,8 @@ def lookups_from(settings: IngestSettings) -> Lookups:
         escalation_groups=frozenset(settings.zendesk_escalation_groups),
         escalation_priorities=frozenset(p.lower() for p in settings.zendesk_escalation_priorities),
         escalation_tags=frozenset(t.lower() for t in settings.zendesk_escalation_tags),
+        zammad_escalation_groups=frozenset(settings.zammad_escalation_groups),
+        zammad_escalation_priorities=frozenset(p.lower() for p in settings.zammad_escalation_priorities),
         exits=settings.exit_outcomes,
     )
 
@@ -91,6 +94,7 @@ class Gateway:
         self._secret = {
             "zendesk": reveal(settings.zendesk_signing_secret),
             "twilio-taskrouter": reveal(settings.twilio_auth_token),
+            "zammad": reveal(settings.zammad_webhook_token),
         }
         self._kafka_checked = 0.0
         self._kafka_up = False
@@ -195,7 +199,11 @@ class Gateway:
             else:
                 self._authorize(request)
             return dict(params)
-        if name == "zendesk" and secret and "X-Zendesk-Webhook-Signature" in request.headers:
+        if name == "zammad" and secret and "X-Hub-Signature" in request.headers:
+            why = signatures.zammad_valid(secret, request.headers["X-Hub-Signature"], body)
+            if why:
+                raise Refusal(401, "bad_signature", why)
+        elif name == "zendesk" and secret and "X-Zendesk-Webhook-Signature" in request.headers:
             why = signatures.zendesk_valid(
                 secret,
                 request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),

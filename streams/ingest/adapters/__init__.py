@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from streams.ingest.adapters import amazon_connect, asterisk, chatwoot, genesys, twilio_taskrouter, zendesk
+from streams.ingest.adapters import (
+    amazon_connect,
+    asterisk,
+    chatwoot,
+    genesys,
+    twilio_taskrouter,
+    zammad,
+    zendesk,
+)
 from streams.ingest.adapters.common import Lookups
 
 Adapter = Callable[[Any, Lookups], list[dict[str, Any]]]
@@ -21,5 +29,6 @@ WEBHOOKS: dict[str, Adapter] = {
     "amazon-connect": amazon_connect.events,
     "genesys": genesys.events,
     "chatwoot": chatwoot.events,
+    "zammad": zammad.events,
 }
 QUEUE_LOG: Adapter = asterisk.events
