@@ -33,6 +33,7 @@ TOKENS = {
 }
 ZENDESK_SECRET = "zendesk-signing-secret-0123"
 TWILIO_TOKEN = "twilio-auth-token-0123"
+ZAMMAD_TOKEN = "zammad-hmac-token-0123"
 QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-tech": "tech-support"}
 LOOKUPS = Lookups(queues={**QUEUES, "twilio:Sales": "sales"}, escalation_groups=frozenset({"360099"}))
 
@@ -46,6 +47,7 @@ def gateway(stack, name: str = "gateway", context: Any = None, **extra: str) -> 
         "CXPULSE_INGEST_TOKENS": json.dumps(TOKENS),
         "CXPULSE_ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
         "CXPULSE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "CXPULSE_ZAMMAD_WEBHOOK_TOKEN": ZAMMAD_TOKEN,
         "CXPULSE_INGEST_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CXPULSE_INGEST_QUEUES": json.dumps({**QUEUES, "twilio:Sales": "sales"}),
         "CXPULSE_ZENDESK_ESCALATION_GROUPS": json.dumps(["360099"]),
@@ -158,6 +160,28 @@ def chatwoot(event: str, at: float, **more: Any) -> dict:
     return {"event": event, **conversation, "updated_at": int(at), **more}
 
 
+def zammad(at: float, article: dict | None = None, **ticket: Any) -> dict:
+    """A Zammad trigger delivery about ticket 81 of the "Service Desk" group, opened by email."""
+    doc: dict[str, Any] = {
+        "ticket": {
+            "id": 81,
+            "group": {"id": 3, "name": "Service Desk"},
+            "priority": {"id": 2, "name": "2 normal"},
+            "state": "open",
+            "customer_id": 8,
+            "article_ids": [104],
+            "create_article_sender": "Customer",
+            "create_article_type": "email",
+            "created_at": rfc3339(at),
+            "updated_at": rfc3339(at),
+            **ticket,
+        }
+    }
+    if article is not None:
+        doc["article"] = article
+    return doc
+
+
 def status(previous: str, current: str) -> dict:
     return {
         "status": current,
@@ -247,6 +271,14 @@ def deliveries(now: float) -> list[tuple[str, Any]]:
         ("chatwoot", chatwoot("message_created", t + 170, id=3, message_type="outgoing", private=True,
                               sender={"id": 31, "type": "user"})),
         ("chatwoot", chatwoot("conversation_status_changed", t + 500, **status("open", "resolved"))),
+        # Zammad: created at t+50 by a customer's email; an internal note; the agent's first public
+        # article at t+290 (first response 240 s); closed at t+700.
+        ("zammad", zammad(t + 50, {"id": 104, "sender": "Customer", "created_at": rfc3339(t + 50)})),
+        ("zammad", zammad(t + 50, {"id": 105, "sender": "Agent", "internal": True, "created_by_id": 5,
+                                   "created_at": rfc3339(t + 200)}, article_ids=[104, 105])),
+        ("zammad", zammad(t + 50, {"id": 106, "sender": "Agent", "internal": False, "created_by_id": 5,
+                                   "created_at": rfc3339(t + 290)}, article_ids=[104, 105, 106])),
+        ("zammad", zammad(t + 50, state="closed", close_at=rfc3339(t + 700), updated_at=rfc3339(t + 700))),
     ]  # fmt: skip
 
 
@@ -291,6 +323,13 @@ def send(port: int, route: str, payload: Any, now: float) -> tuple[int, dict, di
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": signatures.twilio_signature(TWILIO_TOKEN, url, payload.items()),
         }
+    elif route == "zammad":
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature": signatures.zammad_signature(ZAMMAD_TOKEN, body),
+        }
+        return post(port, "/v1/webhooks/zammad", body, headers)
     elif route == "chatwoot":  # a bare URL: the token rides in it
         body = json.dumps(payload).encode()
         path = f"/v1/webhooks/chatwoot?token={TOKENS['chatwoot']}"
