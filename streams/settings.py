@@ -484,6 +484,11 @@ class IngestSettings(_Role):
     zendesk_escalation_tags: list[str] = Field(
         default_factory=lambda: ["escalated"], description="Zendesk tags whose adding counts as one."
     )
+    ingest_agent_queues: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Queues each vendor agent serves, for platforms whose agent events name none, as JSON, "
+        'e.g. {"1001@default": ["support"]} (FreeSWITCH mod_callcenter).',
+    )
     zammad_webhook_token: SecretStr | None = Field(
         None, description="HMAC token of the Zammad webhook, to check X-Hub-Signature. Secret."
     )

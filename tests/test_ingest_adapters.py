@@ -32,6 +32,7 @@ ADAPTER_OF = {
     "genesys": "genesys",
     "chatwoot": "chatwoot",
     "zammad": "zammad",
+    "freeswitch": "freeswitch",
 }
 CASES = sorted(p for p in FIXTURES.glob("*/*.json"))
 NO_AGE_LIMIT = Limits(max_age_seconds=float("inf"))
@@ -73,6 +74,7 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.reopened",
             "ticket.escalated",
         },
+        "freeswitch": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
     }
 
 
@@ -128,6 +130,23 @@ def test_each_kind_of_exit_counts_as_the_site_says() -> None:
     flow_out = json.loads((FIXTURES / "genesys" / "acd_end_flow_out.json").read_text())["payload"]
     counted = replace(LOOKUPS, exits={"flow_out": "abandon"})
     assert [e["type"] for e in WEBHOOKS["genesys"](flow_out, counted)] == ["call.abandoned"]
+
+
+def test_freeswitch_agents_take_their_queues_from_the_lookups_when_the_event_names_none() -> None:
+    status = {"Event-Subclass": "callcenter::info", "CC-Action": "agent-status-change",
+              "CC-Agent": "1002@default", "CC-Agent-Status": "Available",
+              "Event-Date-Timestamp": "1796029900000000"}  # fmt: skip
+    assert WEBHOOKS["freeswitch"](status, LOOKUPS)[0]["queues"] == []  # counted in no queue
+    served = replace(LOOKUPS, agent_queues={"1002@default": ("support", "sales")})
+    [doc] = WEBHOOKS["freeswitch"](status, served)
+    assert (doc["state"], doc["queues"], doc["occurred_at"]) == (
+        "available",
+        ["support", "sales"],
+        "2026-11-30T09:11:40Z",
+    )
+    timeout = json.loads((FIXTURES / "freeswitch" / "member_queue_end_timeout.json").read_text())["payload"]
+    counted = replace(LOOKUPS, exits={"timeout": "abandon"})
+    assert [e["type"] for e in WEBHOOKS["freeswitch"](timeout, counted)] == ["call.abandoned"]
 
 
 def test_an_unknown_exit_kind_is_refused_with_the_kinds() -> None:

@@ -14,8 +14,10 @@ from __future__ import annotations
 # ends unanswered), or an abandon. docs/ingest.md has the effect of each on the rates.
 EXIT_KINDS = {
     "key_press": "the caller pressed a key to leave (voicemail, callback): Asterisk EXITWITHKEY",
-    "timeout": "the queue's own timeout sent the caller on: Asterisk EXITWITHTIMEOUT, Genesys HOLD_TIMEOUT",
-    "empty_queue": "no agent could take calls, the caller was sent on: Asterisk EXITEMPTY",
+    "timeout": "the queue's own timeout sent the caller on: Asterisk EXITWITHTIMEOUT, Genesys HOLD_TIMEOUT, "
+    "FreeSWITCH TIMEOUT",
+    "empty_queue": "no agent could take calls, the caller was sent on: Asterisk EXITEMPTY, FreeSWITCH "
+    "NO_AGENT_TIMEOUT",
     "flow_out": "the flow took the caller out of the queue: Genesys FLOW_OUT",
     "transfer_out": "transferred out of the queue before an answer: Genesys TRANSFER",
 }

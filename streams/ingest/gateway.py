@@ -8,6 +8,7 @@ Routes (docs/ingest.md says how to point each platform here):
 - ``POST /v1/webhooks/amazon-connect`` and ``/v1/webhooks/genesys``: bearer token;
 - ``POST /v1/webhooks/chatwoot``: bearer token, or ``?token=`` in the URL Chatwoot is given;
 - ``POST /v1/webhooks/zammad``: Zammad's ``X-Hub-Signature`` (or bearer token);
+- ``POST /v1/webhooks/freeswitch``: mod_callcenter events as JSON, bearer token;
 - ``GET /metrics``, ``/live``, ``/ready``.
 
 Answers: 202 with how many events went to Kafka; 400 not JSON (or form); 401 bad or missing
@@ -74,6 +75,7 @@ def lookups_from(settings: IngestSettings) -> Lookups:
         escalation_groups=frozenset(settings.zendesk_escalation_groups),
         escalation_priorities=frozenset(p.lower() for p in settings.zendesk_escalation_priorities),
         escalation_tags=frozenset(t.lower() for t in settings.zendesk_escalation_tags),
+        agent_queues={agent: tuple(queues) for agent, queues in settings.ingest_agent_queues.items()},
         zammad_escalation_groups=frozenset(settings.zammad_escalation_groups),
         zammad_escalation_priorities=frozenset(p.lower() for p in settings.zammad_escalation_priorities),
         exits=settings.exit_outcomes,

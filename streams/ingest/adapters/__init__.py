@@ -14,6 +14,7 @@ from streams.ingest.adapters import (
     amazon_connect,
     asterisk,
     chatwoot,
+    freeswitch,
     genesys,
     twilio_taskrouter,
     zammad,
@@ -30,5 +31,6 @@ WEBHOOKS: dict[str, Adapter] = {
     "genesys": genesys.events,
     "chatwoot": chatwoot.events,
     "zammad": zammad.events,
+    "freeswitch": freeswitch.events,
 }
 QUEUE_LOG: Adapter = asterisk.events

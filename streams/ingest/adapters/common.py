@@ -49,6 +49,7 @@ class Lookups:
     escalation_groups: frozenset[str] = frozenset()
     escalation_priorities: frozenset[str] = frozenset({"urgent"})
     escalation_tags: frozenset[str] = frozenset({"escalated"})
+    agent_queues: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # vendor agent -> queues
     zammad_escalation_groups: frozenset[str] = frozenset()
     zammad_escalation_priorities: frozenset[str] = frozenset({"3 high"})
     exits: Mapping[str, str] = field(default_factory=dict)  # exit kind -> "exit" or "abandon"
