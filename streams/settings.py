@@ -492,6 +492,9 @@ class IngestSettings(_Role):
     zammad_webhook_token: SecretStr | None = Field(
         None, description="HMAC token of the Zammad webhook, to check X-Hub-Signature. Secret."
     )
+    intercom_client_secret: SecretStr | None = Field(
+        None, description="Client secret of the Intercom app, to check X-Hub-Signature. Secret."
+    )
     zammad_escalation_groups: list[str] = Field(
         default_factory=list, description="Zammad group names a ticket escalates to (its queue then)."
     )

@@ -327,7 +327,7 @@ def send(port: int, route: str, payload: Any, now: float) -> tuple[int, dict, di
         body = json.dumps(payload).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-Hub-Signature": signatures.zammad_signature(ZAMMAD_TOKEN, body),
+            "X-Hub-Signature": signatures.hub_signature(ZAMMAD_TOKEN, body),
         }
         return post(port, "/v1/webhooks/zammad", body, headers)
     elif route == "chatwoot":  # a bare URL: the token rides in it

@@ -33,6 +33,7 @@ ADAPTER_OF = {
     "chatwoot": "chatwoot",
     "zammad": "zammad",
     "freeswitch": "freeswitch",
+    "intercom": "intercom",
 }
 CASES = sorted(p for p in FIXTURES.glob("*/*.json"))
 NO_AGE_LIMIT = Limits(max_age_seconds=float("inf"))
@@ -75,6 +76,7 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.escalated",
         },
         "freeswitch": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
+        "intercom": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
     }
 
 
@@ -192,13 +194,14 @@ def test_contract_bodies_json_array_and_ndjson() -> None:
     assert [(r.index, r.reason) for r in refused] == [(1, "invalid_value"), (2, "unknown_type")]
 
 
-def test_zammad_signature() -> None:
+def test_zammad_and_intercom_signature() -> None:
     body = b'{"ticket": {"id": 81}}'
-    signed = signatures.zammad_signature("hmac-token", body)
+    signed = signatures.hub_signature("hmac-token", body)
     assert signed == "sha1=" + __import__("hmac").new(b"hmac-token", body, "sha1").hexdigest()
-    assert signatures.zammad_valid("hmac-token", signed, body) is None
-    assert "bad X-Hub-Signature" in (signatures.zammad_valid("other", signed, body) or "")
-    assert signatures.zammad_valid("hmac-token", None, body) == "missing X-Hub-Signature"
+    setting = "CXPULSE_ZAMMAD_WEBHOOK_TOKEN"
+    assert signatures.hub_valid("hmac-token", signed, body, setting) is None
+    assert setting in (signatures.hub_valid("other", signed, body, setting) or "")
+    assert signatures.hub_valid("hmac-token", None, body, setting) == "missing X-Hub-Signature"
 
 
 def test_signatures_of_zendesk_and_twilio() -> None:

@@ -9,6 +9,7 @@ Routes (docs/ingest.md says how to point each platform here):
 - ``POST /v1/webhooks/chatwoot``: bearer token, or ``?token=`` in the URL Chatwoot is given;
 - ``POST /v1/webhooks/zammad``: Zammad's ``X-Hub-Signature`` (or bearer token);
 - ``POST /v1/webhooks/freeswitch``: mod_callcenter events as JSON, bearer token;
+- ``POST /v1/webhooks/intercom``: Intercom's ``X-Hub-Signature`` (or bearer token);
 - ``GET /metrics``, ``/live``, ``/ready``.
 
 Answers: 202 with how many events went to Kafka; 400 not JSON (or form); 401 bad or missing
@@ -64,6 +65,8 @@ class IngestMetrics:
         self.kafka_up = made["ingest_kafka_up"]
 
 
+# Platforms that sign with X-Hub-Signature (HMAC-SHA1 of the body), and the setting of their secret.
+HUB_SIGNED = {"zammad": "CXPULSE_ZAMMAD_WEBHOOK_TOKEN", "intercom": "CXPULSE_INTERCOM_CLIENT_SECRET"}
 # Platforms whose webhooks are a bare URL (no custom header, no signature): the token rides in it.
 TOKEN_IN_URL = frozenset({"chatwoot"})
 
@@ -97,6 +100,7 @@ class Gateway:
             "zendesk": reveal(settings.zendesk_signing_secret),
             "twilio-taskrouter": reveal(settings.twilio_auth_token),
             "zammad": reveal(settings.zammad_webhook_token),
+            "intercom": reveal(settings.intercom_client_secret),
         }
         self._kafka_checked = 0.0
         self._kafka_up = False
@@ -201,8 +205,8 @@ class Gateway:
             else:
                 self._authorize(request)
             return dict(params)
-        if name == "zammad" and secret and "X-Hub-Signature" in request.headers:
-            why = signatures.zammad_valid(secret, request.headers["X-Hub-Signature"], body)
+        if name in HUB_SIGNED and secret and "X-Hub-Signature" in request.headers:
+            why = signatures.hub_valid(secret, request.headers["X-Hub-Signature"], body, HUB_SIGNED[name])
             if why:
                 raise Refusal(401, "bad_signature", why)
         elif name == "zendesk" and secret and "X-Zendesk-Webhook-Signature" in request.headers:

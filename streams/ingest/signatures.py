@@ -43,18 +43,18 @@ def zendesk_valid(
     return _fresh(timestamp, now, window)
 
 
-def zammad_signature(token: str, body: bytes) -> str:
-    """What Zammad sends as ``X-Hub-Signature``: ``sha1=`` and the hex HMAC-SHA1 of the body."""
+def hub_signature(token: str, body: bytes) -> str:
+    """What Zammad and Intercom send as ``X-Hub-Signature``: ``sha1=`` and the hex HMAC-SHA1 of the body."""
     return "sha1=" + hmac.new(token.encode(), body, hashlib.sha1).hexdigest()
 
 
-def zammad_valid(token: str, signature: str | None, body: bytes) -> str | None:
-    """None if the request is Zammad's; otherwise why not. Zammad signs no delivery time: a
-    retried delivery is caught by its event ids, which the worker counts once."""
+def hub_valid(token: str, signature: str | None, body: bytes, setting: str) -> str | None:
+    """None if ``X-Hub-Signature`` is the body's under ``token``; otherwise why not. Neither
+    platform signs a delivery time: a retried delivery is caught by its event ids, counted once."""
     if not signature:
         return "missing X-Hub-Signature"
-    if not hmac.compare_digest(zammad_signature(token, body).encode(), signature.strip().encode()):
-        return "bad X-Hub-Signature (is CXPULSE_ZAMMAD_WEBHOOK_TOKEN the webhook's HMAC token?)"
+    if not hmac.compare_digest(hub_signature(token, body).encode(), signature.strip().encode()):
+        return f"bad X-Hub-Signature (is {setting} the webhook's secret?)"
     return None
 
 

@@ -16,6 +16,7 @@ from streams.ingest.adapters import (
     chatwoot,
     freeswitch,
     genesys,
+    intercom,
     twilio_taskrouter,
     zammad,
     zendesk,
@@ -32,5 +33,6 @@ WEBHOOKS: dict[str, Adapter] = {
     "chatwoot": chatwoot.events,
     "zammad": zammad.events,
     "freeswitch": freeswitch.events,
+    "intercom": intercom.events,
 }
 QUEUE_LOG: Adapter = asterisk.events
