@@ -58,11 +58,14 @@ def ingest(ctx: click.Context, port: int | None, loglevel: str, **options: Any) 
 
     logging.basicConfig(level=loglevel.upper(), format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s")
     settings = load_settings(ingest_port=port, **options)
-    secrets = (settings.ingest_senders(), settings.zendesk_signing_secret, settings.twilio_auth_token)
-    if not any(secrets):
+    from streams.ingest.adapters import PLATFORMS
+
+    signing = sorted({p.signed.secret_setting for p in PLATFORMS.values() if p.signed is not None})
+    if not settings.ingest_senders() and not any(getattr(settings, name) for name in signing):
         raise click.ClickException(
             "no sender can be authenticated: set CXPULSE_INGEST_TOKENS (and/or "
-            "CXPULSE_ZENDESK_SIGNING_SECRET, CXPULSE_TWILIO_AUTH_TOKEN); see docs/ingest.md"
+            + ", ".join(f"CXPULSE_{name.upper()}" for name in signing)
+            + "); see docs/ingest.md"
         )
     from streams.cli.processes import port_in_use
 

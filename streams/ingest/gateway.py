@@ -33,8 +33,8 @@ from metrics.definitions import INGEST_SERIES
 from metrics.export.worker import metric_for
 from streams import web_config
 from streams.ingest import signatures
-from streams.ingest.adapters import WEBHOOKS, Adapter
-from streams.ingest.adapters.common import Lookups, Unmappable
+from streams.ingest.adapters import PLATFORMS, WEBHOOKS, Adapter
+from streams.ingest.adapters.common import Delivery, Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address, parse_body
 from streams.ingest.sink import KafkaSink, Unavailable
 from streams.settings import IngestSettings, Settings, reveal
@@ -65,12 +65,6 @@ class IngestMetrics:
         self.kafka_up = made["ingest_kafka_up"]
 
 
-# Platforms that sign with X-Hub-Signature (HMAC-SHA1 of the body), and the setting of their secret.
-HUB_SIGNED = {"zammad": "CXPULSE_ZAMMAD_WEBHOOK_TOKEN", "intercom": "CXPULSE_INTERCOM_CLIENT_SECRET"}
-# Platforms whose webhooks are a bare URL (no custom header, no signature): the token rides in it.
-TOKEN_IN_URL = frozenset({"chatwoot"})
-
-
 def lookups_from(settings: IngestSettings) -> Lookups:
     return Lookups(
         queues=settings.ingest_queues,
@@ -96,11 +90,10 @@ class Gateway:
         # The worker's own limits, for webhooks too: what it would dead-letter (an event older
         # than CXPULSE_MAX_AGE_DAYS, say) is answered 422 here, where the sender can act on it.
         self.limits = settings.limits()
-        self._secret = {
-            "zendesk": reveal(settings.zendesk_signing_secret),
-            "twilio-taskrouter": reveal(settings.twilio_auth_token),
-            "zammad": reveal(settings.zammad_webhook_token),
-            "intercom": reveal(settings.intercom_client_secret),
+        self._secret = {  # each signing platform's secret, from its setting
+            route: reveal(getattr(settings, p.signed.secret_setting))
+            for route, p in PLATFORMS.items()
+            if p.signed is not None
         }
         self._kafka_checked = 0.0
         self._kafka_up = False
@@ -189,39 +182,22 @@ class Gateway:
         return handle
 
     async def _verified_payload(self, name: str, request: web.Request, body: bytes) -> Any:
-        """The request's payload once its sender is proven: by signature where the platform signs."""
-        secret = self._secret.get(name)
-        now = self.clock()
-        window = self.settings.ingest_replay_window_seconds
-        if name == "twilio-taskrouter":
-            form = await request.post()
-            params = [(k, str(v)) for k, v in form.items()]
-            if secret and "X-Twilio-Signature" in request.headers:
-                base = self.settings.ingest_public_url
-                url = f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
-                why = signatures.twilio_valid(secret, url, params, request.headers["X-Twilio-Signature"])
-                if why:
-                    raise Refusal(401, "bad_signature", why)
-            else:
-                self._authorize(request)
-            return dict(params)
-        if name in HUB_SIGNED and secret and "X-Hub-Signature" in request.headers:
-            why = signatures.hub_valid(secret, request.headers["X-Hub-Signature"], body, HUB_SIGNED[name])
-            if why:
-                raise Refusal(401, "bad_signature", why)
-        elif name == "zendesk" and secret and "X-Zendesk-Webhook-Signature" in request.headers:
-            why = signatures.zendesk_valid(
-                secret,
-                request.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
-                request.headers.get("X-Zendesk-Webhook-Signature"),
-                body,
-                now,
-                window,
-            )
+        """The request's payload once its sender is proven: by the platform's signature where it
+        signs and the request carries one, else by a bearer token."""
+        platform = PLATFORMS[name]
+        form = [(k, str(v)) for k, v in (await request.post()).items()] if platform.form else []
+        signed, secret = platform.signed, self._secret.get(name)
+        if signed is not None and secret and signed.header in request.headers:
+            base = self.settings.ingest_public_url
+            url = f"{base.rstrip('/')}{request.path_qs}" if base else str(request.url)
+            window = self.settings.ingest_replay_window_seconds
+            why = signed.check(secret, Delivery(request.headers, body, url, form, self.clock(), window))
             if why:
                 raise Refusal(401, "bad_signature", why)
         else:
-            self._authorize(request, in_url=name in TOKEN_IN_URL)
+            self._authorize(request, in_url=platform.token_in_url)
+        if platform.form:
+            return dict(form)
         try:
             docs = parse_body(body, "application/json")
         except ValueError as exc:

@@ -21,18 +21,23 @@ from streams.ingest.adapters import (
     zammad,
     zendesk,
 )
-from streams.ingest.adapters.common import Lookups
+from streams.ingest.adapters.common import Lookups, Platform
 
 Adapter = Callable[[Any, Lookups], list[dict[str, Any]]]
 
-WEBHOOKS: dict[str, Adapter] = {
-    "zendesk": zendesk.events,
-    "twilio-taskrouter": twilio_taskrouter.events,
-    "amazon-connect": amazon_connect.events,
-    "genesys": genesys.events,
-    "chatwoot": chatwoot.events,
-    "zammad": zammad.events,
-    "freeswitch": freeswitch.events,
-    "intercom": intercom.events,
+# Every webhook platform, by its route: one module each (docs/ingest.md, "Adding a platform").
+PLATFORMS: dict[str, Platform] = {
+    p.route: p
+    for p in (
+        zendesk.PLATFORM,
+        twilio_taskrouter.PLATFORM,
+        amazon_connect.PLATFORM,
+        genesys.PLATFORM,
+        chatwoot.PLATFORM,
+        zammad.PLATFORM,
+        freeswitch.PLATFORM,
+        intercom.PLATFORM,
+    )
 }
+WEBHOOKS: dict[str, Adapter] = {route: p.events for route, p in PLATFORMS.items()}
 QUEUE_LOG: Adapter = asterisk.events

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # Contact states of Amazon Connect's agent snapshot that keep the agent busy, or in after-contact work.
 BUSY_CONTACTS = frozenset({"CONNECTING", "CONNECTED", "CONNECTED_ONHOLD"})
@@ -110,3 +110,6 @@ def agent_events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str,
             )
         )
     return out
+
+
+PLATFORM = Platform("amazon-connect", events)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # Inbox channel types → the channel names the lookups know.
 CHANNELS = {
@@ -127,3 +127,6 @@ def _when(payload: Mapping[str, Any], *fields: str) -> str:
 
 def _seconds(at: str) -> float:
     return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+
+
+PLATFORM = Platform("chatwoot", events, token_in_url=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -105,3 +105,38 @@ def event(type_: str, event_id: str, occurred_at: str, **fields: Any) -> dict[st
     doc = {"type": type_, "event_id": event_id, "occurred_at": occurred_at}
     doc.update({k: str(v) if k.endswith("_id") else v for k, v in fields.items() if v not in (None, "")})
     return doc
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a platform's signature check may read of a request."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    url: str  # as the platform called it (CXPULSE_INGEST_PUBLIC_URL behind a proxy)
+    form: list[tuple[str, str]]  # a form request's fields; empty for JSON
+    now: float
+    window: float  # CXPULSE_INGEST_REPLAY_WINDOW_SECONDS, for platforms that sign a time
+
+
+@dataclass(frozen=True)
+class Signed:
+    """How a platform signs its requests: the header that carries the signature, the setting that
+    holds the secret, and the check (secret, request) → why it fails, or None."""
+
+    header: str
+    secret_setting: str
+    check: Callable[[str, Delivery], str | None]
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Everything the gateway needs of a platform: its route (``/v1/webhooks/<route>``), how a
+    request is read (JSON, or a form), how its sender is proven (a signature where it signs,
+    else a bearer token — in the URL for platforms that cannot set a header) and its events."""
+
+    route: str
+    events: Callable[[Any, Lookups], list[dict[str, Any]]]
+    form: bool = False
+    signed: Signed | None = None
+    token_in_url: bool = False

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 STATUSES = {
     "available": "available",
@@ -109,3 +109,6 @@ def _time(payload: Mapping[str, Any], field: str | None = None) -> str:
         return moment(value)
     micros = required(payload, "Event-Date-Timestamp")
     return moment(int(micros) / 1_000_000)
+
+
+PLATFORM = Platform("freeswitch", events)

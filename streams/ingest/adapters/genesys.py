@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # acdOutcome values that are exits: the call left the queue unanswered, the caller still there.
 EXITS = {"FLOW_OUT": "flow_out", "HOLD_TIMEOUT": "timeout", "TRANSFER": "transfer_out"}
@@ -66,3 +66,6 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
         return [event("call.ended", f"genesys:{conversation}:ended", at,
                       queue=lookups.queue("genesys", queue_id), **common)]  # fmt: skip
     return []
+
+
+PLATFORM = Platform("genesys", events)

@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest import signatures
+from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
 SOURCES = {"conversation": "chat", "email": "email", "push": "chat", "facebook": "facebook",
            "twitter": "twitter", "whatsapp": "whatsapp", "sms": "sms", "phone_call": "phone"}  # fmt: skip
@@ -61,3 +62,16 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     if topic == "conversation.admin.opened":
         return [event("ticket.reopened", f"intercom:{notification}", at, **common)]
     return []  # assigned, snoozed, notes, ratings, ...: no KPI of the contract
+
+
+PLATFORM = Platform(
+    "intercom",
+    events,
+    signed=Signed(
+        "X-Hub-Signature",
+        "intercom_client_secret",
+        lambda secret, d: signatures.hub_valid(
+            secret, d.headers.get("X-Hub-Signature"), d.body, "CXPULSE_INTERCOM_CLIENT_SECRET"
+        ),
+    ),
+)

@@ -21,7 +21,8 @@ from typing import Any
 
 import orjson
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest import signatures
+from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
 STEPS = {
     "task.created": "call.queued",
@@ -101,3 +102,15 @@ def _attributes(raw: Any, what: str = "TaskAttributes") -> dict[str, Any]:
     except orjson.JSONDecodeError:
         raise Unmappable(f"{what} is not JSON") from None
     return value if isinstance(value, dict) else {}
+
+
+PLATFORM = Platform(
+    "twilio-taskrouter",
+    events,
+    form=True,
+    signed=Signed(
+        "X-Twilio-Signature",
+        "twilio_auth_token",
+        lambda secret, d: signatures.twilio_valid(secret, d.url, d.form, d.headers.get("X-Twilio-Signature")),
+    ),
+)

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest import signatures
+from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
 CLOSED = {"closed", "merged"}
 
@@ -87,3 +88,16 @@ def _first_article(ticket: Mapping[str, Any], article: Mapping[str, Any]) -> boo
 def _escalated(ticket: Mapping[str, Any], group: str, lookups: Lookups) -> bool:
     priority = (_name(ticket.get("priority")) or "").lower()
     return group in lookups.zammad_escalation_groups or priority in lookups.zammad_escalation_priorities
+
+
+PLATFORM = Platform(
+    "zammad",
+    events,
+    signed=Signed(
+        "X-Hub-Signature",
+        "zammad_webhook_token",
+        lambda secret, d: signatures.hub_valid(
+            secret, d.headers.get("X-Hub-Signature"), d.body, "CXPULSE_ZAMMAD_WEBHOOK_TOKEN"
+        ),
+    ),
+)

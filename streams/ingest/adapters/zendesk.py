@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from streams.ingest.adapters.common import Lookups, Unmappable, event, moment, required
+from streams.ingest import signatures
+from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
 PREFIX = "zen:event-type:ticket."
 SOLVED = {"solved", "closed"}
@@ -91,3 +92,21 @@ def _author(author: Mapping[str, Any]) -> str:
 
 def _agent(author: Mapping[str, Any]) -> str | None:
     return str(author["id"]) if author.get("is_staff") and author.get("id") is not None else None
+
+
+PLATFORM = Platform(
+    "zendesk",
+    events,
+    signed=Signed(
+        "X-Zendesk-Webhook-Signature",
+        "zendesk_signing_secret",
+        lambda secret, d: signatures.zendesk_valid(
+            secret,
+            d.headers.get("X-Zendesk-Webhook-Signature-Timestamp"),
+            d.headers.get("X-Zendesk-Webhook-Signature"),
+            d.body,
+            d.now,
+            d.window,
+        ),
+    ),
+)
