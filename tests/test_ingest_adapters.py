@@ -24,6 +24,7 @@ LOOKUPS = Lookups(
         "genesys:q-tech": "tech-support",
     },
     escalation_groups=frozenset({"360099"}),
+    agent_queues={"8f2a-user": ("q-tech",)},
 )
 ADAPTER_OF = {
     "zendesk": "zendesk",
@@ -66,7 +67,7 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
         },
         "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
-        "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended"},
+        "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
         "zammad": {
             "ticket.created",

@@ -1,6 +1,8 @@
 """Genesys Cloud conversation detail events → call events.
 
-A Genesys notification carries ``topicName``
+Agents: ``v2.users.<id>.routingStatus`` (IDLE available, INTERACTING busy, NOT_RESPONDING away)
+and ``v2.users.<id>.presence`` (off queue: Offline offline, any other presence away), in the user's
+queues from the lookups. A Genesys notification carries ``topicName``
 (``v2.detail.events.conversation.<id>.acd.start`` …) and ``eventBody`` with ``conversationId``,
 ``queueId``, ``mediaType``, ``eventTime`` (Unix milliseconds) and, on ``acd.end``, the
 ``acdOutcome``; ``acw`` (after-call work done) ends the handling. Through Amazon EventBridge
@@ -17,6 +19,9 @@ from typing import Any
 
 from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
+# An agent's routing status (on queue) and presence (off queue) → the contract's agent states.
+ROUTING = {"IDLE": "available", "INTERACTING": "busy", "COMMUNICATING": "busy", "NOT_RESPONDING": "away"}
+PRESENCE = {"offline": "offline", "on queue": None}  # on queue: the routing status says which state
 # acdOutcome values that are exits: the call left the queue unanswered, the caller still there.
 EXITS = {"FLOW_OUT": "flow_out", "HOLD_TIMEOUT": "timeout", "TRANSFER": "transfer_out"}
 
@@ -29,6 +34,8 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
         payload = detail
     topic = str(payload.get("topicName", ""))
     body = payload.get("eventBody")
+    if topic.startswith("v2.users.") and isinstance(body, Mapping):
+        return _agent(topic, body, lookups)
     if not topic.startswith("v2.detail.events.conversation.") or not isinstance(body, Mapping):
         raise Unmappable("not a Genesys conversation detail event: no topicName/eventBody")
     parts = topic.split(".")
@@ -66,6 +73,33 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
         return [event("call.ended", f"genesys:{conversation}:ended", at,
                       queue=lookups.queue("genesys", queue_id), **common)]  # fmt: skip
     return []
+
+
+def _agent(topic: str, body: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+    """``v2.users.<id>.routingStatus`` and ``….presence``: the agent's state, in the queues the
+    lookups give the user (``CXPULSE_INGEST_AGENT_QUEUES``; Genesys names none in these topics).
+    Off queue, any presence but Offline is away: the agent is there, not taking contacts."""
+    user = topic.split(".")[2]
+    if topic.endswith(".routingStatus"):
+        routing = body.get("routingStatus") or {}
+        status = str(routing.get("status", "")).upper()
+        if status == "OFF_QUEUE":
+            return []  # the presence event says what the agent does instead
+        state = ROUTING.get(status)
+        at = routing.get("startTime")
+    elif topic.endswith(".presence"):
+        definition = body.get("presenceDefinition") or {}
+        presence = str(definition.get("systemPresence", "")).lower()
+        state = PRESENCE.get(presence, "away")
+        at = body.get("modifiedDate")
+    else:
+        return []
+    if state is None or not at:
+        return []
+    step = topic.rsplit(".", 1)[1]
+    queues = [lookups.queue("genesys", q) for q in lookups.agent_queues.get(user, ())]
+    return [event("agent.state_changed", f"genesys:{user}:{step}:{at}", moment(at), agent_id=user,
+                  state=state, queues=queues, channel="phone")]  # fmt: skip
 
 
 PLATFORM = Platform("genesys", events)
