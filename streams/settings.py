@@ -489,6 +489,9 @@ class IngestSettings(_Role):
         description="Queues each vendor agent serves, for platforms whose agent events name none, as JSON, "
         'e.g. {"1001@default": ["support"]} (FreeSWITCH mod_callcenter).',
     )
+    freeswitch_password: SecretStr | None = Field(
+        None, description="Password of FreeSWITCH's event socket, for `cxpulse ingest freeswitch`. Secret."
+    )
     zammad_webhook_token: SecretStr | None = Field(
         None, description="HMAC token of the Zammad webhook, to check X-Hub-Signature. Secret."
     )

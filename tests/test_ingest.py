@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -567,3 +569,130 @@ def test_a_broker_without_idempotent_producers_is_named_with_the_setting_that_he
         assert _get(lenient.port, "/ready") == (200, "ready\n")
     finally:
         broker.stop()
+
+
+class EventSocket:
+    """FreeSWITCH's event socket as mod_event_socket speaks it (a TCP text protocol): asks for
+    the password, takes the subscription, then sends each connection's events and hangs up."""
+
+    def __init__(self, password: str, sessions: list[list[dict]]) -> None:
+        self.password = password
+        self.sessions = list(sessions)  # one list of events per connection, in order
+        self.logins: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.sessions:
+            conn, _ = self.server.accept()
+            with conn:
+                reader = conn.makefile("rb")
+                conn.sendall(b"Content-Type: auth/request\n\n")
+                login = self._command(reader)
+                self.logins.append(login)
+                if login != f"auth {self.password}":
+                    conn.sendall(b"Content-Type: command/reply\nReply-Text: -ERR invalid\n\n")
+                    continue
+                conn.sendall(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
+                assert self._command(reader) == "event json CUSTOM callcenter::info"
+                conn.sendall(b"Content-Type: command/reply\nReply-Text: +OK event listener enabled json\n\n")
+                for doc in self.sessions.pop(0):
+                    body = json.dumps(doc).encode()
+                    conn.sendall(b"Content-Length: %d\nContent-Type: text/event-json\n\n" % len(body) + body)
+                    time.sleep(0.05)
+                time.sleep(0.5)
+                conn.sendall(b"Content-Type: text/disconnect-notice\nContent-Length: 0\n\n")
+
+    @staticmethod
+    def _command(reader: Any) -> str:
+        lines = []
+        while (line := reader.readline().rstrip(b"\r\n")) or not lines:
+            if line:
+                lines.append(line.decode())
+        return lines[0]
+
+
+def callcenter(action: str, at: float, **headers: str) -> dict:
+    return {
+        "Event-Name": "CUSTOM",
+        "Event-Subclass": "callcenter::info",
+        "CC-Action": action,
+        "CC-Queue": "support@default",
+        "Event-Date-Timestamp": str(int(at * 1_000_000)),
+        **headers,
+    }
+
+
+def test_freeswitch_event_socket_follower_reconnects_and_gives_exact_kpis(stack, kafka, tmp_path):
+    worker = stack.worker()
+    worker.wait_assigned(stack.partitions)
+    t = time.time() - 600
+    first = [
+        callcenter(
+            "member-queue-start", t, **{"CC-Member-UUID": "m-1", "CC-Member-Joined-Time": str(int(t))}
+        ),
+        callcenter(
+            "bridge-agent-start",
+            t + 9,
+            **{
+                "CC-Member-UUID": "m-1",
+                "CC-Agent": "1001@default",
+                "CC-Agent-Answered-Time": str(int(t + 9)),
+            },
+        ),
+        callcenter(
+            "member-queue-start",
+            t + 20,
+            **{"CC-Member-UUID": "m-2", "CC-Member-Joined-Time": str(int(t + 20))},
+        ),
+        callcenter(
+            "member-queue-end",
+            t + 80,
+            **{
+                "CC-Member-UUID": "m-2",
+                "CC-Cause": "Cancel",
+                "CC-Cancel-Reason": "BREAK_OUT",
+                "CC-Member-Leaving-Time": str(int(t + 80)),
+            },
+        ),
+    ]
+    second = [  # after FreeSWITCH closed the socket: the follower comes back for these
+        callcenter(
+            "bridge-agent-end",
+            t + 300,
+            **{
+                "CC-Member-UUID": "m-1",
+                "CC-Agent": "1001@default",
+                "CC-Bridge-Terminated-Time": str(int(t + 300)),
+            },
+        ),
+        callcenter(
+            "member-queue-start",
+            t + 310,
+            **{"CC-Member-UUID": "m-3", "CC-Member-Joined-Time": str(int(t + 310))},
+        ),
+        callcenter(
+            "member-queue-end",
+            t + 400,
+            **{
+                "CC-Member-UUID": "m-3",
+                "CC-Cause": "Cancel",
+                "CC-Cancel-Reason": "TIMEOUT",
+                "CC-Member-Leaving-Time": str(int(t + 400)),
+            },
+        ),
+    ]
+    socket_server = EventSocket("ClueCon-test", [first, second])
+    env = {**stack.env(free_port()), "CXPULSE_FREESWITCH_PASSWORD": "ClueCon-test"}
+    command = ("ingest", "freeswitch", f"127.0.0.1:{socket_server.port}", "--quiet")
+    follower = WorkerProcess(env, tmp_path, "freeswitch", command=command)
+    stack.workers.append(follower)
+    follower.start()
+    events = [e for doc in first + second for e in WEBHOOKS["freeswitch"](doc, LOOKUPS)]
+    assert [e["type"] for e in events][-1] == "call.ended"  # TIMEOUT: an exit, not an abandon
+    try:
+        assert_exact(worker, events, timeout=90)
+    finally:
+        follower.stop()
+    assert socket_server.logins == ["auth ClueCon-test", "auth ClueCon-test"]  # one reconnection

@@ -110,9 +110,10 @@ def asterisk_queue_log(
 ) -> None:
     """Follow Asterisk's queue_log (like tail -F) and send its calls to Kafka.
 
-    ENTERQUEUE, CONNECT, ABANDON, EXITWITHKEY, COMPLETEAGENT and COMPLETECALLER become call
-    events. The position is saved after Kafka acknowledged each batch, so a restart neither
-    skips nor repeats a line; log rotation (rename or copytruncate) is followed.
+    ENTERQUEUE, CONNECT, ABANDON, COMPLETEAGENT and COMPLETECALLER become call events, and
+    EXITWITHKEY, EXITWITHTIMEOUT and EXITEMPTY exits (CXPULSE_EXIT_OUTCOMES). The position is
+    saved after Kafka acknowledged each batch, so a restart neither skips nor repeats a line;
+    log rotation (rename or copytruncate) is followed.
     """
     from streams.ingest.gateway import lookups_from
     from streams.ingest.queue_log import QueueLogFollower
@@ -145,3 +146,56 @@ def asterisk_queue_log(
 
     asyncio.run(main())
     click.echo(f"stopped: {follower.sent} events sent, {follower.skipped} lines skipped", err=True)
+
+
+@ingest.command("freeswitch")
+@click.argument("address", metavar="HOST:PORT", default="127.0.0.1:8021")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+@click.pass_obj
+def freeswitch_socket(options: dict[str, Any], address: str, quiet: bool) -> None:
+    """Read mod_callcenter events from FreeSWITCH's event socket and send them to Kafka.
+
+    \b
+    Connects to HOST:PORT (default 127.0.0.1:8021) with CXPULSE_FREESWITCH_PASSWORD,
+    subscribes to CUSTOM callcenter::info, and sends each event as the freeswitch webhook
+    would (docs/ingest.md): calls queued, answered, abandoned (BREAK_OUT), exits, agent states.
+    A lost connection is retried; events FreeSWITCH fired meanwhile are not kept by it.
+    """
+    from streams.ingest.event_socket import EventSocketFollower, RefusedLogin
+    from streams.ingest.gateway import lookups_from
+
+    logging.basicConfig(level="INFO", format="[%(asctime)s] [%(levelname)s] %(name)s: %(message)s")
+    settings = load_settings(**(options or {}))
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"{address!r}: give HOST:PORT, e.g. 127.0.0.1:8021")
+    password = settings.freeswitch_password
+    if password is None:
+        raise click.ClickException("set CXPULSE_FREESWITCH_PASSWORD (event_socket.conf.xml's password)")
+    last = [0.0]
+
+    def progress(events: int) -> None:
+        if not quiet and time.monotonic() - last[0] > 2:
+            last[0] = time.monotonic()
+            click.echo(f"freeswitch: {follower.sent} events sent, {follower.skipped} skipped", err=True)
+
+    follower = EventSocketFollower(host, int(port), password.get_secret_value(), _sink(settings),
+                                   lookups_from(settings), settings.limits(), on_batch=progress)  # fmt: skip
+    click.echo(f"reading mod_callcenter events from {host}:{port}", err=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await follower.run(stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await follower.sink.close()
+
+    try:
+        asyncio.run(main())
+    except RefusedLogin as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"stopped: {follower.sent} events sent, {follower.skipped} skipped", err=True)

@@ -1,0 +1,181 @@
+"""Read FreeSWITCH ``mod_callcenter`` events from the event socket and send them to Kafka.
+
+The follower connects to FreeSWITCH's event socket (``mod_event_socket``, port 8021 by
+default) as an inbound client: it answers the ``auth/request`` with the socket's password,
+subscribes to ``CUSTOM callcenter::info`` as JSON, and maps each event with the FreeSWITCH adapter
+(:mod:`streams.ingest.adapters.freeswitch`) into the same idempotent ``acks=all`` producer as the
+gateway, each acknowledged by Kafka before the next is read.
+
+A lost connection (FreeSWITCH restarting, the network) is retried with a growing pause, up to
+30 s. The event socket keeps nothing for a client that is away: events of that time are not
+sent, and the log says how long the follower was disconnected. Every event it does send keeps
+its vendor-derived id, so one sent twice (Kafka unavailable mid-batch, then retried) counts once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from metrics.contract.validation import Limits
+from streams.ingest.adapters import freeswitch
+from streams.ingest.adapters.common import Lookups, Unmappable
+from streams.ingest.contract_batch import Addressed, address_one
+from streams.ingest.sink import KafkaSink, Unavailable
+
+log = logging.getLogger("cxpulse.ingest.freeswitch")
+SUBSCRIBE = b"event json CUSTOM callcenter::info\n\n"
+MAX_PAUSE_SECONDS = 30.0
+
+
+class RefusedLogin(RuntimeError):
+    """The event socket did not accept the password."""
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[dict[str, str], bytes]:
+    """One event-socket message: its header lines up to a blank line, and a body of
+    ``Content-Length`` bytes when there is one."""
+    headers: dict[str, str] = {}
+    while True:
+        line = (await reader.readuntil(b"\n")).decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if headers:
+                break
+            continue  # blank lines between messages
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    length = int(headers.get("Content-Length", "0") or 0)
+    body = await reader.readexactly(length) if length else b""
+    return headers, body
+
+
+class EventSocketFollower:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        password: str,
+        sink: KafkaSink,
+        lookups: Lookups,
+        limits: Limits,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.host, self.port, self.password = host, port, password
+        self.sink = sink
+        self.lookups = lookups
+        self.limits = limits
+        self.on_batch = on_batch  # (events sent), for progress output
+        self.sent = 0
+        self.skipped = 0
+        self.connections = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        pause = 1.0
+        lost_at: float | None = None
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+            except OSError as exc:
+                log.warning("event socket %s:%d unreachable (%s); retrying in %.0f s", self.host, self.port,
+                            exc, pause)  # fmt: skip
+                await _pause(stop, pause)
+                pause = min(MAX_PAUSE_SECONDS, pause * 2)
+                continue
+            try:
+                await self._login(reader, writer)
+                self.connections += 1
+                if lost_at is not None:
+                    log.warning("reconnected after %.0f s: FreeSWITCH sent those seconds' events to nobody",
+                                time.monotonic() - lost_at)  # fmt: skip
+                pause = 1.0
+                await self._follow(reader, stop)
+            except RefusedLogin:
+                raise
+            except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
+                log.warning("event socket connection lost (%s); reconnecting", exc or type(exc).__name__)
+                lost_at = time.monotonic()
+                await _pause(stop, pause)
+                pause = min(MAX_PAUSE_SECONDS, pause * 2)
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+
+    async def _login(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        headers, _ = await read_frame(reader)
+        if headers.get("Content-Type") != "auth/request":
+            raise ConnectionError(f"not an event socket: it opened with {headers}")
+        writer.write(f"auth {self.password}\n\n".encode())
+        await writer.drain()
+        headers, _ = await read_frame(reader)
+        if not headers.get("Reply-Text", "").startswith("+OK"):
+            raise RefusedLogin(
+                f"the event socket refused the password ({headers.get('Reply-Text', '')}): "
+                "check CXPULSE_FREESWITCH_PASSWORD against event_socket.conf.xml"
+            )
+        writer.write(SUBSCRIBE)
+        await writer.drain()
+        headers, _ = await read_frame(reader)
+        if not headers.get("Reply-Text", "").startswith("+OK"):
+            raise ConnectionError(f"subscribing to callcenter::info failed: {headers.get('Reply-Text')}")
+
+    async def _follow(self, reader: asyncio.StreamReader, stop: asyncio.Event) -> None:
+        """Read events until the connection ends, each sent and acknowledged before the next is
+        read (a call centre's queue events come a few per call: no batching needed)."""
+        while not stop.is_set():
+            read = asyncio.ensure_future(read_frame(reader))
+            stopped = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if read not in done:
+                read.cancel()
+                return
+            stopped.cancel()
+            headers, body = read.result()
+            await self._send(self._event(headers, body), stop)
+
+    def _event(self, headers: dict[str, str], body: bytes) -> list[Addressed]:
+        if headers.get("Content-Type") != "text/event-json":
+            if headers.get("Content-Type") == "text/disconnect-notice":
+                raise ConnectionError("FreeSWITCH closed the event socket")
+            return []
+        try:
+            docs: list[Any] = freeswitch.events(json.loads(body), self.lookups)
+        except (Unmappable, ValueError) as exc:
+            self.skipped += 1
+            log.warning("skipped an event: %s", exc)
+            return []
+        out = []
+        for doc in docs:
+            result = address_one(doc, self.limits, None)
+            if isinstance(result, Addressed):
+                out.append(result)
+            else:
+                self.skipped += 1
+                log.warning("skipped an event (%s): %s", result.reason, result.detail)
+        return out
+
+    async def _send(self, events: list[Addressed], stop: asyncio.Event) -> None:
+        if not events:
+            return
+        while True:
+            try:
+                await self.sink.send(events)
+                break
+            except Unavailable as exc:
+                log.warning("Kafka unavailable (%s); %d events wait, retrying in 5 s", exc, len(events))
+                await _pause(stop, 5.0)
+                if stop.is_set():
+                    return
+        self.sent += len(events)
+        if self.on_batch is not None:
+            self.on_batch(len(events))
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
