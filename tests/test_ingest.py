@@ -36,6 +36,7 @@ TOKENS = {
 ZENDESK_SECRET = "zendesk-signing-secret-0123"
 TWILIO_TOKEN = "twilio-auth-token-0123"
 ZAMMAD_TOKEN = "zammad-hmac-token-0123"
+INTERCOM_SECRET = "intercom-client-secret-0123"
 QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-tech": "tech-support"}
 LOOKUPS = Lookups(queues={**QUEUES, "twilio:Sales": "sales"}, escalation_groups=frozenset({"360099"}))
 
@@ -50,6 +51,7 @@ def gateway(stack, name: str = "gateway", context: Any = None, **extra: str) -> 
         "CXPULSE_ZENDESK_SIGNING_SECRET": ZENDESK_SECRET,
         "CXPULSE_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
         "CXPULSE_ZAMMAD_WEBHOOK_TOKEN": ZAMMAD_TOKEN,
+        "CXPULSE_INTERCOM_CLIENT_SECRET": INTERCOM_SECRET,
         "CXPULSE_INGEST_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CXPULSE_INGEST_QUEUES": json.dumps({**QUEUES, "twilio:Sales": "sales"}),
         "CXPULSE_ZENDESK_ESCALATION_GROUPS": json.dumps(["360099"]),
@@ -184,6 +186,28 @@ def zammad(at: float, article: dict | None = None, **ticket: Any) -> dict:
     return doc
 
 
+def intercom(topic: str, notification: str, at: float, **item: Any) -> dict:
+    """An Intercom notification about conversation 215 of team 77, from the messenger."""
+    conversation = {"type": "conversation", "id": "215", "created_at": int(at), "updated_at": int(at),
+                    "team_assignee_id": "77", "source": {"type": "conversation"},
+                    "contacts": {"contacts": [{"type": "contact", "id": "c-9"}]}, **item}  # fmt: skip
+    return {"type": "notification_event", "id": notification, "topic": topic, "created_at": int(at),
+            "data": {"item": conversation}}  # fmt: skip
+
+
+REPLIED = "conversation.admin.replied"
+
+
+def part(part_id: str, at: float, author: str, author_id: str) -> dict:
+    comment = {
+        "id": part_id,
+        "part_type": "comment",
+        "created_at": int(at),
+        "author": {"type": author, "id": author_id},
+    }
+    return {"conversation_parts": {"conversation_parts": [comment]}}
+
+
 def status(previous: str, current: str) -> dict:
     return {
         "status": current,
@@ -281,6 +305,11 @@ def deliveries(now: float) -> list[tuple[str, Any]]:
         ("zammad", zammad(t + 50, {"id": 106, "sender": "Agent", "internal": False, "created_by_id": 5,
                                    "created_at": rfc3339(t + 290)}, article_ids=[104, 105, 106])),
         ("zammad", zammad(t + 50, state="closed", close_at=rfc3339(t + 700), updated_at=rfc3339(t + 700))),
+        # Intercom: Fin answers first (a bot), an agent at t+75 (first response 60 s), closed.
+        ("intercom", intercom("conversation.user.created", "n-1", t + 15)),
+        ("intercom", intercom(REPLIED, "n-2", t + 20, **part("p-1", t + 20, "bot", "fin"))),
+        ("intercom", intercom(REPLIED, "n-3", t + 75, **part("p-2", t + 75, "admin", "a-4"))),
+        ("intercom", intercom("conversation.admin.closed", "n-4", t + 400)),
     ]  # fmt: skip
 
 
@@ -325,13 +354,14 @@ def send(port: int, route: str, payload: Any, now: float) -> tuple[int, dict, di
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": signatures.twilio_signature(TWILIO_TOKEN, url, payload.items()),
         }
-    elif route == "zammad":
+    elif route in ("zammad", "intercom"):
         body = json.dumps(payload).encode()
+        secret = ZAMMAD_TOKEN if route == "zammad" else INTERCOM_SECRET
         headers = {
             "Content-Type": "application/json",
-            "X-Hub-Signature": signatures.hub_signature(ZAMMAD_TOKEN, body),
+            "X-Hub-Signature": signatures.hub_signature(secret, body),
         }
-        return post(port, "/v1/webhooks/zammad", body, headers)
+        return post(port, f"/v1/webhooks/{route}", body, headers)
     elif route == "chatwoot":  # a bare URL: the token rides in it
         body = json.dumps(payload).encode()
         path = f"/v1/webhooks/chatwoot?token={TOKENS['chatwoot']}"
