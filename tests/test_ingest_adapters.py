@@ -130,6 +130,17 @@ def test_each_kind_of_exit_counts_as_the_site_says() -> None:
         "call.ended",
     ]
     assert QUEUE_LOG(key, strict)[0]["event_id"] == "asterisk:1796029310.104:EXITWITHKEY:1796029400"
+    timed_out = {
+        "EventType": "workflow.timeout",
+        "TaskSid": "WT9",
+        "TaskQueueName": "Sales",
+        "Timestamp": "1796029600",
+    }
+    assert [e["type"] for e in WEBHOOKS["twilio-taskrouter"](timed_out, LOOKUPS)] == ["call.ended"]
+    assert [
+        e["type"]
+        for e in WEBHOOKS["twilio-taskrouter"](timed_out, replace(LOOKUPS, exits={"timeout": "abandon"}))
+    ] == ["call.abandoned"]
     flow_out = json.loads((FIXTURES / "genesys" / "acd_end_flow_out.json").read_text())["payload"]
     counted = replace(LOOKUPS, exits={"flow_out": "abandon"})
     assert [e["type"] for e in WEBHOOKS["genesys"](flow_out, counted)] == ["call.abandoned"]

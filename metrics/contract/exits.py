@@ -15,7 +15,7 @@ from __future__ import annotations
 EXIT_KINDS = {
     "key_press": "the caller pressed a key to leave (voicemail, callback): Asterisk EXITWITHKEY",
     "timeout": "the queue's own timeout sent the caller on: Asterisk EXITWITHTIMEOUT, Genesys HOLD_TIMEOUT, "
-    "FreeSWITCH TIMEOUT",
+    "FreeSWITCH TIMEOUT, Twilio workflow.timeout",
     "empty_queue": "no agent could take calls, the caller was sent on: Asterisk EXITEMPTY, FreeSWITCH "
     "NO_AGENT_TIMEOUT",
     "flow_out": "the flow took the caller out of the queue: Genesys FLOW_OUT",

@@ -40,8 +40,10 @@ def events(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
     if kind == "worker.activity.update":
         return _activity(form, lookups)
     type_ = STEPS.get(kind)
+    if kind == "workflow.timeout":  # no worker took it before the workflow's timeout: an exit
+        type_ = lookups.exit_event("timeout")
     if type_ is None:
-        return []  # reservations offered or rejected, workflow events ...
+        return []  # reservations offered or rejected, other workflow events ...
     task = required(form, "TaskSid")
     queue_name = form.get("TaskQueueName") or form.get("TaskQueueSid")
     if not queue_name:
