@@ -255,6 +255,8 @@ class KpiCollector(Collector):
     ) -> None:
         """The next intervals' contacts, and for calls the agents they need and the gap to now."""
         families = {key: declared(sink, series) for key, series in FORECAST.items()}
+        if not any(sink.keeps(family) for family in families.values()):
+            return  # a replay that leaves the forecast out: no need to work it out
         sample = sink.sample
         for agg in aggregates:
             key = aggregate_key(agg)

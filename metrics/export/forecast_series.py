@@ -11,7 +11,7 @@ history, and staffing by what it depends on (the calls, handle time and patience
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from metrics.aggregates.history import arrivals_before, handle_history, history_counts
@@ -25,8 +25,7 @@ UTC = ZoneInfo("UTC")
 Aggregate = dict
 
 
-@dataclass(frozen=True, slots=True)
-class IntervalOutlook:
+class IntervalOutlook(NamedTuple):
     """One forecast interval of a queue and channel."""
 
     offset: str  # "+0m", "+30m", ...: from the current interval's start
@@ -43,6 +42,8 @@ class Outlook:
     def __init__(self, forecast: ForecastPolicy) -> None:
         self.forecast = forecast
         self._agents: dict[tuple, tuple[int, int]] = {}
+        # Aggregate key -> (the forecast and what else its plan rests on, the plan).
+        self._plans: dict[str, tuple[list, tuple, list[IntervalOutlook]]] = {}
         # Aggregate key -> (what its forecast read, the forecast).
         self._forecasts: dict[str, tuple[tuple, tuple[list, list]]] = {}
 
@@ -51,12 +52,21 @@ class Outlook:
     ) -> list[IntervalOutlook]:
         """The current interval and the ones after it that have history to forecast from."""
         fp = self.forecast
-        calls = _call_share(agg)
+        # The call share, handle time and patience move a little with every call: a plan is
+        # kept while they stay the same to two decimals, a second and ten seconds.
+        calls = round(_call_share(agg), 2)
         overall = _mean(agg, "call_handle_seconds")
+        overall = overall and round(overall)
         patience = _patience(agg)
+        patience = patience and round(patience, -1)
+        forecast, handles = self._contacts(agg, days, rules, now)
+        key = aggregate_key(agg)
+        seen = (calls, overall, patience)
+        kept = self._plans.get(key)
+        if kept is not None and kept[0] is forecast and kept[1] == seen:
+            return kept[2]
         minutes = fp.interval_seconds // 60
         out = []
-        forecast, handles = self._contacts(agg, days, rules, now)
         for i, ((start, contacts), usual) in enumerate(zip(forecast, handles, strict=True)):
             if contacts is None:
                 continue
@@ -67,6 +77,7 @@ class Outlook:
             else:
                 handle = None
             out.append(IntervalOutlook(f"+{i * minutes}m", start, contacts, handle, needed, scheduled))
+        self._plans[key] = (forecast, seen, out)
         return out
 
     def _contacts(
@@ -97,8 +108,7 @@ class Outlook:
         """Agents on the phones for ``calls`` in an interval, and on the rota after shrinkage."""
         seconds = self.forecast.interval_seconds
         targets = (rules.service_level_target, rules.service_level_seconds, rules.max_occupancy)
-        # Handle time and patience move a little with every call: to a second and to ten.
-        key = (round(calls, 1), round(handle), patience and round(patience, -1), *targets, rules.shrinkage)
+        key = (round(calls, 1), round(handle), patience, *targets, rules.shrinkage)
         found = self._agents.get(key)
         if found is None:
             if calls <= 0:

@@ -308,6 +308,10 @@ class OpenMetricsSink:
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
         return self._writer.family(name, help_text, kind, labels)
 
+    def keeps(self, family: _Family) -> bool:
+        """Whether the writer writes ``family`` at all (a replay may leave families out)."""
+        return family.write is not None
+
     def group(self, group: Any, complete: bool = True) -> None:
         """The samples that follow belong to ``group``: if ``complete``, they are all it holds in
         this snapshot, and a series it held before that is missing has vanished; otherwise they

@@ -32,6 +32,10 @@ class Families:
         self._families.append(family)
         return family
 
+    def keeps(self, family: Any) -> bool:
+        """Whether samples of ``family`` are kept (a scrape keeps every family)."""
+        return True
+
     def group(self, group: Any, complete: bool = True) -> None:
         """Samples come in groups for writers that track series over time; a scrape has no use for them."""
 
@@ -95,6 +99,9 @@ class Text:
                 ("," if after else "") + after + "}",
             )
         return parts
+
+    def keeps(self, family: Any) -> bool:
+        return True
 
     def group(self, group: Any, complete: bool = True) -> None:
         pass
