@@ -133,18 +133,7 @@ def asterisk_queue_log(
                                 on_batch=progress)  # fmt: skip
     click.echo(f"following {path} (position in {state})", err=True)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await follower.run(stop)
-        finally:
-            with contextlib.suppress(Exception):
-                await follower.sink.close()
-
-    asyncio.run(main())
+    _until_stopped(follower)
     click.echo(f"stopped: {follower.sent} events sent, {follower.skipped} lines skipped", err=True)
 
 
@@ -183,6 +172,16 @@ def freeswitch_socket(options: dict[str, Any], address: str, quiet: bool) -> Non
                                    lookups_from(settings), settings.limits(), on_batch=progress)  # fmt: skip
     click.echo(f"reading mod_callcenter events from {host}:{port}", err=True)
 
+    try:
+        _until_stopped(follower)
+    except RefusedLogin as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"stopped: {follower.sent} events sent, {follower.skipped} skipped", err=True)
+
+
+def _until_stopped(follower: Any) -> None:
+    """Run a follower (``run(stop)``, a ``sink``) until SIGINT or SIGTERM, then close its producer."""
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -194,8 +193,4 @@ def freeswitch_socket(options: dict[str, Any], address: str, quiet: bool) -> Non
             with contextlib.suppress(Exception):
                 await follower.sink.close()
 
-    try:
-        asyncio.run(main())
-    except RefusedLogin as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"stopped: {follower.sent} events sent, {follower.skipped} skipped", err=True)
+    asyncio.run(main())

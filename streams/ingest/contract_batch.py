@@ -65,8 +65,9 @@ def _lines(text: bytes) -> list[Any]:
         raise ValueError(f"not NDJSON (one JSON object per line): {exc}") from None
 
 
-def address(docs: list[Any], limits: Limits, now: float) -> tuple[list[Addressed], list[Refused]]:
-    """Every document validated and addressed; the refused ones with their index and reason."""
+def address(docs: list[Any], limits: Limits, now: float | None) -> tuple[list[Addressed], list[Refused]]:
+    """Every document validated and addressed; the refused ones with their index and reason
+    (``now`` None: the clock's time when each is validated)."""
     ready: list[Addressed] = []
     refused: list[Refused] = []
     for index, doc in enumerate(docs):

@@ -25,7 +25,7 @@ from typing import Any
 from metrics.contract.validation import Limits
 from streams.ingest.adapters import freeswitch
 from streams.ingest.adapters.common import Lookups, Unmappable
-from streams.ingest.contract_batch import Addressed, address_one
+from streams.ingest.contract_batch import Addressed, address
 from streams.ingest.sink import KafkaSink, Unavailable
 
 log = logging.getLogger("cxpulse.ingest.freeswitch")
@@ -149,15 +149,11 @@ class EventSocketFollower:
             self.skipped += 1
             log.warning("skipped an event: %s", exc)
             return []
-        out = []
-        for doc in docs:
-            result = address_one(doc, self.limits, None)
-            if isinstance(result, Addressed):
-                out.append(result)
-            else:
-                self.skipped += 1
-                log.warning("skipped an event (%s): %s", result.reason, result.detail)
-        return out
+        ready, refused = address(docs, self.limits, None)
+        for refusal in refused:
+            self.skipped += 1
+            log.warning("skipped an event (%s): %s", refusal.reason, refusal.detail)
+        return ready
 
     async def _send(self, events: list[Addressed], stop: asyncio.Event) -> None:
         if not events:

@@ -27,7 +27,7 @@ from typing import IO, Any
 from metrics.contract.validation import Limits
 from streams.ingest.adapters import QUEUE_LOG
 from streams.ingest.adapters.common import Lookups, Unmappable
-from streams.ingest.contract_batch import Addressed, address_one
+from streams.ingest.contract_batch import Addressed, address
 from streams.ingest.sink import KafkaSink, Unavailable
 
 log = logging.getLogger("cxpulse.ingest.queue_log")
@@ -200,13 +200,11 @@ class QueueLogFollower:
                 self.skipped += 1
                 log.warning("skipped a queue_log line: %s", exc)
                 continue
-            for doc in docs:
-                result = address_one(doc, self.limits, None)
-                if isinstance(result, Addressed):
-                    out.append(result)
-                else:
-                    self.skipped += 1
-                    log.warning("skipped a queue_log event (%s): %s", result.reason, result.detail)
+            ready, refused = address(docs, self.limits, None)
+            out.extend(ready)
+            for refusal in refused:
+                self.skipped += 1
+                log.warning("skipped a queue_log event (%s): %s", refusal.reason, refusal.detail)
         return out
 
 
