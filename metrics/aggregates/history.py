@@ -90,45 +90,37 @@ def _slot(at: float) -> str:
     return str(int(at // HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS)
 
 
-def count_arrivals(
+def count_history(
     agg: Aggregate,
     key: str,
     at: float,
-    n: int,
+    counts: dict[str, int],
+    observations: dict[str, float],
     source: str,
     offset: int,
     table: MutableMapping[str, Aggregate],
     touched: dict[str, Aggregate | None],
     history_days: int,
 ) -> None:
-    """Add ``n`` arrivals at ``at`` to the day record of the aggregate keyed ``key``."""
+    """Add what a fact at ``at`` brings to the history of the aggregate keyed ``key``: its
+    arrivals, and a call's handle time (``[calls, seconds]`` per quarter-hour: handle time
+    differs by hour as arrivals do)."""
+    arrived = arrivals(counts)
+    handled = observations.get("call_handle_seconds")
+    if not arrived and handled is None:
+        return
     record = _day_record(agg, key, at, source, offset, table, touched, history_days)
     if record is None:
         return
-    slot, slots = _slot(at), record["slots"]
-    slots[slot] = slots.get(slot, 0) + n
-    record["n"] = record.get("n", 0) + n
-
-
-def count_handle(
-    agg: Aggregate,
-    key: str,
-    at: float,
-    seconds: float,
-    source: str,
-    offset: int,
-    table: MutableMapping[str, Aggregate],
-    touched: dict[str, Aggregate | None],
-    history_days: int,
-) -> None:
-    """Add a call handled in ``seconds``, ending at ``at``, to the day's handle-time profile
-    (``[calls, seconds]`` per quarter-hour): handle time differs by hour as arrivals do."""
-    record = _day_record(agg, key, at, source, offset, table, touched, history_days)
-    if record is None:
-        return
-    row = record.setdefault("handle", {}).setdefault(_slot(at), [0, 0.0])
-    row[0] += 1
-    row[1] += seconds
+    slot = _slot(at)
+    if arrived:
+        slots = record["slots"]
+        slots[slot] = slots.get(slot, 0) + arrived
+        record["n"] = record.get("n", 0) + arrived
+    if handled is not None:
+        row = record.setdefault("handle", {}).setdefault(slot, [0, 0.0])
+        row[0] += 1
+        row[1] += handled
 
 
 def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:

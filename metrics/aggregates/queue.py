@@ -26,7 +26,7 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from metrics.aggregates.customers import count_period
-from metrics.aggregates.history import arrivals, count_arrivals, count_handle
+from metrics.aggregates.history import count_history
 from metrics.definitions import HISTOGRAM_BY_KEY, LEVEL_RESOLUTION, LONGEST_WINDOW
 from metrics.model import bucket_key as _bucket_key
 from metrics.model import queue_key
@@ -132,12 +132,7 @@ def apply_facts(
             if fields is not None:
                 fields[name] = fields.get(name, 0) + n
         if with_history:
-            arrived = arrivals(counts)
-            if arrived:
-                count_arrivals(agg, key, at, arrived, source, offset, buckets, touched, history_days)
-            handled = observations.get("call_handle_seconds")
-            if handled is not None:
-                count_handle(agg, key, at, handled, source, offset, buckets, touched, history_days)
+            count_history(agg, key, at, counts, observations, source, offset, buckets, touched, history_days)
         for name, value in observations.items():
             spec = HISTOGRAM_BY_KEY[name]
             row = hist.get(name)
