@@ -32,12 +32,14 @@ TOKENS = {
     "connect": "t-connect-0123456789",
     "genesys": "t-genesys-0123456789",
     "chatwoot": "t-chatwoot-0123456789",
+    "freshdesk": "t-freshdesk-0123456789",
 }
 ZENDESK_SECRET = "zendesk-signing-secret-0123"
 TWILIO_TOKEN = "twilio-auth-token-0123"
 ZAMMAD_TOKEN = "zammad-hmac-token-0123"
 INTERCOM_SECRET = "intercom-client-secret-0123"
-QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-tech": "tech-support"}
+QUEUES = {"zendesk:360011": "billing", "connect:6ab3c1": "support", "genesys:q-tech": "tech-support",
+          "freshdesk:Billing": "billing"}  # fmt: skip
 LOOKUPS = Lookups(queues={**QUEUES, "twilio:Sales": "sales"}, escalation_groups=frozenset({"360099"}))
 
 
@@ -228,6 +230,15 @@ def genesys(step: str, conversation: str, at: float, **body: str) -> dict:
     }
 
 
+def freshdesk(kind: str, at: float | None, **ticket: str) -> dict:
+    """cxpulse's Freshdesk template as an automation rule renders it, for ticket 4821 of Billing."""
+    doc: dict[str, Any] = {"event": kind,
+                           "ticket": {"id": "4821", "group": "Billing", "source": "Email", **ticket}}  # fmt: skip
+    if at is not None:
+        doc["at"] = rfc3339(at)
+    return doc
+
+
 def deliveries(now: float) -> list[tuple[str, Any]]:
     """What the platforms send for a small morning: (route, payload), in the order they send it."""
     t = now - 1800
@@ -310,6 +321,11 @@ def deliveries(now: float) -> list[tuple[str, Any]]:
         ("intercom", intercom(REPLIED, "n-2", t + 20, **part("p-1", t + 20, "bot", "fin"))),
         ("intercom", intercom(REPLIED, "n-3", t + 75, **part("p-2", t + 75, "admin", "a-4"))),
         ("intercom", intercom("conversation.admin.closed", "n-4", t + 400)),
+        # Freshdesk: created, the agent's reply 130 s later (a customer's reply first), resolved.
+        ("freshdesk", freshdesk("created", t + 45)),
+        ("freshdesk", freshdesk("customer_replied", t + 90)),
+        ("freshdesk", freshdesk("agent_replied", t + 175, agent="a-12")),
+        ("freshdesk", freshdesk("resolved", t + 800, agent="a-12")),
     ]  # fmt: skip
 
 
@@ -362,6 +378,9 @@ def send(port: int, route: str, payload: Any, now: float) -> tuple[int, dict, di
             "X-Hub-Signature": signatures.hub_signature(secret, body),
         }
         return post(port, f"/v1/webhooks/{route}", body, headers)
+    elif route == "freshdesk":  # the rule's custom header carries the token
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKENS['freshdesk']}"}
     elif route == "chatwoot":  # a bare URL: the token rides in it
         body = json.dumps(payload).encode()
         path = f"/v1/webhooks/chatwoot?token={TOKENS['chatwoot']}"
@@ -570,12 +589,19 @@ def test_the_gateway_reads_bodies_by_type_refuses_what_the_worker_would_and_guar
     status, answer, _ = post(gate.port, "/v1/webhooks/zendesk", body, signed, trusted)
     assert (status, answer["error"]) == (422, "timestamp_too_old"), answer
 
+    # A Freshdesk rule whose template gives no time: the gateway's receipt times it.
+    untimed = json.dumps(freshdesk("created", None, id="4900")).encode()
+    path = f"/v1/webhooks/freshdesk?token={TOKENS['freshdesk']}"
+    assert post(gate.port, path, untimed, {"Content-Type": "application/json"}, trusted)[:2] == (
+        202, {"accepted": 1, "ignored": 0})  # fmt: skip
+
     assert _get(gate.port, "/metrics", trusted)[0] == 401
     assert _get(gate.port, "/live", trusted) == (200, "live\n")
     scrape = "Basic " + base64.b64encode(b"prometheus:scrape").decode()
     status, text = http_get(f"https://127.0.0.1:{gate.port}/metrics", trusted, scrape)
     assert status == 200
     assert 'cxpulse_ingest_events_total{source="events"} 3.0' in text
+    assert 'cxpulse_ingest_events_total{source="freshdesk"} 1.0' in text
     assert 'cxpulse_ingest_rejected_total{reason="timestamp_too_old",source="zendesk"} 1.0' in text
 
 

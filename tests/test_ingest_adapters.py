@@ -22,6 +22,7 @@ LOOKUPS = Lookups(
         "twilio:Sales": "sales",
         "connect:6ab3c1": "support",
         "genesys:q-tech": "tech-support",
+        "freshdesk:Billing": "billing",
     },
     escalation_groups=frozenset({"360099"}),
     agent_queues={"8f2a-user": ("q-tech",)},
@@ -35,6 +36,7 @@ ADAPTER_OF = {
     "zammad": "zammad",
     "freeswitch": "freeswitch",
     "intercom": "intercom",
+    "freshdesk": "freshdesk",
 }
 CASES = sorted(p for p in FIXTURES.glob("*/*.json"))
 NO_AGE_LIMIT = Limits(max_age_seconds=float("inf"))
@@ -78,6 +80,13 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
         },
         "freeswitch": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "intercom": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
+        "freshdesk": {
+            "ticket.created",
+            "ticket.replied",
+            "ticket.resolved",
+            "ticket.reopened",
+            "ticket.escalated",
+        },
     }
 
 

@@ -10,6 +10,7 @@ Routes (docs/ingest.md says how to point each platform here):
 - ``POST /v1/webhooks/zammad``: Zammad's ``X-Hub-Signature`` (or bearer token);
 - ``POST /v1/webhooks/freeswitch``: mod_callcenter events as JSON, bearer token;
 - ``POST /v1/webhooks/intercom``: Intercom's ``X-Hub-Signature`` (or bearer token);
+- ``POST /v1/webhooks/freshdesk``: cxpulse's automation-rule template, bearer token (or ``?token=``);
 - ``GET /metrics``, ``/live``, ``/ready``.
 
 Answers: 202 with how many events went to Kafka; 400 not JSON (or form); 401 bad or missing
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -202,8 +204,10 @@ class Gateway:
             docs = parse_body(body, "application/json")
         except ValueError as exc:
             raise Refusal(400, "malformed", str(exc)) from None
-        if len(docs) != 1:
+        if len(docs) != 1 or not isinstance(docs[0], dict):
             raise Refusal(400, "malformed", "a webhook request carries one JSON object")
+        if platform.stamped:  # the platform sends no time of its own: the receipt is the best there is
+            docs[0]["received_at"] = datetime.fromtimestamp(self.clock(), UTC).isoformat()
         return docs[0]
 
     def _checked(self, docs: list[Any], limits: Limits) -> list[Addressed]:

@@ -15,6 +15,7 @@ from streams.ingest.adapters import (
     asterisk,
     chatwoot,
     freeswitch,
+    freshdesk,
     genesys,
     intercom,
     twilio_taskrouter,
@@ -37,6 +38,7 @@ PLATFORMS: dict[str, Platform] = {
         zammad.PLATFORM,
         freeswitch.PLATFORM,
         intercom.PLATFORM,
+        freshdesk.PLATFORM,
     )
 }
 WEBHOOKS: dict[str, Adapter] = {route: p.events for route, p in PLATFORMS.items()}

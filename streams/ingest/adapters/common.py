@@ -133,10 +133,13 @@ class Signed:
 class Platform:
     """Everything the gateway needs of a platform: its route (``/v1/webhooks/<route>``), how a
     request is read (JSON, or a form), how its sender is proven (a signature where it signs,
-    else a bearer token — in the URL for platforms that cannot set a header) and its events."""
+    else a bearer token — in the URL for platforms that cannot set a header) and its events.
+    A ``stamped`` platform's payload gets the gateway's receipt time as ``received_at``, for
+    platforms whose webhooks may carry no time of the change."""
 
     route: str
     events: Callable[[Any, Lookups], list[dict[str, Any]]]
     form: bool = False
     signed: Signed | None = None
     token_in_url: bool = False
+    stamped: bool = False
