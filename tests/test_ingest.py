@@ -232,8 +232,8 @@ def genesys(step: str, conversation: str, at: float, **body: str) -> dict:
 
 def freshdesk(kind: str, at: float | None, **ticket: str) -> dict:
     """cxpulse's Freshdesk template as an automation rule renders it, for ticket 4821 of Billing."""
-    doc: dict[str, Any] = {"event": kind,
-                           "ticket": {"id": "4821", "group": "Billing", "source": "Email", **ticket}}  # fmt: skip
+    rendered = {"id": "4821", "group": "Billing", "source": "Email", **ticket}
+    doc: dict[str, Any] = {"event": kind, "ticket": rendered}
     if at is not None:
         doc["at"] = rfc3339(at)
     return doc
