@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
+
+from metrics.documents import JsonView
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -26,7 +27,7 @@ class Calendar:
     holidays: frozenset[date] = field(default_factory=frozenset)
 
     @staticmethod
-    def parse(doc: Mapping[str, Any]) -> Calendar:
+    def parse(doc: JsonView) -> Calendar:
         """From settings: ``{"zone": "Europe/Paris", "hours": {"mon": "09:00-18:00", "sat": "10:00-12:00,
         14:00-16:00"}, "holidays": ["2026-12-25"]}``; a weekday not named is closed."""
         zone = ZoneInfo(str(doc.get("zone", "UTC")))

@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from metrics.documents import JsonObject
+
 
 class Fact(NamedTuple):
     """What one event completes for a queue, attributed to event time ``at``.
@@ -29,7 +31,7 @@ class Fact(NamedTuple):
     at: float
     counts: dict[str, int]
     observations: dict[str, float]
-    extra: dict[str, Any]
+    extra: JsonObject
 
 
 class LevelMove(NamedTuple):
@@ -59,7 +61,7 @@ class ContactMade(NamedTuple):
     """A contact for the customer's own state (repeat contacts, conversions)."""
 
     customer_id: str
-    contact: dict[str, Any]
+    contact: JsonObject
 
 
 Output = QueueFacts | LifecycleFacts | ContactMade
@@ -70,10 +72,10 @@ class Sent(NamedTuple):
 
     target: str
     key: str
-    payload: dict[str, Any]
+    payload: JsonObject
 
 
-State = dict[str, Any]
+State = JsonObject
 
 # The format of the messages on the internal topics (the fact and contact streams), in each
 # message as "v". A message without it was written before formats were numbered: format 1,
@@ -86,7 +88,7 @@ class NewerFormat(ValueError):
     """An internal message written by a newer cxpulse than this worker can read."""
 
 
-def check_format(message: dict[str, Any]) -> None:
+def check_format(message: JsonObject) -> None:
     """Refuse a message this worker would misread, saying what to do."""
     version = message.get("v", 1)
     if version > WIRE_FORMAT:

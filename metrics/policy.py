@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from metrics.business_hours import Calendar
+from metrics.documents import JsonView
 
 SECONDS_PER_DAY = 86400.0
 
@@ -80,7 +81,7 @@ class Policy:
     @staticmethod
     def build(
         default: QueuePolicy,
-        overrides: Mapping[str, Mapping[str, Any]],
+        overrides: Mapping[str, JsonView],
         calendars: Mapping[str, Calendar] | None = None,
         **rest: Any,
     ) -> Policy:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from typing import Any, ClassVar, Literal, Self
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +22,7 @@ from metrics.contract.exits import EXIT_KINDS
 from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.definitions import WINDOWS
+from metrics.documents import JsonObject
 from metrics.policy import DEFAULTS, FORECAST_DEFAULTS, ForecastPolicy, Policy, QueuePolicy
 from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
@@ -353,7 +354,7 @@ class PolicySettings(_Role):
         default_factory=dict,
         description='Per-queue overrides as JSON, e.g. {"billing": {"first_response_target_seconds": 600}}.',
     )
-    business_hours: dict[str, dict[str, Any]] = Field(
+    business_hours: dict[str, JsonObject] = Field(
         default_factory=dict,
         description='Opening hours per queue as JSON ("*": every other queue), e.g. {"billing": {"zone": '
         '"Europe/Paris", "hours": {"mon": "09:00-18:00"}, "holidays": ["2026-12-25"]}}; see docs/kpis.md.',
@@ -378,7 +379,7 @@ class PolicySettings(_Role):
 
     @field_validator("business_hours")
     @classmethod
-    def _calendars_parse(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _calendars_parse(cls, value: dict[str, JsonObject]) -> dict[str, JsonObject]:
         for queue, doc in value.items():
             try:
                 Calendar.parse(doc)
@@ -391,7 +392,7 @@ class PolicySettings(_Role):
 
     def policy(self) -> Policy:
         default = QueuePolicy(**{name: getattr(self, name) for name in PER_QUEUE})
-        rest: dict[str, Any] = {
+        rest: JsonObject = {
             "repeat_contact_days": self.repeat_contact_days,
             "conversion_days": self.conversion_days,
             "customer_base": self.customer_base,

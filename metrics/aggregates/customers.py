@@ -8,9 +8,8 @@ period's retention (CRR) and churn can be read at any moment.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
-Aggregate = dict[str, Any]
+from metrics.documents import Aggregate
 
 # Daily customer-base counts are kept this long; older days fold into one running total.
 DAYS_KEPT = 62

@@ -20,9 +20,9 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from metrics.definitions import ARRIVAL_COUNTERS, HISTORY_SLOT_SECONDS
+from metrics.documents import Aggregate
 from metrics.model import history_key
 
-Aggregate = dict[str, Any]
 DAY = 86400
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-Aggregate = dict[str, Any]
+from metrics.documents import Aggregate
 
 # Label values beyond the cap are folded into this one.
 OTHER = "other"

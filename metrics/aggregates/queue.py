@@ -28,10 +28,9 @@ from typing import Any
 from metrics.aggregates.customers import count_period
 from metrics.aggregates.history import count_history
 from metrics.definitions import HISTOGRAM_BY_KEY, LEVEL_RESOLUTION, LONGEST_WINDOW
+from metrics.documents import Aggregate
 from metrics.model import bucket_key as _bucket_key
 from metrics.model import queue_key
-
-Aggregate = dict[str, Any]
 
 
 def new_aggregate(queue: str, channel: str, partition: int) -> Aggregate:

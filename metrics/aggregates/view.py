@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from metrics.documents import JsonObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class QueueTotals:
         return self.count(numerator) / d if d else None
 
 
-def queue_totals(values: Iterable[dict[str, Any]]) -> list[QueueTotals]:
+def queue_totals(values: Iterable[JsonObject]) -> list[QueueTotals]:
     """The queue aggregates among table values (buckets, customer base, label records skipped), sorted."""
     out = [
         QueueTotals(

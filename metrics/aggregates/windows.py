@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from metrics.definitions import CONVERSATIONS, COUNTERS, HISTOGRAMS, RATIOS, term_sum
-
-Aggregate = dict[str, Any]
+from metrics.documents import Aggregate
 
 
 def window_sums(

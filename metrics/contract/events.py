@@ -10,7 +10,6 @@ customer lifecycle) are new unions here, not changes to the existing ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -22,6 +21,8 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
+
+from metrics.documents import JsonView
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
@@ -238,12 +239,12 @@ _FAMILY_BY_PREFIX = {
 }
 
 
-def family_of(doc: Mapping[str, Any]) -> Family | None:
+def family_of(doc: JsonView) -> Family | None:
     """The family of an event document, from the prefix of its ``type``; None if it names none."""
     return _FAMILY_BY_PREFIX.get(str(doc.get("type", "")).split(".", 1)[0])
 
 
-def entity_key(doc: Mapping[str, Any], family: Family) -> str | None:
+def entity_key(doc: JsonView, family: Family) -> str | None:
     """The Kafka key an event of ``family`` is written under: its entity id (a survey's subject)."""
     fields = ("ticket_id", "call_id") if family is SURVEYS else (family.entity_field,)
     entity = next((doc[f] for f in fields if doc.get(f)), None)

@@ -13,9 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Any
+from typing import TypeVar
 
 import orjson
+
+from metrics.contract.events import Event
+
+E = TypeVar("E", bound=Event)
 
 # Fields of the event contract that identify a person.
 PERSONAL_FIELDS = ("customer_id", "agent_id")
@@ -31,7 +35,7 @@ class Pseudonyms:
         digest = hmac.new(self._key, value.encode(), hashlib.sha256).digest()[:16]
         return "p-" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
-    def event(self, event: Any) -> Any:
+    def event(self, event: E) -> E:
         """``event`` with its personal ids pseudonymised (events are immutable: a copy)."""
         update = {f: self(v) for f in PERSONAL_FIELDS if (v := getattr(event, f, None))}
         return event.model_copy(update=update) if update else event

@@ -13,11 +13,12 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from metrics.aggregates.labels import admit_labels, new_label_record
-from metrics.aggregates.queue import Aggregate, apply_facts, new_aggregate, new_customer_base
+from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base
+from metrics.documents import Aggregate, JsonObject
 from metrics.model import WIRE_FORMAT, Fact, Sent, check_format, labels_key, queue_key
 
 
-def fact_records(payload: dict[str, Any]) -> list[list[Any]]:
+def fact_records(payload: JsonObject) -> list[list[Any]]:
     """``[offset, facts]`` per source record: a merged message has several, a routed one has one."""
     records = payload.get("records")
     return records if records is not None else [[payload["offset"], payload["facts"]]]
@@ -26,7 +27,7 @@ def fact_records(payload: dict[str, Any]) -> list[list[Any]]:
 def fold_into_aggregate(
     aggregates: MutableMapping[str, Aggregate],
     key: str,
-    payload: dict[str, Any],
+    payload: JsonObject,
     partition: int,
     label_cap: int,
     bucket_seconds: int,
@@ -60,7 +61,7 @@ def fold_into_aggregate(
     return applied, []
 
 
-def _send_on(payload: dict[str, Any], queue: str, channel: str, partition: int) -> list[Sent]:
+def _send_on(payload: JsonObject, queue: str, channel: str, partition: int) -> list[Sent]:
     """The message's records, addressed to the folded aggregate.
 
     They reach it through this partition: the path is added to their source and clocks, so

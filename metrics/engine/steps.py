@@ -13,6 +13,7 @@ from collections.abc import Callable, MutableMapping
 from functools import partial
 from typing import Any
 
+from metrics.documents import JsonObject
 from metrics.engine.ledger import remember, seen_before
 from metrics.engine.rules.agents import agent_step
 from metrics.engine.rules.calls import call_step
@@ -54,7 +55,7 @@ def entity_step(family: str, event: Any, policy: Policy, source: str) -> Step:
     return partial(STEPS[family], event=event, policy=policy)
 
 
-def contact_hop(contact: dict[str, Any], policy: Policy) -> tuple[str, Step]:
+def contact_hop(contact: JsonObject, policy: Policy) -> tuple[str, Step]:
     """A contact sent to a customer: its event id, and the step applying it to the customer."""
     check_format(contact)
     contact = dict(contact)
@@ -63,7 +64,7 @@ def contact_hop(contact: dict[str, Any], policy: Policy) -> tuple[str, Step]:
     return event_id, partial(contact_step, contact=contact, policy=policy)
 
 
-def touch(state: dict[str, Any], partition: int, event_time: float) -> None:
+def touch(state: JsonObject, partition: int, event_time: float) -> None:
     """Record where the state lives and the newest event time it has seen (for expiry)."""
     state["_p"] = partition
     if event_time > state.get("_seen", 0.0):

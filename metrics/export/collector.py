@@ -12,14 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
-from typing import Any
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
-from metrics.aggregates.queue import Aggregate, aggregate_key, level_count, oldest_age
+from metrics.aggregates.queue import aggregate_key, level_count, oldest_age
 from metrics.aggregates.windows import SettledWindows, window_values
 from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
@@ -65,16 +64,14 @@ from metrics.definitions import (
     window_count_name,
 )
 from metrics.definitions import Histogram as HistogramSpec
+from metrics.documents import Aggregate
 from metrics.export.forecast_series import Outlook
-from metrics.export.sinks import Families, Text
+from metrics.export.sinks import F, Families, Sink, Text
 from metrics.policy import Policy, QueuePolicy
 from metrics.staffing import live_staffing
 
 # Counters here restart with the process or come from tables; `_created` series would only add noise.
 disable_created_metrics()
-
-
-Sink = Any  # Families, Text or OpenMetricsSink: family(), sample(), histogram()
 
 
 def _le(bound: float) -> str:
@@ -331,6 +328,6 @@ def _histogram(spec: HistogramSpec, row: list[float] | None) -> tuple[list[tuple
 _BOUNDS: dict[str, list[str]] = {h.key: [*map(_le, h.buckets), "+Inf"] for h in HISTOGRAMS}
 
 
-def declared(sink: Sink, series: Series) -> Any:
+def declared(sink: Sink[F], series: Series) -> F:
     """An empty family for a declared series in ``sink``, to be filled at scrape time."""
     return sink.family(series.name, series.help, series.kind, series.labels)

@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from metrics.aggregates.history import arrivals_before, handle_history, history_counts
 from metrics.aggregates.queue import aggregate_key
+from metrics.documents import Aggregate
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
 from metrics.forecast import Forecaster
 from metrics.policy import ForecastPolicy, QueuePolicy
 from metrics.staffing import offered_erlangs, required_agents
 
 UTC = ZoneInfo("UTC")
-Aggregate = dict
 
 
 class IntervalOutlook(NamedTuple):

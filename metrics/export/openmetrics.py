@@ -20,9 +20,9 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from metrics.export.cadence import EVERY_STEP, Cadence, cadence_of
 
@@ -103,7 +103,7 @@ class _Family:
         self.spool = spool
         self.write = spool.write if spool is not None else None
         # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
-        self.lines: dict[tuple[str, ...], Any] = {}
+        self.lines: dict[tuple[str, ...], _Line | list[_Line]] = {}
 
 
 class OpenMetricsWriter:
@@ -141,7 +141,7 @@ class OpenMetricsWriter:
         self._families: dict[str, _Family] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
         self._steps: list[str] = []  # by snapshot: its number, 8 hex digits (the spool's sort key)
-        self._groups: dict[Any, list[_Line]] = {}  # the lines each group held at its latest snapshot
+        self._groups: dict[Hashable, list[_Line]] = {}  # the lines each group held at its latest snapshot
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` (no families built)."""
@@ -218,7 +218,7 @@ class OpenMetricsWriter:
         line.changed = line.written = -1
         line.value = math.nan
 
-    def end_group(self, group: Any, seen: list[_Line], index: int) -> None:
+    def end_group(self, group: Hashable, seen: list[_Line], index: int) -> None:
         """A group's lines at snapshot ``index`` were ``seen``: any other it held before vanished."""
         before = self._groups.get(group)
         if before is not None and before != seen:
@@ -302,7 +302,7 @@ class OpenMetricsSink:
     def __init__(self, writer: OpenMetricsWriter, index: int) -> None:
         self._writer = writer
         self._index = index
-        self._group: Any = None
+        self._group: Hashable = None
         self._seen: list[_Line] = []
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
@@ -312,7 +312,7 @@ class OpenMetricsSink:
         """Whether the writer writes ``family`` at all (a replay may leave families out)."""
         return family.write is not None
 
-    def group(self, group: Any, complete: bool = True) -> None:
+    def group(self, group: Hashable, complete: bool = True) -> None:
         """The samples that follow belong to ``group``: if ``complete``, they are all it holds in
         this snapshot, and a series it held before that is missing has vanished; otherwise they
         are those that may have changed (its series never vanish)."""

@@ -11,12 +11,29 @@ channel pairs pause event processing for half a second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Hashable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from metrics.export.text import help_line, label_pairs, sample_value
+
+F = TypeVar("F")
+
+
+class Sink(Protocol[F]):
+    """What the KPI collector writes to: a family is whatever the sink's :meth:`family` returned,
+    handed back unchanged with each sample; groups mark one queue and channel's samples for
+    writers that follow series over time (the replay's)."""
+
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> F: ...
+    def keeps(self, family: F) -> bool: ...
+    def group(self, group: Hashable, complete: bool = True) -> None: ...
+    def sample(self, family: F, labels: Sequence[str], value: float) -> None: ...
+    def histogram(
+        self, family: F, labels: Sequence[str], buckets: list[tuple[str, float]], total: float
+    ) -> None: ...
+
 
 _FAMILIES = {"counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
 
@@ -27,26 +44,26 @@ class Families:
     def __init__(self) -> None:
         self._families: list[Metric] = []
 
-    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> Any:
+    def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> Metric:
         family = _FAMILIES[kind](name, help_text, labels=list(labels))
         self._families.append(family)
         return family
 
-    def keeps(self, family: Any) -> bool:
+    def keeps(self, family: Metric) -> bool:
         """Whether samples of ``family`` are kept (a scrape keeps every family)."""
         return True
 
-    def group(self, group: Any, complete: bool = True) -> None:
+    def group(self, group: Hashable, complete: bool = True) -> None:
         """Samples come in groups for writers that track series over time; a scrape has no use for them."""
 
     def finish(self) -> None:
         pass
 
-    def sample(self, family: Any, labels: Sequence[str], value: float) -> None:
+    def sample(self, family: Metric, labels: Sequence[str], value: float) -> None:
         family.add_metric(list(labels), value)
 
     def histogram(
-        self, family: Any, labels: Sequence[str], buckets: list[tuple[str, float]], total: float
+        self, family: Metric, labels: Sequence[str], buckets: list[tuple[str, float]], total: float
     ) -> None:
         family.add_metric(list(labels), buckets, total)
 
@@ -68,8 +85,8 @@ class Text:
 
     def __init__(self) -> None:
         self._families: list[_TextFamily] = []
-        self._label_sets: dict[tuple[Any, ...], str] = {}
-        self._le_parts: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._label_sets: dict[tuple[Hashable, ...], str] = {}
+        self._le_parts: dict[tuple[Hashable, ...], tuple[str, str]] = {}
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _TextFamily:
         if kind == "counter":  # a counter's samples and header carry its `_total` name
@@ -100,10 +117,10 @@ class Text:
             )
         return parts
 
-    def keeps(self, family: Any) -> bool:
+    def keeps(self, family: _TextFamily) -> bool:
         return True
 
-    def group(self, group: Any, complete: bool = True) -> None:
+    def group(self, group: Hashable, complete: bool = True) -> None:
         pass
 
     def finish(self) -> None:

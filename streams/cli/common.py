@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from streams.settings import KafkaAccessSettings, Settings
+
+if TYPE_CHECKING:
+    from streams.cluster.topics import TopicSpec
+
+C = TypeVar("C", bound=Callable[..., object])
 
 SETTING_OPTIONS = [
     click.option("--broker", help="Kafka bootstrap servers, e.g. kafka://127.0.0.1:9092 [CXPULSE_BROKER]."),
@@ -23,13 +29,13 @@ SETTING_OPTIONS = [
 ]
 
 
-def settings_options(func: Any) -> Any:
+def settings_options(func: C) -> C:
     for option in reversed(SETTING_OPTIONS):
         func = option(func)
     return func
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(**overrides: object) -> Settings:
     """Environment first, command-line options on top; a bad value stops with what is wrong."""
     from pydantic import ValidationError
 
@@ -44,7 +50,7 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def kafka_errors(settings: KafkaAccessSettings) -> Any:
+def kafka_errors(settings: KafkaAccessSettings) -> Iterator[None]:
     """Turn a failure to reach Kafka into one line naming the setting most likely to fix it."""
     from streams.cluster.connection_log import connection_errors
 
@@ -57,7 +63,7 @@ def kafka_errors(settings: KafkaAccessSettings) -> Any:
             raise click.ClickException(settings.kafka().explain(exc, causes)) from exc
 
 
-def prepare_topics(settings: KafkaAccessSettings, specs: list[Any]) -> None:
+def prepare_topics(settings: KafkaAccessSettings, specs: list[TopicSpec]) -> None:
     """Create what is missing and wait until the brokers list it; stop with what to fix if not."""
     from streams.cluster.topics import TopicLayoutError, ensure_topics
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from metrics.documents import JsonObject
 from streams.cli.common import load_settings, settings_options
 from streams.settings import Settings
 
@@ -106,7 +107,7 @@ def ingest(ctx: click.Context, port: int | None, loglevel: str, **options: Any) 
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.pass_obj
 def asterisk_queue_log(
-    options: dict[str, Any], path: Path, state: Path | None, from_end: bool, quiet: bool
+    options: JsonObject, path: Path, state: Path | None, from_end: bool, quiet: bool
 ) -> None:
     """Follow Asterisk's queue_log (like tail -F) and send its calls to Kafka.
 
@@ -141,7 +142,7 @@ def asterisk_queue_log(
 @click.argument("address", metavar="HOST:PORT", default="127.0.0.1:8021")
 @click.option("--quiet", is_flag=True, help="No progress lines.")
 @click.pass_obj
-def freeswitch_socket(options: dict[str, Any], address: str, quiet: bool) -> None:
+def freeswitch_socket(options: JsonObject, address: str, quiet: bool) -> None:
     """Read mod_callcenter events from FreeSWITCH's event socket and send them to Kafka.
 
     \b

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from streams.cli.common import kafka_errors, load_settings, settings_options
+
+if TYPE_CHECKING:  # imported when a replay starts: `cxpulse --help` stays quick
+    from metrics.export.openmetrics import OpenMetricsWriter
+    from streams.replay.driver import Record, Replay
+    from streams.replay.sources import JsonLines, KafkaRange
+    from streams.settings import Settings
 
 
 def _moment(value: str | None) -> float | None:
@@ -201,7 +208,9 @@ def replay(
     )
 
 
-def _source(files: tuple[Path, ...], settings: Any, since: float | None, until: float | None) -> Any:
+def _source(
+    files: tuple[Path, ...], settings: Settings, since: float | None, until: float | None
+) -> JsonLines | KafkaRange:
     """The records to replay: JSON Lines FILES, or the event topics from ``since`` to ``until``."""
     from streams.replay.sources import JsonLines, KafkaRange
 
@@ -214,7 +223,9 @@ def _source(files: tuple[Path, ...], settings: Any, since: float | None, until: 
             raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
 
 
-def _writer(out: Path, blocks: Path | None, step: float, every_step: bool, keep: Any) -> Any:
+def _writer(
+    out: Path, blocks: Path | None, step: float, every_step: bool, keep: Callable[[str, str], bool] | None
+) -> OpenMetricsWriter:
     """One OpenMetrics file at ``out``, or one file per two-hour block in ``blocks``."""
     from metrics.export.openmetrics import OpenMetricsWriter
 
@@ -227,7 +238,13 @@ def _writer(out: Path, blocks: Path | None, step: float, every_step: bool, keep:
 
 
 def _run(
-    engine: Any, source: Any, writer: Any, step: float, first: float | None, until: float | None, quiet: bool
+    engine: Replay,
+    source: JsonLines | KafkaRange,
+    writer: OpenMetricsWriter,
+    step: float,
+    first: float | None,
+    until: float | None,
+    quiet: bool,
 ) -> tuple[int, bool]:
     """Replay every record, with a progress bar on stderr; the records read and whether
     ``until`` stopped the replay. Snapshots before ``first`` build state but are not written."""
@@ -242,7 +259,7 @@ def _run(
         show_pos=source.unit == "records",
     ) as bar:
 
-        def records() -> Any:
+        def records() -> Iterator[Record]:
             nonlocal records_read
             pending = 0
             for record, size in source:
@@ -316,7 +333,7 @@ def _load(promtool: str, files: list[Path], data: Path, quiet: bool) -> None:
             bar.update(1)
 
 
-def _write_rejections(engine: Any, path: Path) -> None:
+def _write_rejections(engine: Replay, path: Path) -> None:
     import orjson
 
     with open(path, "wb") as out:
@@ -331,7 +348,7 @@ def _write_rejections(engine: Any, path: Path) -> None:
             out.write(orjson.dumps(doc) + b"\n")
 
 
-def _replay_summary(engine: Any, at: float) -> str:
+def _replay_summary(engine: Replay, at: float) -> str:
     """Per queue and channel: the totals a supervisor checks first, as of the final snapshot."""
     from metrics.aggregates.view import queue_totals
 

@@ -14,6 +14,8 @@ import ssl
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from metrics.documents import JsonObject
+
 Protocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 Mechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
 OAuthProvider = Literal["aws-msk-iam"]
@@ -134,16 +136,16 @@ class KafkaAccess:
             ssl_context=context,
         )
 
-    def kafka_python(self) -> dict[str, Any]:
+    def kafka_python(self) -> JsonObject:
         """Keyword arguments for kafka-python's producer, consumer and admin client."""
         return self._python_client(asynchronous=False)
 
-    def aiokafka(self) -> dict[str, Any]:
+    def aiokafka(self) -> JsonObject:
         """Keyword arguments for aiokafka's clients (the benchmark's bare consumer)."""
         return self._python_client(asynchronous=True)
 
-    def _python_client(self, asynchronous: bool) -> dict[str, Any]:
-        config: dict[str, Any] = {
+    def _python_client(self, asynchronous: bool) -> JsonObject:
+        config: JsonObject = {
             "bootstrap_servers": self.servers,
             "security_protocol": self.security_protocol,
         }
@@ -162,11 +164,11 @@ class KafkaAccess:
                 config["sasl_plain_password"] = self.sasl_password
         return config
 
-    def librdkafka(self) -> dict[str, Any]:
+    def librdkafka(self) -> JsonObject:
         """Configuration for librdkafka clients (confluent-kafka, Quix Streams: the benchmark's peers)."""
         if self.sasl_mechanism == "OAUTHBEARER" and self.uses_sasl:
             raise ValueError("the benchmark's librdkafka clients take SASL PLAIN or SCRAM, not OAUTHBEARER")
-        config: dict[str, Any] = {
+        config: JsonObject = {
             "bootstrap.servers": ",".join(self.servers),
             "security.protocol": self.security_protocol.lower(),
         }

@@ -20,6 +20,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from metrics.documents import JsonObject
 from streams.cluster.access import KafkaAccess, bootstrap_servers
 
 __all__ = ["TopicLayoutError", "TopicSpec", "bootstrap_servers", "ensure_topics"]
@@ -90,7 +91,7 @@ def _wait_visible(admin: Any, wanted: dict[str, int], timeout: float) -> None:
         time.sleep(0.2)
 
 
-def _layout_problems(described: list[dict[str, Any]], wanted: dict[str, int]) -> tuple[list[str], list[str]]:
+def _layout_problems(described: list[JsonObject], wanted: dict[str, int]) -> tuple[list[str], list[str]]:
     """Topics laid out wrongly, and topics not ready yet, of ``wanted`` (name -> partitions)."""
     # kafka-python 3 names the fields as Kafka's protocol does; 2.x used "topic" and "leader".
     seen = {d.get("name", d.get("topic")): d for d in described}

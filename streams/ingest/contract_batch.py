@@ -6,9 +6,8 @@ and addressed to its family's topic under its entity id, as the worker expects i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -34,7 +33,7 @@ class Refused:
     detail: str
 
 
-def parse_body(body: bytes, content_type: str) -> list[Any]:
+def parse_body(body: bytes, content_type: str) -> list[object]:
     """The documents of a request body; raises ValueError with the reason if it is not JSON.
 
     The content type decides: ``application/json`` (or ``+json``) is one JSON document, an
@@ -58,14 +57,16 @@ def parse_body(body: bytes, content_type: str) -> list[Any]:
     return doc if isinstance(doc, list) else [doc]
 
 
-def _lines(text: bytes) -> list[Any]:
+def _lines(text: bytes) -> list[object]:
     try:
         return [orjson.loads(line) for line in text.splitlines() if line.strip()]
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"not NDJSON (one JSON object per line): {exc}") from None
 
 
-def address(docs: list[Any], limits: Limits, now: float | None) -> tuple[list[Addressed], list[Refused]]:
+def address(
+    docs: Sequence[object], limits: Limits, now: float | None
+) -> tuple[list[Addressed], list[Refused]]:
     """Every document validated and addressed; the refused ones with their index and reason
     (``now`` None: the clock's time when each is validated)."""
     ready: list[Addressed] = []
@@ -79,7 +80,7 @@ def address(docs: list[Any], limits: Limits, now: float | None) -> tuple[list[Ad
     return ready, refused
 
 
-def address_one(doc: Any, limits: Limits, now: float | None) -> Addressed | Rejection:
+def address_one(doc: object, limits: Limits, now: float | None) -> Addressed | Rejection:
     if not isinstance(doc, Mapping):
         return Rejection("malformed", "an event must be a JSON object")
     family = family_of(doc)

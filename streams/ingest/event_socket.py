@@ -20,9 +20,9 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from metrics.contract.validation import Limits
+from metrics.documents import JsonObject
 from streams.ingest.adapters import freeswitch
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address
@@ -144,7 +144,7 @@ class EventSocketFollower:
                 raise ConnectionError("FreeSWITCH closed the event socket")
             return []
         try:
-            docs: list[Any] = freeswitch.events(json.loads(body), self.lookups)
+            docs: list[JsonObject] = freeswitch.events(json.loads(body), self.lookups)
         except (Unmappable, ValueError) as exc:
             self.skipped += 1
             log.warning("skipped an event: %s", exc)

@@ -25,13 +25,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from metrics.contract.validation import Limits
 from metrics.definitions import INGEST_SERIES
+from metrics.documents import JsonObject
 from metrics.export.worker import metric_for
 from streams import web_config
 from streams.ingest import signatures
@@ -50,7 +50,7 @@ RETRY_AFTER_SECONDS = 5
 class Refusal(Exception):
     """A request answered with an error status and a JSON reason."""
 
-    def __init__(self, status: int, reason: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, reason: str, detail: str, **extra: object) -> None:
         super().__init__(detail)
         self.status, self.reason, self.detail, self.extra = status, reason, detail, extra
 
@@ -183,7 +183,7 @@ class Gateway:
 
         return handle
 
-    async def _verified_payload(self, name: str, request: web.Request, body: bytes) -> Any:
+    async def _verified_payload(self, name: str, request: web.Request, body: bytes) -> JsonObject:
         """The request's payload once its sender is proven: by the platform's signature where it
         signs and the request carries one, else by a bearer token."""
         platform = PLATFORMS[name]
@@ -210,7 +210,7 @@ class Gateway:
             docs[0]["received_at"] = datetime.fromtimestamp(self.clock(), UTC).isoformat()
         return docs[0]
 
-    def _checked(self, docs: list[Any], limits: Limits) -> list[Addressed]:
+    def _checked(self, docs: list[object], limits: Limits) -> list[Addressed]:
         """Every event addressed, or a 413/422 refusal naming each bad one; nothing is produced then."""
         if len(docs) > self.settings.ingest_max_batch:
             limit = self.settings.ingest_max_batch

@@ -22,9 +22,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from metrics.contract.validation import Limits
+from metrics.documents import JsonObject
 from streams.ingest.adapters import QUEUE_LOG
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address
@@ -195,7 +196,7 @@ class QueueLogFollower:
         out: list[Addressed] = []
         for line in lines:
             try:
-                docs: list[Any] = QUEUE_LOG(line.decode("utf-8", "replace"), self.lookups)
+                docs: list[JsonObject] = QUEUE_LOG(line.decode("utf-8", "replace"), self.lookups)
             except Unmappable as exc:
                 self.skipped += 1
                 log.warning("skipped a queue_log line: %s", exc)

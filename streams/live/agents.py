@@ -24,10 +24,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
 
-from metrics.contract.events import FAMILIES, Family
+from faust.types import AppT, EventT, Message, StreamT, TopicT
+
+from metrics.contract.events import FAMILIES, Event, Family
 from metrics.contract.validation import Rejection, validate
+from metrics.documents import JsonObject
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
 from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
@@ -42,16 +44,16 @@ from streams.live.direct_send import DirectSend, grouped_items
 from streams.live.outbox import Outbox
 from streams.settings import Settings
 
-OnRecord = Callable[[Any, Outbox, float], None]  # (record, outbox, batch time)
+OnRecord = Callable[[EventT, Outbox, float], None]  # (record, outbox, batch time)
 
 
 @dataclass
 class Wiring:
     """What the agents read and write: topics by role, tables as batch views."""
 
-    sources: dict[str, Any]  # family name -> source topic
-    facts: Any
-    contacts: Any
+    sources: JsonObject  # family name -> source topic
+    facts: TopicT
+    contacts: TopicT
     entities: dict[str, BatchedTable]  # family name -> state table
     aggregates: BatchedTable
     direct: DirectSend  # where the tables' changelog records and the messages wait for a batch's end
@@ -60,7 +62,7 @@ class Wiring:
 class Agents:
     def __init__(
         self,
-        app: Any,
+        app: AppT,
         settings: Settings,
         policy: Policy,
         metrics: WorkerMetrics,
@@ -118,12 +120,12 @@ class Agents:
         table: BatchedTable,
         on_record: OnRecord,
         confirmed: ConfirmedPayloads | None = None,
-    ) -> Callable[[Any], Coroutine[Any, Any, None]]:
+    ) -> Callable[[StreamT], Coroutine[None, None, None]]:
         """The batch loop every agent runs: admit, handle, write each touched key once, send."""
         batch_size, batch_wait = self.settings.batch_size, self.settings.batch_wait_seconds
         due, queue, send = self.guarantees.due, self._queue, self.wiring.direct.send
 
-        async def process(stream: Any) -> None:
+        async def process(stream: StreamT) -> None:
             async for batch in stream.take_events(batch_size, within=batch_wait):
                 outbox = Outbox()
                 now = time.time()
@@ -152,13 +154,13 @@ class Agents:
         park, observe_delay, handle = self.dead_letters.park, metrics.delay.observe, self._handle
         entity_field, name = family.entity_field, family.name
 
-        def on_record(record: Any, outbox: Outbox, now: float) -> None:
+        def on_record(record: EventT, outbox: Outbox, now: float) -> None:
             message = record.message
             result = validate(record.value, message.key, family, limits, now)
             if isinstance(result, Rejection):
                 park(result, message, record.value, family)
                 return
-            event: Any = result if pseudonyms is None else pseudonyms.event(result)
+            event: Event = result if pseudonyms is None else pseudonyms.event(result)
             metrics.count_event(message.topic, event.type)
             at = event.at
             observe_delay(now - at)
@@ -170,7 +172,7 @@ class Agents:
     def _contact_record(self, customers: BatchedTable) -> OnRecord:
         policy, handle = self.policy, self._handle
 
-        def on_record(record: Any, outbox: Outbox, now: float) -> None:
+        def on_record(record: EventT, outbox: Outbox, now: float) -> None:
             message = record.message
             suffix = f">{message.partition}"
             # A batch's contacts for one partition, as [customer, contact] pairs.
@@ -189,7 +191,7 @@ class Agents:
         history_days = self.policy.forecast.history_days
         count_fact_messages = self.metrics.fact_messages.inc
 
-        def on_record(record: Any, outbox: Outbox, now: float) -> None:
+        def on_record(record: EventT, outbox: Outbox, now: float) -> None:
             message = record.message
             partition = message.partition
             # A batch's fact messages for one partition, as [queue|channel, message] pairs.
@@ -208,7 +210,7 @@ class Agents:
         table: BatchedTable,
         entity_id: str,
         event_id: str,
-        message: Any,
+        message: Message,
         step: Step,
         family: str,
         event_time: float,

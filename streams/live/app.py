@@ -16,6 +16,7 @@ import faust
 from metrics.aggregates.queue import written_before_aggregate
 from metrics.contract.events import FAMILIES
 from metrics.definitions import WINDOWS
+from metrics.documents import JsonObject
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from streams import delivery, web_config
@@ -61,12 +62,12 @@ class _App(faust.App):
         return web
 
 
-def _web_protection(path: str | None) -> dict[str, Any]:
+def _web_protection(path: str | None) -> JsonObject:
     """Faust's web settings for TLS and basic auth from a web-config file (none without one)."""
     if not path:
         return {}
     config = web_config.load(path)
-    options: dict[str, Any] = {"web_ssl_context": config.ssl_context}
+    options: JsonObject = {"web_ssl_context": config.ssl_context}
     if config.users:
         options["web_application_options"] = {"middlewares": [web_config.middleware(config)]}
     return options

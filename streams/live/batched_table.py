@@ -27,6 +27,8 @@ from typing import Any
 
 import orjson
 
+from metrics.documents import JsonObject
+
 _DELETED = object()
 
 
@@ -48,7 +50,7 @@ def per_partition(table: Any) -> bool:
     return hasattr(table.data, "_dbs")
 
 
-def partition_of(value: dict[str, Any]) -> int:
+def partition_of(value: JsonObject) -> int:
     partition = value.get("_p", value.get("partition"))
     if partition is None:
         raise ValueError("a batched table value must name its partition (_p or partition)")
@@ -67,7 +69,7 @@ class BatchedTable(MutableMapping[str, Any]):
     ) -> None:
         self.table = table
         self._changelog = changelog  # where each written key goes at flush
-        self._pending: dict[str, Any] = {}
+        self._pending: JsonObject = {}
         self._deleted_from: dict[str, int] = {}
         self._first = first  # values to send before the others (buckets before their aggregate)
         self.encoded = encoded

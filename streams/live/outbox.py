@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from typing import Any
 
+from metrics.documents import JsonObject
 from metrics.model import Sent
 
 
@@ -22,8 +22,8 @@ class Outbox:
     """
 
     def __init__(self) -> None:
-        self.facts: dict[tuple[str, str], dict[str, Any]] = {}
-        self.contacts: list[tuple[str, dict[str, Any]]] = []
+        self.facts: dict[tuple[str, str], JsonObject] = {}
+        self.contacts: list[tuple[str, JsonObject]] = []
 
     def add(self, sent: list[Sent]) -> None:
         for target, key, payload in sent:

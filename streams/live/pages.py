@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
+from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.live.pipeline import Pipeline
@@ -30,27 +30,27 @@ def install_pages(pipeline: Pipeline, servers: list[str]) -> None:
         pipeline.broker_up = False
 
     @app.on_rebalance_complete.connect
-    async def count_rebalance(sender: Any, **kwargs: Any) -> None:
+    async def count_rebalance(sender: object, **kwargs: object) -> None:
         metrics.rebalances.inc()
 
     @app.on_partitions_assigned.connect
-    async def note_assignment(sender: Any, *args: Any, **kwargs: Any) -> None:
+    async def note_assignment(sender: object, *args: object, **kwargs: object) -> None:
         pipeline.seen_assignment = True
 
     @app.page("/metrics")
-    async def metrics_page(web: Any, request: Any) -> Any:
+    async def metrics_page(web: View, request: Request) -> Response:
         metrics.broker_up.set(1 if pipeline.broker_up else 0)
         metrics.ready.set(1 if pipeline.health().ready else 0)
         # aiohttp takes the charset separately from the media type.
         return web.bytes(metrics.page(), content_type=_MEDIA_TYPE)
 
     @app.page("/live")
-    async def live_page(web: Any, request: Any) -> Any:
+    async def live_page(web: View, request: Request) -> Response:
         """The event loop answers: the process is not wedged."""
         return web.text("live\n")
 
     @app.page("/ready")
-    async def ready_page(web: Any, request: Any) -> Any:
+    async def ready_page(web: View, request: Request) -> Response:
         """200 when the worker does its share of the work; 503 with the reason otherwise."""
         health = pipeline.health()
         return web.text(health.reason() + "\n", status=200 if health.ready else 503)

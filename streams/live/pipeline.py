@@ -11,7 +11,7 @@ from typing import Any
 import faust
 from mode.utils.times import want_seconds
 
-from metrics.aggregates.queue import Aggregate
+from metrics.documents import Aggregate
 from metrics.export.worker import WorkerMetrics
 from streams.cluster.topics import TopicSpec
 from streams.live.health import Health, watch_startup

@@ -17,20 +17,20 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import orjson
 from prometheus_client.core import Metric
 
 from metrics.aggregates.labels import new_label_record
-from metrics.aggregates.queue import Aggregate
-from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Family, entity_key, family_of
+from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Event, Family, entity_key, family_of
 from metrics.contract.validation import Rejection, validate
 from metrics.definitions import WINDOWS, WORKER_SERIES
+from metrics.documents import Aggregate, JsonObject
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
-from metrics.engine.steps import contact_hop, entity_step, process_entity
+from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
 from metrics.export.collector import KpiCollector, declared
+from metrics.export.sinks import F, Sink
 from metrics.model import labels_key
 from streams.settings import Settings
 
@@ -71,7 +71,7 @@ class Replay:
         self.policy = settings.policy()
         # History is what a replay is for: no age limit; timestamps far in the future still fail.
         self.limits = replace(settings.limits(), max_age_seconds=float("inf"))
-        self.tables: dict[str, dict[str, Any]] = {name: {} for name in FAMILIES}
+        self.tables: dict[str, JsonObject] = {name: {} for name in FAMILIES}
         # One fact partition: every aggregate, bucket and the label record in one dict.
         self.aggregates: dict[str, Aggregate] = {labels_key(0): new_label_record(0)}
         self.expiry = expiry_by_family(
@@ -94,7 +94,7 @@ class Replay:
         # Aggregates that facts reached since the last snapshot (None: take every one next time).
         self._touched: set[str] | None = None
 
-    def accept(self, record: Record) -> Any:
+    def accept(self, record: Record) -> Event | None:
         """The record's validated event, or None after counting and keeping its rejection."""
         family = record.family
         if family is None:
@@ -110,7 +110,7 @@ class Replay:
             return None
         return result
 
-    def apply(self, event: Any, record: Record) -> None:
+    def apply(self, event: Event, record: Record) -> None:
         """Run an accepted event through its entity and into the aggregates."""
         family = record.family
         assert family is not None
@@ -122,7 +122,7 @@ class Replay:
         self._process(family.name, getattr(event, family.entity_field), event.event_id, step, record, at)
 
     def _process(
-        self, name: str, entity_id: str, event_id: str, step: Any, record: Record, at: float
+        self, name: str, entity_id: str, event_id: str, step: Step, record: Record, at: float
     ) -> None:
         table = self.tables[name]
         status, sent = process_entity(
@@ -141,7 +141,7 @@ class Replay:
                 contact_id, step = contact_hop(payload, self.policy)
                 self._process("customers", key, contact_id, step, record, payload["at"])
 
-    def _apply(self, key: str, payload: dict[str, Any]) -> None:
+    def _apply(self, key: str, payload: JsonObject) -> None:
         # Messages from one record share its offset (a ticket's facts and its contact's): each
         # gets the next number of the sequence instead, as the only offset of its source.
         self._sequence += 1
@@ -195,7 +195,7 @@ class Replay:
         """The ``/metrics`` text a worker holding this state would serve at ``at``."""
         return self._collector_at(at).text()
 
-    def snapshot(self, sink_at: Callable[[float], Any], at: float) -> None:
+    def snapshot(self, sink_at: Callable[[float], Sink[F]], at: float) -> None:
         """What a scrape at ``at`` would have shown, into the sink ``sink_at(at)`` gives (a writer's).
 
         Counters and histograms are handed over only for the aggregates facts reached since the
@@ -205,7 +205,7 @@ class Replay:
         self._stream_counts(sink)
         self._touched = set()
 
-    def _stream_counts(self, sink: Any) -> None:
+    def _stream_counts(self, sink: Sink[F]) -> None:
         """The counters a worker keeps of what it read, as a worker reading this history in event
         time would have shown them (the "no events" alert and the pipeline panels read them)."""
         events, invalid, duplicate = (

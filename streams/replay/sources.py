@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metrics.contract.events import FAMILIES
+from metrics.documents import JsonObject
 from streams.cluster.access import KafkaAccess
 from streams.replay.driver import Record, record_from_line
 
@@ -41,7 +42,7 @@ class JsonLines:
 MAX_BUFFERED = 500_000
 
 
-def _number(partition: dict[str, Any]) -> int:
+def _number(partition: JsonObject) -> int:
     return int(partition["partition"])
 
 

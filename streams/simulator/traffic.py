@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from metrics.documents import JsonObject
 from metrics.policy import DEFAULTS
 from metrics.staffing import erlang_c, required_agents
 from streams.simulator.centre_profiles import PROFILES, CentreProfile
@@ -53,7 +54,7 @@ class _Pending:
     at: float
     seq: int
     family: str = field(compare=False)
-    event: dict[str, Any] = field(compare=False)
+    event: JsonObject = field(compare=False)
 
 
 def _rfc3339(ts: float) -> str:
@@ -147,13 +148,13 @@ class Traffic:
                 self._log_in(agent, self.start, spread=60.0)
 
     @staticmethod
-    def _seat(agent: dict[str, Any]) -> int:
+    def _seat(agent: JsonObject) -> int:
         return int(agent["agent_id"].rsplit("-", 1)[1].rstrip("b"))
 
-    def _on_shift(self, agent: dict[str, Any], at: float) -> bool:
+    def _on_shift(self, agent: JsonObject, at: float) -> bool:
         return self._seat(agent) < self._planned(at)
 
-    def _log_in(self, agent: dict[str, Any], at: float, spread: float = 600.0) -> None:
+    def _log_in(self, agent: JsonObject, at: float, spread: float = 600.0) -> None:
         """The agent logs in (available) at the first moment from ``at`` the plan needs them,
         within ``spread`` seconds of it; never, if that is more than a fortnight away."""
         moment = at
@@ -170,7 +171,7 @@ class Traffic:
             if not math.isfinite(moment):
                 return
 
-    def _next_agent_state(self, event: dict[str, Any], at: float) -> None:
+    def _next_agent_state(self, event: JsonObject, at: float) -> None:
         """After each change, the agent's next one: available → busy → wrap_up → available, with
         breaks now and then, and the end of the shift (a fresh agent takes the seat); when the
         plan no longer needs the agent (closing time, a quieter hour) they log off instead of
@@ -214,7 +215,7 @@ class Traffic:
             return
         self._push(at, "agents", self._event(agent, "agent.state_changed", state=nxt))
 
-    def _leaves_for_incident(self, agent: dict[str, Any], now: float, due: float) -> bool:
+    def _leaves_for_incident(self, agent: JsonObject, now: float, due: float) -> bool:
         """Whether a scripted incident takes the agent off the floor before its next change at
         ``due``: away until the incident ends (three agents in four, when understaffed), or
         logged off until the next opening (all of them, when they leave early)."""
@@ -248,7 +249,7 @@ class Traffic:
         burst = self._burst_factor if t < self._burst_until else 1.0
         return self.rate * swing * burst
 
-    def _push(self, at: float, family: str, event: dict[str, Any]) -> None:
+    def _push(self, at: float, family: str, event: JsonObject) -> None:
         event["occurred_at"] = _rfc3339(at)
         heapq.heappush(self._heap, _Pending(at, next(self._seq), family, event))
 
@@ -269,7 +270,7 @@ class Traffic:
             return at
         return self.profile.next_opening(at) + self.rng.uniform(60, 1800)
 
-    def _base(self, queue: str, channel: str) -> dict[str, Any]:
+    def _base(self, queue: str, channel: str) -> JsonObject:
         return {"queue": queue, "channel": channel, "customer_id": self._customer()}
 
     def _lifecycle(self, t: float) -> None:
@@ -286,7 +287,7 @@ class Traffic:
             customer = rng.choice(self._customers)
             self._push(t, "customers", self._event({"customer_id": customer}, "customer.purchased"))
 
-    def _survey(self, at: float, base: dict[str, Any], subject: dict[str, str]) -> None:
+    def _survey(self, at: float, base: JsonObject, subject: dict[str, str]) -> None:
         """About a third of customers answer a survey after the contact closes."""
         rng = self.rng
         if rng.random() >= 0.35:
@@ -304,7 +305,7 @@ class Traffic:
             self._event({**fields, **subject}, "survey.submitted", survey=kind, score=score),
         )
 
-    def _event(self, base: dict[str, Any], type_: str, **extra: Any) -> dict[str, Any]:
+    def _event(self, base: JsonObject, type_: str, **extra: Any) -> JsonObject:
         return {"event_id": f"ev-{next(self._ids)}", "type": type_, **base, **extra}
 
     def _new_ticket(self, t: float) -> None:
@@ -386,7 +387,7 @@ class Traffic:
         self._push(t + wait + handle, "calls", self._event(base, "call.ended", agent_id=agent))
         self._survey(t + wait + handle, base, {"call_id": base["call_id"]})
 
-    def until(self, end: float) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    def until(self, end: float) -> Iterator[tuple[str, str, JsonObject]]:
         """Yield every event due before ``end``; call again with a later ``end`` to continue."""
         while True:
             while self._next_arrival < end:
@@ -413,9 +414,9 @@ class Traffic:
                 continue  # happened, but never reached cxpulse
             yield item.family, _key(item.family, item.event), item.event
 
-    def take(self, n: int) -> list[tuple[str, str, dict[str, Any]]]:
+    def take(self, n: int) -> list[tuple[str, str, JsonObject]]:
         """The first ``n`` events, however far into event time they reach (for benchmarks)."""
-        out: list[tuple[str, str, dict[str, Any]]] = []
+        out: list[tuple[str, str, JsonObject]] = []
         horizon = self.start
         while len(out) < n:
             horizon += 60.0
@@ -428,7 +429,7 @@ def _stays_on_floor(agent_id: str) -> bool:
     return sum(map(ord, agent_id)) % 4 == 0
 
 
-def _key(family: str, event: dict[str, Any]) -> str:
+def _key(family: str, event: JsonObject) -> str:
     if family == "surveys":
         return event.get("ticket_id") or event["call_id"]
     keys = {"tickets": "ticket_id", "calls": "call_id", "customers": "customer_id", "agents": "agent_id"}
@@ -437,7 +438,7 @@ def _key(family: str, event: dict[str, Any]) -> str:
 
 def calls_a_week_ago(
     now: float, hours: float, rate: float | None, seed: int, profile: CentreProfile = DEMO
-) -> Iterator[tuple[str, str, dict[str, Any]]]:
+) -> Iterator[tuple[str, str, JsonObject]]:
     """Complete calls of the same hours a week ago, from the current half-hour on: history for
     the forecast to start from. Calls only, each with all its events, so nothing of last week is
     left waiting or open (tickets would stay open for days)."""

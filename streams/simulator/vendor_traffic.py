@@ -11,10 +11,10 @@ from __future__ import annotations
 import http.client
 import time
 import urllib.parse
-from typing import Any
 
 import orjson
 
+from metrics.documents import JsonObject
 from streams.ingest.adapters.common import instant
 
 # Simulator channel → the Zendesk via.channel the gateway maps back to it.
@@ -28,13 +28,13 @@ _TWILIO_EVENTS = {
 VIA = ("zendesk", "twilio")
 
 
-def as_zendesk(event: dict[str, Any]) -> dict[str, Any]:
+def as_zendesk(event: JsonObject) -> JsonObject:
     """A contract ticket event as the Zendesk ticket event that stands for it."""
     kind, change = "created", {}
     type_ = event["type"]
     if type_ == "ticket.replied":
         author = event.get("author")
-        who: dict[str, Any] = {"id": event.get("customer_id") or "customer", "is_staff": False}
+        who: JsonObject = {"id": event.get("customer_id") or "customer", "is_staff": False}
         if author == "agent":
             who = {"id": event.get("agent_id") or "agent", "is_staff": True}
         elif author == "bot":
@@ -58,7 +58,7 @@ def as_zendesk(event: dict[str, Any]) -> dict[str, Any]:
             "detail": detail, "event": change}  # fmt: skip
 
 
-def as_twilio(event: dict[str, Any]) -> dict[str, str]:
+def as_twilio(event: JsonObject) -> dict[str, str]:
     """A contract call event as the TaskRouter callback that stands for it."""
     at = instant(event["occurred_at"]).timestamp()
     form = {

@@ -14,6 +14,7 @@ from metrics.contract.events import (
     CustomerJoined,
     CustomerPurchased,
 )
+from metrics.documents import JsonObject
 from metrics.engine.rules.facts import new_fact
 from metrics.model import LifecycleFacts, Output, QueueFacts, State
 from metrics.policy import SECONDS_PER_DAY, Policy
@@ -78,7 +79,7 @@ def customer_step(
     return state, []
 
 
-def contact_step(state: State | None, contact: dict[str, Any], policy: Policy) -> tuple[State, list[Output]]:
+def contact_step(state: State | None, contact: JsonObject, policy: Policy) -> tuple[State, list[Output]]:
     """A ticket or call from this customer.
 
     A contact is a *repeat* when the same customer had another contact in the

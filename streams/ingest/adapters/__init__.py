@@ -8,8 +8,8 @@ the reason. No I/O: the gateway and the tests call them alike.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest.adapters import (
     amazon_connect,
     asterisk,
@@ -24,7 +24,7 @@ from streams.ingest.adapters import (
 )
 from streams.ingest.adapters.common import Lookups, Platform
 
-Adapter = Callable[[Any, Lookups], list[dict[str, Any]]]
+Adapter = Callable[[JsonView, Lookups], list[JsonObject]]
 
 # Every webhook platform, by its route: one module each (docs/ingest.md, "Adding a platform").
 PLATFORMS: dict[str, Platform] = {
@@ -42,4 +42,4 @@ PLATFORMS: dict[str, Platform] = {
     )
 }
 WEBHOOKS: dict[str, Adapter] = {route: p.events for route, p in PLATFORMS.items()}
-QUEUE_LOG: Adapter = asterisk.events
+QUEUE_LOG: Callable[[str, Lookups], list[JsonObject]] = asterisk.events

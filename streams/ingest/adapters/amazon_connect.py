@@ -17,8 +17,8 @@ training). Event ids are ``connect-agent:<EventId>:<channel>``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # Contact states of Amazon Connect's agent snapshot that keep the agent busy, or in after-contact work.
@@ -26,7 +26,7 @@ BUSY_CONTACTS = frozenset({"CONNECTING", "CONNECTED", "CONNECTED_ONHOLD"})
 WRAP_UP_CONTACTS = frozenset({"ENDED"})
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     if "CurrentAgentSnapshot" in payload:
         return agent_events(payload, lookups)
     detail = payload.get("detail")
@@ -67,7 +67,7 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     return []  # INITIATED, CONTACT_DATA_UPDATED ...
 
 
-def agent_events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def agent_events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     kind = str(required(payload, "EventType"))
     if kind == "HEART_BEAT":
         return []  # a periodic snapshot: the state changes already came as STATE_CHANGE

@@ -13,8 +13,7 @@ available, ``PAUSE`` away, ``REMOVEMEMBER`` offline, ``CONNECT`` busy and ``COMP
 
 from __future__ import annotations
 
-from typing import Any
-
+from metrics.documents import JsonObject
 from streams.ingest.adapters.common import Lookups, Unmappable, event, moment
 
 STEPS = {
@@ -38,7 +37,7 @@ MEMBER_STATES = {
 EXITS = {"EXITWITHKEY": "key_press", "EXITWITHTIMEOUT": "timeout", "EXITEMPTY": "empty_queue"}
 
 
-def events(line: str, lookups: Lookups) -> list[dict[str, Any]]:
+def events(line: str, lookups: Lookups) -> list[JsonObject]:
     fields = line.rstrip("\r\n").split("|")
     if len(fields) < 5:
         raise Unmappable(f"not a queue_log line: {line[:80]!r}")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # Inbox channel types → the channel names the lookups know.
@@ -37,7 +37,7 @@ CHANNELS = {
 }
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     kind = payload.get("event")
     if kind == "message_created":
         return _message(payload, lookups)
@@ -55,7 +55,7 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     raise Unmappable(f"not a Chatwoot webhook event: event {kind!r}")
 
 
-def _message(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def _message(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     message_type = payload.get("message_type")
     if payload.get("private") or message_type not in ("incoming", "outgoing"):
         return []  # a private note, or Chatwoot's own activity and template messages
@@ -75,7 +75,7 @@ def _message(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any
     return [doc]
 
 
-def _status_change(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def _status_change(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     current = str(payload.get("status", ""))
     previous = ""
     for change in payload.get("changed_attributes") or []:
@@ -95,11 +95,11 @@ def _status_change(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[st
 def _ticket(
     type_: str,
     step: str,
-    conversation: Mapping[str, Any],
+    conversation: JsonView,
     at: str,
     lookups: Lookups,
-    message: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+    message: JsonView | None = None,
+) -> JsonObject:
     conversation_id = required(conversation, "id")
     meta = conversation.get("meta") or {}
     team = (meta.get("team") or {}).get("name")
@@ -118,7 +118,7 @@ def _ticket(
     )
 
 
-def _when(payload: Mapping[str, Any], *fields: str) -> str:
+def _when(payload: JsonView, *fields: str) -> str:
     for field in fields:
         if payload.get(field) not in (None, ""):
             return moment(payload[field])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from metrics.contract.exits import EXIT_EVENT
+from metrics.documents import JsonObject, JsonView
 
 # Vendor channel names → cxpulse channel labels, unless the settings say otherwise.
 DEFAULT_CHANNELS: dict[str, str] = {
@@ -58,16 +59,16 @@ class Lookups:
         """The contract event a caller's exit of ``kind`` (:data:`EXIT_KINDS`) becomes."""
         return EXIT_EVENT[self.exits.get(kind, "exit")]
 
-    def queue(self, vendor: str, queue_id: Any, default: str | None = None) -> str:
+    def queue(self, vendor: str, queue_id: object, default: str | None = None) -> str:
         key = str(queue_id)
         return self.queues.get(f"{vendor}:{key}") or default or key
 
-    def channel(self, vendor_channel: Any) -> str:
+    def channel(self, vendor_channel: object) -> str:
         name = str(vendor_channel or "").lower()
         return self.channels.get(name) or DEFAULT_CHANNELS.get(name) or name or "unknown"
 
 
-def instant(value: Any) -> datetime:
+def instant(value: object) -> datetime:
     """A UTC time from what vendors send: RFC 3339 text, or Unix seconds or milliseconds."""
     if isinstance(value, int | float) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
         seconds = float(value)
@@ -85,12 +86,12 @@ def instant(value: Any) -> datetime:
     raise Unmappable(f"no usable time in {value!r}")
 
 
-def moment(value: Any) -> str:
+def moment(value: object) -> str:
     """:func:`instant` as the contract writes it: RFC 3339 in UTC with a ``Z``."""
     return instant(value).isoformat().replace("+00:00", "Z")
 
 
-def required(payload: Mapping[str, Any], *path: str) -> Any:
+def required(payload: JsonView, *path: str) -> Any:
     """The value at ``path``, or :class:`Unmappable` naming what is missing."""
     value: Any = payload
     for step in path:
@@ -100,7 +101,7 @@ def required(payload: Mapping[str, Any], *path: str) -> Any:
     return value
 
 
-def event(type_: str, event_id: str, occurred_at: str, **fields: Any) -> dict[str, Any]:
+def event(type_: str, event_id: str, occurred_at: str, **fields: object) -> JsonObject:
     """A contract event; fields that are None are left out."""
     doc = {"type": type_, "event_id": event_id, "occurred_at": occurred_at}
     doc.update({k: str(v) if k.endswith("_id") else v for k, v in fields.items() if v not in (None, "")})
@@ -138,7 +139,7 @@ class Platform:
     platforms whose webhooks may carry no time of the change."""
 
     route: str
-    events: Callable[[Any, Lookups], list[dict[str, Any]]]
+    events: Callable[[JsonView, Lookups], list[JsonObject]]
     form: bool = False
     signed: Signed | None = None
     token_in_url: bool = False

@@ -25,9 +25,7 @@ agent events.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from metrics.documents import JsonObject, JsonView
 from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 STATUSES = {
@@ -40,7 +38,7 @@ STATES = {"in a queue call": "busy", "waiting": "available", "receiving": "busy"
 EXITS = {"TIMEOUT": "timeout", "NO_AGENT_TIMEOUT": "empty_queue"}
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     if payload.get("Event-Subclass") != "callcenter::info":
         raise Unmappable("not a mod_callcenter event: Event-Subclass is not callcenter::info")
     action = str(payload.get("CC-Action", ""))
@@ -79,7 +77,7 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     return []
 
 
-def _agent(action: str, payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def _agent(action: str, payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     agent = required(payload, "CC-Agent")
     if action == "agent-status-change":
         state = STATUSES.get(str(payload.get("CC-Agent-Status", "")).lower())
@@ -102,7 +100,7 @@ def _queue(name: str) -> str:
     return name.split("@", 1)[0]
 
 
-def _time(payload: Mapping[str, Any], field: str | None = None) -> str:
+def _time(payload: JsonView, field: str | None = None) -> str:
     """The event's own epoch field if it has one, else when FreeSWITCH fired it."""
     value = payload.get(field) if field else None
     if value not in (None, "", "0"):

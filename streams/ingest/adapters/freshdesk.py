@@ -16,9 +16,7 @@ however often it is delivered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from metrics.documents import JsonObject, JsonView
 from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # Freshdesk's ticket sources, as the placeholder writes them and as the API numbers them.
@@ -40,7 +38,7 @@ KINDS = {
 }
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     kind = str(payload.get("event", ""))
     if kind not in KINDS:
         raise Unmappable(
@@ -73,7 +71,7 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     return [event(type_, event_id, at, **common)]
 
 
-def _given(value: Any) -> str | None:
+def _given(value: object) -> str | None:
     """A placeholder's value, or None where Freshdesk had nothing to put (an empty string, or the
     placeholder left as written)."""
     text = "" if value is None else str(value).strip()

@@ -15,8 +15,8 @@ a second queue (a transfer) is one offer, counted in the first queue.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event, moment, required
 
 # An agent's routing status (on queue) and presence (off queue) → the contract's agent states.
@@ -26,7 +26,7 @@ PRESENCE = {"offline": "offline", "on queue": None}  # on queue: the routing sta
 EXITS = {"FLOW_OUT": "flow_out", "HOLD_TIMEOUT": "timeout", "TRANSFER": "transfer_out"}
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     if "detail" in payload and "detail-type" in payload:  # the EventBridge envelope
         detail = payload["detail"]
         if not isinstance(detail, Mapping):
@@ -75,7 +75,7 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     return []
 
 
-def _agent(topic: str, body: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def _agent(topic: str, body: JsonView, lookups: Lookups) -> list[JsonObject]:
     """``v2.users.<id>.routingStatus`` and ``….presence``: the agent's state, in the queues the
     lookups give the user (``CXPULSE_INGEST_AGENT_QUEUES``; Genesys names none in these topics).
     Off queue, any presence but Offline is away: the agent is there, not taking contacts."""

@@ -17,9 +17,7 @@ retried delivery is counted once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from metrics.documents import JsonObject, JsonView
 from streams.ingest import signatures
 from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
@@ -27,7 +25,7 @@ SOURCES = {"conversation": "chat", "email": "email", "push": "chat", "facebook":
            "twitter": "twitter", "whatsapp": "whatsapp", "sms": "sms", "phone_call": "phone"}  # fmt: skip
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     topic = str(payload.get("topic", ""))
     if payload.get("type") != "notification_event" or not topic.startswith("conversation."):
         raise Unmappable(f"not an Intercom conversation notification: topic {topic!r}")

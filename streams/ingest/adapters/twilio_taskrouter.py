@@ -16,11 +16,9 @@ that attribute serves no known queue and the change is ignored. Event ids are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import orjson
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest import signatures
 from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
@@ -33,7 +31,7 @@ STEPS = {
 }
 
 
-def events(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(form: JsonView, lookups: Lookups) -> list[JsonObject]:
     kind = str(form.get("EventType", ""))
     if not kind:
         raise Unmappable("missing EventType: not a TaskRouter event callback")
@@ -66,7 +64,7 @@ def events(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
     ]
 
 
-def _activity(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def _activity(form: JsonView, lookups: Lookups) -> list[JsonObject]:
     worker = required(form, "WorkerSid")
     queues = _attributes(form.get("WorkerAttributes"), "WorkerAttributes").get("queues")
     if not isinstance(queues, list) or not queues:
@@ -96,7 +94,7 @@ def _activity(form: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     ]
 
 
-def _attributes(raw: Any, what: str = "TaskAttributes") -> dict[str, Any]:
+def _attributes(raw: object, what: str = "TaskAttributes") -> JsonObject:
     if not raw:
         return {}
     try:

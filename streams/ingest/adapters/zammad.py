@@ -20,15 +20,15 @@ cxpulse's numbers relate to them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest import signatures
 from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
 CLOSED = {"closed", "merged"}
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     ticket = payload.get("ticket")
     if not isinstance(ticket, Mapping):
         raise Unmappable("not a Zammad webhook: no ticket object")
@@ -72,20 +72,20 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     return out
 
 
-def _name(value: Any) -> str | None:
+def _name(value: object) -> str | None:
     """Zammad's expanded objects (``{"id": 3, "name": "Service Desk", …}``) or plain names."""
     if isinstance(value, Mapping):
         return str(value.get("name") or "") or None
     return str(value) if value not in (None, "") else None
 
 
-def _first_article(ticket: Mapping[str, Any], article: Mapping[str, Any]) -> bool:
+def _first_article(ticket: JsonView, article: JsonView) -> bool:
     """The article that opened the ticket: the ticket's creation, not a reply."""
     ids = ticket.get("article_ids") or []
     return bool(ids) and ids[0] == article.get("id")
 
 
-def _escalated(ticket: Mapping[str, Any], group: str, lookups: Lookups) -> bool:
+def _escalated(ticket: JsonView, group: str, lookups: Lookups) -> bool:
     priority = (_name(ticket.get("priority")) or "").lower()
     return group in lookups.zammad_escalation_groups or priority in lookups.zammad_escalation_priorities
 

@@ -9,8 +9,8 @@ A Zendesk webhook subscribed to ticket events posts one JSON document per event:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
+from metrics.documents import JsonObject, JsonView
 from streams.ingest import signatures
 from streams.ingest.adapters.common import Lookups, Platform, Signed, Unmappable, event, moment, required
 
@@ -20,7 +20,7 @@ SOLVED = {"solved", "closed"}
 SYSTEM_AUTHOR_IDS = {"-1", "0"}
 
 
-def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]:
+def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     kind = str(payload.get("type", ""))
     if not kind.startswith(PREFIX):
         raise Unmappable(f"not a Zendesk ticket event: type {kind!r}")
@@ -73,24 +73,24 @@ def events(payload: Mapping[str, Any], lookups: Lookups) -> list[dict[str, Any]]
     return []  # other ticket events (assignee, subject, custom fields ...) carry no KPI
 
 
-def _group_id(value: Any) -> str | None:
+def _group_id(value: object) -> str | None:
     if isinstance(value, Mapping):
         value = value.get("id")
     return None if value in (None, "", 0, "0") else str(value)
 
 
-def _queue(group_id: Any, lookups: Lookups) -> str:
+def _queue(group_id: object, lookups: Lookups) -> str:
     group = _group_id(group_id)
     return "unassigned" if group is None else lookups.queue("zendesk", group)
 
 
-def _author(author: Mapping[str, Any]) -> str:
+def _author(author: JsonView) -> str:
     if str(author.get("id", "")) in SYSTEM_AUTHOR_IDS:
         return "bot"
     return "agent" if author.get("is_staff") else "customer"
 
 
-def _agent(author: Mapping[str, Any]) -> str | None:
+def _agent(author: JsonView) -> str | None:
     return str(author["id"]) if author.get("is_staff") and author.get("id") is not None else None
 
 
