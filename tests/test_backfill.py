@@ -143,6 +143,64 @@ def test_a_sparse_replay_reads_like_one_written_every_step(history: dict[str, Pa
     assert written < every_step / 2, (written, every_step)
 
 
+def sample_lines(paths: list[Path]) -> list[str]:
+    lines = (line for path in paths for line in path.read_text().splitlines())
+    return sorted(line for line in lines if not line.startswith("#"))
+
+
+def test_blocks_are_written_as_the_replay_goes_and_hold_what_one_file_holds(
+    history: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each block's file is final while the replay goes on (a backfill loads it then): the files
+    hold exactly the samples of the one file the same replay writes, each in its own block, each
+    family's samples together, each series' in time order."""
+    single = tmp_path / "one.om"
+    replay([str(history["source"]), "--out", str(single)], env={})
+    blocks = sorted(history["sparse"].glob("*.om"))
+    assert len(blocks) >= 24
+    assert sample_lines(blocks) == sample_lines([single])
+    for path in blocks:
+        start = int(path.stem.removeprefix("cxpulse-"))
+        families, last_at, current = [], {}, None
+        for line in path.read_text().splitlines():
+            if line.startswith("# TYPE"):
+                current = line.split()[2]
+                assert current not in families, (path.name, current)  # one run per family
+                families.append(current)
+            elif not line.startswith("#"):
+                series, _, at = line.rsplit(" ", 2)
+                assert start <= float(at) < start + 7200, (path.name, line)
+                assert float(at) > last_at.get(series, -1), (path.name, line)
+                last_at[series] = float(at)
+
+
+def test_a_block_is_handed_over_once_no_later_sample_can_reach_it(tmp_path: Path) -> None:
+    """A series that changes, then stands still for hours, then changes again: the blocks it
+    stood still through are handed to ``on_block`` before the writer is closed, and the samples
+    are those of the same snapshots written to one file."""
+    from metrics.export.openmetrics import OpenMetricsWriter
+
+    handed: list[Path] = []
+    streamed = OpenMetricsWriter(tmp_path / "blocks", block_seconds=7200, on_block=handed.append)
+    whole = OpenMetricsWriter(tmp_path / "one.om")
+    start = 1_780_000_000 // 7200 * 7200
+    for writer in (streamed, whole):
+        for minute in range(12 * 60):
+            sink = writer.sink(start + 60.0 * minute)
+            family = sink.family("cxpulse_calls_offered", "Calls offered.", "counter", ["queue", "channel"])
+            other = sink.family("cxpulse_unread_thing", "Read by no shipped query.", "gauge", ["queue"])
+            sink.group("q", complete=False)
+            value = minute // 5 if minute < 60 or minute > 9 * 60 else 12
+            sink.sample(family, ("billing", "phone"), value)
+            sink.sample(other, ("billing",), minute % 7 if minute > 10 * 60 else 0)
+            sink.finish()
+        if writer is streamed:
+            assert [p.name for p in handed] == [f"cxpulse-{start + 7200 * i}.om" for i in range(4)]
+        writer.close()
+    assert len(handed) == 6
+    assert sample_lines(handed) == sample_lines([tmp_path / "one.om"])
+
+
 def sample_name(series: str) -> str:
     return series.partition("{")[0]
 

@@ -8,6 +8,12 @@ to its own file and, when closed, orders one family at a time by series, then sn
 place within a histogram's point (each spooled line starts with those, so a plain sort of the
 lines does it): memory holds one family's history at most, never the whole file.
 
+Written as one file per block (``block_seconds``), a block is finished while the replay goes on:
+once event time is past the block's end by the longest stretch the cadence may still fill in
+backwards (the dense stretch before a change), every series is settled up to the block's end
+and the block's file is written and handed to ``on_block`` — a backfill loads it while the
+replay computes the next, and memory and disk hold a few blocks, not the whole history.
+
 Only samples that carry information are written (:mod:`metrics.export.cadence`): each series
 remembers its value, the step it last changed and the step it was last written, and when it
 changes, vanishes or the file closes, the steps it stood still are written as the cadence
@@ -94,14 +100,22 @@ class _Line:
 class _Family:
     """One family's spool file, its header, and its series' formatted text (no spool: left out)."""
 
-    __slots__ = ("header", "label_names", "lines", "name", "spool", "write")
+    __slots__ = ("buffer", "header", "label_names", "lines", "name", "spool", "write")
 
-    def __init__(self, name: str, header: str, label_names: Sequence[str], spool: IO[str] | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        header: str,
+        label_names: Sequence[str],
+        spool: IO[str] | None,
+        buffer: list[str] | None = None,
+    ) -> None:
         self.name = name
         self.header = header
         self.label_names = tuple(label_names)
         self.spool = spool
-        self.write = spool.write if spool is not None else None
+        self.buffer = buffer  # written one block at a time: the unfinished blocks' lines
+        self.write = spool.write if spool is not None else buffer.append if buffer is not None else None
         # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
         self.lines: dict[tuple[str, ...], _Line | list[_Line]] = {}
 
@@ -121,9 +135,11 @@ class OpenMetricsWriter:
         every_step: bool = False,
         block_seconds: int | None = None,
         keep: Callable[[str, str], bool] | None = None,
+        on_block: Callable[[Path], None] | None = None,
     ) -> None:
         self.path = path
         self._keep = keep
+        self._on_block = on_block  # called with each block's file once it is written
         # With ``block_seconds``, ``path`` is a folder of one file per block of that much time
         # (aligned as Prometheus aligns its blocks), each for one promtool run: promtool reads a
         # file once for every two hours the file spans, so a file per block is read once.
@@ -135,8 +151,13 @@ class OpenMetricsWriter:
         self._every_step = every_step or step <= 0
         if block_seconds is not None:
             path.mkdir(parents=True, exist_ok=True)
-        spool_dir = path if block_seconds is not None else path.parent
-        self._spool = Path(tempfile.mkdtemp(prefix=".cxpulse-spool-", dir=spool_dir))
+            self._spool: Path | None = None
+        else:
+            self._spool = Path(tempfile.mkdtemp(prefix=".cxpulse-spool-", dir=path.parent))
+        self._block_numbers: list[int] = []  # by snapshot: its block
+        self._lines: list[_Line] = []  # every series ever seen, to settle them when a block ends
+        self._lag_steps = 0  # the longest dense stretch a cadence may fill in backwards
+        self._finished = -1  # blocks up to this one are written
         self._blocks: list[str] = []  # by snapshot: its block's number, 8 hex digits (or "")
         self._families: dict[str, _Family] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
@@ -148,7 +169,14 @@ class OpenMetricsWriter:
         self.snapshots += 1
         self._stamps.append(f" {at:.3f}\n")
         self._steps.append(f"{self.snapshots - 1:08x}")
-        self._blocks.append("" if self.block_seconds is None else f"{int(at // self.block_seconds):08x}")
+        if self.block_seconds is None:
+            self._blocks.append("")
+        else:
+            block = int(at // self.block_seconds)
+            if self._block_numbers and block != self._block_numbers[-1]:
+                self._finish_blocks(at, self.snapshots - 1)
+            self._blocks.append(f"{block:08x}")
+            self._block_numbers.append(block)
         return OpenMetricsSink(self, self.snapshots - 1)
 
     def family(self, name: str, help_text: str, kind: str, labels: Sequence[str]) -> _Family:
@@ -160,10 +188,14 @@ class OpenMetricsWriter:
         if self._keep is not None and not self._keep(base, kind):
             found = self._families[base] = _Family(base, "", labels, None)
             return found
-        spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
         header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
         sample_name = base + "_total" if kind == "counter" else base
-        found = self._families[base] = _Family(sample_name, header, labels, spool)
+        if self._spool is None:
+            found = _Family(sample_name, header, labels, None, buffer=[])
+        else:
+            spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
+            found = _Family(sample_name, header, labels, spool)
+        self._families[base] = found
         return found
 
     def _line(self, family: _Family, name: str, labels: dict[str, str], place: int) -> _Line:
@@ -171,7 +203,13 @@ class OpenMetricsWriter:
         cadence = EVERY_STEP if self._every_step else cadence_of(name)
         head = f"{_series(labels)}\0"
         tail = f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
-        return _Line(family, head, tail, _Steps(cadence, self.step))
+        steps = _Steps(cadence, self.step)
+        line = _Line(family, head, tail, steps)
+        if self.block_seconds is not None:
+            self._lines.append(line)
+            if steps.dense < 1 << 61:  # every step written: nothing is filled in backwards
+                self._lag_steps = max(self._lag_steps, steps.dense)
+        return line
 
     def _emit(self, line: _Line, index: int) -> None:
         line.family.write(
@@ -228,6 +266,30 @@ class OpenMetricsWriter:
                     self.vanish(line, index - 1)
         self._groups[group] = seen
 
+    def _finish_blocks(self, at: float, index: int) -> None:
+        """Write every block that no later sample can reach, before snapshot ``index`` at ``at``.
+
+        A series that stood still is filled in when it next changes, up to the dense stretch
+        before that change: steps further back than that from ``index`` are settled now."""
+        assert self.block_seconds is not None
+        # The latest step that neither a change from ``index`` on nor a series vanishing at
+        # ``index - 1`` (noticed at ``index``) reaches back to.
+        horizon = index - self._lag_steps - 2
+        if horizon < 0:
+            return
+        done = self._block_numbers[horizon]
+        if horizon + 1 < len(self._block_numbers) and self._block_numbers[horizon + 1] == done:
+            done -= 1  # the horizon's own block goes on after it
+        if done <= self._finished or done < self._block_numbers[0]:
+            return
+        last = horizon
+        while self._block_numbers[last] > done:  # block numbers never fall
+            last -= 1
+        for line in self._lines:
+            if line.changed >= 0 and line.written < last:
+                self._settle(line, last, 1 << 62)
+        self._write_blocks(done)
+
     def close(self) -> int:
         """Write the file (families in first-seen order, then ``# EOF``); returns samples written."""
         last = self.snapshots - 1
@@ -245,22 +307,29 @@ class OpenMetricsWriter:
                     out.write("# EOF\n")
                 self.files = [self.path]
             else:
-                self._write_blocks()
+                self._write_blocks(self._block_numbers[-1] if self._block_numbers else -1)
         finally:
             for family in self._kept():
-                family.spool.close()
-            shutil.rmtree(self._spool, ignore_errors=True)
+                if family.spool is not None:
+                    family.spool.close()
+            if self._spool is not None:
+                shutil.rmtree(self._spool, ignore_errors=True)
         return self.samples
 
     def _kept(self) -> list[_Family]:
-        """The families written, in first-seen order (their spools are open)."""
-        return [family for family in self._families.values() if family.spool is not None]
+        """The families written, in first-seen order."""
+        return [family for family in self._families.values() if family.write is not None]
 
     def _sorted(self, family: _Family) -> Iterator[tuple[str, list[str]]]:
-        """The family's header and lines, block by block: ``(block, lines)`` with the header first."""
+        """The family's spooled lines in order (see :meth:`_ordered`)."""
+        assert family.spool is not None
         family.spool.close()
         with open(family.spool.name, encoding="utf-8") as part:
             lines = part.readlines()
+        return self._ordered(family, lines)
+
+    def _ordered(self, family: _Family, lines: list[str]) -> Iterator[tuple[str, list[str]]]:
+        """The family's header and lines, block by block: ``(block, lines)`` with the header first."""
         lines.sort()
         skip = 1 + 10  # NUL, then the step (8 hex digits) and the place in the point (2)
         width = 0 if self.block_seconds is None else 8
@@ -273,23 +342,33 @@ class OpenMetricsWriter:
             yield block, [family.header, *(line[line.index("\0") + skip :] for line in lines[start:end])]
             start = end
 
-    def _write_blocks(self) -> None:
-        """One OpenMetrics file per block, named for the block's start time."""
+    def _write_blocks(self, through: int) -> None:
+        """The files of the blocks after those already written, up to block ``through``: one
+        OpenMetrics file per block, named for the block's start time, handed to ``on_block``."""
         assert self.block_seconds is not None
-        names: dict[str, Path] = {}
+        cut = f"{through:08x}\uffff"  # lines of blocks up to ``through`` sort before it
+        by_block: dict[str, list[tuple[_Family, list[str]]]] = {}
         for family in self._kept():
-            for block, lines in self._sorted(family):
-                path = names.get(block)
-                if path is None:
-                    start = int(block, 16) * self.block_seconds
-                    path = names[block] = self.path / f"cxpulse-{start}.om"
-                    path.unlink(missing_ok=True)
-                with open(path, "a", encoding="utf-8") as out:
+            assert family.buffer is not None
+            ready = [line for line in family.buffer if line < cut]
+            if not ready:
+                continue
+            family.buffer = [line for line in family.buffer if line >= cut]
+            family.write = family.buffer.append
+            if self._finished >= 0 and min(ready)[:8] <= f"{self._finished:08x}":
+                raise RuntimeError(f"a sample of {family.name} came after its block was written")
+            for block, lines in self._ordered(family, ready):
+                by_block.setdefault(block, []).append((family, lines))
+        self._finished = max(self._finished, through)
+        for block in sorted(by_block):
+            path = self.path / f"cxpulse-{int(block, 16) * self.block_seconds}.om"
+            with open(path, "w", encoding="utf-8") as out:
+                for _, lines in by_block[block]:
                     out.writelines(lines)
-        for path in names.values():
-            with open(path, "a", encoding="utf-8") as out:
                 out.write("# EOF\n")
-        self.files = sorted(names.values())
+            self.files.append(path)
+            if self._on_block is not None:
+                self._on_block(path)
 
 
 class OpenMetricsSink:

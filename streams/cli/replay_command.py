@@ -159,10 +159,15 @@ def replay(
     from metrics.export.family_filter import FamilyFilter
 
     keep = FamilyFilter(_items(families), _items(skip_families)) if families or skip_families else None
+    own_blocks = prometheus_data is not None and blocks is None  # a folder of our own: emptied as loaded
     if prometheus_data is not None and blocks is None:
         blocks = prometheus_data.parent / f"{prometheus_data.name}-openmetrics"
-    promtool = _promtool() if prometheus_data is not None else None  # before the replay: say now if missing
-    writer = _writer(out, blocks, step, every_step, keep)
+    loader = None
+    if prometheus_data is not None:  # before the replay: say now if promtool is missing
+        from streams.replay.block_loader import BlockLoader
+
+        loader = BlockLoader(_promtool(), prometheus_data, remove_loaded=own_blocks)
+    writer = _writer(out, blocks, step, every_step, keep, loader.submit if loader is not None else None)
     started = time.monotonic()
     records_read, stopped = _run(engine, source, writer, step, first, until_at, quiet)
     if engine.clock is None:
@@ -196,14 +201,24 @@ def replay(
             err=True,
         )
         return
-    click.echo(f"wrote {samples} samples to {len(writer.files)} files in {blocks}", err=True)
-    if prometheus_data is None or promtool is None:
+    if loader is None:
+        click.echo(f"wrote {samples} samples to {len(writer.files)} files in {blocks}", err=True)
         click.echo("load them with: cxpulse replay ... --prometheus-data <prometheus data dir>", err=True)
         return
     started = time.monotonic()
-    _load(promtool, writer.files, prometheus_data, quiet)
+    left = loader.waiting()
+    with click.progressbar(
+        length=left, label="loading the last blocks", file=sys.stderr, hidden=quiet
+    ) as bar:
+        try:
+            loader.wait(lambda: bar.update(1))
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+    if own_blocks and blocks is not None:
+        blocks.rmdir()  # every file in it was loaded and removed
     click.echo(
-        f"loaded {len(writer.files)} blocks into {prometheus_data} in {time.monotonic() - started:.1f} s",
+        f"wrote {samples} samples in {len(writer.files)} blocks and loaded them into {prometheus_data}, "
+        f"as the replay went on ({left} after it, in {time.monotonic() - started:.1f} s)",
         err=True,
     )
 
@@ -224,14 +239,25 @@ def _source(
 
 
 def _writer(
-    out: Path, blocks: Path | None, step: float, every_step: bool, keep: Callable[[str, str], bool] | None
+    out: Path,
+    blocks: Path | None,
+    step: float,
+    every_step: bool,
+    keep: Callable[[str, str], bool] | None,
+    on_block: Callable[[Path], None] | None,
 ) -> OpenMetricsWriter:
-    """One OpenMetrics file at ``out``, or one file per two-hour block in ``blocks``."""
+    """One OpenMetrics file at ``out``, or one file per two-hour block in ``blocks`` (each handed
+    to ``on_block`` as soon as it is written)."""
     from metrics.export.openmetrics import OpenMetricsWriter
 
     if blocks is not None:
         return OpenMetricsWriter(
-            blocks, step=step, every_step=every_step, block_seconds=BLOCK_SECONDS, keep=keep
+            blocks,
+            step=step,
+            every_step=every_step,
+            block_seconds=BLOCK_SECONDS,
+            keep=keep,
+            on_block=on_block,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     return OpenMetricsWriter(out, step=step, every_step=every_step, keep=keep)
@@ -304,33 +330,6 @@ def _promtool() -> str:
             "or the release tarball from prometheus.io/download)"
         )
     return found
-
-
-def _load(promtool: str, files: list[Path], data: Path, quiet: bool) -> None:
-    """``promtool tsdb create-blocks-from openmetrics`` for every file, one per core at a time."""
-    import os
-    import subprocess
-    from concurrent.futures import ThreadPoolExecutor
-
-    data.mkdir(parents=True, exist_ok=True)
-
-    def one(path: Path) -> None:
-        done = subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", "--quiet", str(path), str(data)],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise click.ClickException(
-                f"promtool could not load {path}: {done.stderr.strip() or done.stdout}"
-            )
-
-    with (
-        ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool,
-        click.progressbar(length=len(files), label="loading blocks", file=sys.stderr, hidden=quiet) as bar,
-    ):
-        for _ in pool.map(one, files):
-            bar.update(1)
 
 
 def _write_rejections(engine: Replay, path: Path) -> None:
