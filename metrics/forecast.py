@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from metrics.business_hours import Calendar
@@ -48,10 +49,7 @@ class Forecaster:
 
     def interval_start(self, at: float) -> float:
         """Start of the local interval holding ``at`` (intervals are aligned to local midnight)."""
-        local = datetime.fromtimestamp(at, self.zone)
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        into = (local - midnight).total_seconds()
-        return (midnight + timedelta(seconds=into - into % self.interval_seconds)).timestamp()
+        return _interval_start(self.zone, self.interval_seconds, at)
 
     def next_start(self, start: float) -> float:
         """The interval after the one starting at ``start`` (on the night summer time ends, the
@@ -61,14 +59,12 @@ class Forecaster:
 
     def same_interval_weeks_ago(self, start: float, weeks: int) -> float:
         """The start of the same local interval ``weeks`` weeks earlier (by the local clock)."""
-        local = datetime.fromtimestamp(start, self.zone)
-        earlier = (local.replace(tzinfo=None) - timedelta(weeks=weeks)).replace(tzinfo=self.zone)
-        return earlier.timestamp()
+        return _weeks_ago(self.zone, start, weeks)
 
     def _holiday(self, start: float) -> bool:
         if self.calendar is None:
             return False
-        return datetime.fromtimestamp(start, self.zone).date() in self.calendar.holidays
+        return _local_date(self.zone, start) in self.calendar.holidays
 
     def _closed_all_day(self, start: float) -> bool:
         """A day the queue does not open at all (a holiday, a Sunday without hours)."""
@@ -161,6 +157,28 @@ class Forecaster:
             out.append((start, expected))
             start = self.next_start(start)
         return out
+
+
+# The forecast of every queue is worked out again each interval and whenever a late arrival
+# changes its history, over the same few thousand interval starts: the local-time arithmetic
+# for each start is done once. Pure functions of their arguments; a bounded cache.
+@lru_cache(maxsize=1 << 17)
+def _interval_start(zone: ZoneInfo, interval_seconds: int, at: float) -> float:
+    local = datetime.fromtimestamp(at, zone)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    into = (local - midnight).total_seconds()
+    return (midnight + timedelta(seconds=into - into % interval_seconds)).timestamp()
+
+
+@lru_cache(maxsize=1 << 17)
+def _weeks_ago(zone: ZoneInfo, start: float, weeks: int) -> float:
+    local = datetime.fromtimestamp(start, zone)
+    return (local.replace(tzinfo=None) - timedelta(weeks=weeks)).replace(tzinfo=zone).timestamp()
+
+
+@lru_cache(maxsize=1 << 16)
+def _local_date(zone: ZoneInfo, at: float) -> date:
+    return datetime.fromtimestamp(at, zone).date()
 
 
 def _span(history: Counts) -> tuple[float, float] | None:

@@ -16,8 +16,7 @@ kept are deleted when a newer day opens; late facts still count in their own qua
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterable, MutableMapping
 
 from metrics.definitions import ARRIVAL_COUNTERS, HISTORY_SLOT_SECONDS
 from metrics.documents import Aggregate
@@ -135,7 +134,7 @@ def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
 
 
 def handle_history(
-    records: Iterable[Aggregate], interval_start: Any
+    records: Iterable[Aggregate], interval_start: Callable[[float], float]
 ) -> tuple[dict[float, float], dict[float, float]]:
     """Calls handled and their seconds per forecast interval, from a queue's day records."""
     calls: dict[float, float] = {}
@@ -148,7 +147,9 @@ def handle_history(
     return calls, seconds
 
 
-def history_counts(records: Iterable[Aggregate], interval_start: Any) -> dict[float, float]:
+def history_counts(
+    records: Iterable[Aggregate], interval_start: Callable[[float], float]
+) -> dict[float, float]:
     """Arrivals per forecast interval from a queue's day records; ``interval_start`` maps a
     moment to the start of its interval (the forecaster's, in the queue's time zone)."""
     out: dict[float, float] = {}

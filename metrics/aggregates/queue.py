@@ -236,9 +236,14 @@ def oldest_age(agg: Aggregate, level: str, now: float, horizon: float | None = N
 
     With ``horizon``, entities there for longer are left out (see :func:`level_count`).
     """
-    first = -float("inf") if horizon is None else now - horizon
+    start = oldest_start(agg, level, -float("inf") if horizon is None else now - horizon)
+    return None if start is None else max(0.0, now - start)
+
+
+def oldest_start(agg: Aggregate, level: str, first: float = -float("inf")) -> float | None:
+    """When the oldest entity in ``level`` (that entered at ``first`` or later) entered it."""
     starts = [int(k) for k, n in agg.get("levels", {}).get(level, {}).items() if n > 0 and int(k) >= first]
-    return max(0.0, now - min(starts)) if starts else None
+    return min(starts) if starts else None
 
 
 def level_count(agg: Aggregate, level: str, now: float, horizon: float) -> int:

@@ -18,7 +18,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
-from metrics.aggregates.queue import aggregate_key, level_count, oldest_age
+from metrics.aggregates.queue import aggregate_key, level_count, oldest_age, oldest_start
 from metrics.aggregates.windows import SettledWindows, window_values
 from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
@@ -101,6 +101,7 @@ class KpiCollector(Collector):
         self._window_counts = window_counts
         self._sums = SettledWindows()
         self._rows: dict[tuple[str, str], tuple[float, ...] | None] = {}  # see _row_moved
+        self._starts: dict[tuple[str, str], float | None] = {}  # see _oldest
         self._outlook = Outlook(policy.forecast)
 
     def describe(self) -> list[Metric]:
@@ -203,10 +204,10 @@ class KpiCollector(Collector):
                     sample(by_status, (*labels, status), agg_totals.get(status_level(status), 0))
                 sample(late, labels, agg["late"])
             group(("clock", key))  # what the clock moves too
-            age = oldest_age(agg, LEVEL_TICKETS_OPEN, now)
+            age = self._oldest(agg, key, LEVEL_TICKETS_OPEN, now, changed)
             if age is not None:
                 sample(oldest, labels, age)
-            sample(oldest_new, labels, oldest_age(agg, status_level("new"), now) or 0.0)
+            sample(oldest_new, labels, self._oldest(agg, key, status_level("new"), now, changed) or 0.0)
             sample(waiting, labels, level_count(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS))
             longest = oldest_age(agg, LEVEL_CALLS_WAITING, now, WAITING_HORIZON_SECONDS)
             sample(longest_wait, labels, longest or 0.0)
@@ -226,6 +227,17 @@ class KpiCollector(Collector):
                     if name in values:
                         sample(family, wlabels, values[name])
         self._sums.forget_unused()
+
+    def _oldest(
+        self, agg: Aggregate, key: str, level: str, now: float, changed: set[str] | None
+    ) -> float | None:
+        """How long the oldest entity has been in ``level``. Only facts move a level, so between a
+        replay's snapshots the entry time found for an aggregate no fact reached still holds
+        (a backlog of a few days holds thousands of entry times)."""
+        if changed is None or key in changed or (key, level) not in self._starts:
+            self._starts[(key, level)] = oldest_start(agg, level)
+        start = self._starts[(key, level)]
+        return None if start is None else max(0.0, now - start)
 
     def _row_moved(self, key: str, spec: str, row: list[float] | None) -> bool:
         """Whether a histogram's row differs from the one this collector last emitted."""
