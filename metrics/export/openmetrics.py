@@ -12,7 +12,9 @@ Written as one file per block (``block_seconds``), a block is finished while the
 once event time is past the block's end by the longest stretch the cadence may still fill in
 backwards (the dense stretch before a change), every series is settled up to the block's end
 and the block's file is written and handed to ``on_block`` — a backfill loads it while the
-replay computes the next, and memory and disk hold a few blocks, not the whole history.
+replay computes the next, and memory and disk hold a few blocks, not the whole history. Each
+series keeps its own samples of the blocks not written yet, in time order as they come, so a
+block is written series by series without sorting its lines.
 
 Only samples that carry information are written (:mod:`metrics.export.cadence`): each series
 remembers its value, the step it last changed and the step it was last written, and when it
@@ -26,7 +28,9 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Hashable, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import IO
 
@@ -84,38 +88,39 @@ class _Steps:
 class _Line:
     """One sample line's series: its spool prefix and suffix, and what it has written so far."""
 
-    __slots__ = ("changed", "family", "head", "sample", "steps", "tail", "value", "written")
+    __slots__ = ("at", "changed", "family", "head", "pending", "sample", "steps", "tail", "value", "written")
 
     def __init__(self, family: _Family, head: str, tail: str, steps: _Steps) -> None:
         self.family = family
         self.head = head  # series key and NUL: the spool line's sort key starts here
-        self.tail = tail  # place in the point and the sample's name and labels
+        self.tail = tail  # (spooled: place in the point, then) the sample's name and labels
         self.steps = steps
         self.value: float = math.nan
         self.sample = tail  # tail and the value's text: formatted once per change, written many times
         self.changed = -1  # step of the latest change (or appearance)
         self.written = -1  # latest step written
+        # Written block by block: the samples of the blocks not written yet, and their steps.
+        self.pending: list[str] = []
+        self.at: list[int] = []
 
 
 class _Family:
     """One family's spool file, its header, and its series' formatted text (no spool: left out)."""
 
-    __slots__ = ("buffer", "header", "label_names", "lines", "name", "spool", "write")
+    __slots__ = ("header", "label_names", "lines", "name", "order", "spool", "write")
 
     def __init__(
-        self,
-        name: str,
-        header: str,
-        label_names: Sequence[str],
-        spool: IO[str] | None,
-        buffer: list[str] | None = None,
+        self, name: str, header: str, label_names: Sequence[str], spool: IO[str] | None, kept: bool = True
     ) -> None:
         self.name = name
         self.header = header
         self.label_names = tuple(label_names)
         self.spool = spool
-        self.buffer = buffer  # written one block at a time: the unfinished blocks' lines
-        self.write = spool.write if spool is not None else buffer.append if buffer is not None else None
+        # Whether the family is written (a replay may leave families out); spooled, the spool's write.
+        self.write: Callable[[str], object] | None = (
+            spool.write if spool is not None else (lambda text: None) if kept else None
+        )
+        self.order: list[_Line | list[_Line]] = []  # its series by key, when written block by block
         # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
         self.lines: dict[tuple[str, ...], _Line | list[_Line]] = {}
 
@@ -158,7 +163,7 @@ class OpenMetricsWriter:
         self._lines: list[_Line] = []  # every series ever seen, to settle them when a block ends
         self._lag_steps = 0  # the longest dense stretch a cadence may fill in backwards
         self._finished = -1  # blocks up to this one are written
-        self._blocks: list[str] = []  # by snapshot: its block's number, 8 hex digits (or "")
+        self._written_through = -1  # and the snapshots up to this one
         self._families: dict[str, _Family] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
         self._steps: list[str] = []  # by snapshot: its number, 8 hex digits (the spool's sort key)
@@ -169,13 +174,10 @@ class OpenMetricsWriter:
         self.snapshots += 1
         self._stamps.append(f" {at:.3f}\n")
         self._steps.append(f"{self.snapshots - 1:08x}")
-        if self.block_seconds is None:
-            self._blocks.append("")
-        else:
+        if self.block_seconds is not None:
             block = int(at // self.block_seconds)
             if self._block_numbers and block != self._block_numbers[-1]:
                 self._finish_blocks(at, self.snapshots - 1)
-            self._blocks.append(f"{block:08x}")
             self._block_numbers.append(block)
         return OpenMetricsSink(self, self.snapshots - 1)
 
@@ -186,12 +188,12 @@ class OpenMetricsWriter:
         if found is not None:
             return found
         if self._keep is not None and not self._keep(base, kind):
-            found = self._families[base] = _Family(base, "", labels, None)
+            found = self._families[base] = _Family(base, "", labels, None, kept=False)
             return found
         header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
         sample_name = base + "_total" if kind == "counter" else base
         if self._spool is None:
-            found = _Family(sample_name, header, labels, None, buffer=[])
+            found = _Family(sample_name, header, labels, None)
         else:
             spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
             found = _Family(sample_name, header, labels, spool)
@@ -202,7 +204,8 @@ class OpenMetricsWriter:
         """A new series' line. ``place`` is two hex digits: a histogram has far fewer than 256 buckets."""
         cadence = EVERY_STEP if self._every_step else cadence_of(name)
         head = f"{_series(labels)}\0"
-        tail = f"{place:02x}{format_sample(name, labels, 0, 0)[:-8]}"
+        text = format_sample(name, labels, 0, 0)[:-8]
+        tail = text if self.block_seconds is not None else f"{place:02x}{text}"
         steps = _Steps(cadence, self.step)
         line = _Line(family, head, tail, steps)
         if self.block_seconds is not None:
@@ -212,9 +215,11 @@ class OpenMetricsWriter:
         return line
 
     def _emit(self, line: _Line, index: int) -> None:
-        line.family.write(
-            f"{self._blocks[index]}{line.head}{self._steps[index]}{line.sample}{self._stamps[index]}"
-        )
+        if self.block_seconds is None:
+            line.family.write(f"{line.head}{self._steps[index]}{line.sample}{self._stamps[index]}")
+        else:  # in the series' own order already: a block is written without sorting its lines
+            line.pending.append(line.sample + self._stamps[index])
+            line.at.append(index)
         self.samples += 1
 
     def _settle(self, line: _Line, until: int, next_change: int) -> None:
@@ -302,8 +307,8 @@ class OpenMetricsWriter:
             if self.block_seconds is None:
                 with open(self.path, "w", encoding="utf-8") as out:
                     for family in self._kept():
-                        for _, lines in self._sorted(family):
-                            out.writelines(lines)
+                        if family.lines:
+                            out.writelines(self._spooled(family))
                     out.write("# EOF\n")
                 self.files = [self.path]
             else:
@@ -320,55 +325,90 @@ class OpenMetricsWriter:
         """The families written, in first-seen order."""
         return [family for family in self._families.values() if family.write is not None]
 
-    def _sorted(self, family: _Family) -> Iterator[tuple[str, list[str]]]:
-        """The family's spooled lines in order (see :meth:`_ordered`)."""
+    def _spooled(self, family: _Family) -> list[str]:
+        """The family's header and spooled samples in order: by series, then snapshot, then place
+        in the point (each spooled line starts with those, so a plain sort does it), key removed."""
         assert family.spool is not None
         family.spool.close()
         with open(family.spool.name, encoding="utf-8") as part:
             lines = part.readlines()
-        return self._ordered(family, lines)
-
-    def _ordered(self, family: _Family, lines: list[str]) -> Iterator[tuple[str, list[str]]]:
-        """The family's header and lines, block by block: ``(block, lines)`` with the header first."""
         lines.sort()
         skip = 1 + 10  # NUL, then the step (8 hex digits) and the place in the point (2)
-        width = 0 if self.block_seconds is None else 8
-        start = 0
-        while start < len(lines):
-            block = lines[start][:width]
-            end = start
-            while end < len(lines) and lines[end][:width] == block:
-                end += 1
-            yield block, [family.header, *(line[line.index("\0") + skip :] for line in lines[start:end])]
-            start = end
+        return [family.header, *(line[line.index("\0") + skip :] for line in lines)]
 
     def _write_blocks(self, through: int) -> None:
         """The files of the blocks after those already written, up to block ``through``: one
         OpenMetrics file per block, named for the block's start time, handed to ``on_block``."""
         assert self.block_seconds is not None
-        cut = f"{through:08x}\uffff"  # lines of blocks up to ``through`` sort before it
-        by_block: dict[str, list[tuple[_Family, list[str]]]] = {}
-        for family in self._kept():
-            assert family.buffer is not None
-            ready = [line for line in family.buffer if line < cut]
-            if not ready:
-                continue
-            family.buffer = [line for line in family.buffer if line >= cut]
-            family.write = family.buffer.append
-            if self._finished >= 0 and min(ready)[:8] <= f"{self._finished:08x}":
-                raise RuntimeError(f"a sample of {family.name} came after its block was written")
-            for block, lines in self._ordered(family, ready):
-                by_block.setdefault(block, []).append((family, lines))
+        numbers = self._block_numbers
+        index = self._written_through + 1
+        while index < len(numbers) and numbers[index] <= through:
+            block, first = numbers[index], index
+            while index + 1 < len(numbers) and numbers[index + 1] == block:
+                index += 1
+            self._write_block(block, first, index)
+            index += 1
+        self._written_through = index - 1
         self._finished = max(self._finished, through)
-        for block in sorted(by_block):
-            path = self.path / f"cxpulse-{int(block, 16) * self.block_seconds}.om"
-            with open(path, "w", encoding="utf-8") as out:
-                for _, lines in by_block[block]:
-                    out.writelines(lines)
-                out.write("# EOF\n")
-            self.files.append(path)
-            if self._on_block is not None:
-                self._on_block(path)
+
+    def _write_block(self, block: int, first: int, last: int) -> None:
+        """One block's file: each family's samples of steps ``first`` to ``last``, series by
+        series (a histogram's point by point), in time order."""
+        assert self.block_seconds is not None
+        parts: list[str] = []
+        for family in self._kept():
+            if len(family.order) != len(family.lines):  # new series: sort them into place
+                family.order = sorted(family.lines.values(), key=_series_key)
+            start = len(parts)
+            for series in family.order:
+                if isinstance(series, list):
+                    parts.extend(_point_by_point(series, first, last))
+                else:
+                    parts.extend(_taken(series, first, last)[1])
+            if len(parts) > start:
+                parts.insert(start, family.header)
+        if not parts:
+            return
+        path = self.path / f"cxpulse-{block * self.block_seconds}.om"
+        with open(path, "w", encoding="utf-8") as out:
+            out.writelines(parts)
+            out.write("# EOF\n")
+        self.files.append(path)
+        if self._on_block is not None:
+            self._on_block(path)
+
+
+def _series_key(series: _Line | list[_Line]) -> str:
+    return (series[0] if isinstance(series, list) else series).head
+
+
+def _taken(line: _Line, first: int, last: int) -> tuple[list[int], list[str]]:
+    """The series' pending steps and samples up to step ``last``, no longer pending (none may
+    be before ``first``: its block is written)."""
+    at = line.at
+    if not at or at[0] > last:
+        return [], []
+    if at[0] < first:
+        raise RuntimeError(f"a sample of {line.tail} came after its block was written")
+    if at[-1] <= last:
+        steps, samples = at, line.pending
+        line.at, line.pending = [], []
+        return steps, samples
+    n = bisect_right(at, last)
+    steps, samples = at[:n], line.pending[:n]
+    del at[:n], line.pending[:n]
+    return steps, samples
+
+
+def _point_by_point(lines: list[_Line], first: int, last: int) -> list[str]:
+    """A histogram's pending samples up to step ``last``, step by step, each step's buckets,
+    count and sum in that order (OpenMetrics keeps a point's samples together)."""
+    found: list[tuple[int, int, str]] = []
+    for place, line in enumerate(lines):
+        steps, samples = _taken(line, first, last)
+        found.extend(zip(steps, repeat(place), samples, strict=False))
+    found.sort()
+    return [sample for _, _, sample in found]
 
 
 class OpenMetricsSink:
