@@ -14,6 +14,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base
+from metrics.definitions import CALL_WAIT_BUCKETS
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from metrics.policy import Policy
@@ -40,7 +41,7 @@ def test_promtool_checks_the_rules():
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.strip() for line in result.stdout.splitlines() if "SUCCESS" in line] == [
         "SUCCESS: 35 rules found",  # cxpulse-slo.rules.yml
-        "SUCCESS: 66 rules found",  # cxpulse.rules.yml
+        "SUCCESS: 67 rules found",  # cxpulse.rules.yml
     ]
 
 
@@ -100,8 +101,17 @@ def dashboard_queries() -> list[str]:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
             queries += [t["expr"] for t in panel.get("targets", [])]
-        queries += [v["query"] for v in board.get("templating", {}).get("list", [])]
+        variables = board.get("templating", {}).get("list", [])
+        queries += [v["query"] for v in variables if v["type"] == "query"]  # custom ones list values
     return queries
+
+
+def test_the_service_level_thresholds_are_the_call_wait_bounds() -> None:
+    """The queue dashboard's thresholds are the bounds of the histogram the ratio reads."""
+    board = json.loads((ROOT / "deploy/grafana/dashboards/cxpulse-queue.json").read_text())
+    (picker,) = [v for v in board["templating"]["list"] if v["name"] == "sl_thresholds"]
+    assert [float(b) for b in picker["query"].split(",")] == list(CALL_WAIT_BUCKETS)
+    assert picker["current"]["value"] == ["10.0", "20.0", "30.0", "60.0"]
 
 
 def exported_names() -> set[str]:

@@ -12,7 +12,7 @@ import orjson
 import pytest
 from helpers import event, produce, wait_for
 from prometheus_server import PrometheusServer
-from test_deploy import dashboard_queries
+from test_deploy import dashboard_queries, rules
 
 from streams.simulator.traffic import Traffic
 
@@ -31,7 +31,8 @@ NEEDS_WEEKS_OF_HISTORY = (
 
 def concrete(expr: str) -> str:
     """A dashboard query as Grafana sends it with "All" picked for the template variables."""
-    return expr.replace("$queue", ".*").replace("$channel", ".*")
+    picked = expr.replace("$queue", ".*").replace("$channel", ".*")
+    return picked.replace("$sl_thresholds", "10.0|20.0|30.0|60.0")
 
 
 @pytest.fixture
@@ -85,6 +86,35 @@ def test_dashboards_have_data_and_an_escalation_surge_alerts(prometheus_stack, k
         time.sleep(2)
         missing = empty()
     assert missing == [], f"dashboard queries without data: {missing}\n{worker.log_tail(20)}"
+
+    # Service level by threshold, at the queues' own threshold (20 s), is the service level the
+    # worker counts: the wait histogram's 20 s bucket holds exactly the calls answered within it.
+    # Both are evaluated at one moment whose scrapes are all in (the recorded series may miss
+    # a scrape still arriving when its rule ran: promtool's cases check the recording itself).
+    shipped = {r.get("record"): r["expr"] for r in rules()}["queue_le:cxpulse_service_level:ratio_rate1h"]
+    counted = (
+        "sum by (queue) (rate(cxpulse_calls_answered_within_sla_total[1h])) / (sum by (queue) "
+        "(rate(cxpulse_calls_offered_total[1h])) "
+        "- sum by (queue) (rate(cxpulse_calls_short_abandoned_total[1h])))"
+    )
+
+    def by_queue(expr: str, at: float) -> dict[str, float]:
+        answer = prom.api("query", query=expr, time=at)["data"]["result"]
+        return {
+            r["metric"]["queue"]: float(r["value"][1])
+            for r in answer
+            if r["metric"].get("le") in (None, "20.0")
+        }
+
+    def settled() -> float | None:  # a moment whose scrapes are in, once the rates have data
+        at = time.time() - 20
+        return at if by_queue(counted, at) else None
+
+    at = wait_for(settled, 60, what="service levels")
+    found, expected = by_queue(shipped, at), by_queue(counted, at)
+    # Equal but for the order Prometheus adds the channels up in.
+    assert found.keys() == expected.keys() and found, (found, expected)
+    assert all(abs(found[q] - expected[q]) < 1e-12 for q in found), (found, expected)
 
     # A surge: in queue "surge", two tickets in three are escalated, arriving over ten seconds.
     for batch in range(10):

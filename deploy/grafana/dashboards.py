@@ -25,12 +25,17 @@ from grafana_foundation_sdk.models.dashboard import (
     DataTransformerConfig,
     Threshold,
     ThresholdsMode,
+    VariableOption,
     VariableRefresh,
 )
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 OUT = Path(__file__).parent / "dashboards"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
+# The bounds of cxpulse_call_wait_seconds (metrics/definitions.py, CALL_WAIT_BUCKETS; a test
+# keeps them equal): each is a service-level threshold the queue dashboard can show.
+CALL_WAIT_BUCKETS = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 900, 1800)
+SERVICE_LEVEL_THRESHOLDS = (10, 20, 30, 60)  # shown unless the viewer picks others
 
 
 def _query(expr: str, legend: str, ref: str = "A") -> prometheus.Dataquery:
@@ -264,6 +269,19 @@ def _variable(name: str, query: str) -> dashboard.QueryVariable:
     )
 
 
+def _thresholds() -> dashboard.CustomVariable:
+    """The service-level thresholds the queue dashboard shows: any bounds of the call-wait histogram."""
+    bounds = [f"{float(b)}" for b in CALL_WAIT_BUCKETS]
+    shown = [b for b in bounds if float(b) in SERVICE_LEVEL_THRESHOLDS]
+    return (
+        dashboard.CustomVariable("sl_thresholds")
+        .label("Service-level thresholds (s)")
+        .values(",".join(bounds))
+        .multi(True)
+        .current(VariableOption(selected=True, text=shown, value=shown))
+    )
+
+
 def queue() -> dashboard.Dashboard:
     """One queue (and channel) in depth, from the worker's windowed gauges and histograms."""
     sel = 'queue=~"$queue", channel=~"$channel"'
@@ -278,6 +296,7 @@ def queue() -> dashboard.Dashboard:
         .with_variable(
             _variable("channel", 'label_values(cxpulse_tickets_created_total{queue=~"$queue"}, channel)')
         )
+        .with_variable(_thresholds())
         .with_row(dashboard.Row("Tickets"))
         .with_panel(
             series(
@@ -368,6 +387,21 @@ def queue() -> dashboard.Dashboard:
                 (f'avg(cxpulse_service_level_ratio{{{sel}, window="15m"}})', "service level"),
                 ('max(cxpulse_service_level_target_ratio{queue=~"$queue"})', "service-level target"),
                 ('max(cxpulse_abandonment_limit_ratio{queue=~"$queue"})', "abandonment limit"),
+            )
+        )
+        .with_panel(
+            series(
+                "Service level by threshold (1 h)",
+                "percentunit",
+                (
+                    f"sum by (le) (rate(cxpulse_call_wait_seconds_bucket{{{sel}, "
+                    f'le=~"$sl_thresholds"}}[1h])) '
+                    f"/ on () group_left () (sum(rate(cxpulse_calls_offered_total{{{sel}}}[1h])) "
+                    f"- sum(rate(cxpulse_calls_short_abandoned_total{{{sel}}}[1h])))",
+                    "within {{le}} s",
+                ),
+                description="Calls answered within each threshold ÷ (offered − short abandons) over the "
+                "hour. Thresholds are the bounds of the call-wait histogram: pick them above.",
             )
         )
         .with_panel(

@@ -68,7 +68,7 @@ READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_call_handle_mean_seconds": Reads(instant=True, by=_D),
     "cxpulse_call_handle_seconds_count": Reads((1 * _H,)),
     "cxpulse_call_handle_seconds_sum": Reads((1 * _H,)),
-    "cxpulse_call_wait_seconds_bucket": Reads((1 * _H,), by=_D),
+    "cxpulse_call_wait_seconds_bucket": Reads((1 * _H,)),
     "cxpulse_call_wait_seconds_count": Reads((15 * _M,)),
     "cxpulse_call_wait_seconds_sum": Reads((15 * _M,)),
     "cxpulse_calls_abandoned_total": Reads((5 * _M, 15 * _M, 30 * _M, 1 * _H)),
