@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 from helpers import wait_for
 from prometheus_server import PrometheusServer
 from replay_run import replay, write_jsonl
 
 from metrics.export.cadence import READ_BY_SHIPPED_QUERIES, Reads, read_by
+from streams.cli.main import main
 from streams.simulator.centre_profiles import PROFILES
 from streams.simulator.traffic import Traffic
 
@@ -172,6 +174,25 @@ def test_blocks_are_written_as_the_replay_goes_and_hold_what_one_file_holds(
                 assert start <= float(at) < start + 7200, (path.name, line)
                 assert float(at) > last_at.get(series, -1), (path.name, line)
                 last_at[series] = float(at)
+
+
+def test_prometheus_data_loads_every_block_and_keeps_no_files_of_its_own(
+    history: dict[str, Path], tmp_path: Path
+) -> None:
+    """Without --blocks the files go to a folder of the replay's own, each removed once promtool
+    has loaded it: a block in Prometheus' folder for every block file, the folder gone."""
+    data = tmp_path / "data"
+    output = replay([str(history["source"]), "--prometheus-data", str(data)], env={})
+    files = len(list(history["sparse"].glob("*.om")))
+    assert len([p for p in data.iterdir() if (p / "meta.json").exists()]) == files
+    assert not (tmp_path / "data-openmetrics").exists()
+    assert f"in {files} blocks and loaded them into {data}" in output
+    inside_a_file = tmp_path / "a-file" / "data"
+    inside_a_file.parent.write_text("")
+    args = ["replay", "--quiet", str(history["source"]), "--prometheus-data", str(inside_a_file)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert f"cannot use {inside_a_file} as Prometheus' data folder" in result.output
 
 
 def test_a_block_is_handed_over_once_no_later_sample_can_reach_it(tmp_path: Path) -> None:

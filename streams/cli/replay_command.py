@@ -14,6 +14,7 @@ from streams.cli.common import kafka_errors, load_settings, settings_options
 
 if TYPE_CHECKING:  # imported when a replay starts: `cxpulse --help` stays quick
     from metrics.export.openmetrics import OpenMetricsWriter
+    from streams.replay.block_loader import BlockLoader
     from streams.replay.driver import Record, Replay
     from streams.replay.sources import JsonLines, KafkaRange
     from streams.settings import Settings
@@ -166,10 +167,18 @@ def replay(
     if prometheus_data is not None:  # before the replay: say now if promtool is missing
         from streams.replay.block_loader import BlockLoader
 
-        loader = BlockLoader(_promtool(), prometheus_data, remove_loaded=own_blocks)
+        try:
+            loader = BlockLoader(_promtool(), prometheus_data, remove_loaded=own_blocks)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot use {prometheus_data} as Prometheus' data folder: {exc}"
+            ) from None
     writer = _writer(out, blocks, step, every_step, keep, loader.submit if loader is not None else None)
     started = time.monotonic()
-    records_read, stopped = _run(engine, source, writer, step, first, until_at, quiet)
+    try:
+        records_read, stopped = _run(engine, source, writer, step, first, until_at, quiet)
+    except RuntimeError as exc:  # promtool refused a block loaded during the replay
+        raise click.ClickException(str(exc)) from None
     if engine.clock is None:
         writer.close()
         raise click.ClickException("no valid event in the input: nothing to replay")
@@ -180,8 +189,11 @@ def replay(
             f"the input ends before --since ({since}): nothing to write; its newest event is at "
             f"{_stamp(engine.clock)}"
         )
-    engine.snapshot(writer.sink, last)
-    samples = writer.close()
+    try:
+        engine.snapshot(writer.sink, last)
+        samples = writer.close()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
     elapsed = time.monotonic() - started
     if keep is not None and keep.unmatched():
         click.echo(f"warning: no family matched {', '.join(keep.unmatched())}", err=True)
@@ -205,6 +217,15 @@ def replay(
         click.echo(f"wrote {samples} samples to {len(writer.files)} files in {blocks}", err=True)
         click.echo("load them with: cxpulse replay ... --prometheus-data <prometheus data dir>", err=True)
         return
+    _finish_loading(
+        loader, blocks if own_blocks else None, samples, len(writer.files), prometheus_data, quiet
+    )
+
+
+def _finish_loading(
+    loader: BlockLoader, own_folder: Path | None, samples: int, blocks: int, data: Path | None, quiet: bool
+) -> None:
+    """Wait for the blocks still loading; the replay's own folder of files goes once they are in."""
     started = time.monotonic()
     left = loader.waiting()
     with click.progressbar(
@@ -214,10 +235,10 @@ def replay(
             loader.wait(lambda: bar.update(1))
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
-    if own_blocks and blocks is not None:
-        blocks.rmdir()  # every file in it was loaded and removed
+    if own_folder is not None and not any(own_folder.iterdir()):
+        own_folder.rmdir()  # every file in it was loaded and removed
     click.echo(
-        f"wrote {samples} samples in {len(writer.files)} blocks and loaded them into {prometheus_data}, "
+        f"wrote {samples} samples in {blocks} blocks and loaded them into {data}, "
         f"as the replay went on ({left} after it, in {time.monotonic() - started:.1f} s)",
         err=True,
     )
