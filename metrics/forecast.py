@@ -111,16 +111,19 @@ class Forecaster:
         seen = [history.get(then, 0.0) for then in self._alike(start, *span)]
         return sum(seen) / len(seen) if seen else None
 
-    def mean_per_item(self, items: Counts, totals: Counts, start: float, span: Counts) -> float | None:
-        """Σ totals ÷ Σ items over the intervals alike to ``start`` within ``span``'s history (say,
-        handle seconds over calls handled): a per-interval profile of a mean, learnt like the
-        arrivals; None when none of those intervals has an item."""
+    def means_per_item(
+        self, items: Counts, totals: Counts, starts: Sequence[float], span: Counts
+    ) -> list[float | None]:
+        """For each of ``starts``, Σ totals ÷ Σ items over the intervals alike to it within
+        ``span``'s history (say, handle seconds over calls handled): a per-interval profile of a
+        mean, learnt like the arrivals; None when none of those intervals has an item."""
         bounds = _span(span)
-        if bounds is None:
-            return None
-        alike = self._alike(start, *bounds)
-        n = sum(items.get(then, 0.0) for then in alike)
-        return sum(totals.get(then, 0.0) for then in alike) / n if n else None
+        out: list[float | None] = []
+        for start in starts:
+            alike = self._alike(start, *bounds) if bounds is not None else []
+            n = sum(items.get(then, 0.0) for then in alike)
+            out.append(sum(totals.get(then, 0.0) for then in alike) / n if n else None)
+        return out
 
     def correction(self, history: Counts, now: float) -> float:
         """Today's actual arrivals so far over their forecast, bounded; 1 until enough were forecast."""

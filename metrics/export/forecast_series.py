@@ -46,6 +46,8 @@ class Outlook:
         self._plans: dict[str, tuple[list, tuple, list[IntervalOutlook]]] = {}
         # Aggregate key -> (what its forecast read, the forecast).
         self._forecasts: dict[str, tuple[tuple, tuple[list, list]]] = {}
+        # Aggregate key -> day -> (its arrivals, its arrivals per interval).
+        self._days: dict[str, dict[float, tuple[int, dict[float, float]]]] = {}
 
     def intervals(
         self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
@@ -95,12 +97,30 @@ class Outlook:
         cached = self._forecasts.get(key)
         if cached is not None and cached[0] == seen:
             return cached[1]
-        history = history_counts(days, forecaster.interval_start)
+        history = self._history(key, days, forecaster)
         found = forecaster.forecast(history, now, fp.intervals) if history else []
         calls, seconds = handle_history(days, forecaster.interval_start)
-        handles = [forecaster.mean_per_item(calls, seconds, start, history) for start, _ in found]
+        handles = forecaster.means_per_item(calls, seconds, [start for start, _ in found], history)
         self._forecasts[key] = (seen, (found, handles))
         return found, handles
+
+    def _history(self, key: str, days: list[Aggregate], forecaster: Forecaster) -> dict[float, float]:
+        """Arrivals per interval over the queue's day records. A day's counts only grow, so a day
+        whose arrival total is the same as last time maps to the same intervals: only today's,
+        and a past day a late arrival reached, are mapped again."""
+        out: dict[float, float] = {}
+        kept = self._days.setdefault(key, {})
+        for record in days:
+            day, n = record["day"], record.get("n", 0)
+            found = kept.get(day)
+            if found is None or found[0] != n:
+                found = kept[day] = (n, history_counts((record,), forecaster.interval_start))
+            for start, count in found[1].items():
+                out[start] = out.get(start, 0.0) + count
+        held = {record["day"] for record in days}
+        for day in [d for d in kept if d not in held]:
+            del kept[day]  # gone from the history
+        return out
 
     def _staff(
         self, calls: float, handle: float, patience: float | None, rules: QueuePolicy

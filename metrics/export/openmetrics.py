@@ -105,9 +105,10 @@ class _Line:
 
 
 class _Family:
-    """One family's spool file, its header, and its series' formatted text (no spool: left out)."""
+    """One family: its header, its series' lines, and where its samples wait until written (a
+    spool file when the output is one file; each series' own list when it is block by block)."""
 
-    __slots__ = ("header", "label_names", "lines", "name", "order", "spool", "write")
+    __slots__ = ("header", "kept", "label_names", "lines", "name", "order", "spool")
 
     def __init__(
         self, name: str, header: str, label_names: Sequence[str], spool: IO[str] | None, kept: bool = True
@@ -116,10 +117,7 @@ class _Family:
         self.header = header
         self.label_names = tuple(label_names)
         self.spool = spool
-        # Whether the family is written (a replay may leave families out); spooled, the spool's write.
-        self.write: Callable[[str], object] | None = (
-            spool.write if spool is not None else (lambda text: None) if kept else None
-        )
+        self.kept = kept  # whether it is written at all (a replay may leave families out)
         self.order: list[_Line | list[_Line]] = []  # its series by key, when written block by block
         # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
         self.lines: dict[tuple[str, ...], _Line | list[_Line]] = {}
@@ -216,7 +214,7 @@ class OpenMetricsWriter:
 
     def _emit(self, line: _Line, index: int) -> None:
         if self.block_seconds is None:
-            line.family.write(f"{line.head}{self._steps[index]}{line.sample}{self._stamps[index]}")
+            line.family.spool.write(f"{line.head}{self._steps[index]}{line.sample}{self._stamps[index]}")
         else:  # in the series' own order already: a block is written without sorting its lines
             line.pending.append(line.sample + self._stamps[index])
             line.at.append(index)
@@ -323,7 +321,7 @@ class OpenMetricsWriter:
 
     def _kept(self) -> list[_Family]:
         """The families written, in first-seen order."""
-        return [family for family in self._families.values() if family.write is not None]
+        return [family for family in self._families.values() if family.kept]
 
     def _spooled(self, family: _Family) -> list[str]:
         """The family's header and spooled samples in order: by series, then snapshot, then place
@@ -429,7 +427,7 @@ class OpenMetricsSink:
 
     def keeps(self, family: _Family) -> bool:
         """Whether the writer writes ``family`` at all (a replay may leave families out)."""
-        return family.write is not None
+        return family.kept
 
     def group(self, group: Hashable, complete: bool = True) -> None:
         """The samples that follow belong to ``group``: if ``complete``, they are all it holds in
@@ -445,7 +443,7 @@ class OpenMetricsSink:
             self._group = None
 
     def sample(self, family: _Family, labels: tuple[str, ...], value: float) -> None:
-        if family.write is None:  # a family left out
+        if not family.kept:
             return
         line = family.lines.get(labels)
         if line is None:
@@ -458,7 +456,7 @@ class OpenMetricsSink:
     def histogram(
         self, family: _Family, labels: tuple[str, ...], buckets: list[tuple[str, float]], total: float
     ) -> None:
-        if family.write is None:
+        if not family.kept:
             return
         lines = family.lines.get(labels)
         writer = self._writer

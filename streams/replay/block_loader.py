@@ -28,7 +28,6 @@ class BlockLoader:
         data.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2)
         self._pending: list[Future[None]] = []
-        self.loaded = 0
 
     def submit(self, path: Path) -> None:
         """Load ``path`` soon; a load that already failed stops the replay here, not at its end."""
@@ -70,6 +69,5 @@ class BlockLoader:
         )
         if done.returncode != 0:
             raise LoadFailed(f"promtool could not load {path}: {done.stderr.strip() or done.stdout}")
-        self.loaded += 1
         if self.remove_loaded:
             path.unlink(missing_ok=True)
