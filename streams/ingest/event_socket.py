@@ -26,7 +26,7 @@ from metrics.documents import JsonObject
 from streams.ingest.adapters import freeswitch
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address
-from streams.ingest.sink import KafkaSink, Unavailable
+from streams.ingest.sink import KafkaSink, wait_unless_stopped
 
 log = logging.getLogger("cxpulse.ingest.freeswitch")
 SUBSCRIBE = b"event json CUSTOM callcenter::info\n\n"
@@ -83,7 +83,7 @@ class EventSocketFollower:
             except OSError as exc:
                 log.warning("event socket %s:%d unreachable (%s); retrying in %.0f s", self.host, self.port,
                             exc, pause)  # fmt: skip
-                await _pause(stop, pause)
+                await wait_unless_stopped(stop, pause)
                 pause = min(MAX_PAUSE_SECONDS, pause * 2)
                 continue
             try:
@@ -99,7 +99,7 @@ class EventSocketFollower:
             except (OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
                 log.warning("event socket connection lost (%s); reconnecting", exc or type(exc).__name__)
                 lost_at = time.monotonic()
-                await _pause(stop, pause)
+                await wait_unless_stopped(stop, pause)
                 pause = min(MAX_PAUSE_SECONDS, pause * 2)
             finally:
                 writer.close()
@@ -158,20 +158,8 @@ class EventSocketFollower:
     async def _send(self, events: list[Addressed], stop: asyncio.Event) -> None:
         if not events:
             return
-        while True:
-            try:
-                await self.sink.send(events)
-                break
-            except Unavailable as exc:
-                log.warning("Kafka unavailable (%s); %d events wait, retrying in 5 s", exc, len(events))
-                await _pause(stop, 5.0)
-                if stop.is_set():
-                    return
+        if not await self.sink.send_patiently(events, stop, f"{len(events)} events"):
+            return
         self.sent += len(events)
         if self.on_batch is not None:
             self.on_batch(len(events))
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -15,7 +15,6 @@ for the file it was reading among its neighbours, by identity, and finishes it f
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from metrics.documents import JsonObject
 from streams.ingest.adapters import QUEUE_LOG
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address
-from streams.ingest.sink import KafkaSink, Unavailable
+from streams.ingest.sink import KafkaSink, wait_unless_stopped
 
 log = logging.getLogger("cxpulse.ingest.queue_log")
 BATCH_LINES = 500
@@ -89,7 +88,7 @@ class QueueLogFollower:
                 if current is None:
                     current, position = self._open_new()
                     if current is None:
-                        await _pause(stop, self.poll_seconds)
+                        await wait_unless_stopped(stop, self.poll_seconds)
                         continue
                 moved = await self._send_lines(current, position, stop)
                 if moved:
@@ -108,7 +107,7 @@ class QueueLogFollower:
                     if position is not None:
                         position.save(self.state)
                 else:
-                    await _pause(stop, self.poll_seconds)
+                    await wait_unless_stopped(stop, self.poll_seconds)
         finally:
             if current is not None:
                 current.close()
@@ -175,16 +174,9 @@ class QueueLogFollower:
         if not lines:
             return False
         events = self._events(lines)
-        while True:
-            try:
-                await self.sink.send(events)
-                break
-            except Unavailable as exc:
-                log.warning("Kafka unavailable (%s); %d lines wait, retrying in 5 s", exc, len(lines))
-                await _pause(stop, 5.0)
-                if stop.is_set():
-                    handle.seek(-size, os.SEEK_CUR)
-                    return True
+        if not await self.sink.send_patiently(events, stop, f"{len(lines)} lines"):
+            handle.seek(-size, os.SEEK_CUR)  # read again on the next start
+            return True
         position.offset += size
         position.save(self.state)
         self.sent += len(events)
@@ -207,8 +199,3 @@ class QueueLogFollower:
                 self.skipped += 1
                 log.warning("skipped a queue_log event (%s): %s", refusal.reason, refusal.detail)
         return out
-
-
-async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

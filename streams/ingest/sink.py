@@ -10,6 +10,7 @@ dedupe counts them once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,6 +75,20 @@ class KafkaSink:
             "workers' event_id dedupe absorbs)"
         )
 
+    async def send_patiently(self, events: Sequence[Addressed], stop: asyncio.Event, waiting: str) -> bool:
+        """Send ``events``, trying again every 5 s while Kafka is unavailable: a follower of a
+        file or a socket has nowhere else to keep them. False if ``stop`` came first (nothing of
+        them is then known to be in Kafka); ``waiting`` names what waits, for the log."""
+        while True:
+            try:
+                await self.send(events)
+                return True
+            except Unavailable as exc:
+                log.warning("Kafka unavailable (%s); %s wait, retrying in 5 s", exc, waiting)
+                await wait_unless_stopped(stop, 5.0)
+                if stop.is_set():
+                    return False
+
     async def send(self, events: Sequence[Addressed]) -> None:
         """Produce every event and wait for Kafka's acknowledgement of all of them."""
         if not events:
@@ -112,3 +127,9 @@ async def _quietly_stop(producer: Any) -> None:
         await asyncio.wait_for(producer.stop(), 5)
     except Exception:
         log.debug("producer did not stop cleanly", exc_info=True)
+
+
+async def wait_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
