@@ -160,8 +160,7 @@ class OpenMetricsWriter:
         self._block_numbers: list[int] = []  # by snapshot: its block
         self._lines: list[_Line] = []  # every series ever seen, to settle them when a block ends
         self._lag_steps = 0  # the longest dense stretch a cadence may fill in backwards
-        self._finished = -1  # blocks up to this one are written
-        self._written_through = -1  # and the snapshots up to this one
+        self._written_through = -1  # the snapshots up to this one are in the block files written
         self._families: dict[str, _Family] = {}  # by family name, in first-seen order
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
         self._steps: list[str] = []  # by snapshot: its number, 8 hex digits (the spool's sort key)
@@ -283,7 +282,9 @@ class OpenMetricsWriter:
         done = self._block_numbers[horizon]
         if horizon + 1 < len(self._block_numbers) and self._block_numbers[horizon + 1] == done:
             done -= 1  # the horizon's own block goes on after it
-        if done <= self._finished or done < self._block_numbers[0]:
+        through = self._written_through
+        written = self._block_numbers[through] if through >= 0 else self._block_numbers[0] - 1
+        if done <= written:
             return
         last = horizon
         while self._block_numbers[last] > done:  # block numbers never fall
@@ -347,7 +348,6 @@ class OpenMetricsWriter:
             self._write_block(block, first, index)
             index += 1
         self._written_through = index - 1
-        self._finished = max(self._finished, through)
 
     def _write_block(self, block: int, first: int, last: int) -> None:
         """One block's file: each family's samples of steps ``first`` to ``last``, series by
