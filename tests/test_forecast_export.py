@@ -5,18 +5,28 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
+from replay_run import samples_at
 
 from metrics.aggregates.history import history_counts
 from metrics.aggregates.queue import apply_facts, new_aggregate
 from metrics.business_hours import Calendar
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
 from metrics.export.collector import KpiCollector
+from metrics.export.family_filter import FamilyFilter
+from metrics.export.forecast_series import Outlook
+from metrics.export.openmetrics import OpenMetricsWriter
 from metrics.model import history_key
 from metrics.policy import ForecastPolicy, Policy, QueuePolicy
 from metrics.staffing import offered_erlangs, required_agents
+from streams.replay.driver import Replay, record_from_line, run
+from streams.settings import Settings
+from streams.simulator.centre_profiles import PROFILES
+from streams.simulator.traffic import Traffic
 
 PARIS = ZoneInfo("Europe/Paris")
 B, GRACE = 60, 120
@@ -167,3 +177,59 @@ def test_cxpulse_plan_from_stored_events_prints_the_forecast_and_the_agents(tmp_
         "30.0",
     ]
     assert cells[4:7] == ["240 s", str(needed), str(agents_to_schedule(needed, 0.3))]
+
+
+def test_agents_for_any_calls_are_those_a_solve_of_their_own_gives():
+    """Staffing keeps solved calls per handle time and patience, and answers calls between two
+    solved ones that needed the same agents without a solve: every answer, in any order asked,
+    is the one Erlang A (or C, before anyone hung up) gives for those calls alone."""
+    rules = QueuePolicy(shrinkage=0.3)
+    outlook = Outlook(ForecastPolicy(interval_seconds=1800))
+    asked = [round(0.1 * ((i * 7919) % 1500), 1) for i in range(600)]  # 0 to 150 calls, scattered
+    for patience in (120.0, None):
+        for calls in asked:
+            needed, scheduled = outlook._staff(calls, 240.4, patience, rules)
+            if calls == 0:
+                alone = 0
+            elif patience is None:
+                alone = required_agents(offered_erlangs(calls, 1800, 240), 240, 0.8, 20.0, 0.85).agents
+            else:
+                alone = required_agents_a(calls / 1800, 240, patience, 0.8, 20.0, 0.85).agents
+            assert (needed, scheduled) == (alone, agents_to_schedule(alone, 0.3)), calls
+    # Most answers came from what was solved before: under half of the distinct questions solved.
+    assert outlook._solves < len(set(asked))
+
+
+def test_a_replays_snapshots_hold_the_forecast_a_scrape_at_that_moment_shows(tmp_path: Path) -> None:
+    """A replay hands the writer a queue's forecast only when it moved (at an interval's end, or
+    when the staffed agents change): read back as Prometheus reads it, every snapshot holds what
+    a scrape of the same state at that moment shows, across interval ends."""
+    end = 1_780_315_200.0 + 5 * 86400  # a Saturday noon, after eight days of history
+    events = [ev for _, _, ev in Traffic(start=end - 8 * 86400, seed=3, profile=PROFILES["small"]).until(end)]
+    lines = [orjson.dumps(ev) for ev in events]
+    engine = Replay(Settings(forecast_weeks=1, forecast_intervals=3))
+    out = tmp_path / "replay.om"
+    writer = OpenMetricsWriter(out, step=300, keep=FamilyFilter(["cxpulse_forecast_*"], []))
+    scraped: dict[float, dict] = {}
+
+    def snapshot(at: float) -> None:
+        engine.snapshot(writer.sink, at)
+        if at >= end - 2 * 3600:
+            scraped[at] = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(engine.text(at))
+                if family.name.startswith("cxpulse_forecast")
+                for s in family.samples
+            }
+
+    records = (record_from_line(line, "h.jsonl:0", i) for i, line in enumerate(lines, start=1))
+    run(engine, records, 300, on_snapshot=snapshot)
+    writer.close()
+    assert len(scraped) == 24 and sum(map(len, scraped.values())) > 300
+    for at, expected in scraped.items():
+        written = {
+            (name, tuple(sorted(labels))): value
+            for (name, labels), value in samples_at(out, at).items()
+            if name.startswith("cxpulse_forecast")
+        }
+        assert written == expected, at

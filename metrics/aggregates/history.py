@@ -16,7 +16,9 @@ kept are deleted when a newer day opens; late facts still count in their own qua
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, MutableMapping
+from functools import lru_cache
 
 from metrics.definitions import ARRIVAL_COUNTERS, HISTORY_SLOT_SECONDS
 from metrics.documents import Aggregate
@@ -26,7 +28,8 @@ DAY = 86400
 
 
 def new_history_day(key: str, day: int, partition: int) -> Aggregate:
-    # "n": the day's arrivals in all, so a reader can tell cheaply whether the history moved.
+    # "n": the day's arrivals in all, and "h" its calls handled, so a reader can tell cheaply
+    # whether the history moved (records written before "h" existed lack it).
     return {
         "kind": "arrivals",
         "key": key,
@@ -34,6 +37,7 @@ def new_history_day(key: str, day: int, partition: int) -> Aggregate:
         "partition": partition,
         "slots": {},
         "n": 0,
+        "h": 0,
         "applied": {},
     }
 
@@ -120,6 +124,8 @@ def count_history(
         row = record.setdefault("handle", {}).setdefault(slot, [0, 0.0])
         row[0] += 1
         row[1] += handled
+        if "h" in record:
+            record["h"] += 1
 
 
 def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
@@ -128,23 +134,21 @@ def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
     total = 0
     for record in records:
         total += record.get("n", 0)
-        if record["day"] + DAY > moment:  # the day holding the moment, or a later one
-            total -= sum(n for slot, n in record["slots"].items() if float(slot) >= moment)
+        day = record["day"]
+        if day >= moment:  # a later day: every slot is at or after the moment
+            total -= sum(record["slots"].values())
+        elif day + DAY > moment:  # the day holding the moment: its slots from the moment on
+            slots = record["slots"]
+            total -= sum(slots.get(slot, 0) for slot in _slots_from(moment, day + DAY))
     return total
 
 
-def handle_history(
-    records: Iterable[Aggregate], interval_start: Callable[[float], float]
-) -> tuple[dict[float, float], dict[float, float]]:
-    """Calls handled and their seconds per forecast interval, from a queue's day records."""
-    calls: dict[float, float] = {}
-    seconds: dict[float, float] = {}
-    for record in records:
-        for slot, (n, total) in record.get("handle", {}).items():
-            start = interval_start(float(slot))
-            calls[start] = calls.get(start, 0.0) + n
-            seconds[start] = seconds.get(start, 0.0) + total
-    return calls, seconds
+@lru_cache(maxsize=1024)
+def _slots_from(moment: float, end: int) -> tuple[str, ...]:
+    """The slot keys from the first slot starting at or after ``moment`` up to ``end``: looked up
+    by key at every snapshot, rather than every slot of the day parsed and compared."""
+    first = math.ceil(moment / HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS
+    return tuple(str(start) for start in range(first, end, HISTORY_SLOT_SECONDS))
 
 
 def history_counts(

@@ -21,6 +21,7 @@ and a fact for a dropped bucket is late too.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -242,7 +243,13 @@ def oldest_age(agg: Aggregate, level: str, now: float, horizon: float | None = N
 
 def oldest_start(agg: Aggregate, level: str, first: float = -float("inf")) -> float | None:
     """When the oldest entity in ``level`` (that entered at ``first`` or later) entered it."""
-    starts = [int(k) for k, n in agg.get("levels", {}).get(level, {}).items() if n > 0 and int(k) >= first]
+    entries = agg.get("levels", {}).get(level)
+    if not entries:
+        return None
+    # A backlog of days holds thousands of entry times, read at every scrape: one pass, one parse.
+    starts = [int(k) for k, n in entries.items() if n > 0]
+    if first > -math.inf:
+        starts = [start for start in starts if start >= first]
     return min(starts) if starts else None
 
 

@@ -103,6 +103,7 @@ class KpiCollector(Collector):
         self._rows: dict[tuple[str, str], tuple[float, ...] | None] = {}  # see _row_moved
         self._starts: dict[tuple[str, str], float | None] = {}  # see _oldest
         self._outlook = Outlook(policy.forecast)
+        self._forecasts: dict[str, tuple[list, int | None]] = {}  # see _forecast_families
 
     def describe(self) -> list[Metric]:
         # Families depend on live data; an empty description keeps registration cheap.
@@ -146,7 +147,7 @@ class KpiCollector(Collector):
             else:
                 queues.append(value)
         self._queue_families(sink, queues, buckets, now, changed)
-        self._forecast_families(sink, queues, history, now)
+        self._forecast_families(sink, queues, history, now, changed)
         self._customer_families(sink, customers, now)
         self._queue_targets(sink, {agg["queue"] for agg in queues}, now)
         folded = declared(sink, LABEL_VALUES_FOLDED)
@@ -260,9 +261,18 @@ class KpiCollector(Collector):
         return live_staffing(offered, WINDOWS[STAFFING_WINDOW], total / count, _staffed(agg, now), rules)
 
     def _forecast_families(
-        self, sink: Sink, aggregates: list[Aggregate], history: dict[str, list[Aggregate]], now: float
+        self,
+        sink: Sink,
+        aggregates: list[Aggregate],
+        history: dict[str, list[Aggregate]],
+        now: float,
+        changed: set[str] | None,
     ) -> None:
-        """The next intervals' contacts, and for calls the agents they need and the gap to now."""
+        """The next intervals' contacts, and for calls the agents they need and the gap to now.
+
+        A forecast stands for a whole interval: in a replay's snapshots (``changed`` given), a
+        queue whose forecast and staffed agents are those of the previous snapshot hands over
+        nothing, and the writer takes its series as unchanged."""
         families = {key: declared(sink, series) for key, series in FORECAST.items()}
         if not any(sink.keeps(family) for family in families.values()):
             return  # a replay that leaves the forecast out: no need to work it out
@@ -274,8 +284,15 @@ class KpiCollector(Collector):
                 continue
             rules = self._policy.for_queue(agg["queue"])
             staffed = _staffed(agg, now)
+            rows = self._outlook.intervals(agg, days, rules, now)
+            if changed is not None:
+                before = self._forecasts.get(key)
+                if before is not None and before[0] is rows and before[1] == staffed:
+                    sink.group(("forecast", key), complete=False)  # nothing moved
+                    continue
+                self._forecasts[key] = (rows, staffed)
             sink.group(("forecast", key))
-            for row in self._outlook.intervals(agg, days, rules, now):
+            for row in rows:
                 labels = (agg["queue"], agg["channel"], row.offset)
                 sample(families["forecast_contacts"], labels, row.contacts)
                 if row.required_agents is None:

@@ -11,10 +11,12 @@ history, and staffing by what it depends on (the calls, handle time and patience
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Callable
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from metrics.aggregates.history import arrivals_before, handle_history, history_counts
+from metrics.aggregates.history import arrivals_before, history_counts
 from metrics.aggregates.queue import aggregate_key
 from metrics.documents import Aggregate
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
@@ -41,13 +43,15 @@ class Outlook:
 
     def __init__(self, forecast: ForecastPolicy) -> None:
         self.forecast = forecast
-        self._agents: dict[tuple, tuple[int, int]] = {}
+        # Handle time, patience and targets -> the calls solved for and the agents they need.
+        self._agents: dict[tuple, _Solved] = {}
+        self._solves = 0
         # Aggregate key -> (the forecast and what else its plan rests on, the plan).
         self._plans: dict[str, tuple[list, tuple, list[IntervalOutlook]]] = {}
         # Aggregate key -> (what its forecast read, the forecast).
         self._forecasts: dict[str, tuple[tuple, tuple[list, list]]] = {}
-        # Aggregate key -> day -> (its arrivals, its arrivals per interval).
-        self._days: dict[str, dict[float, tuple[int, dict[float, float]]]] = {}
+        # Aggregate key -> its arrival and handle-time history per interval.
+        self._days: dict[str, _History] = {}
 
     def intervals(
         self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
@@ -98,62 +102,158 @@ class Outlook:
         if cached is not None and cached[0] == seen:
             return cached[1]
         history = self._history(key, days, forecaster)
-        found = forecaster.forecast(history, now, fp.intervals) if history else []
-        calls, seconds = handle_history(days, forecaster.interval_start)
-        handles = forecaster.means_per_item(calls, seconds, [start for start, _ in found], history)
+        found = forecaster.forecast(history.arrivals, now, fp.intervals) if history.arrivals else []
+        calls, seconds = history.handled(days)
+        starts = [start for start, _ in found]
+        handles = forecaster.means_per_item(calls, seconds, starts, history.arrivals)
         self._forecasts[key] = (seen, (found, handles))
         return found, handles
 
-    def _history(self, key: str, days: list[Aggregate], forecaster: Forecaster) -> dict[float, float]:
-        """Arrivals per interval over the queue's day records. A day's counts only grow, so a day
-        whose arrival total is the same as last time maps to the same intervals: only today's,
-        and a past day a late arrival reached, are mapped again."""
-        out: dict[float, float] = {}
-        kept = self._days.setdefault(key, {})
-        for record in days:
-            day, n = record["day"], record.get("n", 0)
-            found = kept.get(day)
-            if found is None or found[0] != n:
-                found = kept[day] = (n, history_counts((record,), forecaster.interval_start))
-            for start, count in found[1].items():
-                out[start] = out.get(start, 0.0) + count
-        held = {record["day"] for record in days}
-        for day in [d for d in kept if d not in held]:
-            del kept[day]  # gone from the history
-        return out
+    def _history(self, key: str, days: list[Aggregate], forecaster: Forecaster) -> _History:
+        """The queue's history, brought up to date with its day records: only the days whose
+        counts moved since the last forecast (today's, and a past day a late fact reached) are
+        mapped to intervals again."""
+        history = self._days.get(key)
+        intervals = (forecaster.zone, forecaster.interval_seconds)
+        if history is None or history.intervals != intervals:
+            history = self._days[key] = _History(intervals, forecaster.interval_start)
+        history.update(days)
+        return history
 
     def _staff(
         self, calls: float, handle: float, patience: float | None, rules: QueuePolicy
     ) -> tuple[int, int]:
-        """Agents on the phones for ``calls`` in an interval, and on the rota after shrinkage."""
-        seconds = self.forecast.interval_seconds
+        """Agents on the phones for ``calls`` in an interval, and on the rota after shrinkage.
+
+        A solve costs milliseconds, and the forecast of every interval ahead moves a little at
+        each interval's end. More calls never need fewer agents, so a number of calls lying
+        between two solved ones that needed the same agents needs them too: solved for the
+        same handle time, patience and targets, those are kept, and only calls between two
+        different answers are solved."""
         targets = (rules.service_level_target, rules.service_level_seconds, rules.max_occupancy)
-        key = (round(calls, 1), round(handle), patience, *targets, rules.shrinkage)
-        found = self._agents.get(key)
-        if found is None:
-            if calls <= 0:
-                needed = 0
-            elif patience is None:  # nobody hung up yet: Erlang C, callers wait as long as it takes
-                needed = required_agents(
-                    offered_erlangs(calls, seconds, handle),
-                    handle,
-                    rules.service_level_target,
-                    rules.service_level_seconds,
-                    rules.max_occupancy,
-                ).agents
-            else:
-                needed = required_agents_a(
-                    calls / seconds,
-                    handle,
-                    patience,
-                    rules.service_level_target,
-                    rules.service_level_seconds,
-                    rules.max_occupancy,
-                ).agents
-            if len(self._agents) > 10_000:
+        # Solved for the calls to a tenth and the handle time to a second: the answer depends on
+        # nothing else, however the forecast got there (a live worker and a replay agree).
+        calls, handle = round(calls, 1), round(handle)
+        group = (handle, patience, *targets, rules.shrinkage)
+        solved = self._agents.setdefault(group, _Solved())
+        needed = solved.known(calls)
+        if needed is None:
+            needed = self._solve(calls, handle, patience, rules)
+            if self._solves > 100_000:  # a bound on what is kept, far above a day's needs
                 self._agents.clear()
-            found = self._agents[key] = (needed, agents_to_schedule(needed, rules.shrinkage))
-        return found
+                self._solves = 0
+                solved = self._agents[group] = _Solved()
+            solved.add(calls, needed)
+            self._solves += 1
+        return needed, agents_to_schedule(needed, rules.shrinkage)
+
+    def _solve(self, calls: float, handle: int, patience: float | None, rules: QueuePolicy) -> int:
+        if calls <= 0:
+            return 0
+        seconds = self.forecast.interval_seconds
+        if patience is None:  # nobody hung up yet: Erlang C, callers wait as long as it takes
+            return required_agents(
+                offered_erlangs(calls, seconds, handle),
+                handle,
+                rules.service_level_target,
+                rules.service_level_seconds,
+                rules.max_occupancy,
+            ).agents
+        return required_agents_a(
+            calls / seconds,
+            handle,
+            patience,
+            rules.service_level_target,
+            rules.service_level_seconds,
+            rules.max_occupancy,
+        ).agents
+
+
+class _Solved:
+    """Agents needed by numbers of calls solved for one handle time, patience and targets."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+        self.needed: list[int] = []
+
+    def known(self, calls: float) -> int | None:
+        """The agents ``calls`` need, where what was solved settles it."""
+        i = bisect_left(self.calls, calls)
+        if i < len(self.calls) and self.calls[i] == calls:
+            return self.needed[i]
+        if 0 < i < len(self.calls) and self.needed[i - 1] == self.needed[i]:
+            return self.needed[i]
+        return None
+
+    def add(self, calls: float, needed: int) -> None:
+        i = bisect_left(self.calls, calls)
+        self.calls.insert(i, calls)
+        self.needed.insert(i, needed)
+
+
+class _DayMap(NamedTuple):
+    """One day record mapped to forecast intervals, with the counts it was mapped at."""
+
+    arrived: int  # the record's "n"
+    handled: int | None  # its "h" (None: a record from before "h" was kept: never reused)
+    arrivals: dict[float, float]  # interval start -> arrivals
+    handles: list[tuple[float, int, float]]  # (interval start, calls, seconds) per slot, in order
+
+
+class _History:
+    """Arrivals per interval over a queue's day records, kept merged between forecasts: a day's
+    counts only grow, so a day whose arrival and handled totals are the same as last time maps to
+    the same intervals. Arrivals are whole numbers, so taking a day's old counts out of the merged
+    sum and its new ones in gives exactly the sum made afresh."""
+
+    def __init__(self, intervals: tuple[ZoneInfo, int], interval_start: Callable[[float], float]) -> None:
+        self.intervals = intervals  # the time zone and interval length the days are mapped to
+        self.interval_start = interval_start
+        self.arrivals: dict[float, float] = {}
+        self._days: dict[float, _DayMap] = {}
+
+    def update(self, records: list[Aggregate]) -> None:
+        held = set()
+        for record in records:
+            day = record["day"]
+            held.add(day)
+            found = self._days.get(day)
+            n, h = record.get("n", 0), record.get("h")
+            if found is not None and found.arrived == n and found.handled == h and h is not None:
+                continue
+            if found is not None:
+                self._merge(found.arrivals, -1)
+            found = self._days[day] = _DayMap(
+                n, h, history_counts((record,), self.interval_start), self._handles(record)
+            )
+            self._merge(found.arrivals, 1)
+        for day in [d for d in self._days if d not in held]:
+            self._merge(self._days.pop(day).arrivals, -1)  # gone from the history
+
+    def handled(self, records: list[Aggregate]) -> tuple[dict[float, float], dict[float, float]]:
+        """Calls handled and their seconds per interval, summed day by day in the records' order
+        (the seconds are fractions: their sum depends on the order, and a live worker and a
+        replay must agree to the last digit)."""
+        calls: dict[float, float] = {}
+        seconds: dict[float, float] = {}
+        for record in records:
+            for start, n, total in self._days[record["day"]].handles:
+                calls[start] = calls.get(start, 0.0) + n
+                seconds[start] = seconds.get(start, 0.0) + total
+        return calls, seconds
+
+    def _handles(self, record: Aggregate) -> list[tuple[float, int, float]]:
+        start = self.interval_start
+        return [(start(float(slot)), n, total) for slot, (n, total) in record.get("handle", {}).items()]
+
+    def _merge(self, counts: dict[float, float], sign: int) -> None:
+        merged = self.arrivals
+        for start, n in counts.items():
+            left = merged.get(start, 0.0) + sign * n
+            if left:
+                merged[start] = left
+            else:
+                del merged[start]  # as a sum made afresh: no interval without arrivals
 
 
 def _call_share(agg: Aggregate) -> float:
