@@ -115,6 +115,8 @@ class ErlangA:
             # Poisson(k; reach) in logs: exp(-reach) alone underflows past ~745.
             weight = math.exp(k * log_reach - reach - math.lgamma(k + 1)) if reach > 0 else float(k == 0)
             answered += weight * done
+            if k > 2 * reach + 1 and weight < 1e-18:
+                break  # past twice the mean, the rest of the weights sum to under twice this one
             # One jump: from j, down w.p. step[j]/rate (j = 0: answered), abandon w.p. θ/rate, else stay.
             down = [m * s / rate for m, s in zip(mass, step, strict=True)]
             done += down[0]
@@ -140,9 +142,17 @@ def required_agents_a(
     threshold_seconds: float,
     max_occupancy: float = 1.0,
     limit: int = 10_000,
+    at_least: int = 1,
+    at_most: int | None = None,
 ) -> ErlangA:
-    """The fewest agents meeting the service-level target without exceeding ``max_occupancy``."""
-    agents = max(1, math.ceil(calls_per_second * handle_seconds / max_occupancy - 1e-9))
+    """The fewest agents meeting the service-level target without exceeding ``max_occupancy``.
+
+    ``at_least`` and ``at_most`` bound the answer where it is known to lie between them (more
+    calls, or longer calls, never need fewer agents): the search starts at the lower bound, and
+    stops short of solving the upper one."""
+    agents = max(at_least, 1, math.ceil(calls_per_second * handle_seconds / max_occupancy - 1e-9))
+    if at_most is not None:
+        limit = min(limit, at_most)
     while agents < limit:
         queue = ErlangA(agents, calls_per_second, handle_seconds, patience_seconds)
         if queue.occupancy <= max_occupancy and queue.service_level(threshold_seconds) >= target_level:

@@ -4,6 +4,7 @@ weeks a forecast needs; contacts and agents per interval computed independently 
 from __future__ import annotations
 
 import math
+import random
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -180,24 +181,29 @@ def test_cxpulse_plan_from_stored_events_prints_the_forecast_and_the_agents(tmp_
 
 
 def test_agents_for_any_calls_are_those_a_solve_of_their_own_gives():
-    """Staffing keeps solved calls per handle time and patience, and answers calls between two
-    solved ones that needed the same agents without a solve: every answer, in any order asked,
-    is the one Erlang A (or C, before anyone hung up) gives for those calls alone."""
+    """Staffing keeps what it solved per patience and targets, and answers calls and handle times
+    whose bounds (fewer and shorter calls solved before, more and longer ones) meet without a
+    solve: every answer, in any order asked, is the one Erlang A (or C, before anyone hung up)
+    gives for those calls and that handle time alone."""
     rules = QueuePolicy(shrinkage=0.3)
     outlook = Outlook(ForecastPolicy(interval_seconds=1800))
-    asked = [round(0.1 * ((i * 7919) % 1500), 1) for i in range(600)]  # 0 to 150 calls, scattered
+    # 0 to 150 calls of four handle times (rounded to the second), scattered.
+    rng = random.Random(7)
+    asked = [(round(rng.uniform(0, 150), 1), rng.choice((240.4, 251.2, 266.0, 300.6))) for _ in range(400)]
     for patience in (120.0, None):
-        for calls in asked:
-            needed, scheduled = outlook._staff(calls, 240.4, patience, rules)
+        for calls, handle in asked:
+            needed, scheduled = outlook._staff(calls, handle, patience, rules)
+            seconds = round(handle)
             if calls == 0:
                 alone = 0
             elif patience is None:
-                alone = required_agents(offered_erlangs(calls, 1800, 240), 240, 0.8, 20.0, 0.85).agents
+                offered = offered_erlangs(calls, 1800, seconds)
+                alone = required_agents(offered, seconds, 0.8, 20.0, 0.85).agents
             else:
-                alone = required_agents_a(calls / 1800, 240, patience, 0.8, 20.0, 0.85).agents
-            assert (needed, scheduled) == (alone, agents_to_schedule(alone, 0.3)), calls
-    # Most answers came from what was solved before: under half of the distinct questions solved.
-    assert outlook._solves < len(set(asked))
+                alone = required_agents_a(calls / 1800, seconds, patience, 0.8, 20.0, 0.85).agents
+            assert (needed, scheduled) == (alone, agents_to_schedule(alone, 0.3)), (calls, handle)
+    # Many answers came from what was solved before.
+    assert outlook._solves < 1.5 * len(set(asked)), outlook._solves  # of twice as many asked
 
 
 def test_a_replays_snapshots_hold_the_forecast_a_scrape_at_that_moment_shows(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate
+from typing import NamedTuple
 
 from prometheus_client import disable_created_metrics
 from prometheus_client.core import Metric
@@ -19,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.queue import aggregate_key, level_count, oldest_age, oldest_start
-from metrics.aggregates.windows import SettledWindows, window_values
+from metrics.aggregates.windows import SettledWindows, window_sums, window_values
 from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
     AGENT_STATES,
@@ -78,12 +79,54 @@ def _le(bound: float) -> str:
     return repr(bound) if bound != int(bound) else f"{bound:.1f}"
 
 
+class Holdings(NamedTuple):
+    """A table's records by kind: what a scrape reads."""
+
+    queues: list[Aggregate]
+    customers: list[Aggregate]
+    buckets: dict[str, list[Aggregate]]  # by aggregate key, oldest first
+    history: dict[str, list[Aggregate]]  # by aggregate key: its day records, oldest first
+    folds: dict[str, int]  # label values folded into "other", by label
+
+
+def holdings(values: Iterable[Aggregate]) -> Holdings:
+    """A table's records sorted by kind (a source that keeps them apart hands over
+    :class:`Holdings` itself: a replay's snapshot every minute would sort thousands each time)."""
+    found = Holdings([], [], {}, {}, {"queue": 0, "channel": 0})
+    for value in values:
+        kind = value.get("kind")
+        if "start" in value:
+            found.buckets.setdefault(value["key"], []).append(value)
+        elif kind == "arrivals":
+            found.history.setdefault(value["key"], []).append(value)
+        elif kind == "customers":
+            found.customers.append(value)
+        elif kind == "labels":
+            for label, n in value["folded"].items():
+                found.folds[label] += n
+        else:
+            found.queues.append(value)
+    for held in found.buckets.values():
+        held.sort(key=_start)  # sums over them in one order, whichever way they were found
+    for days in found.history.values():
+        days.sort(key=_day)
+    return found
+
+
+def _start(bucket: Aggregate) -> int:
+    return bucket["start"]
+
+
+def _day(record: Aggregate) -> int:
+    return record["day"]
+
+
 class KpiCollector(Collector):
     """Builds every KPI family from the aggregates and buckets ``source`` yields at scrape time."""
 
     def __init__(
         self,
-        source: Callable[[], Iterable[Aggregate]],
+        source: Callable[[], Iterable[Aggregate] | Holdings],
         bucket_seconds: int,
         policy: Policy,
         clock: Callable[[], float] = time.time,
@@ -102,6 +145,7 @@ class KpiCollector(Collector):
         self._sums = SettledWindows()
         self._rows: dict[tuple[str, str], tuple[float, ...] | None] = {}  # see _row_moved
         self._starts: dict[tuple[str, str], float | None] = {}  # see _oldest
+        self._counted: dict[str, dict[str, float]] = {}  # see _queue_families
         self._outlook = Outlook(policy.forecast)
         self._forecasts: dict[str, tuple[list, int | None]] = {}  # see _forecast_families
 
@@ -129,30 +173,16 @@ class KpiCollector(Collector):
         and kind, so a writer can tell a series that vanished from one not emitted.
         """
         now = self._clock()
-        queues, customers = [], []
-        buckets: dict[str, list[Aggregate]] = {}
-        history: dict[str, list[Aggregate]] = {}
-        folds: dict[str, int] = {"queue": 0, "channel": 0}
-        for value in self._source():
-            kind = value.get("kind")
-            if "start" in value:
-                buckets.setdefault(value["key"], []).append(value)
-            elif kind == "arrivals":
-                history.setdefault(value["key"], []).append(value)
-            elif kind == "customers":
-                customers.append(value)
-            elif kind == "labels":
-                for label, n in value["folded"].items():
-                    folds[label] += n
-            else:
-                queues.append(value)
-        self._queue_families(sink, queues, buckets, now, changed)
-        self._forecast_families(sink, queues, history, now, changed)
-        self._customer_families(sink, customers, now)
+        found = self._source()
+        held = found if isinstance(found, Holdings) else holdings(found)
+        queues = held.queues
+        self._queue_families(sink, queues, held.buckets, now, changed)
+        self._forecast_families(sink, queues, held.history, now, changed)
+        self._customer_families(sink, held.customers, now)
         self._queue_targets(sink, {agg["queue"] for agg in queues}, now)
         folded = declared(sink, LABEL_VALUES_FOLDED)
         sink.group("labels")
-        for label, n in folds.items():
+        for label, n in held.folds.items():
             sink.sample(folded, (label,), n)
         sink.finish()
 
@@ -192,8 +222,16 @@ class KpiCollector(Collector):
             rules = self._policy.for_queue(agg["queue"])
             if changed is None or key in changed:  # what only events move
                 group(("counts", key), complete=False)  # the same series every time
+                # In a replay's snapshot, only the counts that moved since the previous one: a
+                # queue a fact reached has moved a few of its thirty, and the writer takes the
+                # others as unchanged.
+                before = self._counted.get(key) if changed is not None else None
+                if changed is not None:
+                    self._counted[key] = dict(agg_totals)
                 for name, family in totals.items():
-                    sample(family, labels, agg_totals.get(name, 0))
+                    value = agg_totals.get(name, 0)
+                    if before is None or before.get(name, 0) != value:
+                        sample(family, labels, value)
                 for spec in HISTOGRAMS:
                     if not spec.business or rules.calendar is not None:
                         row = agg["hist"].get(spec.key)
@@ -216,8 +254,14 @@ class KpiCollector(Collector):
                 sample(
                     agents, (*labels, state), level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS)
                 )
-            all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
-            for name, value in self._staffing(agg, all_sums[STAFFING_WINDOW], rules, now).items():
+            if self._windows:
+                all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
+                staffing_sums = all_sums[STAFFING_WINDOW]
+            else:  # windowed gauges trimmed: only live staffing reads the buckets, and three sums
+                staffing_sums = window_sums(
+                    buckets.get(key, ()), now, WINDOWS[STAFFING_WINDOW], self._bucket_seconds, STAFFING_FIELDS
+                )
+            for name, value in self._staffing(agg, staffing_sums, rules, now).items():
                 sample(staffing[name], labels, value)
             for window, seconds in self._windows.items():
                 values = window_values(all_sums[window], seconds, rules.hourly_cost)
@@ -335,6 +379,10 @@ class KpiCollector(Collector):
             for period, (crr, churn_ratio) in customer_periods(agg, now, base).items():
                 sink.sample(retention, (period,), crr)
                 sink.sample(churn, (period,), churn_ratio)
+
+
+# What :meth:`KpiCollector._staffing` reads of the staffing window's sums.
+STAFFING_FIELDS = ("calls_offered", "call_handle_seconds:count", "call_handle_seconds:sum")
 
 
 def _staffed(agg: Aggregate, now: float) -> int | None:

@@ -11,7 +11,7 @@ history, and staffing by what it depends on (the calls, handle time and patience
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
@@ -43,7 +43,7 @@ class Outlook:
 
     def __init__(self, forecast: ForecastPolicy) -> None:
         self.forecast = forecast
-        # Handle time, patience and targets -> the calls solved for and the agents they need.
+        # Patience and targets -> the calls and handle times solved for and the agents they need.
         self._agents: dict[tuple, _Solved] = {}
         self._solves = 0
         # Aggregate key -> (the forecast and what else its plan rests on, the plan).
@@ -126,28 +126,37 @@ class Outlook:
         """Agents on the phones for ``calls`` in an interval, and on the rota after shrinkage.
 
         A solve costs milliseconds, and the forecast of every interval ahead moves a little at
-        each interval's end. More calls never need fewer agents, so a number of calls lying
-        between two solved ones that needed the same agents needs them too: solved for the
-        same handle time, patience and targets, those are kept, and only calls between two
-        different answers are solved."""
-        targets = (rules.service_level_target, rules.service_level_seconds, rules.max_occupancy)
+        each interval's end. More calls, or longer ones, never need fewer agents: what was solved
+        for the same patience and targets bounds the answer from below (fewer or as many calls,
+        no longer) and from above (more or as many, no shorter); where the bounds meet, that is
+        the answer, and otherwise only the agents between them are tried."""
         # Solved for the calls to a tenth and the handle time to a second: the answer depends on
         # nothing else, however the forecast got there (a live worker and a replay agree).
         calls, handle = round(calls, 1), round(handle)
-        group = (handle, patience, *targets, rules.shrinkage)
+        targets = (rules.service_level_target, rules.service_level_seconds, rules.max_occupancy)
+        group = (patience, *targets)
         solved = self._agents.setdefault(group, _Solved())
-        needed = solved.known(calls)
-        if needed is None:
-            needed = self._solve(calls, handle, patience, rules)
-            if self._solves > 100_000:  # a bound on what is kept, far above a day's needs
+        low, high = solved.bounds(calls, handle)
+        needed = low
+        if high is None or low != high:
+            needed = self._solve(calls, handle, patience, rules, low, high)
+            if self._solves >= 100_000:  # a bound on what is kept, far above a day's needs
                 self._agents.clear()
                 self._solves = 0
                 solved = self._agents[group] = _Solved()
-            solved.add(calls, needed)
+            solved.add(calls, handle, needed)
             self._solves += 1
         return needed, agents_to_schedule(needed, rules.shrinkage)
 
-    def _solve(self, calls: float, handle: int, patience: float | None, rules: QueuePolicy) -> int:
+    def _solve(
+        self,
+        calls: float,
+        handle: int,
+        patience: float | None,
+        rules: QueuePolicy,
+        low: int,
+        high: int | None,
+    ) -> int:
         if calls <= 0:
             return 0
         seconds = self.forecast.interval_seconds
@@ -166,29 +175,38 @@ class Outlook:
             rules.service_level_target,
             rules.service_level_seconds,
             rules.max_occupancy,
+            at_least=low,
+            at_most=high,
         ).agents
 
 
 class _Solved:
-    """Agents needed by numbers of calls solved for one handle time, patience and targets."""
+    """Agents needed by the calls and handle times solved for one patience and set of targets."""
 
     def __init__(self) -> None:
-        self.calls: list[float] = []
-        self.needed: list[int] = []
+        # Handle time -> (the calls solved for, in order; the agents each needed).
+        self._by_handle: dict[int, tuple[list[float], list[int]]] = {}
 
-    def known(self, calls: float) -> int | None:
-        """The agents ``calls`` need, where what was solved settles it."""
-        i = bisect_left(self.calls, calls)
-        if i < len(self.calls) and self.calls[i] == calls:
-            return self.needed[i]
-        if 0 < i < len(self.calls) and self.needed[i - 1] == self.needed[i]:
-            return self.needed[i]
-        return None
+    def bounds(self, calls: float, handle: int) -> tuple[int, int | None]:
+        """The fewest and most agents ``calls`` of ``handle`` seconds can need, by what was
+        solved (most: None where nothing solved bounds it)."""
+        low, high = 0, None
+        for seconds, (solved, needed) in self._by_handle.items():
+            if seconds <= handle:
+                i = bisect_right(solved, calls)
+                if i:
+                    low = max(low, needed[i - 1])
+            if seconds >= handle:
+                i = bisect_left(solved, calls)
+                if i < len(solved) and (high is None or needed[i] < high):
+                    high = needed[i]
+        return low, high
 
-    def add(self, calls: float, needed: int) -> None:
-        i = bisect_left(self.calls, calls)
-        self.calls.insert(i, calls)
-        self.needed.insert(i, needed)
+    def add(self, calls: float, handle: int, needed: int) -> None:
+        solved, agents = self._by_handle.setdefault(handle, ([], []))
+        i = bisect_left(solved, calls)
+        solved.insert(i, calls)
+        agents.insert(i, needed)
 
 
 class _DayMap(NamedTuple):

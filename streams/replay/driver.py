@@ -29,9 +29,9 @@ from metrics.documents import Aggregate, JsonObject
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
 from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
-from metrics.export.collector import KpiCollector, declared
+from metrics.export.collector import Holdings, KpiCollector, declared
 from metrics.export.sinks import F, Sink
-from metrics.model import labels_key
+from metrics.model import bucket_key, history_key, labels_key
 from streams.settings import Settings
 
 
@@ -93,6 +93,8 @@ class Replay:
         self._snapshot_at = 0.0
         # Aggregates that facts reached since the last snapshot (None: take every one next time).
         self._touched: set[str] | None = None
+        self._keys: set[str] = set()  # every aggregate a fact reached (see holdings)
+        self._days: dict[str, tuple[list[int], list[Aggregate]]] = {}  # see _days_of
 
     def accept(self, record: Record) -> Event | None:
         """The record's validated event, or None after counting and keeping its rejection."""
@@ -150,6 +152,7 @@ class Replay:
         touched = self._touched
         while pending:
             key, message = pending.pop()
+            self._keys.add(key)
             if touched is not None:
                 touched.add(key)
             _, send_on = fold_into_aggregate(
@@ -172,12 +175,46 @@ class Replay:
     def values(self) -> Iterable[Aggregate]:
         return self.aggregates.values()
 
+    def holdings(self) -> Holdings:
+        """The aggregates by kind, found from the aggregates' own lists of their buckets and days
+        rather than by sorting the whole table, which a snapshot every minute would do each time
+        (thousands of buckets and day records)."""
+        table = self.aggregates
+        found = Holdings([], [], {}, {}, {"queue": 0, "channel": 0})
+        for label, n in table[labels_key(0)]["folded"].items():
+            found.folds[label] += n
+        for key in self._keys:
+            agg = table.get(key)
+            if agg is None:
+                continue
+            if agg.get("kind") == "customers":
+                found.customers.append(agg)
+                continue
+            found.queues.append(agg)
+            buckets = (table.get(bucket_key(key, start)) for start in agg["bucket_starts"])
+            found.buckets[key] = [bucket for bucket in buckets if bucket is not None]
+            days = agg.get("history_days")
+            if days:
+                found.history[key] = self._days_of(key, days)
+        return found
+
+    def _days_of(self, key: str, days: list[int]) -> list[Aggregate]:
+        """An aggregate's day records, oldest first. A day's record stays the same object while
+        the day is kept (facts add to it in place), so the list changes only with the days."""
+        kept = self._days.get(key)
+        if kept is not None and kept[0] == days:
+            return kept[1]
+        found = (self.aggregates.get(history_key(key, day)) for day in days)
+        records = [record for record in found if record is not None]
+        self._days[key] = (list(days), records)
+        return records
+
     def _collector_at(self, at: float) -> KpiCollector:
         """The one collector of this replay (it keeps settled window sums), its clock set to ``at``."""
         if self._collector is None:
             settings = self.settings
             self._collector = KpiCollector(
-                self.values,
+                self.holdings,
                 settings.bucket_seconds,
                 self.policy,
                 clock=lambda: self._snapshot_at,
