@@ -17,8 +17,9 @@ kept are deleted when a newer day opens; late facts still count in their own qua
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from functools import lru_cache
+from operator import methodcaller
 
 from metrics.definitions import ARRIVAL_COUNTERS, HISTORY_SLOT_SECONDS
 from metrics.documents import Aggregate
@@ -128,19 +129,24 @@ def count_history(
             record["h"] += 1
 
 
-def arrivals_before(records: Iterable[Aggregate], moment: float) -> int:
+def arrivals_before(records: Sequence[Aggregate], moment: float) -> int:
     """Arrivals the history holds before ``moment`` (counts only grow, and old days go as a
-    whole, so this changes whenever what a forecast made at ``moment`` reads changes)."""
-    total = 0
-    for record in records:
-        total += record.get("n", 0)
+    whole, so this changes whenever what a forecast made at ``moment`` reads changes).
+    ``records`` are a queue's day records, oldest first: only the newest can reach the moment."""
+    total = sum(map(_ARRIVED, records))
+    for record in reversed(records):
         day = record["day"]
+        if day + DAY <= moment:
+            break  # this day and the ones before it are over by the moment
+        slots = record["slots"]
         if day >= moment:  # a later day: every slot is at or after the moment
-            total -= sum(record["slots"].values())
-        elif day + DAY > moment:  # the day holding the moment: its slots from the moment on
-            slots = record["slots"]
+            total -= sum(slots.values())
+        else:  # the day holding the moment: its slots from the moment on
             total -= sum(slots[slot] for slot in slots.keys() & _slots_from(moment, day + DAY))
     return total
+
+
+_ARRIVED = methodcaller("get", "n", 0)
 
 
 @lru_cache(maxsize=1024)

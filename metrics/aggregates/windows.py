@@ -7,7 +7,7 @@ Windows end at the scrape's moment and are made of whole buckets (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from metrics.definitions import CONVERSATIONS, COUNTERS, HISTOGRAMS, RATIOS, term_sum
@@ -45,6 +45,28 @@ def window_sums(
                 sums[name] = sums.get(name, 0) + value
             agents.update(bucket["agents"])
     sums["agents"] = len(agents)
+    return sums
+
+
+def recent_sums(
+    buckets: Sequence[Aggregate],
+    now: float,
+    window_seconds: int,
+    bucket_seconds: int,
+    fields: tuple[str, ...],
+) -> dict[str, float]:
+    """:func:`window_sums` of only ``fields`` (no count of agents), over ``buckets`` ordered oldest
+    first: read from the newest back, so a short window reads its own buckets, not the hour's
+    (live staffing, when no windowed gauge is exported, reads three sums of 15 minutes)."""
+    first = int(now // bucket_seconds) * bucket_seconds - window_seconds + bucket_seconds
+    sums: dict[str, float] = {}
+    for bucket in reversed(buckets):
+        if bucket["start"] < first:
+            break
+        held = bucket["fields"]
+        for name in fields:
+            if name in held:
+                sums[name] = sums.get(name, 0) + held[name]
     return sums
 
 

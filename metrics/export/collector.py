@@ -10,7 +10,7 @@ scrape and no queue is ever exported by two workers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate
 from typing import NamedTuple
 
@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.queue import aggregate_key, level_count, oldest_age, oldest_start
-from metrics.aggregates.windows import SettledWindows, window_sums, window_values
+from metrics.aggregates.windows import SettledWindows, recent_sums, window_values
 from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
     AGENT_STATES,
@@ -84,7 +84,7 @@ class Holdings(NamedTuple):
 
     queues: list[Aggregate]
     customers: list[Aggregate]
-    buckets: dict[str, list[Aggregate]]  # by aggregate key, oldest first
+    buckets: dict[str, Sequence[Aggregate]]  # by aggregate key, oldest first
     history: dict[str, list[Aggregate]]  # by aggregate key: its day records, oldest first
     folds: dict[str, int]  # label values folded into "other", by label
 
@@ -92,25 +92,28 @@ class Holdings(NamedTuple):
 def holdings(values: Iterable[Aggregate]) -> Holdings:
     """A table's records sorted by kind (a source that keeps them apart hands over
     :class:`Holdings` itself: a replay's snapshot every minute would sort thousands each time)."""
-    found = Holdings([], [], {}, {}, {"queue": 0, "channel": 0})
+    queues, customers = [], []
+    buckets: dict[str, list[Aggregate]] = {}
+    history: dict[str, list[Aggregate]] = {}
+    folds = {"queue": 0, "channel": 0}
     for value in values:
         kind = value.get("kind")
         if "start" in value:
-            found.buckets.setdefault(value["key"], []).append(value)
+            buckets.setdefault(value["key"], []).append(value)
         elif kind == "arrivals":
-            found.history.setdefault(value["key"], []).append(value)
+            history.setdefault(value["key"], []).append(value)
         elif kind == "customers":
-            found.customers.append(value)
+            customers.append(value)
         elif kind == "labels":
             for label, n in value["folded"].items():
-                found.folds[label] += n
+                folds[label] += n
         else:
-            found.queues.append(value)
-    for held in found.buckets.values():
+            queues.append(value)
+    for held in buckets.values():
         held.sort(key=_start)  # sums over them in one order, whichever way they were found
-    for days in found.history.values():
+    for days in history.values():
         days.sort(key=_day)
-    return found
+    return Holdings(queues, customers, dict(buckets), history, folds)
 
 
 def _start(bucket: Aggregate) -> int:
@@ -190,7 +193,7 @@ class KpiCollector(Collector):
         self,
         sink: Sink,
         aggregates: list[Aggregate],
-        buckets: dict[str, list[Aggregate]],
+        buckets: dict[str, Sequence[Aggregate]],
         now: float,
         changed: set[str] | None,
     ) -> None:
@@ -258,7 +261,7 @@ class KpiCollector(Collector):
                 all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
                 staffing_sums = all_sums[STAFFING_WINDOW]
             else:  # windowed gauges trimmed: only live staffing reads the buckets, and three sums
-                staffing_sums = window_sums(
+                staffing_sums = recent_sums(
                     buckets.get(key, ()), now, WINDOWS[STAFFING_WINDOW], self._bucket_seconds, STAFFING_FIELDS
                 )
             for name, value in self._staffing(agg, staffing_sums, rules, now).items():

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import overload
 
 import orjson
 from prometheus_client.core import Metric
@@ -191,8 +192,7 @@ class Replay:
                 found.customers.append(agg)
                 continue
             found.queues.append(agg)
-            buckets = (table.get(bucket_key(key, start)) for start in agg["bucket_starts"])
-            found.buckets[key] = [bucket for bucket in buckets if bucket is not None]
+            found.buckets[key] = _Buckets(table, key, agg["bucket_starts"])
             days = agg.get("history_days")
             if days:
                 found.history[key] = self._days_of(key, days)
@@ -264,6 +264,36 @@ class Replay:
     @property
     def late(self) -> int:
         return sum(a.get("late", 0) for a in self.aggregates.values() if "totals" in a)
+
+
+class _Buckets(Sequence[Aggregate]):
+    """An aggregate's buckets, oldest first, looked up in the table only as they are read: live
+    staffing reads the last quarter of an hour from the newest back, not the whole hour."""
+
+    __slots__ = ("_key", "_starts", "_table")
+
+    def __init__(self, table: dict[str, Aggregate], key: str, starts: list[int]) -> None:
+        self._table, self._key, self._starts = table, key, starts
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    @overload
+    def __getitem__(self, index: int) -> Aggregate: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Aggregate]: ...
+    def __getitem__(self, index: int | slice) -> Aggregate | list[Aggregate]:
+        if isinstance(index, slice):
+            return [self._table[bucket_key(self._key, start)] for start in self._starts[index]]
+        return self._table[bucket_key(self._key, self._starts[index])]
+
+    def __iter__(self) -> Iterator[Aggregate]:
+        table, key = self._table, self._key
+        return (table[bucket_key(key, start)] for start in self._starts)
+
+    def __reversed__(self) -> Iterator[Aggregate]:
+        table, key = self._table, self._key
+        return (table[bucket_key(key, start)] for start in reversed(self._starts))
 
 
 def run(
