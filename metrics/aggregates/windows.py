@@ -15,14 +15,9 @@ from metrics.documents import Aggregate
 
 
 def window_sums(
-    buckets: Iterable[Aggregate],
-    now: float,
-    window_seconds: int,
-    bucket_seconds: int,
-    fields: tuple[str, ...] | None = None,
+    buckets: Iterable[Aggregate], now: float, window_seconds: int, bucket_seconds: int
 ) -> dict[str, float]:
-    """Sum every bucket field over the window ending at ``now`` (only ``fields``, if given: then
-    without the count of agents, for a reader that needs a few sums, such as live staffing).
+    """Sum every bucket field over the window ending at ``now``.
 
     The window is the bucket holding ``now`` plus the whole buckets before it, up to
     ``window_seconds`` in all; buckets stamped after ``now`` (producer clocks running
@@ -30,14 +25,6 @@ def window_sums(
     """
     first = int(now // bucket_seconds) * bucket_seconds - window_seconds + bucket_seconds
     sums: dict[str, float] = {}
-    if fields is not None:
-        for bucket in buckets:
-            if bucket["start"] >= first:
-                held = bucket["fields"]
-                for name in fields:
-                    if name in held:
-                        sums[name] = sums.get(name, 0) + held[name]
-        return sums
     agents: set[str] = set()
     for bucket in buckets:
         if bucket["start"] >= first:
