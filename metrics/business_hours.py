@@ -13,11 +13,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from metrics.documents import JsonView
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+UTC = ZoneInfo("UTC")
+QUARTER_HOUR = 900
+
+
+def day_start(zone: ZoneInfo, reset_seconds: int, at: float) -> float:
+    """When the local day holding ``at`` began, a day starting ``reset_seconds`` after local
+    midnight (0: at midnight; 21600: at 06:00): what "today so far" counts from.
+
+    Every time zone's offset is a whole number of quarter-hours, and so is a reset time, so two
+    moments of the same quarter-hour share their day: the answer is kept per quarter-hour, and
+    a fact costs a cache lookup rather than a time-zone conversion."""
+    return _day_start(zone, reset_seconds, int(at // QUARTER_HOUR))
+
+
+@lru_cache(maxsize=4096)
+def _day_start(zone: ZoneInfo, reset_seconds: int, quarter: int) -> float:
+    at = quarter * QUARTER_HOUR
+    midnight = datetime.fromtimestamp(at, zone).replace(hour=0, minute=0, second=0, tzinfo=None)
+    reset = midnight + timedelta(seconds=reset_seconds)
+    start = reset.replace(tzinfo=zone).timestamp()
+    if start > at:  # before today's reset time: the day began at yesterday's
+        start = (reset - timedelta(days=1)).replace(tzinfo=zone).timestamp()
+    return start
 
 
 @dataclass(frozen=True)

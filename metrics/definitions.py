@@ -607,6 +607,54 @@ FORECAST: dict[str, Series] = {
     )
 }
 
+# Today so far (docs/kpis.md): what a wallboard shows all day, counted by event time from the
+# start of the queue's local day (its midnight, or its reset hour), and zero again when the next
+# day begins. Counters by their keys in COUNTERS; sums of observations by their histogram's key.
+TODAY_COUNTERS = (
+    "calls_offered",
+    "calls_answered",
+    "calls_answered_within_sla",
+    "calls_abandoned",
+    "calls_short_abandoned",
+    "calls_handled",
+    "tickets_created",
+    "ticket_first_responses",
+    "first_response_sla_breaches",
+    "tickets_resolved",
+)
+TODAY_SUMS = {"call_wait_seconds": "answer_wait_seconds", "call_handle_seconds": "handle_seconds"}
+_COUNTER_HELP = {c.key: c.help for c in COUNTERS}
+TODAY: dict[str, Series] = {
+    **{
+        key: Series(
+            f"today_{key}",
+            f"Today so far: {_COUNTER_HELP[key][0].lower()}{_COUNTER_HELP[key][1:]}",
+            "gauge",
+            LABELS,
+        )
+        for key in TODAY_COUNTERS
+    },
+    "call_wait_seconds": Series(
+        "today_answer_wait_seconds",
+        "Today so far: seconds answered callers waited, in all (÷ calls answered today: the day's ASA).",
+        "gauge",
+        LABELS,
+    ),
+    "call_handle_seconds": Series(
+        "today_handle_seconds",
+        "Today so far: handle seconds of the calls handled, in all (÷ calls handled today: the day's AHT).",
+        "gauge",
+        LABELS,
+    ),
+}
+TODAY_START = Series(
+    "today_start_timestamp_seconds",
+    "When the queue's current day began (its local midnight or reset hour), in Unix seconds: the "
+    "cxpulse_today_* series count from it.",
+    "gauge",
+    LABELS,
+)
+
 # The customer base (not per queue).
 CUSTOMERS_JOINED = Series("customers_joined", "Customers who joined.", "counter")
 CUSTOMERS_CHURNED = Series("customers_churned", "Customers who churned.", "counter")

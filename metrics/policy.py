@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from metrics.business_hours import Calendar
+from metrics.business_hours import UTC, Calendar, day_start
 from metrics.documents import JsonView
 
 SECONDS_PER_DAY = 86400.0
@@ -43,7 +44,19 @@ class QueuePolicy:
     # Share of paid time agents are not on the phones (breaks, training, meetings): the rota for a
     # forecast interval is its required agents ÷ (1 − shrinkage).
     shrinkage: float = 0.3
+    # Hour of the local day at which "today so far" starts again (0: midnight; 6.5: 06:30), in
+    # the zone of the queue's calendar (UTC without one); a whole number of quarter-hours.
+    day_start_hour: float = 0.0
     calendar: Calendar | None = None  # opening hours; None: open around the clock
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The queue's time zone: its calendar's, else UTC."""
+        return self.calendar.zone if self.calendar is not None else UTC
+
+    def day_start(self, at: float) -> float:
+        """When the queue's day holding ``at`` began (its local midnight, or its reset hour)."""
+        return day_start(self.zone, round(self.day_start_hour * 3600), at)
 
 
 DEFAULTS = QueuePolicy()
@@ -77,6 +90,10 @@ class Policy:
 
     def for_queue(self, queue: str) -> QueuePolicy:
         return self.queues.get(queue, self.default)
+
+    def day_start(self, queue: str, at: float) -> float:
+        """When ``queue``'s day holding ``at`` began: what its "today so far" counts from."""
+        return self.queues.get(queue, self.default).day_start(at)
 
     @staticmethod
     def build(

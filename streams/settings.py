@@ -265,7 +265,7 @@ class ValidationSettings(_Role):
 class PolicySettings(_Role):
     """Targets, limits, staffing, costs and opening hours.
 
-    The first thirteen are every queue's unless ``queue_settings`` overrides them for one;
+    The first fourteen are every queue's unless ``queue_settings`` overrides them for one;
     opening hours are per queue in ``business_hours``.
     """
 
@@ -334,6 +334,14 @@ class PolicySettings(_Role):
         description="Share of paid time agents are not on the phones (breaks, training): a forecast "
         "interval's rota is its required agents ÷ (1 − shrinkage).",
     )
+    day_start_hour: float = Field(
+        DEFAULTS.day_start_hour,
+        ge=0,
+        lt=24,
+        multiple_of=0.25,
+        description="Hour of the local day (in the queue's calendar zone, else UTC) at which the "
+        "cxpulse_today_* counts start again: 0 is midnight, 6.5 is 06:30; quarter-hours only.",
+    )
     forecast_interval_minutes: Literal[15, 30] = Field(
         FORECAST_DEFAULTS.interval_seconds // 60,
         description="Length of a forecast interval, aligned to the queue's local midnight.",
@@ -374,6 +382,12 @@ class PolicySettings(_Role):
             if unknown:
                 raise ValueError(
                     f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
+                )
+            hour = overrides.get("day_start_hour", 0.0)
+            if not 0 <= hour < 24 or hour * 4 != int(hour * 4):
+                raise ValueError(
+                    f"queue {queue!r}: day_start_hour {hour} is not a quarter-hour of the day "
+                    "(0 to 23.75, e.g. 6 or 6.5)"
                 )
         return value
 

@@ -43,6 +43,20 @@ COUNTERS = [
 ]  # fmt: skip
 ON_FLOOR = ("available", "busy", "wrap_up", "away")
 DAY = 86400.0
+TODAY_COUNTERS = [
+    "calls_offered", "calls_answered", "calls_answered_within_sla", "calls_abandoned",
+    "calls_short_abandoned", "calls_handled", "tickets_created", "ticket_first_responses",
+    "first_response_sla_breaches", "tickets_resolved",
+]  # fmt: skip
+
+
+TODAY_SUMS = {"call_wait_seconds": "answer_wait_seconds", "call_handle_seconds": "handle_seconds"}
+
+
+def today_start(now: float, hour: float) -> float:
+    """The start of the UTC day holding ``now`` that begins ``hour`` hours after midnight."""
+    reset = hour * 3600
+    return (now - reset) // DAY * DAY + reset
 
 
 @dataclass
@@ -63,6 +77,7 @@ class Rules:
     breach_limit: float = 0.20
     frt_objective: float = 0.9
     open_grace: float = 900.0
+    day_start_hour: float = 0.0  # when "today so far" starts again, in UTC (no calendars here)
     per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def q(self, queue: str, name: str) -> float:
@@ -416,6 +431,13 @@ def expected_samples(
         put("cxpulse_calls_waiting", labels, len(callers))
         put("cxpulse_longest_call_wait_seconds", labels, now - min(callers) if callers else 0.0)
         put("cxpulse_events_late_total", labels, 0)
+        day0 = today_start(now, r.q(q, "day_start_hour"))
+        today = [f for f in mine if day0 <= f.at]
+        for name in TODAY_COUNTERS:
+            put(f"cxpulse_today_{name}", labels, sum(f.counts.get(name, 0) for f in today))
+        for hist, name in TODAY_SUMS.items():
+            put(f"cxpulse_today_{name}", labels, sum(f.obs[hist] for f in today if hist in f.obs))
+        put("cxpulse_today_start_timestamp_seconds", labels, day0)
         for window, seconds in WINDOWS.items():
             wl = {**labels, "window": window}
             inside = [f for f in mine if in_window(f.at, now, seconds)]
@@ -546,7 +568,7 @@ KPI_PREFIXES = (
     "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late", "cxpulse_longest_",
     "cxpulse_agent", "cxpulse_after_call", "cxpulse_offered_", "cxpulse_required_", "cxpulse_predicted_",
     "cxpulse_staffing_", "cxpulse_short_abandon_", "cxpulse_abandonment_", "cxpulse_escalation_",
-    "cxpulse_queue_open",
+    "cxpulse_queue_open", "cxpulse_today_",
 )  # fmt: skip
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -399,3 +401,78 @@ def test_business_hours_clocks_on_real_kafka(catalogue_stack, kafka):
     # Sales has no calendar: calendar time only, and no business series at all.
     assert got[("cxpulse_first_response_sla_breaches_total", se)] == 1
     assert not [k for k in got if k[0].startswith("cxpulse_first_response_business") and k[1] >= se]
+
+
+def test_today_so_far_rolls_over_at_each_queues_own_day_start_and_survives_a_restart(stack, kafka):
+    """Support counts from its midnight in a zone off the whole hours (Kolkata, UTC+05:30, or
+    another where the day is an hour old at least), sales from 06:30 UTC: a call of the day before
+    that arrives after the day began counts in the totals only, and a restarted worker shows the
+    same day from the changelog."""
+    now = time.time()
+    for zone in ("Asia/Kolkata", "Asia/Kathmandu", "America/St_Johns"):  # midnights hours apart
+        local = datetime.fromtimestamp(now, ZoneInfo(zone))
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        if now - midnight >= 3600:  # room for a call between midnight and now
+            break
+    reset = (now - 6.5 * 3600) // 86400 * 86400 + 6.5 * 3600  # 06:30 UTC, today's or yesterday's
+    calendar = {"zone": zone, "hours": {"mon": "09:00-18:00"}}
+    stack.extra_env.update(
+        {
+            "CXPULSE_GRACE_SECONDS": str(2 * 86400),
+            "CXPULSE_BUSINESS_HOURS": orjson.dumps({"support": calendar}).decode(),
+            "CXPULSE_QUEUE_SETTINGS": '{"sales": {"day_start_hour": 6.5}}',
+        }
+    )
+    half = midnight + (now - midnight) / 2  # inside the local day, whatever the hour now
+    before = [
+        event("call.queued", "Y1", midnight - 600, "support", "phone"),
+        event("call.answered", "Y1", midnight - 590, "support", "phone", agent_id="a1"),
+        event("ticket.created", "Y2", reset - 60, "sales", "email"),
+    ]
+    during = [
+        event("call.queued", "D1", half, "support", "phone"),
+        event("call.answered", "D1", half + 8, "support", "phone", agent_id="a1"),
+        event("call.ended", "D1", half + 8 + 240, "support", "phone", agent_id="a1"),
+        event("call.queued", "D2", half + 30, "support", "phone"),
+        event("call.abandoned", "D2", half + 90, "support", "phone"),
+        event("ticket.created", "D3", reset + (now - reset) / 2, "sales", "email"),
+    ]
+    # Of the day before, sent once the day began: in the totals, not in today's counts.
+    late = [event("call.queued", "Y3", midnight - 60, "support", "phone")]
+    for e in during:  # a call's events stay in the past however soon after the day began
+        assert datetime.fromisoformat(e["occurred_at"]).timestamp() <= now
+    worker = stack.worker("first")
+    worker.wait_assigned(stack.partitions)
+    produce(kafka.bootstrap, stack.records(before + during))
+    sp, se = label(queue="support", channel="phone"), label(queue="sales", channel="email")
+    want = {
+        ("cxpulse_today_calls_offered", sp): 2,
+        ("cxpulse_today_calls_answered", sp): 1,
+        ("cxpulse_today_calls_answered_within_sla", sp): 1,
+        ("cxpulse_today_calls_abandoned", sp): 1,
+        ("cxpulse_today_calls_handled", sp): 1,
+        ("cxpulse_today_answer_wait_seconds", sp): 8,
+        ("cxpulse_today_handle_seconds", sp): 240,
+        ("cxpulse_today_start_timestamp_seconds", sp): midnight,
+        ("cxpulse_today_tickets_created", se): 1,
+        ("cxpulse_today_start_timestamp_seconds", se): reset,
+    }
+
+    def shows(offered_total: int):
+        def check() -> dict | None:
+            got = worker_now.metrics()
+            if got.get(("cxpulse_calls_offered_total", sp)) != offered_total:
+                return None
+            return got if {k: got.get(k) for k in want} == want else None
+
+        return check
+
+    worker_now = worker
+    wait_for(shows(3), 60, what="today's counts")
+    produce(kafka.bootstrap, stack.records(late))
+    got = wait_for(shows(4), 60, what="the late call in the totals only")
+    assert got[("cxpulse_tickets_created_total", se)] == 2
+    worker.stop()
+    worker_now = stack.worker("second")
+    worker_now.wait_assigned(stack.partitions)
+    wait_for(shows(4), 60, what="the same day after a restart")

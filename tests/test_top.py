@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import time
+from datetime import datetime
 
 import pexpect
 import pyte
@@ -146,6 +147,10 @@ def seconds(duration: str) -> int:
     return total
 
 
+def seconds_at(e: dict) -> float:
+    return datetime.fromisoformat(e["occurred_at"]).timestamp()
+
+
 def row(lines: list[str], queue: str) -> list[str] | None:
     for line in lines:
         cells = [c.strip() for c in line.replace("┃", "│").split("│")]
@@ -202,8 +207,14 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
         assert "1/1 workers" in header
         (tmp_path / "top-screen.txt").write_text("\n".join(lines))
         print("\n".join(line.rstrip() for line in lines if line.strip()))
-        waiting, longest, level, available, busy, wrap, away, need, short, new, oldest, open_ = cells[1:]
+        waiting, longest, level, available, busy, wrap, away, need, short, new, oldest, open_ = cells[1:13]
         assert (waiting, level, available, busy, wrap, away) == ("2", "33%", "1", "1", "0", "1")
+        # The day so far (UTC midnight: no calendar): the three calls, C3 answered in 10 s, unless
+        # the day began after some of them.
+        day = time.time() // 86400 * 86400
+        offered = sum(1 for e in events if e["type"] == "call.queued" and seconds_at(e) >= day)
+        within = int(now - 190 >= day)
+        assert cells[13:] == [str(offered), f"{within / offered:.0%}" if offered else "-"]
         assert (
             95 <= seconds(longest) <= 95 + time.time() - now + 2
         )  # C1: queued 95 s before `now`, still waiting

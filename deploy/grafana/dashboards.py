@@ -604,6 +604,12 @@ def wallboard() -> dashboard.Dashboard:
     target = f"max(cxpulse_service_level_target_ratio{{{q}}})"
     threshold = f"max(cxpulse_service_level_threshold_seconds{{{q}}})"
     first_reply = f"max(cxpulse_first_response_target_seconds{{{q}}})"
+
+    def today(name: str) -> str:
+        """The queue's count (or seconds) so far today, over its channels."""
+        return f"sum(cxpulse_today_{name}{{{q}}})"
+
+    today_offered = f"{today('calls_offered')} - {today('calls_short_abandoned')}"
     board = (
         dashboard.Dashboard("cxpulse — wallboard")
         .uid("cxpulse-wallboard")
@@ -674,6 +680,47 @@ def wallboard() -> dashboard.Dashboard:
             )
         )
         .with_panel(next_hours(q))
+        .with_panel(
+            big(
+                "Today: calls",
+                "short",
+                [(None, "blue")],
+                *[(today(f"calls_{name}"), name) for name in ("offered", "answered", "abandoned", "handled")],
+                width=5,
+            )
+        )
+        .with_panel(
+            big(
+                "Today: service level, share of target",
+                "percentunit",
+                ON_TARGET,
+                (
+                    f"{today('calls_answered_within_sla')} / clamp_min({today_offered}, 1) / {target}",
+                    "service level",
+                ),
+            )
+        )
+        .with_panel(
+            big(
+                "Today: answer and handle time",
+                "s",
+                [(None, "blue")],
+                (f"{today('answer_wait_seconds')} / clamp_min({today('calls_answered')}, 1)", "ASA"),
+                (f"{today('handle_seconds')} / clamp_min({today('calls_handled')}, 1)", "AHT"),
+            )
+        )
+        .with_panel(
+            big(
+                "Today: tickets",
+                "short",
+                [(None, "blue")],
+                (today("tickets_created"), "created"),
+                (today("ticket_first_responses"), "first replies"),
+                (today("first_response_sla_breaches"), "late first replies"),
+                (today("tickets_resolved"), "resolved"),
+                width=5,
+            )
+        )
         .with_panel(
             big(
                 "Tickets awaiting a first reply",

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from metrics.aggregates.customers import count_period
 from metrics.aggregates.history import count_history
+from metrics.aggregates.today import count_today
 from metrics.definitions import HISTOGRAM_BY_KEY, LEVEL_RESOLUTION, LONGEST_WINDOW
 from metrics.documents import Aggregate
 from metrics.model import bucket_key as _bucket_key
@@ -84,6 +85,7 @@ def apply_facts(
     grace_seconds: int,
     buckets: MutableMapping[str, Aggregate],
     history_days: int = 0,
+    day_start: Callable[[float], float] | None = None,
 ) -> bool:
     """Add the facts one source record produced; False if that record was applied before.
 
@@ -91,7 +93,9 @@ def apply_facts(
     the last applied offset per source partition is enough to drop replays exactly.
     Buckets are read from and written to ``buckets`` (the same table, live); the caller
     writes ``agg`` afterwards. With ``history_days``, arrivals are also counted per quarter-hour
-    for that many days (:mod:`metrics.aggregates.history`), in records of the same table.
+    for that many days (:mod:`metrics.aggregates.history`), in records of the same table. With
+    ``day_start`` (a moment -> the start of the queue's day holding it), today's counts are kept
+    too (:mod:`metrics.aggregates.today`).
     """
     applied = agg["applied"]
     last = applied.get(source)
@@ -103,6 +107,7 @@ def apply_facts(
     key = aggregate_key(agg)
     with_buckets = agg.get("kind") != "customers"
     with_history = with_buckets and history_days > 0
+    with_today = with_buckets and day_start is not None
     touched: dict[str, Aggregate | None] = {}
     watermarks = agg["watermarks"]
     for at, counts, observations, extra in facts:
@@ -133,6 +138,8 @@ def apply_facts(
                 fields[name] = fields.get(name, 0) + n
         if with_history:
             count_history(agg, key, at, counts, observations, source, offset, buckets, touched, history_days)
+        if with_today:
+            count_today(agg, at, counts, observations, day_start)
         for name, value in observations.items():
             spec = HISTOGRAM_BY_KEY[name]
             row = hist.get(name)

@@ -9,7 +9,8 @@ partition; the live worker sends it there through the fact topic, the replay fol
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
+from functools import partial
 from typing import Any
 
 from metrics.aggregates.labels import admit_labels, new_label_record
@@ -33,10 +34,13 @@ def fold_into_aggregate(
     bucket_seconds: int,
     grace_seconds: int,
     history_days: int = 0,
+    day_start: Callable[[str, float], float] | None = None,
 ) -> tuple[int, list[Sent]]:
     """Apply a fact message to the aggregate under ``key``; return records applied and messages to send on.
 
-    Records applied before (a redelivery after a crash) are skipped and not counted.
+    Records applied before (a redelivery after a crash) are skipped and not counted. With
+    ``day_start`` (a queue and a moment -> the start of the queue's day holding it), today's
+    counts are kept as well.
     """
     check_format(payload)
     agg = aggregates.get(key)
@@ -52,9 +56,10 @@ def fold_into_aggregate(
                 return 0, _send_on(payload, queue, channel, partition)
             agg = new_aggregate(queue, channel, partition)
     source, applied = payload["source"], 0
+    today = partial(day_start, agg["queue"]) if day_start is not None else None
     for offset, facts in fact_records(payload):
         applied += apply_facts(
-            agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates, history_days
+            agg, facts, source, offset, bucket_seconds, grace_seconds, aggregates, history_days, today
         )
     if applied:
         aggregates[key] = agg

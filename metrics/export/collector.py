@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 
 from metrics.aggregates.customers import active_customers, customer_periods
 from metrics.aggregates.queue import aggregate_key, level_count, oldest_age, oldest_start
+from metrics.aggregates.today import today_counts
 from metrics.aggregates.windows import SettledWindows, recent_sums, window_values
 from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
@@ -53,6 +54,8 @@ from metrics.definitions import (
     TICKET_STATUSES,
     TICKETS_BY_STATUS,
     TICKETS_OPEN,
+    TODAY,
+    TODAY_START,
     WAITING_HORIZON_SECONDS,
     WINDOW_LABELS,
     WINDOWS,
@@ -149,6 +152,7 @@ class KpiCollector(Collector):
         self._rows: dict[tuple[str, str], tuple[float, ...] | None] = {}  # see _row_moved
         self._starts: dict[tuple[str, str], float | None] = {}  # see _oldest
         self._counted: dict[str, dict[str, float]] = {}  # see _queue_families
+        self._today_shown: dict[str, float] = {}  # see _today_families
         self._outlook = Outlook(policy.forecast)
         self._forecasts: dict[str, tuple[list, int | None]] = {}  # see _forecast_families
 
@@ -180,6 +184,7 @@ class KpiCollector(Collector):
         held = found if isinstance(found, Holdings) else holdings(found)
         queues = held.queues
         self._queue_families(sink, queues, held.buckets, now, changed)
+        self._today_families(sink, queues, now, changed)
         self._forecast_families(sink, queues, held.history, now, changed)
         self._customer_families(sink, held.customers, now)
         self._queue_targets(sink, {agg["queue"] for agg in queues}, now)
@@ -275,6 +280,29 @@ class KpiCollector(Collector):
                     if name in values:
                         sample(family, wlabels, values[name])
         self._sums.forget_unused()
+
+    def _today_families(
+        self, sink: Sink, aggregates: list[Aggregate], now: float, changed: set[str] | None
+    ) -> None:
+        """Today so far per queue and channel. In a replay's snapshots, only for the aggregates a
+        fact reached and those whose day the clock just ended (their counts fall to zero)."""
+        families = {key: declared(sink, series) for key, series in TODAY.items()}
+        started = declared(sink, TODAY_START)
+        sample = sink.sample
+        shown = self._today_shown
+        for agg in aggregates:
+            key = aggregate_key(agg)
+            start = self._policy.day_start(agg["queue"], now)
+            if changed is not None and key not in changed and shown.get(key) == start:
+                continue
+            if changed is not None:
+                shown[key] = start
+            sink.group(("today", key), complete=False)  # the same series every time
+            labels = (agg["queue"], agg["channel"])
+            counts = today_counts(agg, start)
+            for name, family in families.items():
+                sample(family, labels, counts.get(name, 0))
+            sample(started, labels, start)
 
     def _oldest(
         self, agg: Aggregate, key: str, level: str, now: float, changed: set[str] | None

@@ -2,7 +2,8 @@
 
 For a supervisor on an SSH session or a screen without Grafana: one row per queue with what the
 floor is doing now (callers waiting, the longest wait, service level against target, agents by
-state, the Erlang C staffing gap, tickets awaiting a first reply), refreshed every second. It
+state, the Erlang C staffing gap, tickets awaiting a first reply) and the day so far (calls
+offered, service level), refreshed every second. It
 reads the same series Prometheus scrapes, so it needs nothing but network access to the workers;
 with several workers it adds up their shares (each queue is exported by one worker at a time).
 """
@@ -46,6 +47,10 @@ class QueueNow:
     new_tickets: float = 0.0
     oldest_new: float = 0.0
     open_tickets: float = 0.0
+    # Today so far, from the queue's own day start: calls offered, and the service level's terms.
+    offered_today: float = 0.0
+    within_today: float = 0.0
+    short_today: float = 0.0
     # The queue's own targets, as its workers export them from their settings.
     target: float = DEFAULTS.service_level_target
     threshold: float = DEFAULTS.service_level_seconds
@@ -54,6 +59,11 @@ class QueueNow:
     @property
     def service_level(self) -> float | None:
         return self.within / self.offered if self.offered > 0 else None
+
+    @property
+    def service_level_today(self) -> float | None:
+        counted = self.offered_today - self.short_today
+        return self.within_today / counted if counted > 0 else None
 
 
 @dataclass
@@ -111,6 +121,12 @@ def summarise(texts: Iterable[str]) -> tuple[dict[str, QueueNow], float]:
                     q.threshold = value
                 elif name == "cxpulse_queue_open":
                     q.is_open = value == 1
+                elif name == "cxpulse_today_calls_offered":
+                    q.offered_today += value
+                elif name == "cxpulse_today_calls_answered_within_sla":
+                    q.within_today += value
+                elif name == "cxpulse_today_calls_short_abandoned":
+                    q.short_today += value
     return dict(queues), events
 
 
@@ -170,7 +186,8 @@ def _staffing(gap: float | None) -> Text:
 
 LEGEND = (
     "need: agents the last 15 min needed (Erlang C, within the service-level target); "
-    "short/spare: need minus agents logged in and not away"
+    "short/spare: need minus agents logged in and not away; today: since the queue's day began "
+    "(CXPULSE_DAY_START_HOUR, in its zone)"
 )
 
 
@@ -188,8 +205,12 @@ def render(
     ``threshold`` overrides them; a closed queue is marked and left uncoloured."""
     table = Table(expand=True, header_style="bold")
     for column in ("queue", "waiting", "longest", "SL 15m", "avail", "busy", "wrap", "away", "need",
-                   "short/spare", "new tickets", "oldest new", "open"):  # fmt: skip
-        table.add_column(column, justify="left" if column == "queue" else "right")
+                   "short/spare", "new tickets", "oldest new", "open",
+                   "calls today", "SL today"):  # fmt: skip
+        if column == "queue":  # a queue's name whole, on one line: the other columns narrow first
+            table.add_column(column, no_wrap=True)
+        else:
+            table.add_column(column, justify="right")
     for name in sorted(now.queues):
         q = now.queues[name]
         level = q.service_level
@@ -197,6 +218,7 @@ def render(
         limit = q.threshold if threshold is None else threshold
         judged = q.is_open or None  # None: no colour (a closed queue is not judged)
         good_level = None if level is None else judged and level >= aim
+        today = q.service_level_today
         table.add_row(
             name if q.is_open else Text(f"{name} (closed)", style="dim"),
             _coloured(f"{q.waiting:.0f}", judged and (q.waiting == 0 if q.waiting <= 5 else False)),
@@ -208,6 +230,8 @@ def render(
             f"{q.new_tickets:.0f}",
             _duration(q.oldest_new),
             f"{q.open_tickets:.0f}",
+            f"{q.offered_today:.0f}",
+            _coloured("-" if today is None else f"{today:.0%}", None if today is None else today >= aim),
         )
     clock = time.strftime("%H:%M:%S", time.localtime(now.at))
     answering = urls - len(now.errors)

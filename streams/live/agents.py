@@ -188,7 +188,7 @@ class Agents:
     def _fact_record(self) -> OnRecord:
         aggregates, cap = self.wiring.aggregates, self.label_cap
         bucket_seconds, grace_seconds = self.settings.bucket_seconds, self.settings.grace_seconds
-        history_days = self.policy.forecast.history_days
+        history_days, day_start = self.policy.forecast.history_days, self.policy.day_start
         count_fact_messages = self.metrics.fact_messages.inc
 
         def on_record(record: EventT, outbox: Outbox, now: float) -> None:
@@ -197,7 +197,15 @@ class Agents:
             # A batch's fact messages for one partition, as [queue|channel, message] pairs.
             for key, payload in grouped_items(record.value, message.key):
                 applied, send_on = fold_into_aggregate(
-                    aggregates, key, payload, partition, cap, bucket_seconds, grace_seconds, history_days
+                    aggregates,
+                    key,
+                    payload,
+                    partition,
+                    cap,
+                    bucket_seconds,
+                    grace_seconds,
+                    history_days,
+                    day_start,
                 )
                 if applied:
                     count_fact_messages(applied)

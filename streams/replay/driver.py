@@ -165,6 +165,7 @@ class Replay:
                 settings.bucket_seconds,
                 settings.grace_seconds,
                 self.policy.forecast.history_days,
+                self.policy.day_start,
             )
             pending.extend((target_key, sent) for _, target_key, sent in send_on)
 
