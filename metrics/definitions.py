@@ -142,6 +142,20 @@ COUNTERS: tuple[Counter, ...] = (
         "calls_short_abandoned", "Callers who hung up within the short-abandon threshold (not abandons)."
     ),
     Counter("calls_handled", "Answered calls that ended (conversation and wrap-up complete)."),
+    Counter(
+        "call_blind_transfers",
+        "Calls an agent transferred on without speaking to the receiving party first (each transfer).",
+    ),
+    Counter(
+        "call_consult_transfers",
+        "Calls an agent transferred on after speaking to the receiving party (consult; each transfer).",
+    ),
+    Counter("call_holds", "Times an agent put a caller on hold."),
+    Counter("call_hold_seconds", "Seconds callers spent on hold, counted as each hold ends."),
+    Counter(
+        "callbacks_requested", "Waiting callers who took a callback offer (neither answered nor abandoned)."
+    ),
+    Counter("callbacks_handled", "Callbacks that reached the caller who asked for one."),
     Counter("contacts", "Tickets and calls from identified customers."),
     Counter("repeat_contacts", "Contacts from a customer who had another contact within the repeat horizon."),
     Counter(

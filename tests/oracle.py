@@ -36,8 +36,10 @@ COUNTERS = [
     "tickets_created", "tickets_escalated", "ticket_first_responses", "first_response_sla_breaches",
     "tickets_resolved", "tickets_reopened", "tickets_first_contact_resolved", "tickets_first_contact_voided",
     "complaints", "calls_offered", "calls_answered", "calls_answered_within_sla", "calls_abandoned",
-    "calls_short_abandoned", "calls_handled", "contacts", "repeat_contacts", "conversions", "csat_responses",
-    "csat_satisfied", "nps_responses", "nps_promoters", "nps_passives", "nps_detractors",
+    "calls_short_abandoned", "calls_handled", "call_blind_transfers", "call_consult_transfers", "call_holds",
+    "call_hold_seconds", "callbacks_requested", "callbacks_handled", "contacts", "repeat_contacts",
+    "conversions", "csat_responses", "csat_satisfied", "nps_responses", "nps_promoters", "nps_passives",
+    "nps_detractors",
     "agent_available_seconds", "agent_busy_seconds", "agent_wrap_up_seconds", "agent_away_seconds",
     "agent_events_late",
 ]  # fmt: skip
@@ -184,16 +186,23 @@ def _status(evs: list[dict], created: dict) -> tuple[str | None, float]:
 def _call(evs: list[dict], r: Rules, out: list[F], waiting: list[tuple[str, str, float]]) -> None:
     queued = _first(evs, "call.queued")
     q_at = ts(queued) if queued else None
+    leaving = ("call.answered", "call.abandoned", "call.ended", "call.callback_requested")
     if queued:
         out.append(F(queued["queue"], queued["channel"], q_at, {"calls_offered": 1}))
-        if not any(e["type"] in ("call.answered", "call.abandoned", "call.ended") for e in evs):
+        if not any(e["type"] in leaving for e in evs):
             waiting.append((queued["queue"], queued["channel"], q_at))
-    answer = abandon = None
+    _call_service(evs, out)
+    answer = abandon = callback = None
     for e in evs:
-        if e["type"] == "call.answered" and answer is None and abandon is None:
+        if answer is not None or abandon is not None or callback is not None:
+            break  # the caller is out of the queue: nothing later answers or abandons the call
+        if e["type"] == "call.answered":
             answer = e
-        elif e["type"] == "call.abandoned" and answer is None and abandon is None:
+        elif e["type"] == "call.abandoned":
             abandon = e
+        elif e["type"] == "call.callback_requested":
+            callback = e
+            out.append(F(e["queue"], e["channel"], ts(e), {"callbacks_requested": 1}))
     if answer:
         counts, obs = {"calls_answered": 1}, {}
         if q_at is not None:
@@ -221,6 +230,29 @@ def _call(evs: list[dict], r: Rules, out: list[F], waiting: list[tuple[str, str,
                 waited,
             )
         )
+
+
+def _call_service(evs: list[dict], out: list[F]) -> None:
+    """Transfers (each), holds (a hold from `held` to `resumed` or the call's end) and the callback
+    reaching the caller (once)."""
+    held: float | None = None
+    ended = False
+    for e in evs:
+        kind, at = e["type"], ts(e)
+        where = (e["queue"], e["channel"])
+        if kind == "call.transferred":
+            out.append(F(*where, at, {f"call_{e.get('transfer', 'blind')}_transfers": 1}))
+        elif kind == "call.held" and held is None and not ended:
+            held = at
+            out.append(F(*where, at, {"call_holds": 1}))
+        elif kind in ("call.resumed", "call.ended") and held is not None:
+            out.append(F(*where, at, {"call_hold_seconds": max(0.0, at - held)}))
+            held = None
+        if kind == "call.ended":
+            ended = True
+    handled = _first(evs, "call.callback_handled")
+    if handled:
+        out.append(F(handled["queue"], handled["channel"], ts(handled), {"callbacks_handled": 1}))
 
 
 def _survey(evs: list[dict], out: list[F]) -> None:
@@ -568,7 +600,7 @@ KPI_PREFIXES = (
     "cxpulse_customer", "cxpulse_cost_", "cxpulse_resolutions_", "cxpulse_events_late", "cxpulse_longest_",
     "cxpulse_agent", "cxpulse_after_call", "cxpulse_offered_", "cxpulse_required_", "cxpulse_predicted_",
     "cxpulse_staffing_", "cxpulse_short_abandon_", "cxpulse_abandonment_", "cxpulse_escalation_",
-    "cxpulse_queue_open", "cxpulse_today_",
+    "cxpulse_queue_open", "cxpulse_today_", "cxpulse_callbacks_",
 )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from helpers import customer, event, survey
 from metrics.contract.events import FAMILIES
 from metrics.contract.validation import Rejection, validate
 from streams.cli.main import SCHEMA_DIR, main
+from streams.simulator.incidents import Incident
 from streams.simulator.traffic import Traffic
 
 
@@ -39,7 +40,9 @@ def test_schemas_accept_good_events_and_refuse_bad_ones():
 
 
 def test_simulated_traffic_is_valid_ordered_and_covers_every_type():
-    events = Traffic(start=1_700_000_000, rate=5, seed=3).take(20000)
+    # Three in four agents away for the first hour: callers wait long enough to be offered callbacks.
+    short = (Incident("understaffed", 1_700_000_000, 1_700_003_600),)
+    events = Traffic(start=1_700_000_000, rate=5, seed=3, callback_share=0.5, incidents=short).take(20000)
     assert len(events) == 20000
     times = []
     types = set()
@@ -56,3 +59,14 @@ def test_simulator_is_repeatable():
     a = Traffic(start=1_700_000_000, seed=11).take(200)
     b = Traffic(start=1_700_000_000, seed=11).take(200)
     assert a == b
+
+
+def test_holds_and_transfers_leave_the_contacts_as_they_were():
+    """They come from a random generator and ids of their own: the rest of the traffic is the same
+    event for event (so the alert backtests and benchmarks read the same contacts)."""
+    service = ("call.held", "call.resumed", "call.transferred")
+    events = [ev for _, _, ev in Traffic(start=1_700_000_000, seed=11).take(5000)]
+    others = [ev for ev in events if ev["type"] not in service]
+    assert {ev["type"] for ev in events} >= set(service)
+    plain = [ev for _, _, ev in Traffic(start=1_700_000_000, seed=11, holds_and_transfers=False).take(5000)]
+    assert plain[: len(others)] == others

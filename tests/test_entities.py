@@ -112,6 +112,56 @@ def test_answer_before_queued_gets_its_wait_when_queued_arrives():
     ]
 
 
+def test_a_callback_leaves_the_queue_and_what_follows_is_neither_an_answer_nor_an_abandon():
+    facts = call(
+        event("call.queued", "C", T0),
+        event("call.callback_requested", "C", T0 + 60),
+        event("call.abandoned", "C", T0 + 65),  # the caller hangs up on the confirmation
+        event("call.answered", "C", T0 + 900, agent_id="a1"),  # the callback's own leg
+        event("call.callback_handled", "C", T0 + 900, agent_id="a1"),
+        event("call.callback_handled", "C", T0 + 950, agent_id="a1"),  # once per call
+    )
+    assert facts == [
+        [T0, {"calls_offered": 1}, {}],
+        [T0 + 60, {"callbacks_requested": 1}, {}],
+        [T0 + 900, {"callbacks_handled": 1}, {}],
+    ]
+    moves = level_moves(
+        call_step, CALLS, event("call.queued", "C", T0), event("call.callback_requested", "C", T0 + 60)
+    )
+    assert [m[2:] for m in moves] == [("calls_waiting", T0, 1), ("calls_waiting", T0, -1)]
+    # Taken before its queued arrived: the caller never waits.
+    late = level_moves(
+        call_step, CALLS, event("call.callback_requested", "C", T0 + 60), event("call.queued", "C", T0)
+    )
+    assert late == []
+
+
+def test_holds_count_from_held_to_resumed_or_the_end_and_transfers_each_time():
+    facts = call(
+        event("call.queued", "C", T0),
+        event("call.answered", "C", T0 + 10, agent_id="a1"),
+        event("call.resumed", "C", T0 + 20),  # no hold runs: nothing
+        event("call.held", "C", T0 + 30),
+        event("call.held", "C", T0 + 40),  # already on hold: nothing
+        event("call.resumed", "C", T0 + 90),
+        event("call.transferred", "C", T0 + 100, transfer="consult"),
+        event("call.held", "C", T0 + 110),
+        event("call.transferred", "C", T0 + 150),
+        event("call.ended", "C", T0 + 160, agent_id="a1"),
+        event("call.held", "C", T0 + 170),  # after the end: nothing
+    )
+    assert facts[2:] == [
+        [T0 + 30, {"call_holds": 1}, {}],
+        [T0 + 90, {"call_hold_seconds": 60.0}, {}],
+        [T0 + 100, {"call_consult_transfers": 1}, {}],
+        [T0 + 110, {"call_holds": 1}, {}],
+        [T0 + 150, {"call_blind_transfers": 1}, {}],
+        [T0 + 160, {"calls_handled": 1}, {"call_handle_seconds": 150.0}],
+        [T0 + 160, {"call_hold_seconds": 50.0}, {}],
+    ]
+
+
 def test_ledger_tells_replays_from_duplicates():
     state: dict = {}
     remember(state, "e1", "tickets:0:5", [[T0, {"tickets_created": 1}, {}]])

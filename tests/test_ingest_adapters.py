@@ -104,7 +104,19 @@ def test_asterisk_queue_log_lines_map_to_call_events() -> None:
         ("1796029330.106", "call.queued"),
         ("1796029330.106", "call.answered"),
         ("1796029330.106", "call.ended"),
+        # A transfer ends the queue call for its agent: transferred, then ended.
+        ("1796029710.108", "call.queued"), ("1796029710.108", "call.answered"),
+        ("1796029710.108", "call.transferred"), ("1796029710.108", "call.ended"),
+        ("1796029750.110", "call.queued"), ("1796029750.110", "call.answered"),
+        ("1796029750.110", "call.transferred"), ("1796029750.110", "call.ended"),
     ]  # fmt: skip
+    moved = [e for e in calls if e["type"] == "call.transferred"]
+    assert [(e["transfer"], e["event_id"], e["agent_id"]) for e in moved] == [
+        ("blind", "asterisk:1796029710.108:BLINDTRANSFER:1796029790", "PJSIP/2002"),
+        ("consult", "asterisk:1796029750.110:ATTENDEDTRANSFER:1796029795", "PJSIP/2001"),
+    ]
+    ended = [e["event_id"] for e in calls if e["type"] == "call.ended"][-1]
+    assert ended == "asterisk:1796029750.110:ATTENDEDTRANSFER:1796029795:ended"
     # Queue members: one agent per member and queue, from ADDMEMBER, CONNECT, COMPLETE*, PAUSE.
     members = [(e["agent_id"], e["state"], e["queues"]) for e in events if e["type"] == "agent.state_changed"]
     assert members == [
@@ -113,6 +125,10 @@ def test_asterisk_queue_log_lines_map_to_call_events() -> None:
         ("PJSIP/2001@support", "available", ["support"]),
         ("PJSIP/2002@sales", "busy", ["sales"]),
         ("PJSIP/2002@sales", "available", ["sales"]),
+        ("PJSIP/2002@sales", "busy", ["sales"]),
+        ("PJSIP/2002@sales", "available", ["sales"]),  # its caller sent on
+        ("PJSIP/2001@support", "busy", ["support"]),
+        ("PJSIP/2001@support", "available", ["support"]),
         ("PJSIP/2001@support", "away", ["support"]),
     ]
     assert events[-1]["event_id"] == "asterisk:PJSIP/2001@support:PAUSE:1796029800"

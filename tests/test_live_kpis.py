@@ -87,6 +87,28 @@ def scenario(now: float) -> tuple[list[dict], list[dict]]:
         # A caller still waiting.
         event("call.queued", "C6", now - 45, "billing", "phone"),
     ]
+    # Holds, transfers and a callback, in a queue of their own: C8 held twice (60 s, then until its
+    # end: 100 s) and transferred after a consult; C9 took a callback after a minute, then hung up
+    # on the confirmation (no abandon) and was called back; C10 sent on blind.
+    c += [
+        event("call.queued", "C8", now - 600, "support", "phone"),
+        event("call.answered", "C8", now - 590, "support", "phone", agent_id="a6"),
+        event("call.held", "C8", now - 500, "support", "phone", agent_id="a6"),
+        event("call.resumed", "C8", now - 440, "support", "phone", agent_id="a6"),
+        event("call.resumed", "C8", now - 430, "support", "phone", agent_id="a6"),  # no hold running
+        event("call.held", "C8", now - 400, "support", "phone", agent_id="a6"),
+        event("call.held", "C8", now - 390, "support", "phone", agent_id="a6"),  # already on hold
+        event("call.transferred", "C8", now - 320, "support", "phone", agent_id="a6", transfer="consult"),
+        event("call.ended", "C8", now - 300, "support", "phone", agent_id="a6"),
+        event("call.queued", "C9", now - 900, "support", "phone"),
+        event("call.callback_requested", "C9", now - 840, "support", "phone"),
+        event("call.abandoned", "C9", now - 835, "support", "phone"),
+        event("call.callback_handled", "C9", now - 300, "support", "phone", agent_id="a7"),
+        event("call.queued", "C10", now - 250, "support", "phone"),
+        event("call.answered", "C10", now - 245, "support", "phone", agent_id="a7"),
+        event("call.transferred", "C10", now - 200, "support", "phone", agent_id="a7"),
+        event("call.ended", "C10", now - 199, "support", "phone", agent_id="a7"),
+    ]
     return t, c
 
 
@@ -256,6 +278,17 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_conversions_total", bc)] == 1
     assert got[("cxpulse_customers_churned_total", frozenset())] == 1
     assert got[("cxpulse_customers_active", frozenset())] == 50 + 2 - 1
+    # Holds, transfers and callbacks (support, phone).
+    up = label(queue="support", channel="phone")
+    assert got[("cxpulse_call_holds_total", up)] == 2
+    assert got[("cxpulse_call_hold_seconds_total", up)] == 60 + 100
+    assert got[("cxpulse_call_consult_transfers_total", up)] == 1
+    assert got[("cxpulse_call_blind_transfers_total", up)] == 1
+    assert got[("cxpulse_callbacks_requested_total", up)] == 1
+    assert got[("cxpulse_callbacks_handled_total", up)] == 1
+    assert got[("cxpulse_calls_abandoned_total", up)] == 0  # C9 took the callback
+    assert got[("cxpulse_calls_offered_total", up)] == 3
+    assert got[("cxpulse_calls_waiting", up)] == 0
     samples = worker.metrics()
     assert samples[("cxpulse_events_total", label(topic=stack.tickets, type="ticket.replied"))] == 9
 

@@ -419,6 +419,29 @@ def queue() -> dashboard.Dashboard:
                 (f'avg by (channel) (cxpulse_call_handle_mean_seconds{{{sel}, window="1h"}})', "{{channel}}"),
             )
         )
+        .with_panel(
+            series(
+                "Transfers, holds and callbacks (1 h)",
+                "short",
+                *[
+                    (f"sum(increase(cxpulse_{name}_total{{{sel}}}[1h]))", legend)
+                    for name, legend in (
+                        ("call_blind_transfers", "blind transfers"),
+                        ("call_consult_transfers", "consult transfers"),
+                        ("call_holds", "holds"),
+                        ("callbacks_requested", "callbacks asked for"),
+                        ("callbacks_handled", "callbacks made"),
+                    )
+                ],
+                (
+                    f"sum(increase(cxpulse_call_hold_seconds_total{{{sel}}}[1h])) "
+                    f"/ clamp_min(sum(increase(cxpulse_call_holds_total{{{sel}}}[1h])), 1) / 60",
+                    "mean hold (minutes)",
+                ),
+                description="Over the last hour: transfers by kind, holds and their mean length, callers "
+                "who took a callback offer (not abandons) and callbacks that reached the caller.",
+            )
+        )
         .with_row(dashboard.Row("Customers"))
         .with_panel(
             series(

@@ -117,6 +117,41 @@ class CallEnded(CallEvent):
     type: Literal["call.ended"]
 
 
+class CallTransferred(CallEvent):
+    """An agent transferred the call on (to another queue, agent or number); each transfer counts."""
+
+    type: Literal["call.transferred"]
+    transfer: Literal["blind", "consult"] = Field(
+        "blind",
+        description="blind: sent on without the agent speaking to the receiving party first; consult: "
+        "after speaking to them (attended, warm).",
+    )
+
+
+class CallHeld(CallEvent):
+    """The agent put the caller on hold."""
+
+    type: Literal["call.held"]
+
+
+class CallResumed(CallEvent):
+    """The caller came back from hold (a hold still running when the call ends ends with it)."""
+
+    type: Literal["call.resumed"]
+
+
+class CallCallbackRequested(CallEvent):
+    """The waiting caller took a callback offer: out of the queue, neither answered nor abandoned."""
+
+    type: Literal["call.callback_requested"]
+
+
+class CallCallbackHandled(CallEvent):
+    """The callback a caller asked for reached them, with an agent."""
+
+    type: Literal["call.callback_handled"]
+
+
 class SurveySubmitted(ContactEvent):
     """A survey answer about one ticket or call; exactly one of ticket_id and call_id is set."""
 
@@ -183,7 +218,15 @@ AnyTicketEvent = Annotated[
     Field(discriminator="type"),
 ]
 AnyCallEvent = Annotated[
-    CallQueued | CallAnswered | CallAbandoned | CallEnded,
+    CallQueued
+    | CallAnswered
+    | CallAbandoned
+    | CallEnded
+    | CallTransferred
+    | CallHeld
+    | CallResumed
+    | CallCallbackRequested
+    | CallCallbackHandled,
     Field(discriminator="type"),
 ]
 

@@ -19,6 +19,7 @@ import orjson
 
 # The demo centre has been open ten minutes when it starts: the windows have data at once.
 DEMO_HISTORY = 600.0
+DEMO_CALLBACKS = 0.3  # of the callers still waiting after a minute, those who take a callback
 # Half-hours the demo forecasts ahead; the same hours of last week are sent first to forecast from.
 DEMO_FORECAST_INTERVALS = 4
 DEMO_TOKEN = "cxpulse-demo-token"
@@ -158,7 +159,11 @@ def demo(
                 sim = threading.Thread(
                     target=run_live,
                     args=(sender, rate, None, int(time.time())),
-                    kwargs={"stop": stopping, "history_seconds": DEMO_HISTORY},
+                    kwargs={
+                        "stop": stopping,
+                        "history_seconds": DEMO_HISTORY,
+                        "callback_share": DEMO_CALLBACKS,
+                    },
                     daemon=True,
                 )
                 sim.start()

@@ -90,6 +90,14 @@ def parse_incident(spec: str, now: float, queues: tuple[str, ...]) -> Incident:
     "for all. Kinds: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ".",
 )
 @click.option(
+    "--callbacks",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of the callers still waiting after a minute who take a callback offer "
+    "(call.callback_requested, then call.callback_handled when an agent calls back).",
+)
+@click.option(
     "--via",
     help="Send through a running `cxpulse ingest` as these platforms would: zendesk (tickets), "
     "twilio (calls), comma-separated; other events go to its /v1/events.",
@@ -108,6 +116,7 @@ def simulate(
     history: float,
     jsonl: Path | None,
     incidents: tuple[str, ...],
+    callbacks: float,
     via: str | None,
     gateway: str,
     **options: Any,
@@ -139,7 +148,14 @@ def simulate(
             raise click.UsageError("--jsonl needs --history: how many seconds of past traffic to write")
         now = time.time()
         written = 0
-        traffic = Traffic(start=now - history, rate=rate, seed=seed, profile=centre, incidents=scripted)
+        traffic = Traffic(
+            start=now - history,
+            rate=rate,
+            seed=seed,
+            profile=centre,
+            incidents=scripted,
+            callback_share=callbacks,
+        )
         with (
             open(jsonl, "wb") as out,
             click.progressbar(length=int(history), label="simulating", file=sys.stderr) as bar,
@@ -157,10 +173,20 @@ def simulate(
         return
     settings = load_settings(**options)
     if via is not None:
-        sent = _send_via_gateway(settings, via, gateway, rate, duration, seed, history, centre, scripted)
+        sent = _send_via_gateway(
+            settings, via, gateway, rate, duration, seed, history, centre, scripted, callbacks
+        )
     else:
         sent = send_traffic(
-            settings, rate, duration, seed, progress=True, history=history, profile=centre, incidents=scripted
+            settings,
+            rate,
+            duration,
+            seed,
+            progress=True,
+            history=history,
+            profile=centre,
+            incidents=scripted,
+            callback_share=callbacks,
         )
     click.echo(f"\nsent {sent} events", err=True)
 
@@ -175,6 +201,7 @@ def _send_via_gateway(
     history: float,
     profile: CentreProfile,
     incidents: tuple[Incident, ...] = (),
+    callback_share: float = 0.0,
 ) -> int:
     from streams.simulator.traffic import run_live
     from streams.simulator.vendor_traffic import VIA, GatewaySender
@@ -198,6 +225,7 @@ def _send_via_gateway(
             history_seconds=history,
             profile=profile,
             incidents=incidents,
+            callback_share=callback_share,
         )
     except (OSError, RuntimeError) as exc:
         raise click.ClickException(
@@ -219,6 +247,7 @@ def send_traffic(
     history: float = 0.0,
     profile: CentreProfile = PROFILES["demo"],
     incidents: tuple[Incident, ...] = (),
+    callback_share: float = 0.0,
 ) -> int:
     from kafka import KafkaProducer
 
@@ -245,6 +274,7 @@ def send_traffic(
             history_seconds=history,
             profile=profile,
             incidents=incidents,
+            callback_share=callback_share,
         )
     except KeyboardInterrupt:
         return 0

@@ -6,7 +6,10 @@
 swings slowly and jumps in short bursts (a mailing goes out, a service goes down). Each queue
 has a roster of phone agents sized for its mean call load, who log in, take calls (busy, then
 wrap-up), wait for the next one, go on breaks and end their shifts; their state changes come
-from a random generator of their own, so the contacts are the same with or without them.
+from a random generator of their own, so the contacts are the same with or without them. So do
+the holds and transfers of answered calls; callbacks (a caller still waiting after a minute
+taking a callback offer) replace answers and abandons, so they are off unless ``callback_share``
+asks for them.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ MEAN_CALL_CYCLE = HANDLE_MEDIAN * math.exp(HANDLE_SIGMA**2 / 2) + WRAP_UP_MEDIAN
 )
 SHIFT_SECONDS = 8 * 3600.0
 PATIENCE_MEAN = 300.0  # seconds a caller holds on before hanging up, on average (exponential)
+HOLD_SHARE = 0.2  # answered calls with a hold
+TRANSFER_SHARE = 0.06  # answered calls transferred on at their end
+CALLBACK_OFFER_SECONDS = 60.0  # a caller still waiting then is offered a callback
 RING_SECONDS = (1.0, 6.0)  # from an agent free at arrival to the call being answered
 # When the calls outgrow the agents the queue grows until enough callers give up: waits are then
 # minutes long (exponential with this mean) and most callers hang up.
@@ -78,6 +84,8 @@ class Traffic:
         staffing: float = 1.1,
         profile: CentreProfile = DEMO,
         incidents: tuple[Incident, ...] = (),
+        callback_share: float = 0.0,
+        holds_and_transfers: bool = True,
     ) -> None:
         self.rng = random.Random(seed)
         self.script = Script(incidents)
@@ -98,6 +106,10 @@ class Traffic:
         self._burst_factor = 1.0
         self._customers: list[str] = []
         self._agent_rng = random.Random(seed + 1)
+        self._service_rng = random.Random(seed + 2)  # holds, transfers, callbacks
+        self._service_ids = itertools.count(1)  # their event ids, apart from the contacts' numbering
+        self.callback_share = callback_share
+        self.holds_and_transfers = holds_and_transfers
         self._roster(staffing)
 
     def _agents_needed(self, erlangs: float) -> int:
@@ -378,6 +390,10 @@ class Traffic:
         self._push(t, "calls", self._event(base, "call.queued"))
         wait = self._wait(queue, t)
         patience = rng.expovariate(1 / PATIENCE_MEAN)
+        offered = min(wait, patience) > CALLBACK_OFFER_SECONDS  # still waiting when offered a callback
+        if offered and self.callback_share and self._service_rng.random() < self.callback_share:
+            self._callback(t + CALLBACK_OFFER_SECONDS, base)
+            return
         if patience < wait:
             self._push(t + patience, "calls", self._event(base, "call.abandoned"))
             return
@@ -386,6 +402,35 @@ class Traffic:
         handle = rng.lognormvariate(math.log(240.0), 0.6)
         self._push(t + wait + handle, "calls", self._event(base, "call.ended", agent_id=agent))
         self._survey(t + wait + handle, base, {"call_id": base["call_id"]})
+        if self.holds_and_transfers:
+            self._service(t + wait, handle, base, agent)
+
+    def _service(self, answered: float, handle: float, base: JsonObject, agent: str) -> None:
+        """A hold in some answered calls, a transfer at the end of a few."""
+        rng = self._service_rng
+        if rng.random() < HOLD_SHARE:
+            held = answered + handle * rng.uniform(0.1, 0.5)
+            resumed = min(held + rng.uniform(15, 120), answered + handle * 0.9)
+            self._push(held, "calls", self._service_event(base, "call.held", agent_id=agent))
+            self._push(resumed, "calls", self._service_event(base, "call.resumed", agent_id=agent))
+        if rng.random() < TRANSFER_SHARE:
+            kind = "consult" if rng.random() < 0.4 else "blind"
+            at = answered + handle * 0.95
+            transfer = self._service_event(base, "call.transferred", agent_id=agent, transfer=kind)
+            self._push(at, "calls", transfer)
+
+    def _callback(self, at: float, base: JsonObject) -> None:
+        """The caller takes the callback offer; an agent calls back within the half-hour."""
+        rng = self._service_rng
+        self._push(at, "calls", self._service_event(base, "call.callback_requested"))
+        back = at + rng.uniform(120, 1800)
+        if not self.profile.is_open(back):
+            back = self.profile.next_opening(back) + rng.uniform(60, 1800)
+        agent = f"agent-{rng.randrange(60)}"
+        self._push(back, "calls", self._service_event(base, "call.callback_handled", agent_id=agent))
+
+    def _service_event(self, base: JsonObject, type_: str, **extra: Any) -> JsonObject:
+        return {"event_id": f"ev-s{next(self._service_ids)}", "type": type_, **base, **extra}
 
     def until(self, end: float) -> Iterator[tuple[str, str, JsonObject]]:
         """Yield every event due before ``end``; call again with a later ``end`` to continue."""
@@ -465,6 +510,7 @@ def run_live(
     history_seconds: float = 0.0,
     profile: CentreProfile = DEMO,
     incidents: tuple[Incident, ...] = (),
+    callback_share: float = 0.0,
 ) -> int:
     """Produce traffic in real time through ``send(family, key, value)``; return the event count.
 
@@ -473,7 +519,12 @@ def run_live(
     """
     start = time.time()
     traffic = Traffic(
-        start=start - history_seconds, rate=rate, seed=seed, profile=profile, incidents=incidents
+        start=start - history_seconds,
+        rate=rate,
+        seed=seed,
+        profile=profile,
+        incidents=incidents,
+        callback_share=callback_share,
     )
     sent = 0
     while (duration is None or time.time() - start < duration) and not (stop and stop.is_set()):

@@ -1,9 +1,10 @@
 """The simulator's traffic as the platforms would send it: Zendesk webhooks, Twilio TaskRouter callbacks.
 
 ``cxpulse simulate --via zendesk,twilio`` sends ticket events as Zendesk ticket events and call
-events as TaskRouter callbacks to a running ``cxpulse ingest``; every other event goes to
-``/v1/events`` as it is. It proves the path from a platform to a dashboard end to end (the
-demo uses it); the numbers match the direct path up to TaskRouter's whole-second timestamps.
+events as TaskRouter callbacks to a running ``cxpulse ingest``; every other event (and the call
+events TaskRouter has no callback for: holds, transfers, callbacks) goes to ``/v1/events`` as it
+is. It proves the path from a platform to a dashboard end to end (the demo uses it); the numbers
+match the direct path up to TaskRouter's whole-second timestamps.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class GatewaySender:
         event = orjson.loads(value)
         if family == "tickets" and "zendesk" in self._via:
             self._post("/v1/webhooks/zendesk", orjson.dumps(as_zendesk(event)), "application/json")
-        elif family == "calls" and "twilio" in self._via:
+        elif family == "calls" and "twilio" in self._via and event["type"] in _TWILIO_EVENTS:
             body = urllib.parse.urlencode(as_twilio(event)).encode()
             self._post("/v1/webhooks/twilio-taskrouter", body, "application/x-www-form-urlencoded")
         else:

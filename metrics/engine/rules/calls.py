@@ -1,7 +1,11 @@
-"""Call KPIs: offered, answered (and within the service level), abandoned, handled, callers waiting.
+"""Call KPIs: offered, answered (and within the service level), abandoned, handled, callers waiting,
+transfers, holds and callbacks.
 
 An answer that arrives before the call's ``queued`` is counted at once; its wait is observed when
-``queued`` arrives. A negative duration (clock skew between systems) is clamped to 0.
+``queued`` arrives. A negative duration (clock skew between systems) is clamped to 0. A caller who
+took a callback offer left the queue without hanging up on it: what the platform reports of that
+call afterwards (the caller hanging up, the callback's leg answered) is neither an abandon nor an
+answer; the callback reaching the caller is ``call.callback_handled``.
 """
 
 from __future__ import annotations
@@ -9,9 +13,14 @@ from __future__ import annotations
 from metrics.contract.events import (
     CallAbandoned,
     CallAnswered,
+    CallCallbackHandled,
+    CallCallbackRequested,
     CallEnded,
     CallEvent,
+    CallHeld,
     CallQueued,
+    CallResumed,
+    CallTransferred,
 )
 from metrics.definitions import LEVEL_CALLS_WAITING
 from metrics.engine.rules.facts import by_agent, new_fact, with_levels
@@ -43,12 +52,12 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
             answered = state["answered"]
             if answered is not None:
                 facts.append(_wait(answered, answered - at, rules.service_level_seconds, {}, {}))
-            elif not state["abandoned"] and not state.get("left"):
+            elif not state["abandoned"] and not state.get("left") and not state.get("callback"):
                 state["waiting"] = True
                 state["home"] = [event.queue, event.channel]
                 levels.append(LevelMove(LEVEL_CALLS_WAITING, at, 1))
     elif isinstance(event, CallAnswered):
-        if state["answered"] is None and not state["abandoned"]:
+        if state["answered"] is None and not state["abandoned"] and not state.get("callback"):
             state["answered"] = at
             _stop_waiting(state, levels)
             queued = state["queued"]
@@ -61,7 +70,7 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
                     )
                 )
     elif isinstance(event, CallAbandoned):
-        if state["answered"] is None and not state["abandoned"]:
+        if state["answered"] is None and not state["abandoned"] and not state.get("callback"):
             state["abandoned"] = True
             _stop_waiting(state, levels)
             queued = state["queued"]
@@ -83,7 +92,41 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
         elif state["answered"] is None:
             state["left"] = True  # ended unanswered: out of the queue, whatever arrives later
             _stop_waiting(state, levels)
+        _end_hold(state, at, facts)
+    else:
+        _service_step(state, event, at, facts, levels)
     return state, with_levels(state, event, at, facts, levels, outputs)
+
+
+def _service_step(
+    state: State, event: CallEvent, at: float, facts: list[Fact], levels: list[LevelMove]
+) -> None:
+    """Transfers, holds and callbacks, at their own times (none of them makes an agent active:
+    the answer and the end already do)."""
+    if isinstance(event, CallTransferred):
+        facts.append(new_fact(at, {f"call_{event.transfer}_transfers": 1}))
+    elif isinstance(event, CallHeld):
+        if state.get("held") is None and state["ended"] is None and not state.get("left"):
+            state["held"] = at
+            facts.append(new_fact(at, {"call_holds": 1}))
+    elif isinstance(event, CallResumed):
+        _end_hold(state, at, facts)
+    elif isinstance(event, CallCallbackRequested):
+        if state["answered"] is None and not state["abandoned"] and not state.get("callback"):
+            state["callback"] = True
+            _stop_waiting(state, levels)
+            facts.append(new_fact(at, {"callbacks_requested": 1}))
+    elif isinstance(event, CallCallbackHandled) and not state.get("called_back"):
+        state["called_back"] = True
+        facts.append(new_fact(at, {"callbacks_handled": 1}))
+
+
+def _end_hold(state: State, at: float, facts: list[Fact]) -> None:
+    """The caller's hold, if one runs, ends at ``at``: its seconds count then."""
+    held = state.get("held")
+    if held is not None:
+        state["held"] = None
+        facts.append(new_fact(at, {"call_hold_seconds": max(0.0, at - held)}))
 
 
 def _stop_waiting(state: State, levels: list[LevelMove]) -> None:

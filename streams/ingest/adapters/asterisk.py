@@ -9,6 +9,10 @@ as Asterisk logs a member's pauses and calls per queue: ``ADDMEMBER`` and ``UNPA
 available, ``PAUSE`` away, ``REMOVEMEMBER`` offline, ``CONNECT`` busy and ``COMPLETEAGENT`` /
 ``COMPLETECALLER`` available again (Asterisk logs no wrap-up). Their event ids are
 ``asterisk:<member>@<queue>:<EVENT>:<time>``.
+
+A transfer (``BLINDTRANSFER``, ``ATTENDEDTRANSFER``: the agent consulted the receiving party
+first) is logged instead of the call's ``COMPLETE*`` line: it is ``call.transferred`` and the end
+of the queue call (``call.ended``, event id ``…:ended``), and the member is available again.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ MEMBER_STATES = {
     "CONNECT": "busy",
     "COMPLETEAGENT": "available",
     "COMPLETECALLER": "available",
+    "BLINDTRANSFER": "available",
+    "ATTENDEDTRANSFER": "available",
 }
+TRANSFERS = {"BLINDTRANSFER": "blind", "ATTENDEDTRANSFER": "consult"}
 # Leaving the queue without hanging up: an exit (offered, neither answered nor abandoned)
 # unless the site counts that kind as an abandon (metrics.contract.exits).
 EXITS = {"EXITWITHKEY": "key_press", "EXITWITHTIMEOUT": "timeout", "EXITEMPTY": "empty_queue"}
@@ -47,18 +54,19 @@ def events(line: str, lookups: Lookups) -> list[JsonObject]:
     label = lookups.queue("asterisk", queue)
     out = []
     type_ = STEPS.get(kind) or (lookups.exit_event(EXITS[kind]) if kind in EXITS else None)
-    if type_ is not None and call not in ("", "NONE"):
-        out.append(
-            event(
-                type_,
-                f"asterisk:{call}:{kind}:{stamp}",
-                moment(stamp),
-                call_id=call,
-                queue=label,
-                channel="phone",
-                agent_id=None if agent in ("", "NONE") else agent,
-            )
-        )
+    if call not in ("", "NONE"):
+        common = {
+            "call_id": call,
+            "queue": label,
+            "channel": "phone",
+            "agent_id": None if agent in ("", "NONE") else agent,
+        }
+        event_id, at = f"asterisk:{call}:{kind}:{stamp}", moment(stamp)
+        if type_ is not None:
+            out.append(event(type_, event_id, at, **common))
+        elif kind in TRANSFERS:
+            out.append(event("call.transferred", event_id, at, transfer=TRANSFERS[kind], **common))
+            out.append(event("call.ended", f"{event_id}:ended", at, **common))
     state = MEMBER_STATES.get(kind)
     if state is not None and agent not in ("", "NONE"):
         member = f"{agent}@{queue}"
