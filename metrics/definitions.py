@@ -621,6 +621,31 @@ FORECAST: dict[str, Series] = {
     )
 }
 
+# First replies by ticket priority (docs/kpis.md, "First response time"): counted under the keys
+# priority_key(counter, label) in a queue's totals, exported with a priority label.
+BY_PRIORITY: dict[str, Series] = {
+    "ticket_first_responses": Series(
+        "ticket_first_responses_by_priority",
+        "Tickets that received their first agent reply, by the ticket's priority then (a configured "
+        "priority, or other; tickets without one are not counted here).",
+        "counter",
+        (*LABELS, "priority"),
+    ),
+    "first_response_sla_breaches": Series(
+        "first_response_sla_breaches_by_priority",
+        "First agent replies later than the target of the ticket's priority (the queue's where the "
+        "priority has none), by priority.",
+        "counter",
+        (*LABELS, "priority"),
+    ),
+}
+
+
+def priority_key(counter: str, priority: str) -> str:
+    """The totals key of ``counter`` for tickets of ``priority``."""
+    return f"{counter}@{priority}"
+
+
 # Today so far (docs/kpis.md): what a wallboard shows all day, counted by event time from the
 # start of the queue's local day (its midnight, or its reset hour), and zero again when the next
 # day begins. Counters by their keys in COUNTERS; sums of observations by their histogram's key.

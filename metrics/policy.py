@@ -16,6 +16,8 @@ from metrics.business_hours import UTC, Calendar, day_start
 from metrics.documents import JsonView
 
 SECONDS_PER_DAY = 86400.0
+DEFAULT_PRIORITIES = ("urgent", "high", "medium", "normal", "low")
+OTHER_PRIORITY = "other"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,9 +89,28 @@ class Policy:
     conversion_days: float = 7.0
     customer_base: int = 0  # active customers before the first lifecycle event cxpulse sees
     forecast: ForecastPolicy = ForecastPolicy()
+    # Ticket priorities counted apart (label values: these and "other"), and the first-
+    # response target of those that have their own (else the queue's), as SLA policies set them.
+    priorities: tuple[str, ...] = DEFAULT_PRIORITIES
+    priority_targets: Mapping[str, float] = field(default_factory=dict)
 
     def for_queue(self, queue: str) -> QueuePolicy:
         return self.queues.get(queue, self.default)
+
+    def priority(self, value: str | None) -> str | None:
+        """The label a ticket's priority is counted under: one of the configured priorities, or
+        "other" for any other value (never the producer's free text); None for a ticket without
+        one, or with no priorities configured (not counted by priority)."""
+        if value is None or not self.priorities:
+            return None
+        value = value.strip().lower()
+        return value if value in self.priorities else OTHER_PRIORITY
+
+    def first_response_target(self, rules: QueuePolicy, priority: str | None) -> float:
+        """The first-response target of a ticket of ``priority`` (its label) in a queue."""
+        if priority is None:
+            return rules.first_response_target_seconds
+        return self.priority_targets.get(priority, rules.first_response_target_seconds)
 
     def day_start(self, queue: str, at: float) -> float:
         """When ``queue``'s day holding ``at`` began: what its "today so far" counts from."""

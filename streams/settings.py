@@ -23,7 +23,14 @@ from metrics.contract.pseudonyms import Pseudonyms
 from metrics.contract.validation import Limits
 from metrics.definitions import WINDOWS
 from metrics.documents import JsonObject
-from metrics.policy import DEFAULTS, FORECAST_DEFAULTS, ForecastPolicy, Policy, QueuePolicy
+from metrics.policy import (
+    DEFAULT_PRIORITIES,
+    DEFAULTS,
+    FORECAST_DEFAULTS,
+    ForecastPolicy,
+    Policy,
+    QueuePolicy,
+)
 from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protocol
 
 # The settings a queue may override in CXPULSE_QUEUE_SETTINGS (QueuePolicy's fields).
@@ -367,6 +374,18 @@ class PolicySettings(_Role):
         description='Opening hours per queue as JSON ("*": every other queue), e.g. {"billing": {"zone": '
         '"Europe/Paris", "hours": {"mon": "09:00-18:00"}, "holidays": ["2026-12-25"]}}; see docs/kpis.md.',
     )
+    ticket_priorities: list[str] = Field(
+        list(DEFAULT_PRIORITIES),
+        max_length=20,
+        description="Ticket priorities counted apart (the priority label's values, lower case; any "
+        'other value counts as "other"), as JSON, e.g. ["urgent", "high", "normal", "low"]; [] turns '
+        "counting by priority off.",
+    )
+    priority_first_response_targets: dict[str, float] = Field(
+        default_factory=dict,
+        description="First-response targets in seconds of the priorities that have their own, as JSON, e.g. "
+        '{"urgent": 900, "high": 3600}; a ticket of another priority, or none, has its queue\'s.',
+    )
     repeat_contact_days: float = Field(7, gt=0, description="A contact this soon after another is a repeat.")
     conversion_days: float = Field(
         7, gt=0, description="A purchase this soon after a contact is a conversion."
@@ -391,6 +410,31 @@ class PolicySettings(_Role):
                 )
         return value
 
+    @field_validator("ticket_priorities")
+    @classmethod
+    def _priorities_are_labels(cls, value: list[str]) -> list[str]:
+        for priority in value:
+            if priority != priority.strip().lower() or not 0 < len(priority) <= 50 or priority == "other":
+                raise ValueError(
+                    f"priority {priority!r}: priorities are lower-case names of 1 to 50 characters, "
+                    'not "other" (what any unnamed value counts as)'
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _targets_name_priorities(self) -> PolicySettings:
+        unknown = sorted(set(self.priority_first_response_targets) - set(self.ticket_priorities))
+        if unknown:
+            raise ValueError(
+                f"CXPULSE_PRIORITY_FIRST_RESPONSE_TARGETS names {unknown}, which CXPULSE_TICKET_PRIORITIES "
+                f"does not list ({self.ticket_priorities}): add them there or remove their targets"
+            )
+        if any(seconds <= 0 for seconds in self.priority_first_response_targets.values()):
+            raise ValueError(
+                "CXPULSE_PRIORITY_FIRST_RESPONSE_TARGETS: every target is a positive number of seconds"
+            )
+        return self
+
     @field_validator("business_hours")
     @classmethod
     def _calendars_parse(cls, value: dict[str, JsonObject]) -> dict[str, JsonObject]:
@@ -410,6 +454,8 @@ class PolicySettings(_Role):
             "repeat_contact_days": self.repeat_contact_days,
             "conversion_days": self.conversion_days,
             "customer_base": self.customer_base,
+            "priorities": tuple(self.ticket_priorities),
+            "priority_targets": dict(self.priority_first_response_targets),
             "forecast": ForecastPolicy(
                 self.forecast_interval_minutes * 60, self.forecast_weeks, self.forecast_intervals
             ),

@@ -80,6 +80,8 @@ class Rules:
     frt_objective: float = 0.9
     open_grace: float = 900.0
     day_start_hour: float = 0.0  # when "today so far" starts again, in UTC (no calendars here)
+    priorities: tuple[str, ...] = ("urgent", "high", "medium", "normal", "low")
+    priority_targets: dict[str, float] = field(default_factory=dict)
     per_queue: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def q(self, queue: str, name: str) -> float:
@@ -129,8 +131,20 @@ def _ticket(
     if first:
         frt = max(0.0, ts(first) - c_at)
         counts = {"ticket_first_responses": 1}
-        if frt > r.q(first["queue"], "frt_target"):
+        # The priority is the latest one known when the reply is judged: on its own arrival, or
+        # on the ticket's creation for a reply that arrived before it.
+        judged_at = max(evs.index(first), evs.index(created))
+        known = [e["priority"] for e in evs[: judged_at + 1] if e.get("priority") is not None]
+        label = None
+        if known and r.priorities:
+            label = known[-1].strip().lower()
+            label = label if label in r.priorities else "other"
+        target = r.priority_targets.get(label, r.q(first["queue"], "frt_target"))
+        if frt > target:
             counts["first_response_sla_breaches"] = 1
+        if label is not None:
+            counts[f"ticket_first_responses@{label}"] = 1
+            counts[f"first_response_sla_breaches@{label}"] = int(frt > target)
         out.append(F(first["queue"], first["channel"], ts(first), counts, {"first_response_seconds": frt}))
     # Open periods, resolutions, reopens and first-contact resolution, in arrival order.
     is_open, since, resolutions, replies_so_far, fcr, void_pending = True, c_at, 0, 0, False, False
@@ -429,6 +443,10 @@ def expected_samples(
         labels = {"queue": q, "channel": c}
         for name in COUNTERS:
             put(f"cxpulse_{name}_total", labels, sum(f.counts.get(name, 0) for f in mine))
+        for key in {k for f in mine for k in f.counts if "@" in k}:
+            name, priority = key.split("@")
+            total = sum(f.counts.get(key, 0) for f in mine)
+            put(f"cxpulse_{name}_by_priority_total", {**labels, "priority": priority}, total)
         for hist, bounds in HIST_BUCKETS.items():
             values = [f.obs[hist] for f in mine if hist in f.obs]
             put(f"cxpulse_{hist}_count", labels, len(values))

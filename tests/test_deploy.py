@@ -14,7 +14,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from metrics.aggregates.queue import apply_facts, new_aggregate, new_customer_base
-from metrics.definitions import CALL_WAIT_BUCKETS
+from metrics.definitions import CALL_WAIT_BUCKETS, priority_key
 from metrics.export.collector import KpiCollector
 from metrics.export.worker import WorkerMetrics
 from metrics.policy import Policy
@@ -41,7 +41,7 @@ def test_promtool_checks_the_rules():
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.strip() for line in result.stdout.splitlines() if "SUCCESS" in line] == [
         "SUCCESS: 35 rules found",  # cxpulse-slo.rules.yml
-        "SUCCESS: 67 rules found",  # cxpulse.rules.yml
+        "SUCCESS: 68 rules found",  # cxpulse.rules.yml
     ]
 
 
@@ -126,6 +126,7 @@ def exported_names() -> set[str]:
             {"levels": [["tickets_open", NOW, 1]], "agent": "a"},
         ],
         [NOW, {"tickets_resolved": 1, "csat_responses": 1, "nps_responses": 1, "contacts": 1}, {}, {}],
+        [NOW, {priority_key("ticket_first_responses", "urgent"): 1}, {}, {}],
     ]
     apply_facts(agg, facts, "tickets:0", 1, 60, 120, table)
     calls = new_aggregate("billing", "phone", 0)

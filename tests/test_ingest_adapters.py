@@ -66,6 +66,7 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.resolved",
             "ticket.reopened",
             "ticket.escalated",
+            "ticket.priority_changed",
         },
         "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},

@@ -61,6 +61,24 @@ def scenario(now: float) -> tuple[list[dict], list[dict]]:
         event("ticket.resolved", "T7", now - 480, "sales", "chat"),
         event("ticket.reopened", "T7", now - 120, "sales", "chat"),
     ]
+    # Priorities (support, email; urgent's target 900 s, high's 600 s): P1 raised from low to urgent
+    # before its reply (2 000 s: late for urgent); P2 "HIGH " is high (100 s, in time); P3's "vip"
+    # is no configured priority (other); P4's reply arrived before its creation, judged as urgent
+    # (700 s, in time); P5 lowered after its reply (judged as urgent: 1 000 s, late).
+    t += [
+        event("ticket.created", "P1", now - 3000, "support", "email", priority="low"),
+        event("ticket.priority_changed", "P1", now - 2900, "support", "email", priority="urgent"),
+        event("ticket.replied", "P1", now - 1000, "support", "email", author="agent", agent_id="a8"),
+        event("ticket.created", "P2", now - 2000, "support", "email", priority="HIGH "),
+        event("ticket.replied", "P2", now - 1900, "support", "email", author="agent", agent_id="a8"),
+        event("ticket.created", "P3", now - 500, "support", "email", priority="vip"),
+        event("ticket.replied", "P3", now - 100, "support", "email", author="agent", agent_id="a8"),
+        event("ticket.replied", "P4", now - 800, "support", "email", author="agent", agent_id="a8"),
+        event("ticket.created", "P4", now - 1500, "support", "email", priority="urgent"),
+        event("ticket.created", "P5", now - 2500, "support", "email", priority="urgent"),
+        event("ticket.replied", "P5", now - 1500, "support", "email", author="agent", agent_id="a8"),
+        event("ticket.priority_changed", "P5", now - 1400, "support", "email", priority="low"),
+    ]
     # A customer's contact nine days ago, and events for a ticket whose creation never arrived.
     t += [
         event("ticket.created", "T8", now - 9 * 86400, "sales", "email", customer_id="K3"),
@@ -196,8 +214,10 @@ def assert_exact(worker, events: list[dict], rules: Rules | None = None, timeout
 RULES = Rules(
     customer_base=50,
     per_queue={"billing": {"frt_target": 200.0, "hourly_cost": 45.0}},
+    priority_targets={"urgent": 900.0, "high": 600.0},
 )
 CATALOGUE_ENV = {
+    "CXPULSE_PRIORITY_FIRST_RESPONSE_TARGETS": '{"urgent": 900, "high": 600}',
     # The scenario spans 9 days and partitions interleave freely: nothing should count as late here.
     "CXPULSE_GRACE_SECONDS": str(30 * 86400),
     "CXPULSE_CUSTOMER_BASE": "50",
@@ -278,6 +298,18 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_conversions_total", bc)] == 1
     assert got[("cxpulse_customers_churned_total", frozenset())] == 1
     assert got[("cxpulse_customers_active", frozenset())] == 50 + 2 - 1
+
+    # First replies by priority (support, email).
+    def priority(name: str, value: str) -> float | None:
+        return got.get((name, label(queue="support", channel="email", priority=value)))
+
+    replies, late = (
+        "cxpulse_ticket_first_responses_by_priority_total",
+        "cxpulse_first_response_sla_breaches_by_priority_total",
+    )
+    assert [priority(replies, p) for p in ("urgent", "high", "other", "low")] == [3, 1, 1, None]
+    assert [priority(late, p) for p in ("urgent", "high", "other")] == [2, 0, 0]
+    assert got[("cxpulse_first_response_sla_breaches_total", label(queue="support", channel="email"))] == 2
     # Holds, transfers and callbacks (support, phone).
     up = label(queue="support", channel="phone")
     assert got[("cxpulse_call_holds_total", up)] == 2
@@ -290,7 +322,7 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_calls_offered_total", up)] == 3
     assert got[("cxpulse_calls_waiting", up)] == 0
     samples = worker.metrics()
-    assert samples[("cxpulse_events_total", label(topic=stack.tickets, type="ticket.replied"))] == 9
+    assert samples[("cxpulse_events_total", label(topic=stack.tickets, type="ticket.replied"))] == 9 + 5
 
 
 def test_bad_records_and_duplicates_change_nothing(catalogue_stack, kafka):

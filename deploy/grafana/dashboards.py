@@ -323,6 +323,20 @@ def queue() -> dashboard.Dashboard:
         )
         .with_panel(
             series(
+                "First replies in time by priority (1 h)",
+                "percentunit",
+                (
+                    "avg by (priority) "
+                    '(queue_priority:cxpulse_first_response_sla:ratio_rate1h{queue=~"$queue"})',
+                    "{{priority}}",
+                ),
+                description="Share of the hour's first replies within the target of the ticket's priority "
+                "(CXPULSE_PRIORITY_FIRST_RESPONSE_TARGETS; the queue's target where a priority has none), "
+                "all channels of the queue.",
+            )
+        )
+        .with_panel(
+            series(
                 "Backlog and oldest ticket",
                 "short",
                 (f"sum(cxpulse_tickets_open{{{sel}}})", "open tickets"),

@@ -70,6 +70,12 @@ class ContactEvent(Event):
 
 class TicketEvent(ContactEvent):
     ticket_id: Id = Field(description="Ticket id; also the Kafka message key.")
+    priority: Name | None = Field(
+        None,
+        description="The ticket's priority, if the help desk sets one (e.g. urgent, high, normal, low): "
+        "the latest one known when the first agent reply comes picks the first-response target. "
+        "Counted apart only if CXPULSE_TICKET_PRIORITIES names it (else as other).",
+    )
 
 
 class TicketCreated(TicketEvent):
@@ -95,6 +101,13 @@ class TicketResolved(TicketEvent):
 
 class TicketReopened(TicketEvent):
     type: Literal["ticket.reopened"]
+
+
+class TicketPriorityChanged(TicketEvent):
+    """The ticket's priority changed (help desks that report it apart from other changes)."""
+
+    type: Literal["ticket.priority_changed"]
+    priority: Name = Field(description="The ticket's priority from now on.")
 
 
 class CallEvent(ContactEvent):
@@ -214,7 +227,7 @@ class AgentStateChanged(AgentEvent):
 
 
 AnyTicketEvent = Annotated[
-    TicketCreated | TicketReplied | TicketEscalated | TicketResolved | TicketReopened,
+    TicketCreated | TicketReplied | TicketEscalated | TicketResolved | TicketReopened | TicketPriorityChanged,
     Field(discriminator="type"),
 ]
 AnyCallEvent = Annotated[

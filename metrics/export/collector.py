@@ -26,6 +26,7 @@ from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
     AGENT_STATES,
     AGENTS,
+    BY_PRIORITY,
     CALLS_WAITING,
     COUNTERS,
     CUSTOMER_CHURN,
@@ -209,6 +210,7 @@ class KpiCollector(Collector):
         by_status, oldest_new = declared(sink, TICKETS_BY_STATUS), declared(sink, OLDEST_NEW_TICKET)
         waiting, longest_wait = declared(sink, CALLS_WAITING), declared(sink, LONGEST_CALL_WAIT)
         agents, late = declared(sink, AGENTS), declared(sink, EVENTS_LATE)
+        by_priority = {key: declared(sink, series) for key, series in BY_PRIORITY.items()}
         window_counts = {
             c.key: sink.family(window_count_name(c), window_count_help(c), "gauge", wl)
             for c in (COUNTERS if self._window_counts else ())
@@ -240,6 +242,10 @@ class KpiCollector(Collector):
                     value = agg_totals.get(name, 0)
                     if before is None or before.get(name, 0) != value:
                         sample(family, labels, value)
+                for name, value in agg_totals.items():  # a priority's counts from its first reply on
+                    if "@" in name and (before is None or before.get(name) != value):
+                        counter, priority = name.split("@", 1)
+                        sample(by_priority[counter], (*labels, priority), value)
                 for spec in HISTOGRAMS:
                     if not spec.business or rules.calendar is not None:
                         row = agg["hist"].get(spec.key)

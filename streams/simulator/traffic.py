@@ -7,9 +7,9 @@ swings slowly and jumps in short bursts (a mailing goes out, a service goes down
 has a roster of phone agents sized for its mean call load, who log in, take calls (busy, then
 wrap-up), wait for the next one, go on breaks and end their shifts; their state changes come
 from a random generator of their own, so the contacts are the same with or without them. So do
-the holds and transfers of answered calls; callbacks (a caller still waiting after a minute
-taking a callback offer) replace answers and abandons, so they are off unless ``callback_share``
-asks for them.
+the holds and transfers of answered calls and the tickets' priorities; callbacks (a caller still
+waiting after a minute taking a callback offer) replace answers and abandons, so they are off
+unless ``callback_share`` asks for them.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ PATIENCE_MEAN = 300.0  # seconds a caller holds on before hanging up, on average
 HOLD_SHARE = 0.2  # answered calls with a hold
 TRANSFER_SHARE = 0.06  # answered calls transferred on at their end
 CALLBACK_OFFER_SECONDS = 60.0  # a caller still waiting then is offered a callback
+RAISED_SHARE = 0.03  # tickets raised to urgent soon after they were opened
 RING_SECONDS = (1.0, 6.0)  # from an agent free at arrival to the call being answered
 # When the calls outgrow the agents the queue grows until enough callers give up: waits are then
 # minutes long (exponential with this mean) and most callers hang up.
@@ -85,7 +86,7 @@ class Traffic:
         profile: CentreProfile = DEMO,
         incidents: tuple[Incident, ...] = (),
         callback_share: float = 0.0,
-        holds_and_transfers: bool = True,
+        holds_and_transfers: bool = True,  # and ticket priorities
     ) -> None:
         self.rng = random.Random(seed)
         self.script = Script(incidents)
@@ -328,7 +329,8 @@ class Traffic:
         agent = f"agent-{rng.randrange(60)}"
         author = "agent" if rng.random() < 0.05 else "customer"
         tags = ["complaint"] if rng.random() < 0.06 else []
-        self._push(t, "tickets", self._event(base, "ticket.created", author=author, tags=tags))
+        priority = self._priority(t, base)
+        self._push(t, "tickets", self._event(base, "ticket.created", author=author, tags=tags, **priority))
         if channel in ("chat", "web") and rng.random() < 0.4:
             self._push(t + rng.uniform(1, 5), "tickets", self._event(base, "ticket.replied", author="bot"))
         slower = SLOWER if self.script.active("slow_replies", queue, t) else 1.0
@@ -418,6 +420,17 @@ class Traffic:
             at = answered + handle * 0.95
             transfer = self._service_event(base, "call.transferred", agent_id=agent, transfer=kind)
             self._push(at, "calls", transfer)
+
+    def _priority(self, created: float, base: JsonObject) -> JsonObject:
+        """A new ticket's priority, as help desks set it; now and then raised to urgent soon after."""
+        if not self.holds_and_transfers:
+            return {}
+        rng = self._service_rng
+        priority = rng.choices(("urgent", "high", "normal", "low"), weights=(5, 20, 60, 15))[0]
+        if priority != "urgent" and rng.random() < RAISED_SHARE:
+            raised = self._service_event(base, "ticket.priority_changed", priority="urgent")
+            self._push(created + rng.uniform(30, 300), "tickets", raised)
+        return {"priority": priority}
 
     def _callback(self, at: float, base: JsonObject) -> None:
         """The caller takes the callback offer; an agent calls back within the half-hour."""

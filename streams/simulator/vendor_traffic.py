@@ -20,7 +20,7 @@ from streams.ingest.adapters.common import instant
 
 # Simulator channel → the Zendesk via.channel the gateway maps back to it.
 _ZENDESK_CHANNELS = {"email": "email", "chat": "chat", "web": "web", "social": "twitter"}
-_TWILIO_EVENTS = {
+TWILIO_EVENTS = {
     "call.queued": "task-queue.entered",
     "call.answered": "reservation.accepted",
     "call.abandoned": "task.canceled",
@@ -47,6 +47,8 @@ def as_zendesk(event: JsonObject) -> JsonObject:
         kind, change = "status_changed", {"current": "OPEN", "previous": "SOLVED"}
     elif type_ == "ticket.escalated":
         kind, change = "tags_changed", {"tags_added": ["escalated"], "tags_removed": []}
+    elif type_ == "ticket.priority_changed":
+        kind, change = "priority_changed", {"current": event["priority"].upper(), "previous": None}
     detail = {
         "id": event["ticket_id"],
         "group_id": event["queue"],
@@ -54,6 +56,7 @@ def as_zendesk(event: JsonObject) -> JsonObject:
         "requester_id": event.get("customer_id"),
         "assignee_id": event.get("agent_id"),
         "tags": event.get("tags", []),
+        "priority": event["priority"].upper() if event.get("priority") else None,
     }
     return {"type": f"zen:event-type:ticket.{kind}", "id": event["event_id"], "time": event["occurred_at"],
             "detail": detail, "event": change}  # fmt: skip
@@ -63,7 +66,7 @@ def as_twilio(event: JsonObject) -> dict[str, str]:
     """A contract call event as the TaskRouter callback that stands for it."""
     at = instant(event["occurred_at"]).timestamp()
     form = {
-        "EventType": _TWILIO_EVENTS[event["type"]],
+        "EventType": TWILIO_EVENTS[event["type"]],
         "TaskSid": event["call_id"],
         "TaskQueueName": event["queue"],
         "TaskChannelUniqueName": "voice",
@@ -91,7 +94,7 @@ class GatewaySender:
         event = orjson.loads(value)
         if family == "tickets" and "zendesk" in self._via:
             self._post("/v1/webhooks/zendesk", orjson.dumps(as_zendesk(event)), "application/json")
-        elif family == "calls" and "twilio" in self._via and event["type"] in _TWILIO_EVENTS:
+        elif family == "calls" and "twilio" in self._via and event["type"] in TWILIO_EVENTS:
             body = urllib.parse.urlencode(as_twilio(event)).encode()
             self._post("/v1/webhooks/twilio-taskrouter", body, "application/x-www-form-urlencoded")
         else:

@@ -16,7 +16,7 @@ from metrics.contract.events import (
     TicketReplied,
     TicketResolved,
 )
-from metrics.definitions import LEVEL_TICKETS_OPEN, status_level
+from metrics.definitions import LEVEL_TICKETS_OPEN, priority_key, status_level
 from metrics.engine.rules.facts import by_agent, new_fact, with_levels
 from metrics.model import ContactMade, Fact, LevelMove, Output, State
 from metrics.policy import Policy, QueuePolicy
@@ -42,6 +42,9 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
     outputs: list[Output] = []
     levels: list[LevelMove] = []
     rules = policy.for_queue(event.queue)
+    if event.priority is not None and not state["responded"]:
+        state["priority"] = event.priority  # the latest before the first reply picks its target
+    judge = _Judge(policy, rules, state.get("priority"))  # a priority change brings nothing else
     if isinstance(event, TicketCreated):
         if state["created"] is None:
             state["created"] = at
@@ -56,7 +59,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             pending = state["pending_reply"]
             if pending is not None:
                 state["pending_reply"] = None
-                facts.append(_first_response(state, pending, at, rules, {}))
+                facts.append(_first_response(state, pending, at, judge, {}))
             resolved = state["pending_resolved"]
             if resolved is None:
                 state["open_since"] = at
@@ -84,7 +87,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
                     pending = state["pending_reply"]
                     state["pending_reply"] = at if pending is None else min(pending, at)
                 else:
-                    facts.append(_first_response(state, at, state["created"], rules, extra))
+                    facts.append(_first_response(state, at, state["created"], judge, extra))
                     extra = {}
             if extra:
                 facts.append(new_fact(at, {}, **extra))
@@ -123,22 +126,36 @@ def _set_status(state: State, status: str | None, at: float, levels: list[LevelM
     state["status"], state["status_since"] = status, since
 
 
-def _first_response(
-    state: State, reply_at: float, created_at: float, rules: QueuePolicy, extra: dict
-) -> Fact:
+class _Judge:
+    """What a first reply is judged against: the queue's calendar, and the target of the ticket's
+    priority (its own, else the queue's), under the label the priority is counted by."""
+
+    __slots__ = ("calendar", "priority", "target")
+
+    def __init__(self, policy: Policy, rules: QueuePolicy, priority: str | None) -> None:
+        self.calendar = rules.calendar
+        self.priority = policy.priority(priority)
+        self.target = policy.first_response_target(rules, self.priority)
+
+
+def _first_response(state: State, reply_at: float, created_at: float, judge: _Judge, extra: dict) -> Fact:
     """The first agent reply; in a queue with a calendar also in business seconds, which then
-    decide the SLA breach."""
+    decide the SLA breach. Counted by priority too when priorities are configured."""
     state["responded"] = True
     seconds = max(0.0, reply_at - created_at)
     observations = {"first_response_seconds": seconds}
     judged = seconds
-    if rules.calendar is not None:
-        judged = observations["first_response_business_seconds"] = rules.calendar.business_seconds(
+    if judge.calendar is not None:
+        judged = observations["first_response_business_seconds"] = judge.calendar.business_seconds(
             created_at, reply_at
         )
     counts = {"ticket_first_responses": 1}
-    if judged > rules.first_response_target_seconds:
+    late = judged > judge.target
+    if late:
         counts["first_response_sla_breaches"] = 1
+    if judge.priority is not None:  # both keys, so a priority's breaches start at 0, not at its first
+        counts[priority_key("ticket_first_responses", judge.priority)] = 1
+        counts[priority_key("first_response_sla_breaches", judge.priority)] = int(late)
     return new_fact(reply_at, counts, observations, **extra)
 
 

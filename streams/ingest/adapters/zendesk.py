@@ -3,7 +3,9 @@
 A Zendesk webhook subscribed to ticket events posts one JSON document per event: ``type``
 (``zen:event-type:ticket.…``), ``id`` (the event's own id, the same on every retry), ``time``,
 ``detail`` (the ticket as it is now) and ``event`` (what changed). The event id becomes
-``zendesk:<id>``, so a delivery retried by Zendesk is counted once by the worker.
+``zendesk:<id>``, so a delivery retried by Zendesk is counted once by the worker. Every event
+carries the ticket's priority (``detail.priority``, lower case); a ``priority_changed`` is also a
+``ticket.priority_changed`` (event id ``zendesk:<id>:priority``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
         "queue": _queue(detail.get("group_id"), lookups),
         "channel": lookups.channel((detail.get("via") or {}).get("channel")),
         "customer_id": detail.get("requester_id"),
+        "priority": _priority(detail.get("priority")),
     }
     event_id = f"zendesk:{required(payload, 'id')}"
     at = moment(required(payload, "time"))
@@ -62,15 +65,25 @@ def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
             return [event("ticket.escalated", event_id, at, **common)]
         return []
     if kind == "priority_changed":
-        if str(change.get("current", "")).lower() in lookups.escalation_priorities:
-            return [event("ticket.escalated", event_id, at, **common)]
-        return []
+        current = _priority(change.get("current"))
+        out = []
+        if current is not None:
+            changed = {**common, "priority": current}
+            out.append(event("ticket.priority_changed", f"{event_id}:priority", at, **changed))
+        if current in lookups.escalation_priorities:
+            out.append(event("ticket.escalated", event_id, at, **common))
+        return out
     if kind == "tags_changed":
         added = {str(t).lower() for t in change.get("tags_added") or []}
         if added & lookups.escalation_tags:
             return [event("ticket.escalated", event_id, at, **common)]
         return []
     return []  # other ticket events (assignee, subject, custom fields ...) carry no KPI
+
+
+def _priority(value: object) -> str | None:
+    """Zendesk's priority (``URGENT`` … ``LOW``) as the contract names it; None when unset."""
+    return str(value).lower() if value not in (None, "", "-") else None
 
 
 def _group_id(value: object) -> str | None:
