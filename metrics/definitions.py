@@ -182,6 +182,10 @@ COUNTERS: tuple[Counter, ...] = (
         "agent_away_seconds", "Time agents serving the queue spent logged in but away, as each spell ends."
     ),
     Counter(
+        "agent_missed_offers",
+        "Offers that rang an agent who did not take them (timed out or rejected: agent non-response).",
+    ),
+    Counter(
         "agent_events_late",
         "Agent state changes that arrived after a later one of the same agent (applied to nothing).",
     ),
@@ -370,6 +374,10 @@ def agent_level(state: str) -> str:
     return f"agents:{state}"
 
 
+# Available agents who let several offers in a row ring out since their last change of state.
+LEVEL_AGENTS_MISSING_OFFERS = "agents:missing_offers"
+
+
 # Levels that keep since when their members are there, and to what resolution (seconds; None: the
 # bucket): those whose oldest member's age is exported, and those whose members stop counting after
 # a horizon. The other levels keep a count only, so a queue's aggregate, rewritten at every batch,
@@ -379,6 +387,7 @@ LEVEL_RESOLUTION: dict[str, int | None] = {
     status_level("new"): None,
     LEVEL_CALLS_WAITING: 1,  # callers wait seconds
     **{agent_level(state): 3600 for state in AGENT_STATES},  # agents stay in a state for hours
+    LEVEL_AGENTS_MISSING_OFFERS: 3600,
 }
 # No caller waits this long: one whose answer, abandon or end never arrived stops counting after it.
 WAITING_HORIZON_SECONDS = 4 * 3600
@@ -397,6 +406,13 @@ TICKETS_BY_STATUS = Series(
 OLDEST_NEW_TICKET = Series(
     "oldest_unanswered_ticket_age_seconds",
     "Age of the oldest open ticket still waiting for its first agent reply (to the minute); 0 when none.",
+    "gauge",
+    LABELS,
+)
+AGENTS_MISSING_OFFERS = Series(
+    "agents_missing_offers",
+    "Agents shown as available now who missed the last CXPULSE_MISSED_OFFERS_IN_A_ROW offers in a "
+    "row (rang out or rejected) since their last change of state, in each queue they serve.",
     "gauge",
     LABELS,
 )

@@ -93,6 +93,7 @@ class Policy:
     # response target of those that have their own (else the queue's), as SLA policies set them.
     priorities: tuple[str, ...] = DEFAULT_PRIORITIES
     priority_targets: Mapping[str, float] = field(default_factory=dict)
+    missed_offers_in_a_row: int = 3  # an available agent missing this many offers in a row is flagged
 
     def for_queue(self, queue: str) -> QueuePolicy:
         return self.queues.get(queue, self.default)

@@ -386,6 +386,13 @@ class PolicySettings(_Role):
         description="First-response targets in seconds of the priorities that have their own, as JSON, e.g. "
         '{"urgent": 900, "high": 3600}; a ticket of another priority, or none, has its queue\'s.',
     )
+    missed_offers_in_a_row: int = Field(
+        3,
+        ge=1,
+        le=50,
+        description="Offers an available agent may miss in a row (rang out or rejected) before counting in "
+        "cxpulse_agents_missing_offers, which CxpulseAgentsMissingOffers warns on.",
+    )
     repeat_contact_days: float = Field(7, gt=0, description="A contact this soon after another is a repeat.")
     conversion_days: float = Field(
         7, gt=0, description="A purchase this soon after a contact is a conversion."
@@ -456,6 +463,7 @@ class PolicySettings(_Role):
             "customer_base": self.customer_base,
             "priorities": tuple(self.ticket_priorities),
             "priority_targets": dict(self.priority_first_response_targets),
+            "missed_offers_in_a_row": self.missed_offers_in_a_row,
             "forecast": ForecastPolicy(
                 self.forecast_interval_minutes * 60, self.forecast_weeks, self.forecast_intervals
             ),

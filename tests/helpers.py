@@ -83,6 +83,18 @@ def agent(state: str, agent_id: str, at: float, queues: Iterable[str] = ("billin
     }
 
 
+def missed(agent_id: str, at: float, queue: str = "billing", **extra: Any) -> dict:
+    """An offer of a contact in ``queue`` that rang ``agent_id`` at epoch seconds ``at``, not taken."""
+    return {
+        "event_id": f"e{next(_ids)}",
+        "type": "agent.offer_missed",
+        "agent_id": agent_id,
+        "queue": queue,
+        "occurred_at": rfc3339(at),
+        **extra,
+    }
+
+
 def entity_key(ev: dict) -> bytes:
     """The Kafka key the contract asks for: the ticket, call, customer or agent id."""
     if ev["type"].startswith("agent."):

@@ -41,7 +41,7 @@ COUNTERS = [
     "conversions", "csat_responses", "csat_satisfied", "nps_responses", "nps_promoters", "nps_passives",
     "nps_detractors",
     "agent_available_seconds", "agent_busy_seconds", "agent_wrap_up_seconds", "agent_away_seconds",
-    "agent_events_late",
+    "agent_missed_offers", "agent_events_late",
 ]  # fmt: skip
 ON_FLOOR = ("available", "busy", "wrap_up", "away")
 DAY = 86400.0
@@ -335,7 +335,18 @@ def _agents(events: list[dict], out: list[F], now: float) -> dict[tuple[str, str
     whose state began within 12 hours, to the hour."""
     now_in: dict[str, tuple[str, float, list[str], str]] = {}
     newest: dict[str, float] = {}
+    runs: dict[str, int] = defaultdict(int)  # offers missed in a row in the current available spell
+    flagged: dict[str, tuple[list[str], str, float]] = {}
     for e in events:
+        if e["type"] == "agent.offer_missed":
+            who, at = e["agent_id"], ts(e)
+            out.append(F(e["queue"], e.get("channel", "phone"), at, {"agent_missed_offers": 1}))
+            state, since, served, served_channel = now_in.get(who, ("offline", at, [], "phone"))
+            if state == "available" and at >= since:
+                runs[who] += 1
+                if runs[who] >= 3 and who not in flagged:
+                    flagged[who] = (served, served_channel, at)
+            continue
         if not e["type"].startswith("agent."):
             continue
         who, at, queues = e["agent_id"], ts(e), sorted(set(e.get("queues", [])))
@@ -356,11 +367,17 @@ def _agents(events: list[dict], out: list[F], now: float) -> dict[tuple[str, str
             for q in queues:
                 out.append(F(q, channel, at, {}, agent_seen=True))
         now_in[who] = (e["state"], at, queues, channel)
+        runs[who] = 0  # any change of state ends a run of missed offers
+        flagged.pop(who, None)
     floor: dict[tuple[str, str, str], int] = defaultdict(int)
     for state, since, served, channel in now_in.values():
         if state != "offline" and since // 3600 * 3600 >= now - 12 * 3600:
             for q in served:
                 floor[(q, channel, state)] += 1
+    for served, channel, since in flagged.values():  # under a "state" of their own
+        if since // 3600 * 3600 >= now - 12 * 3600:
+            for q in served:
+                floor[(q, channel, "missing_offers")] += 1
     return floor
 
 
@@ -466,6 +483,7 @@ def expected_samples(
         put("cxpulse_oldest_unanswered_ticket_age_seconds", labels, now - min(new) if new else 0.0)
         for state in ON_FLOOR:
             put("cxpulse_agents", {**labels, "state": state}, floor.get((q, c, state), 0))
+        put("cxpulse_agents_missing_offers", labels, floor.get((q, c, "missing_offers"), 0))
         recent = [f for f in mine if in_window(f.at, now, 900)]
         offered = sum(f.counts.get("calls_offered", 0) for f in recent)
         handles = [f.obs["call_handle_seconds"] for f in recent if "call_handle_seconds" in f.obs] or [

@@ -65,6 +65,7 @@ def test_holds_transfers_and_priorities_leave_the_contacts_as_they_were():
     """They come from a random generator and ids of their own: the rest of the traffic is the same
     event for event (so the alert backtests and benchmarks read the same contacts)."""
     service = ("call.held", "call.resumed", "call.transferred", "ticket.priority_changed")
+    service += ("agent.offer_missed",)
     events = [ev for _, _, ev in Traffic(start=1_700_000_000, seed=11).take(5000)]
     others = [{k: v for k, v in ev.items() if k != "priority"} for ev in events if ev["type"] not in service]
     assert {ev["type"] for ev in events} >= set(service)

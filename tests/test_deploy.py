@@ -41,7 +41,7 @@ def test_promtool_checks_the_rules():
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.strip() for line in result.stdout.splitlines() if "SUCCESS" in line] == [
         "SUCCESS: 35 rules found",  # cxpulse-slo.rules.yml
-        "SUCCESS: 68 rules found",  # cxpulse.rules.yml
+        "SUCCESS: 69 rules found",  # cxpulse.rules.yml
     ]
 
 
@@ -59,7 +59,7 @@ def test_promtool_unit_tests_every_alert_firing_and_not():
     alerts = {r["alert"] for r in rules() if "alert" in r}
     assert tested == alerts == firing
     # A quiet case for every alert: an evaluation expecting nothing, or another label set left silent.
-    assert len(alerts) == 16
+    assert len(alerts) == 17
 
 
 def test_promtool_unit_tests_evaluate_recordings_before_their_readers():
@@ -126,7 +126,15 @@ def exported_names() -> set[str]:
             {"levels": [["tickets_open", NOW, 1]], "agent": "a"},
         ],
         [NOW, {"tickets_resolved": 1, "csat_responses": 1, "nps_responses": 1, "contacts": 1}, {}, {}],
-        [NOW, {priority_key("ticket_first_responses", "urgent"): 1}, {}, {}],
+        [
+            NOW,
+            {
+                priority_key("ticket_first_responses", "urgent"): 1,
+                priority_key("first_response_sla_breaches", "urgent"): 0,
+            },
+            {},
+            {},
+        ],
     ]
     apply_facts(agg, facts, "tickets:0", 1, 60, 120, table)
     calls = new_aggregate("billing", "phone", 0)

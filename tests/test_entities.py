@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import agent, customer, event, survey
+from helpers import agent, customer, event, missed, survey
 
 from metrics.contract.events import AGENTS, CALLS, CUSTOMERS, SURVEYS, TICKETS
 from metrics.engine.ledger import LEDGER_SIZE, remember, seen_before
@@ -160,6 +160,28 @@ def test_holds_count_from_held_to_resumed_or_the_end_and_transfers_each_time():
         [T0 + 160, {"calls_handled": 1}, {"call_handle_seconds": 150.0}],
         [T0 + 160, {"call_hold_seconds": 50.0}, {}],
     ]
+
+
+def test_an_available_agent_missing_offers_in_a_row_is_flagged_until_its_next_change():
+    def miss(at: float) -> dict:
+        return {**missed("A", at, "support"), "channel": "phone"}
+
+    moves = level_moves(
+        agent_step,
+        AGENTS,
+        agent("available", "A", T0, queues=["support"]),
+        miss(T0 - 10),  # before the spell: the total only
+        miss(T0 + 10),
+        miss(T0 + 20),
+        miss(T0 + 30),  # the third in a row: flagged
+        miss(T0 + 40),  # already flagged
+        agent("busy", "A", T0 + 50, queues=["support"]),
+    )
+    flagged = [m for m in moves if m[2] == "agents:missing_offers"]
+    assert flagged == [("support", "phone", "agents:missing_offers", T0 + 30, 1),
+                       ("support", "phone", "agents:missing_offers", T0 + 30, -1)]  # fmt: skip
+    counted = run(agent_step, AGENTS, agent("away", "B", T0, queues=["support"]), miss(T0 + 5))
+    assert counted == [[T0 + 5, {"agent_missed_offers": 1}, {}]]  # away: counted, never in a run
 
 
 def test_ledger_tells_replays_from_duplicates():

@@ -51,7 +51,10 @@ def test_vendor_payload_maps_to_exact_contract_events(path: Path) -> None:
     for doc in events:
         addressed = address_one(doc, NO_AGE_LIMIT, time.time())
         assert isinstance(addressed, Addressed), addressed
-        assert addressed.key.decode() == (doc.get("ticket_id") or doc.get("call_id") or doc.get("agent_id"))
+        entity = doc.get("ticket_id") or doc.get("call_id")
+        if doc["type"].startswith("agent."):  # an agent's events, a missed offer's too, by agent
+            entity = doc["agent_id"]
+        assert addressed.key.decode() == entity
 
 
 def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> None:
@@ -68,7 +71,14 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.escalated",
             "ticket.priority_changed",
         },
-        "twilio": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
+        "twilio": {
+            "call.queued",
+            "call.answered",
+            "call.abandoned",
+            "call.ended",
+            "agent.state_changed",
+            "agent.offer_missed",
+        },
         "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
@@ -79,7 +89,14 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.reopened",
             "ticket.escalated",
         },
-        "freeswitch": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
+        "freeswitch": {
+            "call.queued",
+            "call.answered",
+            "call.abandoned",
+            "call.ended",
+            "agent.state_changed",
+            "agent.offer_missed",
+        },
         "intercom": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
         "freshdesk": {
             "ticket.created",
@@ -118,6 +135,18 @@ def test_asterisk_queue_log_lines_map_to_call_events() -> None:
     ]
     ended = [e["event_id"] for e in calls if e["type"] == "call.ended"][-1]
     assert ended == "asterisk:1796029750.110:ATTENDEDTRANSFER:1796029795:ended"
+    # A ring that ran out is a missed offer of that member; one of 0 ms is the device, not the agent.
+    (miss,) = [e for e in events if e["type"] == "agent.offer_missed"]
+    assert miss == {
+        "type": "agent.offer_missed",
+        "event_id": "asterisk:1796029710.108:RINGNOANSWER:PJSIP/2003@sales:1796029718",
+        "occurred_at": "2026-11-30T09:08:38Z",
+        "agent_id": "PJSIP/2003@sales",
+        "queue": "sales",
+        "channel": "phone",
+        "call_id": "1796029710.108",
+        "reason": "timeout",
+    }
     # Queue members: one agent per member and queue, from ADDMEMBER, CONNECT, COMPLETE*, PAUSE.
     members = [(e["agent_id"], e["state"], e["queues"]) for e in events if e["type"] == "agent.state_changed"]
     assert members == [

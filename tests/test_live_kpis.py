@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from helpers import agent, customer, event, produce, survey, wait_for
+from helpers import agent, customer, event, missed, produce, survey, wait_for
 from oracle import Rules, expected_samples, kpi_samples
 from test_corpus import CORPUS
 
@@ -156,6 +156,22 @@ def catalogue_extras(now: float) -> tuple[list[dict], list[dict]]:
         agent("away", "A2", now - 100, queues=["sales"]),
         agent("offline", "A3", now - 3000, queues=["billing"], channel="chat"),
         agent("available", "A3", now - 50, queues=["billing"], channel="chat"),
+        # Missed offers in support: A4, available, lets three in a row ring out (flagged); A5
+        # misses two, takes a call (busy: the run ends), then misses one more; A6 has no state;
+        # A7's miss came before its current spell began.
+        agent("available", "A4", now - 800, queues=["support"]),
+        missed("A4", now - 700, "support", call_id="C91"),
+        missed("A4", now - 600, "support", reason="rejected"),
+        missed("A4", now - 500, "support"),
+        agent("available", "A5", now - 900, queues=["support"]),
+        missed("A5", now - 850, "support"),
+        missed("A5", now - 800, "support"),
+        agent("busy", "A5", now - 700, queues=["support"]),
+        agent("available", "A5", now - 400, queues=["support"]),
+        missed("A5", now - 300, "support"),
+        missed("A6", now - 200, "support"),
+        agent("available", "A7", now - 100, queues=["support"]),
+        missed("A7", now - 150, "support"),
     ]
     second = [
         event("call.queued", "C7", now - 30, "billing", "phone", customer_id="K1"),  # repeat of T1
@@ -312,6 +328,8 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_first_response_sla_breaches_total", label(queue="support", channel="email"))] == 2
     # Holds, transfers and callbacks (support, phone).
     up = label(queue="support", channel="phone")
+    assert got[("cxpulse_agent_missed_offers_total", up)] == 3 + 3 + 1 + 1
+    assert got[("cxpulse_agents_missing_offers", up)] == 1  # A4
     assert got[("cxpulse_call_holds_total", up)] == 2
     assert got[("cxpulse_call_hold_seconds_total", up)] == 60 + 100
     assert got[("cxpulse_call_consult_transfers_total", up)] == 1

@@ -435,6 +435,17 @@ def queue() -> dashboard.Dashboard:
         )
         .with_panel(
             series(
+                "Missed offers",
+                "short",
+                (f"sum(increase(cxpulse_agent_missed_offers_total{{{sel}}}[1h]))", "missed offers (1 h)"),
+                (f"sum(cxpulse_agents_missing_offers{{{sel}}})", "agents missing offers now"),
+                description="Offers that rang an agent who did not take them (rang out or rejected), "
+                "and the agents shown as available who missed several in a row since their last change "
+                "of state (CXPULSE_MISSED_OFFERS_IN_A_ROW).",
+            )
+        )
+        .with_panel(
+            series(
                 "Transfers, holds and callbacks (1 h)",
                 "short",
                 *[

@@ -226,6 +226,19 @@ class AgentStateChanged(AgentEvent):
     channel: Label = Field("phone", description="Channel the agent serves in these queues.")
 
 
+class AgentOfferMissed(AgentEvent):
+    """A contact rang the agent, who did not take it: the offer timed out or was rejected (Twilio
+    reservation timeout or rejection, Asterisk RINGNOANSWER, FreeSWITCH bridge-agent-fail)."""
+
+    type: Literal["agent.offer_missed"]
+    queue: Label = Field(description="Queue of the contact offered.")
+    channel: Label = Field("phone", description="Channel of the contact offered.")
+    call_id: Id | None = Field(None, description="The call offered, if known. Never used as a label.")
+    reason: Literal["timeout", "rejected"] = Field(
+        "timeout", description="timeout: it rang out unanswered; rejected: the agent declined it."
+    )
+
+
 AnyTicketEvent = Annotated[
     TicketCreated | TicketReplied | TicketEscalated | TicketResolved | TicketReopened | TicketPriorityChanged,
     Field(discriminator="type"),
@@ -245,7 +258,7 @@ AnyCallEvent = Annotated[
 
 
 AnySurveyEvent = Annotated[SurveySubmitted, Field(discriminator="type")]
-AnyAgentEvent = Annotated[AgentStateChanged, Field(discriminator="type")]
+AnyAgentEvent = Annotated[AgentStateChanged | AgentOfferMissed, Field(discriminator="type")]
 AnyCustomerEvent = Annotated[
     CustomerJoined | CustomerChurned | CustomerPurchased,
     Field(discriminator="type"),

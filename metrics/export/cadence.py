@@ -62,8 +62,10 @@ _M, _H = 60, 3600
 # Sample name -> how the shipped rules and dashboards read it (``by`` left out: both read it).
 READ_BY_SHIPPED_QUERIES: dict[str, Reads] = {
     "cxpulse_abandonment_limit_ratio": Reads(instant=True),
+    "cxpulse_agent_missed_offers_total": Reads((1 * _H,), by=_D),
     "cxpulse_agent_occupancy_ratio": Reads(instant=True, by=_D),
     "cxpulse_agents": Reads(instant=True, by=_D),
+    "cxpulse_agents_missing_offers": Reads(instant=True),
     "cxpulse_call_abandonment_ratio": Reads(instant=True, by=_D),
     "cxpulse_call_blind_transfers_total": Reads((1 * _H,), by=_D),
     "cxpulse_call_consult_transfers_total": Reads((1 * _H,), by=_D),

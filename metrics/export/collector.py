@@ -26,6 +26,7 @@ from metrics.definitions import (
     AGENT_HORIZON_SECONDS,
     AGENT_STATES,
     AGENTS,
+    AGENTS_MISSING_OFFERS,
     BY_PRIORITY,
     CALLS_WAITING,
     COUNTERS,
@@ -39,6 +40,7 @@ from metrics.definitions import (
     HISTOGRAMS,
     LABEL_VALUES_FOLDED,
     LABELS,
+    LEVEL_AGENTS_MISSING_OFFERS,
     LEVEL_CALLS_WAITING,
     LEVEL_TICKETS_OPEN,
     LONGEST_CALL_WAIT,
@@ -210,6 +212,7 @@ class KpiCollector(Collector):
         by_status, oldest_new = declared(sink, TICKETS_BY_STATUS), declared(sink, OLDEST_NEW_TICKET)
         waiting, longest_wait = declared(sink, CALLS_WAITING), declared(sink, LONGEST_CALL_WAIT)
         agents, late = declared(sink, AGENTS), declared(sink, EVENTS_LATE)
+        missing_offers = declared(sink, AGENTS_MISSING_OFFERS)
         by_priority = {key: declared(sink, series) for key, series in BY_PRIORITY.items()}
         window_counts = {
             c.key: sink.family(window_count_name(c), window_count_help(c), "gauge", wl)
@@ -268,6 +271,8 @@ class KpiCollector(Collector):
                 sample(
                     agents, (*labels, state), level_count(agg, agent_level(state), now, AGENT_HORIZON_SECONDS)
                 )
+            missing = level_count(agg, LEVEL_AGENTS_MISSING_OFFERS, now, AGENT_HORIZON_SECONDS)
+            sample(missing_offers, labels, missing)
             if self._windows:
                 all_sums = self._sums(key, buckets.get(key, ()), now, windows, self._bucket_seconds)
                 staffing_sums = all_sums[STAFFING_WINDOW]

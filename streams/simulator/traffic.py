@@ -50,6 +50,7 @@ HOLD_SHARE = 0.2  # answered calls with a hold
 TRANSFER_SHARE = 0.06  # answered calls transferred on at their end
 CALLBACK_OFFER_SECONDS = 60.0  # a caller still waiting then is offered a callback
 RAISED_SHARE = 0.03  # tickets raised to urgent soon after they were opened
+MISSED_SHARE = 0.04  # answered calls that first rang another agent, who missed the offer
 RING_SECONDS = (1.0, 6.0)  # from an agent free at arrival to the call being answered
 # When the calls outgrow the agents the queue grows until enough callers give up: waits are then
 # minutes long (exponential with this mean) and most callers hang up.
@@ -408,8 +409,20 @@ class Traffic:
             self._service(t + wait, handle, base, agent)
 
     def _service(self, answered: float, handle: float, base: JsonObject, agent: str) -> None:
-        """A hold in some answered calls, a transfer at the end of a few."""
+        """A hold in some answered calls, a transfer at the end of a few, and now and then an
+        offer that rang another agent of the queue first, unanswered."""
         rng = self._service_rng
+        if rng.random() < MISSED_SHARE:
+            seat = rng.randrange(len(self._stays[base["queue"]]))
+            miss = {
+                "agent_id": f"agent-{base['queue']}-{seat}",
+                "queue": base["queue"],
+                "channel": base["channel"],
+                "call_id": base["call_id"],
+                "reason": "rejected" if rng.random() < 0.2 else "timeout",
+            }
+            rang = answered - rng.uniform(1, 3)
+            self._push(rang, "agents", self._service_event(miss, "agent.offer_missed"))
         if rng.random() < HOLD_SHARE:
             held = answered + handle * rng.uniform(0.1, 0.5)
             resumed = min(held + rng.uniform(15, 120), answered + handle * 0.9)
@@ -466,7 +479,7 @@ class Traffic:
                 return
             item = heapq.heappop(self._heap)
             self.clock = item.at
-            if item.family == "agents":
+            if item.event["type"] == "agent.state_changed":
                 self._next_agent_state(item.event, item.at)
             if self.script.active("feed_stopped", None, item.at):
                 continue  # happened, but never reached cxpulse

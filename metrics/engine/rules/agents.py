@@ -1,17 +1,16 @@
-"""Agent state KPIs: time spent in each state, counted when a spell ends, and agents per state now."""
+"""Agent KPIs: time spent in each state, counted when a spell ends, agents per state now, and missed
+offers (with the available agents who missed several in a row)."""
 
 from __future__ import annotations
 
-from metrics.contract.events import (
-    AgentStateChanged,
-)
-from metrics.definitions import agent_level
+from metrics.contract.events import AgentEvent, AgentOfferMissed
+from metrics.definitions import LEVEL_AGENTS_MISSING_OFFERS, agent_level
 from metrics.engine.rules.facts import new_fact
 from metrics.model import Fact, LevelMove, Output, QueueFacts, State
 from metrics.policy import Policy
 
 
-def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) -> tuple[State, list[Output]]:
+def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[State, list[Output]]:
     """An agent's change of state: the spell that ends is counted, the agent moves to its new level.
 
     A spell (time in one state, in the queues served then) is counted when it ends, in each of
@@ -22,6 +21,8 @@ def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) ->
     """
     if state is None:
         state = {"state": "offline", "since": None, "queues": [], "channel": event.channel, "latest": None}
+    if isinstance(event, AgentOfferMissed):
+        return state, _missed(state, event, policy)
     at = event.at
     queues = sorted(set(event.queues))
     if state["latest"] is not None and at < state["latest"]:
@@ -45,5 +46,28 @@ def agent_step(state: State | None, event: AgentStateChanged, policy: Policy) ->
         for queue in queues:
             fact = parts.setdefault((queue, event.channel), new_fact(at, {}, levels=[]))
             fact.extra["levels"].append(LevelMove(agent_level(event.state), at, 1))
-    state.update(state=event.state, since=at, queues=queues, channel=event.channel)
+    flagged = state.get("flagged")  # any change of state ends a run of missed offers
+    if flagged is not None:
+        flagged_queues, flagged_channel, flagged_since = flagged
+        for queue in flagged_queues:
+            fact = parts.setdefault((queue, flagged_channel), new_fact(at, {}, levels=[]))
+            fact.extra["levels"].append(LevelMove(LEVEL_AGENTS_MISSING_OFFERS, flagged_since, -1))
+    state.update(state=event.state, since=at, queues=queues, channel=event.channel, missed=0, flagged=None)
     return state, [QueueFacts(queue, ch, [fact]) for (queue, ch), fact in parts.items()]
+
+
+def _missed(state: State, event: AgentOfferMissed, policy: Policy) -> list[Output]:
+    """A missed offer counts in the offer's queue; one missed while the agent has been available
+    since before it adds to the agent's run, and the run that reaches the policy's length flags
+    the agent in the queues it serves until its next change of state."""
+    at = event.at
+    parts = {(event.queue, event.channel): new_fact(at, {"agent_missed_offers": 1})}
+    since = state["since"]
+    if state["state"] == "available" and since is not None and at >= since:
+        state["missed"] = state.get("missed", 0) + 1
+        if state["missed"] >= policy.missed_offers_in_a_row and state.get("flagged") is None:
+            state["flagged"] = [state["queues"], state["channel"], at]
+            for queue in state["queues"]:
+                fact = parts.setdefault((queue, state["channel"]), new_fact(at, {}))
+                fact.extra.setdefault("levels", []).append(LevelMove(LEVEL_AGENTS_MISSING_OFFERS, at, 1))
+    return [QueueFacts(queue, ch, [fact]) for (queue, ch), fact in parts.items()]

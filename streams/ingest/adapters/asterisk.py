@@ -13,6 +13,9 @@ available, ``PAUSE`` away, ``REMOVEMEMBER`` offline, ``CONNECT`` busy and ``COMP
 A transfer (``BLINDTRANSFER``, ``ATTENDEDTRANSFER``: the agent consulted the receiving party
 first) is logged instead of the call's ``COMPLETE*`` line: it is ``call.transferred`` and the end
 of the queue call (``call.ended``, event id ``…:ended``), and the member is available again.
+``RINGNOANSWER`` (the member's phone rang out) is a missed offer (``agent.offer_missed``, event id
+``asterisk:<callid>:RINGNOANSWER:<member>@<queue>:<time>``); one with a ring time of 0 is the
+device refusing at once (busy, unreachable), not the agent, and is left out.
 """
 
 from __future__ import annotations
@@ -67,6 +70,22 @@ def events(line: str, lookups: Lookups) -> list[JsonObject]:
         elif kind in TRANSFERS:
             out.append(event("call.transferred", event_id, at, transfer=TRANSFERS[kind], **common))
             out.append(event("call.ended", f"{event_id}:ended", at, **common))
+    if kind == "RINGNOANSWER" and agent not in ("", "NONE") and call not in ("", "NONE"):
+        ring = fields[5] if len(fields) > 5 else ""
+        if ring not in ("", "0"):
+            member = f"{agent}@{queue}"
+            out.append(
+                event(
+                    "agent.offer_missed",
+                    f"asterisk:{call}:{kind}:{member}:{stamp}",
+                    moment(stamp),
+                    agent_id=member,
+                    queue=label,
+                    channel="phone",
+                    call_id=call,
+                    reason="timeout",
+                )
+            )
     state = MEMBER_STATES.get(kind)
     if state is not None and agent not in ("", "NONE"):
         member = f"{agent}@{queue}"

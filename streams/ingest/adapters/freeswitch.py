@@ -14,6 +14,9 @@ seconds), else ``Event-Date-Timestamp`` (microseconds). Event ids are
 | ``bridge-agent-end`` | ``call.ended`` |
 | ``member-queue-end``, ``Cancel`` + ``BREAK_OUT`` | ``call.abandoned``: the caller hung up waiting |
 | ``member-queue-end``, ``Cancel`` + ``TIMEOUT`` / ``NO_AGENT_TIMEOUT`` | an exit (timeout / empty queue) |
+| ``bridge-agent-fail`` | ``agent.offer_missed`` (``CC-Hangup-Cause`` ``NO_ANSWER``, |
+| | ``NO_USER_RESPONSE``, ``ALLOTTED_TIMEOUT``: timeout; ``CALL_REJECTED``, ``USER_BUSY``: |
+| | rejected; any other cause, such as the caller hanging up, is not the agent's) |
 | ``agent-status-change`` | ``agent.state_changed``: Available → available, On Break → away, |
 | | Logged Out → offline |
 | ``agent-state-change`` | ``agent.state_changed``: In a queue call → busy, Waiting → available |
@@ -36,6 +39,14 @@ STATUSES = {
 }
 STATES = {"in a queue call": "busy", "waiting": "available", "receiving": "busy"}
 EXITS = {"TIMEOUT": "timeout", "NO_AGENT_TIMEOUT": "empty_queue"}
+# Why an agent's leg failed to bridge, when that is the agent's doing: a missed offer.
+MISSED = {
+    "NO_ANSWER": "timeout",
+    "NO_USER_RESPONSE": "timeout",
+    "ALLOTTED_TIMEOUT": "timeout",
+    "CALL_REJECTED": "rejected",
+    "USER_BUSY": "rejected",
+}
 
 
 def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
@@ -44,6 +55,8 @@ def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
     action = str(payload.get("CC-Action", ""))
     if action in ("agent-status-change", "agent-state-change"):
         return _agent(action, payload, lookups)
+    if action == "bridge-agent-fail":
+        return _missed(payload, lookups)
     if action not in ("member-queue-start", "member-queue-end", "bridge-agent-start", "bridge-agent-end"):
         return []  # agent offers, member counts, ...: no KPI of the contract in them
     member = required(payload, "CC-Member-UUID")
@@ -75,6 +88,27 @@ def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
         type_ = lookups.exit_event(EXITS[reason])
         return [event(type_, f"freeswitch:{member}:{type_.removeprefix('call.')}", at, **common)]
     return []
+
+
+def _missed(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
+    reason = MISSED.get(str(payload.get("CC-Hangup-Cause", "")))
+    if reason is None:
+        return []  # the caller hung up while it rang, the system failed, ...: not the agent
+    member, agent = required(payload, "CC-Member-UUID"), required(payload, "CC-Agent")
+    at = _time(payload, "CC-Agent-Aborted-Time")
+    stamp = payload.get("Event-Date-Timestamp", at)
+    return [
+        event(
+            "agent.offer_missed",
+            f"freeswitch:{member}:missed:{agent}:{stamp}",
+            at,
+            agent_id=agent,
+            queue=lookups.queue("freeswitch", _queue(required(payload, "CC-Queue"))),
+            channel="phone",
+            call_id=member,
+            reason=reason,
+        )
+    ]
 
 
 def _agent(action: str, payload: JsonView, lookups: Lookups) -> list[JsonObject]:

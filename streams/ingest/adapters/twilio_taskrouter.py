@@ -12,6 +12,10 @@ or ``Idle``: available; ``Offline``: offline; a name with ``busy`` or ``call``: 
 worker's attribute ``queues`` (TaskQueue names, the same lookups as the tasks'); a worker without
 that attribute serves no known queue and the change is ignored. Event ids are
 ``twilio:<WorkerSid>:activity:<Timestamp>``.
+
+``reservation.timeout`` and ``reservation.rejected`` are offers the worker missed
+(``agent.offer_missed``, reason ``timeout`` or ``rejected``), event id
+``twilio:<ReservationSid>:missed``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ STEPS = {
     "task.canceled": "call.abandoned",
     "task.completed": "call.ended",
 }
+MISSED = {"reservation.timeout": "timeout", "reservation.rejected": "rejected"}
 
 
 def events(form: JsonView, lookups: Lookups) -> list[JsonObject]:
@@ -37,11 +42,13 @@ def events(form: JsonView, lookups: Lookups) -> list[JsonObject]:
         raise Unmappable("missing EventType: not a TaskRouter event callback")
     if kind == "worker.activity.update":
         return _activity(form, lookups)
+    if kind in MISSED:
+        return _missed(form, lookups, MISSED[kind])
     type_ = STEPS.get(kind)
     if kind == "workflow.timeout":  # no worker took it before the workflow's timeout: an exit
         type_ = lookups.exit_event("timeout")
     if type_ is None:
-        return []  # reservations offered or rejected, other workflow events ...
+        return []  # reservations offered, other workflow events ...
     task = required(form, "TaskSid")
     queue_name = form.get("TaskQueueName") or form.get("TaskQueueSid")
     if not queue_name:
@@ -60,6 +67,27 @@ def events(form: JsonView, lookups: Lookups) -> list[JsonObject]:
             channel=lookups.channel(form.get("TaskChannelUniqueName") or "voice"),
             agent_id=agent,
             customer_id=attributes.get("customer_id"),
+        )
+    ]
+
+
+def _missed(form: JsonView, lookups: Lookups, reason: str) -> list[JsonObject]:
+    task, worker = required(form, "TaskSid"), required(form, "WorkerSid")
+    queue_name = form.get("TaskQueueName") or form.get("TaskQueueSid")
+    if not queue_name:
+        raise Unmappable("reservation event without TaskQueueName or TaskQueueSid")
+    stamp = required(form, "Timestamp")
+    reservation = form.get("ReservationSid") or f"{task}:{worker}:{stamp}"
+    return [
+        event(
+            "agent.offer_missed",
+            f"twilio:{reservation}:missed",
+            moment(stamp),
+            agent_id=worker,
+            queue=lookups.queue("twilio", queue_name),
+            channel=lookups.channel(form.get("TaskChannelUniqueName") or "voice"),
+            call_id=task,
+            reason=reason,
         )
     ]
 
