@@ -36,13 +36,18 @@ demo: install
 lint: install-test
 	$(BIN)/ruff check .
 
-# The test suite runs a real Prometheus and promtool (Debian's prometheus package), and a real
-# Apache Kafka from Maven Central (needs Java 17+ and Maven).
+# The test suite runs a real Prometheus and promtool (Debian's prometheus package), a real
+# Apache Kafka from Maven Central (needs Java 17+ and Maven), and renders the interval report in
+# a real browser (Debian's chromium package).
 tools:
 	@command -v promtool >/dev/null 2>&1 || { \
 	  echo "installing Prometheus and promtool (Debian package prometheus) ..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; } \
 	  || { echo "cannot install the prometheus package: install Prometheus 2.x so promtool is on PATH"; exit 1; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Chromium (Debian package chromium) ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "cannot install the chromium package: install Chromium so chromium is on PATH"; exit 1; }
 	@command -v java >/dev/null 2>&1 && command -v mvn >/dev/null 2>&1 \
 	  || { echo "the tests need Java 17+ and Maven on PATH to run Apache Kafka"; exit 1; }
 	@command -v kubectl >/dev/null 2>&1 \

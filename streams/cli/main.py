@@ -14,6 +14,7 @@ from streams.cli.demo import demo
 from streams.cli.ingest_command import ingest
 from streams.cli.plan_command import plan
 from streams.cli.replay_command import replay
+from streams.cli.report_command import report
 from streams.cli.simulate_command import simulate
 from streams.cli.top import top
 from streams.settings import ROLES, Settings
@@ -161,6 +162,7 @@ main.add_command(replay)
 main.add_command(ingest)
 main.add_command(top)
 main.add_command(plan)
+main.add_command(report)
 
 if __name__ == "__main__":
     main()
