@@ -105,12 +105,14 @@ def test_a_history_report_counts_each_interval_in_local_time(tmp_path: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def two_days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, date]:
-    """Two days of simulated traffic up to the last quarter-hour, and the day before today in Paris."""
-    tmp = tmp_path_factory.mktemp("two-days")
-    end = time.time() // 900 * 900
-    events = [ev for _, _, ev in Traffic(start=end - 2 * 86400, rate=0.05, seed=11).until(end)]
-    day = datetime.fromtimestamp(end, PARIS).date() - timedelta(days=1)
+def a_day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, date]:
+    """Simulated traffic over the last whole day in Paris (from an hour before it to a quarter-hour
+    after it), and that day."""
+    tmp = tmp_path_factory.mktemp("a-day")
+    day = datetime.fromtimestamp(time.time() - 3600, PARIS).date() - timedelta(days=1)
+    start = datetime.combine(day, datetime.min.time(), PARIS).timestamp() - 3600
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time(), PARIS).timestamp() + 900
+    events = [ev for _, _, ev in Traffic(start=start, rate=0.05, seed=11).until(end)]
     return write_jsonl(tmp / "history.jsonl", events), day
 
 
@@ -118,10 +120,10 @@ def parsed(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def test_the_report_from_prometheus_is_the_report_from_the_history(two_days, tmp_path: Path) -> None:
+def test_the_report_from_prometheus_is_the_report_from_the_history(a_day, tmp_path: Path) -> None:
     """The history backfilled into a real Prometheus (as docs/backfill.md does it), then reported
     from its API: the same rows as from the history itself."""
-    history, day = two_days
+    history, day = a_day
     data = tmp_path / "data"
     replay([str(history), "--prometheus-data", str(data)], {})
     prometheus = PrometheusServer(tmp_path, targets=[], data=data).start()
@@ -151,8 +153,8 @@ def test_the_report_from_prometheus_is_the_report_from_the_history(two_days, tmp
                 assert got[column] == value, (column, want)
 
 
-def test_the_html_report_renders_its_tables_and_charts_in_a_real_browser(two_days, tmp_path: Path) -> None:
-    history, day = two_days
+def test_the_html_report_renders_its_tables_and_charts_in_a_real_browser(a_day, tmp_path: Path) -> None:
+    history, day = a_day
     page = tmp_path / "report.html"
     cli("--history", str(history), "--day", day.isoformat(), "--zone", "Europe/Paris", "--html", str(page))
     browser = subprocess.run(
