@@ -16,21 +16,13 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from metrics.definitions import TODAY_COUNTERS
+
 QUARTER_HOUR = 900
 
-# The running totals a report reads, by the name of the series they come from (summed by queue).
-COUNTERS = (
-    "calls_offered",
-    "calls_answered",
-    "calls_answered_within_sla",
-    "calls_abandoned",
-    "calls_short_abandoned",
-    "calls_handled",
-    "tickets_created",
-    "ticket_first_responses",
-    "first_response_sla_breaches",
-    "tickets_resolved",
-)
+# The running totals a report reads, by the name of the series they come from (summed by queue):
+# the counters of the day's figures a wallboard shows (today so far), interval by interval.
+COUNTERS = TODAY_COUNTERS
 SUMS = ("call_wait_seconds", "call_handle_seconds", "first_response_seconds")  # histograms: _sum, _count
 LEVELS = ("tickets_open",)
 TOTALS = (*COUNTERS, *(f"{h}_sum" for h in SUMS), *(f"{h}_count" for h in SUMS), *LEVELS)
