@@ -44,7 +44,6 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
     rules = policy.for_queue(event.queue)
     if event.priority is not None and not state["responded"]:
         state["priority"] = event.priority  # the latest before the first reply picks its target
-    judge = _Judge(policy, rules, state.get("priority"))  # a priority change brings nothing else
     if isinstance(event, TicketCreated):
         if state["created"] is None:
             state["created"] = at
@@ -59,7 +58,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
             pending = state["pending_reply"]
             if pending is not None:
                 state["pending_reply"] = None
-                facts.append(_first_response(state, pending, at, judge, {}))
+                facts.append(_first_response(state, pending, at, policy, rules, {}))
             resolved = state["pending_resolved"]
             if resolved is None:
                 state["open_since"] = at
@@ -87,7 +86,7 @@ def ticket_step(state: State | None, event: TicketEvent, policy: Policy) -> tupl
                     pending = state["pending_reply"]
                     state["pending_reply"] = at if pending is None else min(pending, at)
                 else:
-                    facts.append(_first_response(state, at, state["created"], judge, extra))
+                    facts.append(_first_response(state, at, state["created"], policy, rules, extra))
                     extra = {}
             if extra:
                 facts.append(new_fact(at, {}, **extra))
@@ -126,36 +125,28 @@ def _set_status(state: State, status: str | None, at: float, levels: list[LevelM
     state["status"], state["status_since"] = status, since
 
 
-class _Judge:
-    """What a first reply is judged against: the queue's calendar, and the target of the ticket's
-    priority (its own, else the queue's), under the label the priority is counted by."""
-
-    __slots__ = ("calendar", "priority", "target")
-
-    def __init__(self, policy: Policy, rules: QueuePolicy, priority: str | None) -> None:
-        self.calendar = rules.calendar
-        self.priority = policy.priority(priority)
-        self.target = policy.first_response_target(rules, self.priority)
-
-
-def _first_response(state: State, reply_at: float, created_at: float, judge: _Judge, extra: dict) -> Fact:
+def _first_response(
+    state: State, reply_at: float, created_at: float, policy: Policy, rules: QueuePolicy, extra: dict
+) -> Fact:
     """The first agent reply; in a queue with a calendar also in business seconds, which then
-    decide the SLA breach. Counted by priority too when priorities are configured."""
+    decide the SLA breach, against the target of the ticket's priority (the queue's where it has
+    none of its own). Counted by priority too when priorities are configured."""
     state["responded"] = True
     seconds = max(0.0, reply_at - created_at)
     observations = {"first_response_seconds": seconds}
     judged = seconds
-    if judge.calendar is not None:
-        judged = observations["first_response_business_seconds"] = judge.calendar.business_seconds(
+    if rules.calendar is not None:
+        judged = observations["first_response_business_seconds"] = rules.calendar.business_seconds(
             created_at, reply_at
         )
+    priority = policy.priority(state.get("priority"))
     counts = {"ticket_first_responses": 1}
-    late = judged > judge.target
+    late = judged > policy.first_response_target(rules, priority)
     if late:
         counts["first_response_sla_breaches"] = 1
-    if judge.priority is not None:  # both keys, so a priority's breaches start at 0, not at its first
-        counts[priority_key("ticket_first_responses", judge.priority)] = 1
-        counts[priority_key("first_response_sla_breaches", judge.priority)] = int(late)
+    if priority is not None:  # both keys, so a priority's breaches start at 0, not at its first
+        counts[priority_key("ticket_first_responses", priority)] = 1
+        counts[priority_key("first_response_sla_breaches", priority)] = int(late)
     return new_fact(reply_at, counts, observations, **extra)
 
 
