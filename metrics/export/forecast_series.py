@@ -93,7 +93,7 @@ class Outlook:
         during an interval, it reads only what arrived before the interval began: it is worked
         out once per interval, and again only when a late arrival changes that history."""
         fp = self.forecast
-        zone = rules.calendar.zone if rules.calendar is not None else UTC
+        zone = rules.zone
         forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
         current = forecaster.interval_start(now)
         seen = (current, arrivals_before(days, current), rules.calendar)

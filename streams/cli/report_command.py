@@ -126,5 +126,4 @@ def _zone(name: str | None, settings: Any) -> ZoneInfo:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
             raise click.BadParameter(f"{name!r} is no time zone; give one like Europe/Paris") from None
-    calendar = settings.policy().default.calendar
-    return calendar.zone if calendar is not None else ZoneInfo("UTC")
+    return settings.policy().default.zone
