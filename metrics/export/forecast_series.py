@@ -24,8 +24,6 @@ from metrics.forecast import Forecaster
 from metrics.policy import ForecastPolicy, QueuePolicy
 from metrics.staffing import offered_erlangs, required_agents
 
-UTC = ZoneInfo("UTC")
-
 
 class IntervalOutlook(NamedTuple):
     """One forecast interval of a queue and channel."""
