@@ -79,7 +79,14 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "agent.state_changed",
             "agent.offer_missed",
         },
-        "connect": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
+        "connect": {
+            "call.queued",
+            "call.answered",
+            "call.abandoned",
+            "call.ended",
+            "agent.state_changed",
+            "agent.offer_missed",
+        },
         "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
         "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
         "zammad": {

@@ -11,7 +11,11 @@ works each channel apart in Connect (on a call and free for a chat), so each cha
 of its own to cxpulse (``<agent id>:<channel>``), in the queues that route that channel to it:
 busy with a connected contact, in wrap-up with an ended one (after-contact work), else available
 when its status is ``Available``, offline when ``Offline``, and away in any other status (breaks,
-training). Event ids are ``connect-agent:<EventId>:<channel>``.
+training). Event ids are ``connect-agent:<EventId>:<channel>``. A contact of the snapshot in state
+``MISSED`` (it rang the agent out) or ``REJECTED`` is a missed offer of that channel's agent
+(``agent.offer_missed`` in the contact's queue, sent before the agent's new state, since the miss
+came first), event id ``connect-agent:<agent>:missed:<ContactId>``: the next snapshots that still
+show the contact repeat it, and the worker counts it once.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from streams.ingest.adapters.common import Lookups, Platform, Unmappable, event,
 # Contact states of Amazon Connect's agent snapshot that keep the agent busy, or in after-contact work.
 BUSY_CONTACTS = frozenset({"CONNECTING", "CONNECTED", "CONNECTED_ONHOLD"})
 WRAP_UP_CONTACTS = frozenset({"ENDED"})
+# Contact states of the snapshot that are an offer the agent did not take.
+MISSED = {"MISSED": "timeout", "REJECTED": "rejected"}
 
 
 def events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
@@ -83,7 +89,7 @@ def agent_events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
         label = lookups.queue("connect", str(queue.get("ARN", "")).rsplit("/", 1)[-1])
         for channel in queue.get("Channels") or ["VOICE"]:
             queues_by_channel.setdefault(lookups.channel(channel), []).append(label)
-    out = []
+    out = _missed(agent, snapshot, at, lookups)
     for channel, queues in queues_by_channel.items():
         contacts = {
             str(c.get("State"))
@@ -107,6 +113,29 @@ def agent_events(payload: JsonView, lookups: Lookups) -> list[JsonObject]:
                 state=state,
                 queues=queues,
                 channel=channel,
+            )
+        )
+    return out
+
+
+def _missed(agent: str, snapshot: JsonView, at: str, lookups: Lookups) -> list[JsonObject]:
+    out = []
+    for contact in snapshot.get("Contacts") or []:
+        reason = MISSED.get(str(contact.get("State")))
+        queue_arn = contact.get("QueueARN") or (contact.get("Queue") or {}).get("ARN")
+        if reason is None or not queue_arn or not contact.get("ContactId"):
+            continue
+        channel = lookups.channel(contact.get("Channel") or "VOICE")
+        out.append(
+            event(
+                "agent.offer_missed",
+                f"connect-agent:{agent}:missed:{contact['ContactId']}",
+                moment(contact.get("StateStartTimestamp") or at),
+                agent_id=f"{agent}:{channel}",
+                queue=lookups.queue("connect", str(queue_arn).rsplit("/", 1)[-1]),
+                channel=channel,
+                call_id=str(contact["ContactId"]),
+                reason=reason,
             )
         )
     return out
