@@ -181,3 +181,14 @@ def test_the_html_report_renders_its_tables_and_charts_in_a_real_browser(a_day, 
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert screenshot.stat().st_size > 10_000  # drawn, not blank
+
+
+def test_the_report_says_what_to_give_when_its_source_is_missing_or_doubled(tmp_path: Path) -> None:
+    history = write_jsonl(tmp_path / "h.jsonl", [event("ticket.created", "T1", at("2026-12-07T09:10"))])
+    for args in ([], ["--prometheus", "http://127.0.0.1:1", "--history", str(history)]):
+        result = CliRunner().invoke(main, ["report", "--day", "2026-12-07", *args])
+        assert result.exit_code == 2 and "give --prometheus URL or --history FILE" in result.output
+    result = CliRunner().invoke(main, ["report", "--history", str(history), "--zone", "Mars/Olympus"])
+    assert result.exit_code == 2 and "is no time zone; give one like Europe/Paris" in result.output
+    result = CliRunner().invoke(main, ["report", "--prometheus", "http://127.0.0.1:1", "--day", "2026-12-07"])
+    assert result.exit_code == 1 and "cannot read http://127.0.0.1:1" in result.output
