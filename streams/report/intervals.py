@@ -16,9 +16,8 @@ from datetime import date, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from metrics.business_hours import QUARTER_HOUR
 from metrics.definitions import TODAY_COUNTERS
-
-QUARTER_HOUR = 900
 
 # The running totals a report reads, by the name of the series they come from (summed by queue):
 # the counters of the day's figures a wallboard shows (today so far), interval by interval.
