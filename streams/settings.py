@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from metrics.business_hours import Calendar
@@ -35,6 +35,9 @@ from streams.cluster.access import KafkaAccess, Mechanism, OAuthProvider, Protoc
 
 # The settings a queue may override in CXPULSE_QUEUE_SETTINGS (QueuePolicy's fields).
 PER_QUEUE = tuple(f.name for f in fields(QueuePolicy) if f.name != "calendar")
+# When "today so far" starts again: a quarter-hour of the local day, centre-wide or per queue.
+QuarterHourOfDay = Annotated[float, Field(ge=0, lt=24, multiple_of=0.25)]
+_QUARTER_HOUR_OF_DAY = TypeAdapter(QuarterHourOfDay)
 
 
 class _Role(BaseSettings):
@@ -341,11 +344,8 @@ class PolicySettings(_Role):
         description="Share of paid time agents are not on the phones (breaks, training): a forecast "
         "interval's rota is its required agents ÷ (1 − shrinkage).",
     )
-    day_start_hour: float = Field(
+    day_start_hour: QuarterHourOfDay = Field(
         DEFAULTS.day_start_hour,
-        ge=0,
-        lt=24,
-        multiple_of=0.25,
         description="Hour of the local day (in the queue's calendar zone, else UTC) at which the "
         "cxpulse_today_* counts start again: 0 is midnight, 6.5 is 06:30; quarter-hours only.",
     )
@@ -410,11 +410,13 @@ class PolicySettings(_Role):
                     f"queue {queue!r}: unknown {sorted(unknown)}; per-queue settings: {sorted(known)}"
                 )
             hour = overrides.get("day_start_hour", 0.0)
-            if not 0 <= hour < 24 or hour * 4 != int(hour * 4):
+            try:
+                _QUARTER_HOUR_OF_DAY.validate_python(hour)  # the bounds of the setting itself
+            except ValidationError:
                 raise ValueError(
                     f"queue {queue!r}: day_start_hour {hour} is not a quarter-hour of the day "
                     "(0 to 23.75, e.g. 6 or 6.5)"
-                )
+                ) from None
         return value
 
     @field_validator("ticket_priorities")
