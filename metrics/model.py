@@ -64,11 +64,19 @@ class ContactMade(NamedTuple):
     contact: JsonObject
 
 
-Output = QueueFacts | LifecycleFacts | ContactMade
+class AgentWork(NamedTuple):
+    """What an agent did for a contact (a call handled and its handle time), for the agent's own
+    figures of the day: they live in the agent's state, keyed by agent, not in a queue's."""
+
+    agent_id: str
+    work: JsonObject  # {"at", "queue", "calls_handled", "handle_seconds"}
+
+
+Output = QueueFacts | LifecycleFacts | ContactMade | AgentWork
 
 
 class Sent(NamedTuple):
-    """A message for the ``"facts"`` or ``"contacts"`` stream, under its Kafka ``key``."""
+    """A message for the ``"facts"``, ``"contacts"`` or ``"agent-work"`` stream, under its Kafka ``key``."""
 
     target: str
     key: str

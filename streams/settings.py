@@ -10,6 +10,7 @@ what a module depends on, and a test builds only what it needs. The objects buil
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import fields
 from typing import Annotated, ClassVar, Literal, Self
@@ -490,10 +491,39 @@ class SecuritySettings(_Role):
         "(basic_auth_users, bcrypt) for /metrics; see docs/security.md.",
     )
 
+    agent_names_file: str | None = Field(
+        None,
+        description="CSV file of `agent id,display name` lines for the agents view (/agents, `cxpulse top`): "
+        "ids as the events carry them (pseudonymised with the key, when one is set). Names stay in the "
+        "worker's memory: never in a table, topic or metric.",
+    )
+
     @model_validator(mode="after")
     def _key_works(self) -> Self:
         self.pseudonyms()
+        self.agent_names()
         return self
+
+    def agent_names(self) -> dict[str, str]:
+        """Display names by agent id as the tables hold it (the pseudonym, with a key)."""
+        if self.agent_names_file is None:
+            return {}
+        try:
+            with open(self.agent_names_file, newline="", encoding="utf-8") as source:
+                rows = [row for row in csv.reader(source) if row and not row[0].startswith("#")]
+        except OSError as exc:
+            raise ValueError(
+                f"CXPULSE_AGENT_NAMES_FILE: cannot read {self.agent_names_file}: {exc.strerror}"
+            ) from None
+        bad = [i for i, row in enumerate(rows, 1) if len(row) != 2 or not row[0].strip()]
+        if bad:
+            raise ValueError(
+                f"CXPULSE_AGENT_NAMES_FILE: row {bad[0]} of {self.agent_names_file} is not "
+                "`agent id,display name` (quote a name that has a comma in it)"
+            )
+        pseudonyms = self.pseudonyms()
+        ids = (lambda raw: raw) if pseudonyms is None else pseudonyms
+        return {ids(agent.strip()): name.strip() for agent, name in rows}
 
     def pseudonyms(self) -> Pseudonyms | None:
         """The keyed hash applied to personal ids on entry, if one is configured."""

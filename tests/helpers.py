@@ -225,6 +225,12 @@ class WorkerProcess:
     def metrics(self) -> dict[Sample, float]:
         return scrape(self.port)
 
+    def agents(self) -> dict:
+        """What /agents answers: the time it was taken and the agents of this worker's partitions."""
+        status, body = http_get(f"http://127.0.0.1:{self.port}/agents")
+        assert status == 200, body
+        return orjson.loads(body)
+
     def assigned(self) -> float:
         return pick(self.metrics(), "cxpulse_worker_assigned_partitions") or 0
 

@@ -655,3 +655,114 @@ POLICY_NAMES = {
 def kpi_samples(samples: dict) -> dict:
     """The KPI part of a scrape (leaves out the worker's own process counters)."""
     return {k: v for k, v in samples.items() if k[0].startswith(KPI_PREFIXES)}
+
+
+def expected_agents(events: list[dict], now: float, rules: Rules | None = None) -> dict[str, dict]:
+    """docs/kpis.md, "Agents one by one": what ``/agents`` shows of each agent at ``now``, by id.
+
+    State changes in arrival order, one older than the agent's newest ignored; calls handled
+    from this oracle's own call facts, counted in the UTC day holding ``now``; occupancy the
+    busy and wrap-up share of the logged-in time of the last hour, each spell clipped to it.
+    """
+    events = dedupe(events)
+    start = today_start(now, 0.0)
+    calls: dict[str, list[dict]] = defaultdict(list)
+    for e in events:
+        if e["type"].startswith("call."):
+            calls[e["call_id"]].append(e)
+    facts: list[F] = []
+    for evs in calls.values():
+        _call(evs, rules or Rules(), facts, [])
+    handled: dict[str, list[float]] = defaultdict(list)
+    for f in facts:
+        if f.counts.get("calls_handled") and f.agent and f.at >= start:
+            handled[f.agent].append(f.obs["call_handle_seconds"])
+    current: dict[str, list] = {}  # agent -> [state, since, queues, channel]
+    newest: dict[str, float] = {}
+    spells: dict[str, list[tuple[str, float, float]]] = defaultdict(list)
+    missed: dict[str, int] = defaultdict(int)
+    runs: dict[str, int] = defaultdict(int)
+    flagged: set[str] = set()
+    for e in events:
+        if e["type"] == "agent.offer_missed":
+            who, at = e["agent_id"], ts(e)
+            if at >= start:
+                missed[who] += 1
+            state, since = current.get(who, ["offline", None])[:2]
+            if state == "available" and at >= since:
+                runs[who] += 1
+                if runs[who] >= 3:
+                    flagged.add(who)
+        elif e["type"] == "agent.state_changed":
+            who, at = e["agent_id"], ts(e)
+            queues, channel = sorted(set(e.get("queues", []))), e.get("channel", "phone")
+            if who in newest and at < newest[who]:
+                continue
+            newest[who] = at
+            state, since, served, served_channel = current.get(who, ["offline", None, [], channel])
+            if [e["state"], queues, channel] == [state, served, served_channel]:
+                continue
+            if state != "offline" and since is not None:
+                spells[who].append((state, since, at))
+            current[who] = [e["state"], at, queues, channel]
+            runs[who] = 0
+            flagged.discard(who)
+    rows: dict[str, dict] = {}
+    for who in set(current) | set(handled) | set(missed):
+        state, since, queues, channel = current.get(who, ["offline", None, [], "phone"])
+        mine = list(spells[who]) + ([(state, since, now)] if state != "offline" else [])
+        seconds: dict[str, float] = defaultdict(float)
+        for name, began, ended in mine:
+            seconds[name] += max(0.0, min(ended, now) - max(began, now - 3600))
+        logged_in = sum(seconds[s] for s in ("available", "busy", "wrap_up", "away"))
+        occupancy = (seconds["busy"] + seconds["wrap_up"]) / logged_in if logged_in > 0 else None
+        row = {
+            "state": state,
+            "since": since,
+            "queues": queues,
+            "channel": channel,
+            "calls_handled_today": len(handled[who]),
+            "handle_seconds_today": sum(handled[who]),
+            "missed_offers_today": missed[who],
+            "missed_in_a_row": runs[who] if state == "available" else 0,
+            "flagged": who in flagged,
+            "occupancy_1h": occupancy,
+        }
+        if state != "offline" or handled[who] or missed[who] or occupancy is not None:
+            rows[who] = row
+    return rows
+
+
+def agents_differ(events: list[dict], workers: list) -> list[str]:
+    """How the workers' /agents differ from the oracle's: each agent on one worker only, each
+    row as the oracle has it at the moment the worker answered (empty: they agree)."""
+    documents = [w.agents() for w in workers]  # each: {"at": ..., "agents": [...]}
+    seen: dict[str, int] = {}
+    problems = []
+    for n, doc in enumerate(documents):
+        want = expected_agents(events, doc["at"])
+        for row in doc["agents"]:
+            agent = row["agent"]
+            if agent in seen:
+                problems.append(f"{agent} on workers {seen[agent]} and {n}")
+            seen[agent] = n
+            expected = want.get(agent)
+            got = {k: row[k] for k in (expected or {})}
+            if expected is None or not same_row(got, expected):
+                problems.append(f"{agent}: got {got or row}, want {expected}")
+    times = sorted(doc["at"] for doc in documents)
+    # Shown both when the first and when the last worker answered: on some worker for sure.
+    settled = set(expected_agents(events, times[0])) & set(expected_agents(events, times[-1]))
+    missing = sorted(settled - set(seen))
+    if missing:
+        problems.append(f"agents on no worker: {missing[:5]} ({len(missing)})")
+    return problems
+
+
+def same_row(got: dict, want: dict) -> bool:
+    def close(a: object, b: object) -> bool:
+        if isinstance(a, float) or isinstance(b, float):
+            return a is not None and b is not None and abs(a - b) <= 1e-6 * max(1.0, abs(b))
+        return a == b
+
+    return all(close(got[k], want[k]) for k in want)

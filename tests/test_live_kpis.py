@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 from helpers import agent, customer, event, missed, produce, survey, wait_for
-from oracle import Rules, expected_samples, kpi_samples
+from oracle import Rules, agents_differ, expected_samples, kpi_samples, today_start
 from test_corpus import CORPUS
 
 pytestmark = pytest.mark.kafka
@@ -341,6 +341,23 @@ def test_every_kpi_exact_on_real_kafka(catalogue_stack, kafka):
     assert got[("cxpulse_calls_waiting", up)] == 0
     samples = worker.metrics()
     assert samples[("cxpulse_events_total", label(topic=stack.tickets, type="ticket.replied"))] == 9 + 5
+
+    # Agents one by one (/agents), against the oracle, and a few read by hand.
+    events = phase1 + second
+    wait_for(lambda: not agents_differ(events, [worker]), 30, what="/agents to match the oracle")
+    doc = worker.agents()
+    rows = {row["agent"]: row for row in doc["agents"]}
+    a1, a4, a5 = rows["A1"], rows["A4"], rows["A5"]
+    # A1's hour: 300 s available, 300 busy, 60 wrap-up, then available again until now (its late
+    # away ignored).
+    assert (a1["state"], a1["queues"]) == ("available", ["billing", "sales"])
+    assert 240 <= a1["seconds_in_state"] < 240 + 30
+    assert a1["occupancy_1h"] == pytest.approx((300 + 60) / (300 + 300 + 60 + a1["seconds_in_state"]))
+    assert (a4["missed_in_a_row"], a4["flagged"], a4["occupancy_1h"]) == (3, True, 0.0)
+    assert (a5["missed_in_a_row"], a5["flagged"]) == (1, False)
+    if now - 138 >= today_start(doc["at"], 0):  # C1, answered and ended by a2 today
+        assert (rows["a2"]["calls_handled_today"], rows["a2"]["state"]) == (1, "offline")
+        assert rows["a2"]["mean_handle_seconds_today"] == pytest.approx(118, abs=1e-3)
 
 
 def test_bad_records_and_duplicates_change_nothing(catalogue_stack, kafka):

@@ -9,7 +9,7 @@ import time
 import orjson
 import pytest
 from helpers import event, group_lag, pick, produce, series, wait_for
-from oracle import POLICY_NAMES, expected_samples, kpi_samples
+from oracle import POLICY_NAMES, agents_differ, expected_samples, kpi_samples
 from test_live_kpis import CATALOGUE_ENV, RULES, assert_exact, same, scenario
 
 from streams.simulator.traffic import Traffic
@@ -251,6 +251,12 @@ def test_a_third_worker_joins_and_one_leaves_while_traffic_flows(long_grace, kaf
 
     assert_union_exact(events, [w2, w3], "the remaining workers' series to add up exactly",
                        stack=stack, bootstrap=kafka.bootstrap)  # fmt: skip
+    # Agents one by one: their states, days and last hours moved with their partitions.
+    assert any(e["type"] == "agent.offer_missed" for e in events)
+    try:
+        wait_for(lambda: not agents_differ(events, [w2, w3]), 60, what="/agents to match the oracle")
+    except AssertionError:
+        raise AssertionError("\n".join(agents_differ(events, [w2, w3])[:12])) from None
 
 
 def test_a_flood_of_queue_names_is_folded_not_exported(stack, kafka):

@@ -15,7 +15,7 @@ from typing import Any
 
 from metrics.documents import JsonObject
 from metrics.engine.ledger import remember, seen_before
-from metrics.engine.rules.agents import agent_step
+from metrics.engine.rules.agents import agent_step, work_step
 from metrics.engine.rules.calls import call_step
 from metrics.engine.rules.customers import contact_step, customer_step
 from metrics.engine.rules.surveys import survey_step
@@ -23,6 +23,7 @@ from metrics.engine.rules.tickets import ticket_step
 from metrics.model import (
     CUSTOMER_BASE_KEY,
     WIRE_FORMAT,
+    AgentWork,
     LifecycleFacts,
     Output,
     QueueFacts,
@@ -64,6 +65,12 @@ def contact_hop(contact: JsonObject, policy: Policy) -> tuple[str, Step]:
     return event_id, partial(contact_step, contact=contact, policy=policy)
 
 
+def work_hop(message: JsonObject, policy: Policy) -> tuple[str, Step]:
+    """Work sent to an agent: its ledger id, and the step counting it in the agent's day."""
+    check_format(message)
+    return message["event_id"], partial(work_step, work=message, policy=policy)
+
+
 def touch(state: JsonObject, partition: int, event_time: float) -> None:
     """Record where the state lives and the newest event time it has seen (for expiry)."""
     state["_p"] = partition
@@ -72,7 +79,7 @@ def touch(state: JsonObject, partition: int, event_time: float) -> None:
 
 
 def route(output: Output, source: str, offset: int, event_id: str) -> Sent:
-    """The message a step's output becomes on the fact or contact stream."""
+    """The message a step's output becomes on the fact, contact or agent-work stream."""
     if isinstance(output, QueueFacts):
         queue, channel, facts = output
         payload = {
@@ -88,6 +95,10 @@ def route(output: Output, source: str, offset: int, event_id: str) -> Sent:
         facts = output.facts
         payload = {"v": WIRE_FORMAT, "kind": "customers", "source": source, "offset": offset, "facts": facts}
         return Sent("facts", CUSTOMER_BASE_KEY, payload)
+    if isinstance(output, AgentWork):
+        # The agent's ledger holds its own events' ids too: the work's id is kept apart from them.
+        payload = {"v": WIRE_FORMAT, "event_id": f"work:{event_id}", **output.work}
+        return Sent("agent-work", output.agent_id, payload)
     customer_id, contact = output
     return Sent("contacts", customer_id, {"v": WIRE_FORMAT, "event_id": event_id, "clock": source, **contact})
 

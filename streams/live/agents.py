@@ -10,7 +10,8 @@ Stages, each keyed so that its state lives on exactly one worker:
    as one message, and so do its contacts for one partition of the contact topic (each where
    its customer goes).
 2. The *customer agent* consumes the contact topic next to the ``customers`` topic (same
-   keys, same partitions) for repeat contacts and conversions.
+   keys, same partitions) for repeat contacts and conversions; the *agent-work agent* consumes
+   the agent-work topic next to the ``agents`` topic, for each agent's calls of the day.
 3. The *aggregation agent* consumes the fact topic, so all facts of one queue and channel
    meet in one partition, and folds them into that queue's aggregate and buckets.
 
@@ -32,7 +33,7 @@ from metrics.contract.validation import Rejection, validate
 from metrics.documents import JsonObject
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
-from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
+from metrics.engine.steps import Step, contact_hop, entity_step, process_entity, work_hop
 from metrics.export.worker import WorkerMetrics
 from metrics.model import encode
 from metrics.policy import Policy
@@ -54,6 +55,7 @@ class Wiring:
     sources: JsonObject  # family name -> source topic
     facts: TopicT
     contacts: TopicT
+    agent_work: TopicT
     entities: dict[str, BatchedTable]  # family name -> state table
     aggregates: BatchedTable
     direct: DirectSend  # where the tables' changelog records and the messages wait for a batch's end
@@ -82,6 +84,7 @@ class Agents:
         self.outputs_to = {
             "facts": wiring.facts.get_topic_name(),
             "contacts": wiring.contacts.get_topic_name(),
+            "agent-work": wiring.agent_work.get_topic_name(),
         }
         self.expiry = expiry_by_family(
             wiring.entities, settings.state_retention_days, settings.call_state_retention_days
@@ -111,6 +114,9 @@ class Agents:
             "customer_contacts", customers, self._contact_record(customers), self.confirmed.get("customers")
         )
         app.agent(wiring.contacts, name="customer-contacts")(loop)
+        agents = wiring.entities["agents"]
+        loop = self._loop("agent_work", agents, self._work_record(agents), self.confirmed.get("agents"))
+        app.agent(wiring.agent_work, name="agent-work")(loop)
         loop = self._loop("aggregate_facts", wiring.aggregates, self._fact_record())
         app.agent(wiring.facts, name="queue-aggregation")(loop)
 
@@ -182,6 +188,18 @@ class Agents:
                 contact["clock"] += suffix
                 event_id, step = contact_hop(contact, policy)
                 handle(customers, customer_id, event_id, message, step, "customers", contact["at"], outbox)
+
+        return on_record
+
+    def _work_record(self, agents: BatchedTable) -> OnRecord:
+        policy, handle = self.policy, self._handle
+
+        def on_record(record: EventT, outbox: Outbox, now: float) -> None:
+            message = record.message
+            # A batch's work for one partition, as [agent, work] pairs.
+            for agent_id, work in grouped_items(record.value, message.key):
+                work_id, step = work_hop(work, policy)
+                handle(agents, agent_id, work_id, message, step, "agents", work["at"], outbox)
 
         return on_record
 

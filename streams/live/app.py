@@ -135,6 +135,9 @@ def build_app(settings: Settings) -> Pipeline:
     contacts_topic = app.topic(
         f"{settings.app_id}-customer-contacts", partitions=settings.partitions, internal=True, **raw
     )
+    agent_work_topic = app.topic(
+        f"{settings.app_id}-agent-work", partitions=settings.partitions, internal=True, **raw
+    )
 
     policy = settings.policy()
     metrics = WorkerMetrics()
@@ -157,6 +160,7 @@ def build_app(settings: Settings) -> Pipeline:
         sources={family: app.topic(name, **raw) for family, name in settings.source_topics().items()},
         facts=facts_topic,
         contacts=contacts_topic,
+        agent_work=agent_work_topic,
         entities={
             name: BatchedTable(table, direct.changelog(table), encoded=True)
             for name, table in entity_tables.items()
@@ -172,5 +176,5 @@ def build_app(settings: Settings) -> Pipeline:
     )
     dead_letters = DeadLetters(deadletter, settings.deadletter_topic, metrics.invalid, settings.pseudonyms())
     Agents(app, settings, policy, metrics, wiring, guarantees, dead_letters).install()
-    install_pages(pipeline, access.servers)
+    install_pages(pipeline, access.servers, wiring.entities["agents"], policy, settings.agent_names())
     return pipeline

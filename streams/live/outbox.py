@@ -23,12 +23,12 @@ class Outbox:
 
     def __init__(self) -> None:
         self.facts: dict[tuple[str, str], JsonObject] = {}
-        self.contacts: list[tuple[str, JsonObject]] = []
+        self.others: list[Sent] = []  # contacts for customers, work for agents: sent as they are
 
     def add(self, sent: list[Sent]) -> None:
         for target, key, payload in sent:
             if target != "facts":
-                self.contacts.append((key, payload))
+                self.others.append(Sent(target, key, payload))
                 continue
             slot = self.facts.get((key, payload["source"]))
             if slot is None:
@@ -50,6 +50,6 @@ class Outbox:
     def messages(self) -> list[Sent]:
         """What to send, facts first."""
         out = [Sent("facts", key, message) for (key, _), message in self.facts.items()]
-        out += [Sent("contacts", key, contact) for key, contact in self.contacts]
-        self.facts, self.contacts = {}, []
+        out += self.others
+        self.facts, self.others = {}, []
         return out

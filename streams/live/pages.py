@@ -1,18 +1,25 @@
-"""What the worker serves and watches: /metrics, /live, /ready, the broker check, rebalance counts."""
+"""What the worker serves and watches: /metrics, /agents, /live, /ready, the broker, rebalances."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
+import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from metrics.export.agents_view import agent_rows, agents_document
+from metrics.policy import Policy
+from streams.live.batched_table import BatchedTable
 from streams.live.pipeline import Pipeline
 
 _MEDIA_TYPE = CONTENT_TYPE_LATEST.split("; charset")[0]
 
 
-def install_pages(pipeline: Pipeline, servers: list[str]) -> None:
+def install_pages(
+    pipeline: Pipeline, servers: list[str], agents: BatchedTable, policy: Policy, names: dict[str, str]
+) -> None:
     app, metrics = pipeline.app, pipeline.metrics
     addresses = [s.rsplit(":", 1) for s in servers]
 
@@ -43,6 +50,19 @@ def install_pages(pipeline: Pipeline, servers: list[str]) -> None:
         metrics.ready.set(1 if pipeline.health().ready else 0)
         # aiohttp takes the charset separately from the media type.
         return web.bytes(metrics.page(), content_type=_MEDIA_TYPE)
+
+    @app.page("/agents")
+    async def agents_page(web: View, request: Request) -> Response:
+        """Agents one by one (metrics/export/agents_view.py): those of the agent partitions this
+        worker owns, so each agent is on exactly one worker; none while partitions move."""
+        now = time.time()
+        rows = []
+        if not app.rebalancing and not getattr(app, "in_recovery", False):
+            owned = agents.owned()
+            states = ((agent, state) for agent, state in agents.items() if state.get("_p") in owned)
+            rows = agent_rows(states, now, policy, names)
+        body = orjson.dumps(agents_document(rows, now))
+        return web.bytes(body, content_type="application/json")
 
     @app.page("/live")
     async def live_page(web: View, request: Request) -> Response:

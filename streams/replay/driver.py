@@ -23,13 +23,13 @@ import orjson
 from prometheus_client.core import Metric
 
 from metrics.aggregates.labels import new_label_record
-from metrics.contract.events import CUSTOMERS, FAMILIES, TICKETS, Event, Family, entity_key, family_of
+from metrics.contract.events import FAMILIES, TICKETS, Event, Family, entity_key, family_of
 from metrics.contract.validation import Rejection, validate
 from metrics.definitions import WINDOWS, WORKER_SERIES
 from metrics.documents import Aggregate, JsonObject
 from metrics.engine.expiry import expiry_by_family
 from metrics.engine.fold import fold_into_aggregate
-from metrics.engine.steps import Step, contact_hop, entity_step, process_entity
+from metrics.engine.steps import Step, contact_hop, entity_step, process_entity, work_hop
 from metrics.export.collector import Holdings, KpiCollector, declared
 from metrics.export.sinks import F, Sink
 from metrics.model import bucket_key, history_key, labels_key
@@ -132,7 +132,8 @@ class Replay:
             table, entity_id, event_id, step, record.source, record.offset, at, redeliverable=False
         )
         if status == "duplicate":
-            if name != "customers" or record.family is CUSTOMERS:  # a contact is never a duplicate
+            # A contact or an agent's work is never a duplicate of its own: its event's repeat counted.
+            if record.family is not None and name == record.family.name:
                 self.duplicate[self.topics[name]] += 1
             return
         partition = int(record.source.rsplit(":", 1)[1])
@@ -140,6 +141,9 @@ class Replay:
         for target, key, payload in sent:
             if target == "facts":
                 self._apply(key, payload)
+            elif target == "agent-work":
+                work_id, step = work_hop(payload, self.policy)
+                self._process("agents", key, work_id, step, record, payload["at"])
             else:
                 contact_id, step = contact_hop(payload, self.policy)
                 self._process("customers", key, contact_id, step, record, payload["at"])

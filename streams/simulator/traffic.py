@@ -400,7 +400,8 @@ class Traffic:
         if patience < wait:
             self._push(t + patience, "calls", self._event(base, "call.abandoned"))
             return
-        agent = f"agent-{rng.randrange(60)}"
+        # One of the queue's own seats answers (the agents view shows their calls beside their states).
+        agent = f"agent-{queue}-{rng.randrange(60) % len(self._stays[queue])}"
         self._push(t + wait, "calls", self._event(base, "call.answered", agent_id=agent))
         handle = rng.lognormvariate(math.log(240.0), 0.6)
         self._push(t + wait + handle, "calls", self._event(base, "call.ended", agent_id=agent))

@@ -14,7 +14,9 @@ A step returns *outputs*, each one of
 - :class:`~metrics.model.QueueFacts` (queue, channel, facts) for that queue's aggregate,
 - :class:`~metrics.model.LifecycleFacts` (facts) for the customer-base aggregate,
 - :class:`~metrics.model.ContactMade` (customer id, ``{"at", "queue", "channel"}``) for the
-  customer's own state.
+  customer's own state,
+- :class:`~metrics.model.AgentWork` (agent id, ``{"at", "queue", "calls_handled",
+  "handle_seconds"}``) for the agent's own figures of the day.
 
 Order rules, chosen so results do not depend on arrival order within an entity:
 - an agent reply or a resolution that arrives before its ticket's ``created`` is held;

@@ -1,13 +1,19 @@
 """Agent KPIs: time spent in each state, counted when a spell ends, agents per state now, and missed
-offers (with the available agents who missed several in a row)."""
+offers (with the available agents who missed several in a row); and each agent's own figures for
+the agents view: the spells of the last hour (occupancy), and the day's calls handled, handle
+time and missed offers (``today``), counted from the day start of the contact's queue."""
 
 from __future__ import annotations
 
 from metrics.contract.events import AgentEvent, AgentOfferMissed
 from metrics.definitions import LEVEL_AGENTS_MISSING_OFFERS, agent_level
+from metrics.documents import JsonObject
 from metrics.engine.rules.facts import new_fact
 from metrics.model import Fact, LevelMove, Output, QueueFacts, State
 from metrics.policy import Policy
+
+# How far back an agent's closed spells are kept: the agents view's occupancy is over the last hour.
+RECENT_SECONDS = 3600.0
 
 
 def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[State, list[Output]]:
@@ -20,7 +26,7 @@ def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[
     as late and changes nothing. Offline time is no spell, and an offline agent is in no level.
     """
     if state is None:
-        state = {"state": "offline", "since": None, "queues": [], "channel": event.channel, "latest": None}
+        state = new_agent_state(event.channel)
     if isinstance(event, AgentOfferMissed):
         return state, _missed(state, event, policy)
     at = event.at
@@ -42,6 +48,10 @@ def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[
                 observations,
                 levels=[LevelMove(agent_level(old), since, -1)],
             )
+        # The agent's own spells of the last hour, for its occupancy in the agents view.
+        recent = [s for s in state.get("recent", ()) if s[2] > at - RECENT_SECONDS]
+        recent.append([old, since, at])
+        state["recent"] = recent
     if event.state != "offline":
         for queue in queues:
             fact = parts.setdefault((queue, event.channel), new_fact(at, {}, levels=[]))
@@ -62,6 +72,7 @@ def _missed(state: State, event: AgentOfferMissed, policy: Policy) -> list[Outpu
     the agent in the queues it serves until its next change of state."""
     at = event.at
     parts = {(event.queue, event.channel): new_fact(at, {"agent_missed_offers": 1})}
+    count_today(state, policy.day_start(event.queue, at), event.queue, {"missed_offers": 1})
     since = state["since"]
     if state["state"] == "available" and since is not None and at >= since:
         state["missed"] = state.get("missed", 0) + 1
@@ -71,3 +82,30 @@ def _missed(state: State, event: AgentOfferMissed, policy: Policy) -> list[Outpu
                 fact = parts.setdefault((queue, state["channel"]), new_fact(at, {}))
                 fact.extra.setdefault("levels", []).append(LevelMove(LEVEL_AGENTS_MISSING_OFFERS, at, 1))
     return [QueueFacts(queue, ch, [fact]) for (queue, ch), fact in parts.items()]
+
+
+def new_agent_state(channel: str) -> State:
+    return {"state": "offline", "since": None, "queues": [], "channel": channel, "latest": None}
+
+
+def work_step(state: State | None, work: JsonObject, policy: Policy) -> tuple[State, list[Output]]:
+    """A contact's work reaching its agent: counted in the agent's day, nowhere else (the queue's
+    counters had it from the contact's own facts)."""
+    if state is None:
+        state = new_agent_state("phone")
+    queue = work["queue"]
+    counts = {"calls_handled": work["calls_handled"], "handle_seconds": work["handle_seconds"]}
+    count_today(state, policy.day_start(queue, work["at"]), queue, counts)
+    return state, []
+
+
+def count_today(state: State, start: float, queue: str, counts: dict[str, float]) -> None:
+    """Add ``counts`` to the agent's day that began at ``start``: a later day starts from zero,
+    and work of a day already over is left out (the queues' counters have it)."""
+    today = state.get("today")
+    if today is None or start > today["start"]:
+        today = state["today"] = {"start": start, "queue": queue}
+    elif start < today["start"]:
+        return
+    for name, value in counts.items():
+        today[name] = today.get(name, 0) + value

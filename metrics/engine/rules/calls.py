@@ -24,7 +24,7 @@ from metrics.contract.events import (
 )
 from metrics.definitions import LEVEL_CALLS_WAITING
 from metrics.engine.rules.facts import by_agent, new_fact, with_levels
-from metrics.model import ContactMade, Fact, LevelMove, Output, State
+from metrics.model import AgentWork, ContactMade, Fact, LevelMove, Output, State
 from metrics.policy import Policy
 
 
@@ -89,6 +89,9 @@ def call_step(state: State | None, event: CallEvent, policy: Policy) -> tuple[St
             facts.append(
                 new_fact(at, {"calls_handled": 1}, {"call_handle_seconds": handle}, **by_agent(event))
             )
+            if event.agent_id:
+                work = {"at": at, "queue": event.queue, "calls_handled": 1, "handle_seconds": handle}
+                outputs.append(AgentWork(event.agent_id, work))
         elif state["answered"] is None:
             state["left"] = True  # ended unanswered: out of the queue, whatever arrives later
             _stop_waiting(state, levels)
