@@ -88,6 +88,7 @@ def test_dashboards_are_generated_from_their_source():
     result = run(sys.executable, "deploy/grafana/dashboards.py", "--check")
     assert result.returncode == 0, result.stderr
     assert [p.name for p in DASHBOARDS] == [
+        "cxpulse-agents.json",
         "cxpulse-operations.json",
         "cxpulse-overview.json",
         "cxpulse-queue.json",
@@ -100,7 +101,7 @@ def dashboard_queries() -> list[str]:
     for path in DASHBOARDS:
         board = json.loads(path.read_text())
         for panel in board["panels"]:
-            queries += [t["expr"] for t in panel.get("targets", [])]
+            queries += [t["expr"] for t in panel.get("targets", []) if "expr" in t]  # not /agents
         variables = board.get("templating", {}).get("list", [])
         queries += [v["query"] for v in variables if v["type"] == "query"]  # custom ones list values
     return queries
@@ -242,11 +243,40 @@ def test_compose_matches_the_settings_cxpulse_reads():
             assert ":" in service["image"] and not service["image"].endswith(":latest")
     assert (ROOT / "Dockerfile").exists()
     assert "ENTRYPOINT" in (ROOT / "Dockerfile").read_text()
-    provisioning = yaml.safe_load(
-        (ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
-    )
-    uids = {d["uid"] for d in provisioning["datasources"]}
+    uids = {
+        d["uid"]
+        for path in sorted((ROOT / "deploy/grafana/provisioning/datasources").glob("*.yml"))
+        for d in yaml.safe_load(path.read_text())["datasources"]
+    }
     for path in DASHBOARDS:
         for panel in json.loads(path.read_text())["panels"]:
             if "datasource" in panel:
                 assert panel["datasource"]["uid"] in uids
+
+
+def test_the_agents_table_shows_fields_agents_serves() -> None:
+    """The Grafana agents table reads /agents through the provisioned Infinity data source, and
+    every column it selects is a field of /agents' rows."""
+    from metrics.export.agents_view import AgentRow
+
+    board = json.loads((ROOT / "deploy/grafana/dashboards/cxpulse-agents.json").read_text())
+    (panel,) = board["panels"]
+    (target,) = panel["targets"]
+    row = AgentRow("a", None, "busy", 0.0, [], "phone", 0, 0.0, 0, 0, False, None)
+    served = set(row.document(60.0))
+    assert {c["selector"] for c in target["columns"]} <= served
+    assert (target["url"], target["root_selector"], panel["repeat"]) == (
+        "${scheme}://${worker}/agents",
+        "agents",
+        "worker",
+    )
+    source = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/cxpulse-agents.yml").read_text())
+    (provisioned,) = source["datasources"]
+    assert (provisioned["uid"], provisioned["type"]) == (
+        target["datasource"]["uid"],
+        target["datasource"]["type"],
+    )
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert provisioned["type"] in compose["services"]["grafana"]["environment"]["GF_INSTALL_PLUGINS"]
+    workers = {s for s in compose["services"] if s.startswith("worker")}
+    assert provisioned["jsonData"]["allowedHosts"] == [f"http://{w}:6066" for w in sorted(workers)]

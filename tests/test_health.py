@@ -101,7 +101,7 @@ def test_the_worker_serves_metrics_and_health_and_nothing_else():
     app = build_app(Settings()).app
     app.web.init_server()
     routes = {(r.method, r.resource.canonical) for r in app.web.web_app.router.routes()}
-    assert routes == {(m, p) for m in ("GET", "HEAD") for p in ("/metrics", "/live", "/ready")}
+    assert routes == {(m, p) for m in ("GET", "HEAD") for p in ("/metrics", "/agents", "/live", "/ready")}
 
 
 @pytest.mark.kafka

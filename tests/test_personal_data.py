@@ -9,6 +9,7 @@ import pytest
 from helpers import event, pick, produce, wait_for
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
+from oracle import expected_agents
 from test_live_kpis import CATALOGUE_ENV
 from test_resilience import assert_union_exact, simulated
 
@@ -45,9 +46,15 @@ def read_all(bootstrap: str, topics: list[str]) -> list[tuple[str, bytes | None,
         consumer.close()
 
 
-def test_no_raw_customer_or_agent_id_is_kept_and_the_kpis_are_exact(stack, kafka):
-    stack.extra_env.update({**CATALOGUE_ENV, "CXPULSE_PSEUDONYMISE_KEY": KEY})
+def test_no_raw_customer_or_agent_id_is_kept_and_the_kpis_are_exact(stack, kafka, tmp_path):
     events, records = simulated(stack, 900, time.time() - 3600)
+    # The operator's display names, by raw id: the worker matches them to the pseudonyms.
+    shown = sorted(a for a, row in expected_agents(events, time.time()).items() if row["state"] != "offline")
+    names = tmp_path / "agents.csv"
+    names.write_text(f'# agent id,display name\n{shown[0]},Alice Martin\n{shown[1]},"Okafor, Bola"\n')
+    stack.extra_env.update(
+        {**CATALOGUE_ENV, "CXPULSE_PSEUDONYMISE_KEY": KEY, "CXPULSE_AGENT_NAMES_FILE": str(names)}
+    )
     raw_ids = {ev[f] for ev in events for f in ("customer_id", "agent_id") if ev.get(f)}
     assert len(raw_ids) > 50
     # Rejected records that carry personal ids: a bad field beside them, a wrong type keyed by a
@@ -72,6 +79,14 @@ def test_no_raw_customer_or_agent_id_is_kept_and_the_kpis_are_exact(stack, kafka
         return sum(v for (name, _), v in worker.metrics().items() if name == "cxpulse_events_invalid_total")
 
     wait_for(lambda: rejected() == 3, 30, what="the three rejections")
+    # /agents: pseudonyms only, the operator's names beside two of them.
+    pseudonym = Pseudonyms(KEY)
+    doc = worker.agents()
+    listed = {row["agent"]: row["name"] for row in doc["agents"]}
+    want = {pseudonym(raw) for raw in expected_agents(events, doc["at"])}
+    assert set(listed) == want and all(agent.startswith("p-") for agent in listed)
+    assert sorted(name for name in listed.values() if name) == ["Alice Martin", "Okafor, Bola"]
+    assert listed[pseudonym(shown[1])] == "Okafor, Bola"
     admin = KafkaAdminClient(bootstrap_servers=kafka.bootstrap)
     written = [stack.deadletter] + [t for t in admin.list_topics() if t.startswith(stack.app_id)]
     admin.close()
@@ -90,7 +105,6 @@ def test_no_raw_customer_or_agent_id_is_kept_and_the_kpis_are_exact(stack, kafka
     parked = [orjson.loads(v) for topic, _, v in kept if topic == stack.deadletter]
     assert sorted(p["reason"] for p in parked) == ["invalid_value", "malformed_json", "unknown_type"]
     by_reason = {p["reason"]: p for p in parked}
-    pseudonym = Pseudonyms(KEY)
     assert orjson.loads(by_reason["invalid_value"]["value"])["agent_id"] == pseudonym("agent-in-deadletter")
     assert by_reason["unknown_type"]["key"] == pseudonym("cust-keyed")
     assert by_reason["malformed_json"]["value"] is None  # not JSON: withheld

@@ -189,7 +189,7 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "streams.cli", "top", url, "--interval", "0.5"],
+        ["-m", "streams.cli", "top", url, "--interval", "0.5", "--away-minutes", "0.5"],
         dimensions=(LINES, COLUMNS),
         env=env,
         timeout=10,
@@ -226,6 +226,30 @@ def test_top_shows_the_queue_now_in_a_terminal(stack, kafka, tmp_path) -> None:
         # A second later the longest wait has moved on: the screen ticks without new events.
         later = row(screen_of(child, screen, stream, 2), "billing")
         assert later is not None and later[2] != longest
+
+        # The a key: the agents view, longest in state first. A2 handled C3 (180 s) today, unless
+        # the day began between its answer and its end; A3 has been away 60 s, past the half-minute
+        # limit this test sets, so in red.
+        child.send("a")
+        lines = screen_of(child, screen, stream, 2)
+        (tmp_path / "top-agents.txt").write_text("\n".join(lines))
+        print("\n".join(line.rstrip() for line in lines if line.strip()))
+        assert any("cxpulse top · agents" in line and "3 agents" in line for line in lines), "\n".join(lines)
+        agents = {name: row(lines, name) for name in ("A1", "A2", "A3")}
+        assert [cells[1] for cells in agents.values()] == ["available", "busy", "away"]
+        order = [n for line in lines for n in agents if (row([line], n) or [None])[0] == n]
+        assert order == ["A1", "A2", "A3"]  # 600 s, 190 s and 60 s in state
+        handled = int(now - 10 >= day)
+        assert agents["A2"][4:6] == ([str(handled), "3m00s"] if handled else ["0", "-"])
+        y = next(i for i, line in enumerate(lines) if row([line], "A3"))
+        x = lines[y].index("away")
+        assert screen.buffer[y][x].fg == "red" and screen.buffer[y][x].bold
+        # The s key: ordered by state (away first, then available, wrap-up, busy).
+        child.send("s")
+        lines = screen_of(child, screen, stream, 2)
+        order = [n for line in lines for n in agents if (row([line], n) or [None])[0] == n]
+        assert order == ["A3", "A1", "A2"], "\n".join(lines)
+        assert any("state ▼" in line for line in lines)
     finally:
         child.sendintr()
         child.expect(pexpect.EOF, timeout=10)

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import bcrypt
+import orjson
 import pytest
 import yaml
 from helpers import http_get, wait_for
@@ -87,6 +88,10 @@ def test_prometheus_scrapes_a_worker_over_tls_with_basic_auth_and_fails_without_
     assert http_get(f"{base}/metrics", trusted, basic("prometheus", "guess"))[0] == 401
     status, body = http_get(f"{base}/metrics", trusted, basic("prometheus", PASSWORD))
     assert status == 200 and "cxpulse_worker_ready 1.0" in body
+    # Agents one by one: behind the same password as /metrics.
+    assert http_get(f"{base}/agents", trusted)[0] == 401
+    status, body = http_get(f"{base}/agents", trusted, basic("prometheus", PASSWORD))
+    assert status == 200 and orjson.loads(body)["agents"] == [], body
     assert http_get(f"{base}/live", trusted) == (200, "live\n")  # probes need no password
     with pytest.raises((OSError, http.client.HTTPException)):  # plain HTTP gets no answer
         urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/metrics", timeout=5)

@@ -18,11 +18,15 @@ from pathlib import Path
 
 from grafana_foundation_sdk.builders import dashboard, prometheus, stat, table, timeseries
 from grafana_foundation_sdk.builders.common import ReduceDataOptions
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.common import BigValueColorMode, BigValueTextMode
 from grafana_foundation_sdk.models.dashboard import (
     DataSourceRef,
     DataTransformerConfig,
+    DynamicConfigValue,
+    MatcherConfig,
     Threshold,
     ThresholdsMode,
     VariableOption,
@@ -790,7 +794,131 @@ def wallboard() -> dashboard.Dashboard:
     return board
 
 
-DASHBOARDS = {"overview": overview, "queue": queue, "operations": operations, "wallboard": wallboard}
+# Agents one by one come from each worker's /agents JSON (docs/security.md: never Prometheus
+# series), read by Grafana's Infinity data source with this uid.
+AGENTS_DATASOURCE = DataSourceRef(type_val="yesoreyeram-infinity-datasource", uid="cxpulse-agents")
+# /agents fields the table shows, with their headers and units (tests check each is served).
+AGENT_COLUMNS = (
+    ("agent", "agent", "string", None),
+    ("name", "name", "string", None),
+    ("state", "state", "string", None),
+    ("seconds_in_state", "in state", "number", "s"),
+    ("queues", "queues", "string", None),
+    ("calls_handled_today", "calls today", "number", "short"),
+    ("mean_handle_seconds_today", "AHT today", "number", "s"),
+    ("occupancy_1h", "occupancy 1h", "number", "percentunit"),
+    ("missed_offers_today", "missed today", "number", "short"),
+    ("missed_in_a_row", "missed in a row", "number", "short"),
+    ("flagged", "missing offers", "string", None),
+)
+
+
+class AgentsQuery(cogvariants.Dataquery):
+    """An Infinity query of one worker's /agents: the "agents" list as a table."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refId": "A",
+            "datasource": {"type": AGENTS_DATASOURCE.type_val, "uid": AGENTS_DATASOURCE.uid},
+            "type": "json",
+            "source": "url",
+            "format": "table",
+            "parser": "backend",
+            "url": self.url,
+            "url_options": {"method": "GET"},
+            "root_selector": "agents",
+            "columns": [
+                {"selector": field, "text": header, "type": kind} for field, header, kind, _ in AGENT_COLUMNS
+            ],
+        }
+
+
+class _Built(cogbuilder.Builder[cogvariants.Dataquery]):
+    def __init__(self, query: cogvariants.Dataquery) -> None:
+        self.query = query
+
+    def build(self) -> cogvariants.Dataquery:
+        return self.query
+
+
+def agents() -> dashboard.Dashboard:
+    """Agents one by one, a table per worker (each serves the agents of the partitions it owns)."""
+    worker = (
+        dashboard.QueryVariable("worker")
+        .label("Worker")
+        .datasource(DATASOURCE)
+        .query('label_values(up{job="cxpulse"}, instance)')
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .include_all(True)
+        .multi(True)
+        .current(VariableOption(selected=True, text="All", value="$__all"))
+    )
+    scheme = (
+        dashboard.CustomVariable("scheme")
+        .label("Workers' scheme")
+        .values("http,https")
+        .current(VariableOption(selected=True, text="http", value="http"))
+    )
+    panel = (
+        table.Panel()
+        .title("Agents on $worker")
+        .description(
+            "Each agent's state and time in it, queues, calls handled and mean handle time today, "
+            "occupancy over the last hour, and missed offers, from the worker's /agents (Infinity "
+            "data source cxpulse-agents; docs/operations.md). Click a column to sort by it."
+        )
+        .datasource(AGENTS_DATASOURCE)
+        .height(12)
+        .span(24)
+        .repeat("worker")
+        .with_target(_Built(AgentsQuery("${scheme}://${worker}/agents")))
+    )
+    for _, header, _, unit in AGENT_COLUMNS:
+        if unit:
+            panel = panel.with_override(_named(header), [DynamicConfigValue(id_val="unit", value=unit)])
+    busy = {
+        "mode": "absolute",
+        "steps": [{"color": "text", "value": None}, {"color": "orange", "value": 0.9}],
+    }
+    flagged = {"true": {"color": "red", "text": "yes"}, "false": {"color": "transparent", "text": ""}}
+    states = {"away": {"color": "orange", "index": 0}, "available": {"color": "green", "index": 1}}
+    for header, cells, more in (
+        ("occupancy 1h", "color-text", DynamicConfigValue(id_val="thresholds", value=busy)),
+        ("missing offers", "color-background", _mapping(flagged)),
+        ("state", "color-text", _mapping(states)),
+    ):
+        cell = DynamicConfigValue(id_val="custom.cellOptions", value={"type": cells})
+        panel = panel.with_override(_named(header), [cell, more])
+    return (
+        dashboard.Dashboard("cxpulse — agents")
+        .uid("cxpulse-agents")
+        .tags(["cxpulse", "contact-centre", "agents"])
+        .refresh("10s")
+        .time("now-15m", "now")
+        .with_variable(worker)
+        .with_variable(scheme)
+        .with_panel(panel)
+    )
+
+
+def _named(field: str) -> MatcherConfig:
+    return MatcherConfig(id_val="byName", options=field)
+
+
+def _mapping(options: dict[str, dict[str, object]]) -> DynamicConfigValue:
+    return DynamicConfigValue(id_val="mappings", value=[{"type": "value", "options": options}])
+
+
+DASHBOARDS = {
+    "overview": overview,
+    "queue": queue,
+    "operations": operations,
+    "wallboard": wallboard,
+    "agents": agents,
+}
 
 
 def render(name: str) -> str:

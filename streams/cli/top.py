@@ -1,4 +1,4 @@
-"""``cxpulse top``: a live wallboard in the terminal, read from workers' ``/metrics``.
+"""``cxpulse top``: a live wallboard in the terminal, read from workers' ``/metrics`` (and ``/agents``).
 
 For a supervisor on an SSH session or a screen without Grafana: one row per queue with what the
 floor is doing now (callers waiting, the longest wait, service level against target, agents by
@@ -6,20 +6,27 @@ state, the Erlang C staffing gap, tickets awaiting a first reply) and the day so
 offered, service level), refreshed every second. It
 reads the same series Prometheus scrapes, so it needs nothing but network access to the workers;
 with several workers it adds up their shares (each queue is exported by one worker at a time).
+A key switches to the agents view (:mod:`streams.cli.top_agents`), one row per agent.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import select
 import ssl
+import sys
+import termios
 import time
+import tty
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import click
+import orjson
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console, Group
 from rich.live import Live
@@ -27,7 +34,9 @@ from rich.table import Table
 from rich.text import Text
 
 from metrics.definitions import AGENT_STATES
+from metrics.documents import JsonObject
 from metrics.policy import DEFAULTS
+from streams.cli.top_agents import AGENTS_LEGEND, SORTS, agents_from, agents_table, duration
 
 DEFAULT_URL = "http://127.0.0.1:6066/metrics"
 WINDOW = "15m"
@@ -148,10 +157,16 @@ class Reader:
         queues, events = summarise(texts)
         return Scrape(queues, events, errors, time.time())
 
-    def texts(self) -> tuple[list[str], list[str]]:
+    def agents(self) -> tuple[list[JsonObject], list[str]]:
+        """Each worker's ``/agents`` answer (beside its ``/metrics``); a line for each that did not answer."""
+        pages = [url.removesuffix("/metrics").rstrip("/") + "/agents" for url in self.urls]
+        texts, errors = self.texts(pages)
+        return [orjson.loads(text) for text in texts], errors
+
+    def texts(self, urls: list[str] | None = None) -> tuple[list[str], list[str]]:
         """Each worker's ``/metrics`` text, and a line for each worker that did not answer."""
         texts, errors = [], []
-        for url in self.urls:
+        for url in self.urls if urls is None else urls:
             request = urllib.request.Request(url, headers=self.headers)
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout, context=self.context) as answer:
@@ -159,15 +174,6 @@ class Reader:
             except OSError as exc:  # URLError, HTTPError, timeouts, refused connections
                 errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
         return texts, errors
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 def _coloured(text: str, good: bool | None) -> Text:
@@ -222,13 +228,13 @@ def render(
         table.add_row(
             name if q.is_open else Text(f"{name} (closed)", style="dim"),
             _coloured(f"{q.waiting:.0f}", judged and (q.waiting == 0 if q.waiting <= 5 else False)),
-            _coloured(_duration(q.longest_wait), judged and q.longest_wait <= limit),
+            _coloured(duration(q.longest_wait), judged and q.longest_wait <= limit),
             _coloured("-" if level is None else f"{level:.0%}", good_level),
             *(f"{q.agents[state]:.0f}" for state in AGENT_STATES),
             "-" if q.required is None else f"{q.required:.0f}",
             _staffing(q.gap),
             f"{q.new_tickets:.0f}",
-            _duration(q.oldest_new),
+            duration(q.oldest_new),
             f"{q.open_tickets:.0f}",
             f"{q.offered_today:.0f}",
             _coloured("-" if today is None else f"{today:.0%}", None if today is None else today >= aim),
@@ -236,13 +242,62 @@ def render(
     clock = time.strftime("%H:%M:%S", time.localtime(now.at))
     answering = urls - len(now.errors)
     flow = "" if rate is None else f"   {rate:,.0f} events/s"
-    quits = "   Ctrl-C quits" if live else ""
+    quits = "   a: agents   q or Ctrl-C quits" if live else ""
     header = Text(f"cxpulse top   {clock}   {answering}/{urls} workers{flow}{quits}", style="bold")
     parts: list = [header, table, Text(LEGEND, style="dim")]
     if not now.queues and not now.errors:
         parts.append(Text("no queue exported yet: are events arriving?", style="yellow"))
     parts += [Text(line, style="red") for line in now.errors]
     return Group(*parts)
+
+
+def render_agents(
+    documents: list[JsonObject], errors: list[str], by: str, away_limit: float, urls: int, live: bool = True
+) -> Group:
+    """The agents screen: a header line, one row per agent, and any worker that did not answer."""
+    agents = agents_from(documents)
+    clock = time.strftime("%H:%M:%S", time.localtime())
+    keys = "   a: queues  s: sort  q: quit" if live else ""
+    header = Text(
+        f"cxpulse top · agents   {clock}   {urls - len(errors)}/{urls} workers   {len(agents)} agents{keys}",
+        style="bold",
+    )
+    parts: list = [header, agents_table(agents, by, away_limit), Text(AGENTS_LEGEND, style="dim")]
+    if not agents and not errors:
+        parts.append(Text("no agent to show yet: are agent events arriving?", style="yellow"))
+    parts += [Text(line, style="red") for line in errors]
+    return Group(*parts)
+
+
+class Keys:
+    """Single key presses from the terminal, without Enter or echo, while the screen refreshes;
+    nothing when stdin is not a terminal (a pipe, a script)."""
+
+    def __init__(self) -> None:
+        self.fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else None
+        self._saved: list | None = None
+
+    def __enter__(self) -> Keys:
+        if self.fd is not None:
+            self._saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None and self._saved is not None:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+
+    def wait(self, seconds: float) -> str | None:
+        """The key pressed within ``seconds``, or None when the time ran out first."""
+        if self.fd is None:
+            time.sleep(max(0.0, seconds))
+            return None
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, seconds))
+        if not ready:
+            return None
+        with contextlib.suppress(OSError):
+            return os.read(self.fd, 1).decode(errors="replace")
+        return None
 
 
 @click.command()
@@ -262,6 +317,28 @@ def render(
     type=float,
     help="Answer threshold in seconds for every queue (colours longest); default: each queue's own.",
 )
+@click.option(
+    "--view",
+    type=click.Choice(["queues", "agents"]),
+    default="queues",
+    show_default=True,
+    help="The screen to start on; the a key switches between them.",
+)
+@click.option(
+    "--sort",
+    "sort_by",
+    type=click.Choice(SORTS),
+    default="time",
+    show_default=True,
+    help="Agents view order (time: longest in state first); the s key cycles through the orders.",
+)
+@click.option(
+    "--away-minutes",
+    type=click.FloatRange(min=0),
+    default=15.0,
+    show_default=True,
+    help="Agents view: an agent away longer than this is shown in red.",
+)
 def top(
     urls: tuple[str, ...],
     interval: float,
@@ -270,6 +347,9 @@ def top(
     cafile: str | None,
     target: float | None,
     threshold: float | None,
+    view: str,
+    sort_by: str,
+    away_minutes: float,
 ) -> None:
     """A live wallboard in the terminal, from workers' /metrics (works over SSH).
 
@@ -278,15 +358,34 @@ def top(
       cxpulse top http://worker-1:6066/metrics http://worker-2:6066/metrics
     Per queue: callers waiting, the longest wait, service level over 15 minutes, agents by state,
     agents needed (Erlang C) and how many short or spare, tickets awaiting a first reply and the
-    oldest. With --once, the exit status is 1 when a worker could not be read.
+    oldest. The a key switches to the agents view (each worker's /agents beside its /metrics):
+    per agent its state and time in it, queues, calls and mean handle time today, occupancy over
+    the last hour and missed offers; s changes the order, q quits. With --once, the exit status
+    is 1 when a worker could not be read.
     """
     reader = Reader(list(urls) or [DEFAULT_URL], user, cafile, timeout=max(1.0, interval))
     console = Console()
+    away_limit = away_minutes * 60
+
+    def screen(live: bool, previous: Scrape | None) -> tuple[Group, Scrape | None, list[str]]:
+        if view == "agents":
+            documents, errors = reader.agents()
+            return (
+                render_agents(documents, errors, sort_by, away_limit, len(reader.urls), live),
+                previous,
+                errors,
+            )
+        now = reader.read()
+        rate = None
+        if previous is not None and now.events >= previous.events and not now.errors:
+            rate = (now.events - previous.events) / max(1e-6, now.at - previous.at)
+        return render(now, rate, target, threshold, len(reader.urls), live), now, now.errors
+
     if once:
-        screen = reader.read()
-        console.print(render(screen, None, target, threshold, len(reader.urls), live=False))
-        if screen.errors:
-            unread = len(screen.errors)
+        shown, _, errors = screen(False, None)
+        console.print(shown)
+        if errors:
+            unread = len(errors)
             raise click.ClickException(
                 f"{unread} of {len(reader.urls)} workers could not be read: the figures are incomplete"
                 if unread < len(reader.urls)
@@ -295,14 +394,17 @@ def top(
         return
     previous: Scrape | None = None
     try:
-        with Live(console=console, screen=True, auto_refresh=False) as live:
+        with Keys() as keys, Live(console=console, screen=True, auto_refresh=False) as live:
             while True:
-                now = reader.read()
-                rate = None
-                if previous is not None and now.events >= previous.events and not now.errors:
-                    rate = (now.events - previous.events) / max(1e-6, now.at - previous.at)
-                live.update(render(now, rate, target, threshold, len(reader.urls)), refresh=True)
-                previous = now
-                time.sleep(max(0.0, interval - (time.time() - now.at)))
+                started = time.time()
+                shown, previous, _ = screen(True, previous)
+                live.update(shown, refresh=True)
+                key = keys.wait(interval - (time.time() - started))
+                if key in ("q", "Q"):
+                    break
+                if key in ("a", "A", "\t"):
+                    view = "agents" if view == "queues" else "queues"
+                elif key in ("s", "S"):
+                    sort_by = SORTS[(SORTS.index(sort_by) + 1) % len(SORTS)]
     except KeyboardInterrupt:
         pass
