@@ -124,7 +124,7 @@ def demo(
                 url = f"http://127.0.0.1:{web_port}/metrics"
                 click.echo(f"worker up; logs in {workdir}")
                 click.echo(f"metrics:  {url}")
-                click.echo(f"wallboard in another terminal: cxpulse top {url}")
+                click.echo(f"wallboard in another terminal: cxpulse top {url}   (a: agents one by one)")
                 click.echo(
                     "sending the last ten minutes of contact-centre traffic, then live traffic; "
                     "Ctrl-C to stop\n"

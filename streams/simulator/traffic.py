@@ -400,8 +400,10 @@ class Traffic:
         if patience < wait:
             self._push(t + patience, "calls", self._event(base, "call.abandoned"))
             return
-        # One of the queue's own seats answers (the agents view shows their calls beside their states).
-        agent = f"agent-{queue}-{rng.randrange(60) % len(self._stays[queue])}"
+        # One of the queue's own seats answers (the agents view shows their calls beside their
+        # states), spread over all of them by the call's number without another random draw.
+        seat = (rng.randrange(60) + 60 * int(base["call_id"][2:])) % len(self._stays[queue])
+        agent = f"agent-{queue}-{seat}"
         self._push(t + wait, "calls", self._event(base, "call.answered", agent_id=agent))
         handle = rng.lognormvariate(math.log(240.0), 0.6)
         self._push(t + wait + handle, "calls", self._event(base, "call.ended", agent_id=agent))
