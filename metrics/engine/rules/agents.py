@@ -48,10 +48,12 @@ def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[
                 observations,
                 levels=[LevelMove(agent_level(old), since, -1)],
             )
-        # The agent's own spells of the last hour, for its occupancy in the agents view.
-        recent = [s for s in state.get("recent", ()) if s[2] > at - RECENT_SECONDS]
+        # The agent's own spells of the last hour, for its occupancy in the agents view; they end
+        # in event-time order (a late change is ignored above), so the expired ones lead.
+        recent = state.setdefault("recent", [])
+        while recent and recent[0][2] <= at - RECENT_SECONDS:
+            del recent[0]
         recent.append([old, since, at])
-        state["recent"] = recent
     if event.state != "offline":
         for queue in queues:
             fact = parts.setdefault((queue, event.channel), new_fact(at, {}, levels=[]))
