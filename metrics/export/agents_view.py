@@ -17,8 +17,7 @@ from metrics.engine.rules.agents import RECENT_SECONDS
 from metrics.model import State
 from metrics.policy import Policy
 
-OCCUPIED = ("busy", "wrap_up")
-LOGGED_IN = ("available", "busy", "wrap_up", "away")
+OCCUPIED = frozenset({"busy", "wrap_up"})
 
 
 class AgentRow(NamedTuple):
@@ -52,15 +51,18 @@ def occupancy(state: State, now: float) -> float | None:
     """Occupancy over ``[now − 1 h, now]``: the spells that ended in it and the current one, each
     clipped to the hour; ``None`` when the agent was not logged in at all in that hour."""
     start = now - RECENT_SECONDS
-    spells = [s for s in state.get("recent", ()) if s[2] > start]
-    if state["state"] != "offline" and state["since"] is not None:
-        spells.append([state["state"], state["since"], now])
-    seconds = dict.fromkeys(LOGGED_IN, 0.0)
+    occupied = logged_in = 0.0
+    spells = state.get("recent", [])  # offline time is never a spell: each is logged-in time
+    current = state["state"]
+    if current != "offline" and state["since"] is not None:
+        spells = [*spells, [current, state["since"], now]]
     for name, began, ended in spells:
-        if name in seconds:
-            seconds[name] += max(0.0, min(ended, now) - max(began, start))
-    logged_in = sum(seconds.values())
-    return (seconds["busy"] + seconds["wrap_up"]) / logged_in if logged_in > 0 else None
+        seconds = min(ended, now) - (began if began > start else start)
+        if seconds > 0:
+            logged_in += seconds
+            if name in OCCUPIED:
+                occupied += seconds
+    return occupied / logged_in if logged_in > 0 else None
 
 
 def agent_row(agent_id: str, state: State, now: float, policy: Policy, names: Mapping[str, str]) -> AgentRow:
