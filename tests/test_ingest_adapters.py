@@ -87,7 +87,14 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "agent.state_changed",
             "agent.offer_missed",
         },
-        "genesys": {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed"},
+        "genesys": {
+            "call.queued",
+            "call.answered",
+            "call.abandoned",
+            "call.ended",
+            "agent.state_changed",
+            "agent.offer_missed",
+        },
         "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
         "zammad": {
             "ticket.created",
@@ -223,6 +230,16 @@ def test_freeswitch_agents_take_their_queues_from_the_lookups_when_the_event_nam
     timeout = json.loads((FIXTURES / "freeswitch" / "member_queue_end_timeout.json").read_text())["payload"]
     counted = replace(LOOKUPS, exits={"timeout": "abandon"})
     assert [e["type"] for e in WEBHOOKS["freeswitch"](timeout, counted)] == ["call.abandoned"]
+
+
+def test_a_genesys_user_not_responding_missed_an_offer_only_where_one_queue_says_whose() -> None:
+    payload = json.loads((FIXTURES / "genesys" / "user_not_responding.json").read_text())["payload"]
+    assert [e["type"] for e in WEBHOOKS["genesys"](payload, LOOKUPS)] == [
+        "agent.offer_missed",
+        "agent.state_changed",
+    ]
+    two = replace(LOOKUPS, agent_queues={"8f2a-user": ("q-tech", "q-sales")})
+    assert [e["type"] for e in WEBHOOKS["genesys"](payload, two)] == ["agent.state_changed"]
 
 
 def test_an_unknown_exit_kind_is_refused_with_the_kinds() -> None:

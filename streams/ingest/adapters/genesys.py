@@ -1,6 +1,7 @@
 """Genesys Cloud conversation detail events → call events.
 
-Agents: ``v2.users.<id>.routingStatus`` (IDLE available, INTERACTING busy, NOT_RESPONDING away)
+Agents: ``v2.users.<id>.routingStatus`` (IDLE available, INTERACTING busy, NOT_RESPONDING away,
+after a missed offer when the user serves one queue)
 and ``v2.users.<id>.presence`` (off queue: Offline offline, any other presence away), in the user's
 queues from the lookups. A Genesys notification carries ``topicName``
 (``v2.detail.events.conversation.<id>.acd.start`` …) and ``eventBody`` with ``conversationId``,
@@ -98,8 +99,16 @@ def _agent(topic: str, body: JsonView, lookups: Lookups) -> list[JsonObject]:
         return []
     step = topic.rsplit(".", 1)[1]
     queues = [lookups.queue("genesys", q) for q in lookups.agent_queues.get(user, ())]
-    return [event("agent.state_changed", f"genesys:{user}:{step}:{at}", moment(at), agent_id=user,
-                  state=state, queues=queues, channel="phone")]  # fmt: skip
+    out = [event("agent.state_changed", f"genesys:{user}:{step}:{at}", moment(at), agent_id=user,
+                 state=state, queues=queues, channel="phone")]  # fmt: skip
+    if step == "routingStatus" and status == "NOT_RESPONDING" and len(queues) == 1:
+        # Genesys puts an agent who let an offer ring out into NOT_RESPONDING, without naming the
+        # offer's queue: an agent who serves one queue missed that queue's contact. The miss goes
+        # first, as the agent was available when it rang.
+        missed = event("agent.offer_missed", f"genesys:{user}:missed:{at}", moment(at), agent_id=user,
+                       queue=queues[0], channel="phone", reason="timeout")  # fmt: skip
+        out.insert(0, missed)
+    return out
 
 
 PLATFORM = Platform("genesys", events)
