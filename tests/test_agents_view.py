@@ -135,6 +135,18 @@ def test_occupancy_is_the_last_hours_busy_and_wrap_up_share_of_logged_in_time() 
     assert agent_row("A1", state, t0 + 220 * 60, rules, {}).occupancy_1h == 1.0
 
 
+def test_an_agent_flipping_state_every_second_keeps_a_bounded_state() -> None:
+    from metrics.engine.rules.agents import RECENT_MAX
+
+    rules, t0, state = Policy(), at("2026-12-07T08:00:00"), None
+    for second in range(1000):
+        state, _ = agent_step(state, change(("busy", "available")[second % 2], t0 + second), rules)
+    assert len(state["recent"]) == RECENT_MAX and state["recent"][-1][2] == t0 + 999
+    # The hour is then the newest spells: 100 busy and 100 available seconds, and the current
+    # available second.
+    assert agent_row("A1", state, t0 + 1000, rules, {}).occupancy_1h == pytest.approx(100 / 201)
+
+
 def test_the_list_holds_agents_logged_in_or_seen_this_hour_or_working_today() -> None:
     rules = Policy()
     t0 = at("2026-12-07T08:00:00")

@@ -304,7 +304,9 @@ class Keys:
 @click.argument("urls", nargs=-1)
 @click.option("--interval", type=float, default=1.0, show_default=True, help="Seconds between refreshes.")
 @click.option("--once", is_flag=True, help="Print one screen and exit (for scripts and logs).")
-@click.option("--user", help="Basic-auth user of the workers' /metrics; password from CXPULSE_TOP_PASSWORD.")
+@click.option(
+    "--user", help="Basic-auth user of the workers' /metrics and /agents; password from CXPULSE_TOP_PASSWORD."
+)
 @click.option("--cafile", type=click.Path(exists=True, dir_okay=False), help="CA file for https:// workers.")
 @click.option(
     "--target",

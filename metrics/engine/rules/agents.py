@@ -14,6 +14,9 @@ from metrics.policy import Policy
 
 # How far back an agent's closed spells are kept: the agents view's occupancy is over the last hour.
 RECENT_SECONDS = 3600.0
+# At most this many are kept (one per 18 s over the hour), so a producer that flips an agent's
+# state every second cannot grow its state without bound: the hour then counts the newest only.
+RECENT_MAX = 200
 
 
 def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[State, list[Output]]:
@@ -51,7 +54,7 @@ def agent_step(state: State | None, event: AgentEvent, policy: Policy) -> tuple[
         # The agent's own spells of the last hour, for its occupancy in the agents view; they end
         # in event-time order (a late change is ignored above), so the expired ones lead.
         recent = state.setdefault("recent", [])
-        while recent and recent[0][2] <= at - RECENT_SECONDS:
+        while recent and (recent[0][2] <= at - RECENT_SECONDS or len(recent) >= RECENT_MAX):
             del recent[0]
         recent.append([old, since, at])
     if event.state != "offline":
