@@ -57,6 +57,11 @@ def test_vendor_payload_maps_to_exact_contract_events(path: Path) -> None:
         assert addressed.key.decode() == entity
 
 
+# What a phone platform's adapter sends: calls, agent states and missed offers.
+PHONE_KINDS = {"call.queued", "call.answered", "call.abandoned", "call.ended", "agent.state_changed",
+               "agent.offer_missed"}  # fmt: skip
+
+
 def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> None:
     produced = {}
     for path in CASES:
@@ -71,30 +76,9 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.escalated",
             "ticket.priority_changed",
         },
-        "twilio": {
-            "call.queued",
-            "call.answered",
-            "call.abandoned",
-            "call.ended",
-            "agent.state_changed",
-            "agent.offer_missed",
-        },
-        "connect": {
-            "call.queued",
-            "call.answered",
-            "call.abandoned",
-            "call.ended",
-            "agent.state_changed",
-            "agent.offer_missed",
-        },
-        "genesys": {
-            "call.queued",
-            "call.answered",
-            "call.abandoned",
-            "call.ended",
-            "agent.state_changed",
-            "agent.offer_missed",
-        },
+        "twilio": PHONE_KINDS,
+        "connect": PHONE_KINDS,
+        "genesys": PHONE_KINDS,
         "chatwoot": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
         "zammad": {
             "ticket.created",
@@ -103,14 +87,7 @@ def test_every_adapter_has_fixtures_and_events_of_each_kind_it_produces() -> Non
             "ticket.reopened",
             "ticket.escalated",
         },
-        "freeswitch": {
-            "call.queued",
-            "call.answered",
-            "call.abandoned",
-            "call.ended",
-            "agent.state_changed",
-            "agent.offer_missed",
-        },
+        "freeswitch": PHONE_KINDS,
         "intercom": {"ticket.created", "ticket.replied", "ticket.resolved", "ticket.reopened"},
         "freshdesk": {
             "ticket.created",
