@@ -17,6 +17,15 @@ from metrics.documents import JsonObject
 
 # Sort keys, in the order the "s" key cycles through them; each sorts its "worst" first.
 SORTS = ("time", "state", "agent", "calls", "aht", "occupancy", "missed")
+SORT_COLUMN = {
+    "time": "in state",
+    "state": "state",
+    "agent": "agent",
+    "calls": "calls today",
+    "aht": "AHT today",
+    "occupancy": "occupancy 1h",
+    "missed": "missed in a row",
+}  # the column each order sorts by
 STATE_ORDER = {"away": 0, "available": 1, "wrap_up": 2, "busy": 3, "offline": 4}
 HIGH_OCCUPANCY = 0.9
 
@@ -120,16 +129,6 @@ def agents_table(agents: list[AgentNow], by: str, away_limit: float) -> Table:
         )
     return table
 
-
-SORT_COLUMN = {
-    "time": "in state",
-    "state": "state",
-    "agent": "agent",
-    "calls": "calls today",
-    "aht": "AHT today",
-    "occupancy": "occupancy 1h",
-    "missed": "missed in a row",
-}
 
 AGENTS_LEGEND = (
     "keys: a queues/agents  s sort  q quit; red: away longer than the limit (--away-minutes), "

@@ -57,8 +57,8 @@ def install_pages(
     async def agents_page(web: View, request: Request) -> Response:
         """Agents one by one (metrics/export/agents_view.py): those of the agent partitions this
         worker owns, so each agent is on exactly one worker; none while partitions move. Built at
-        most once a second (about 30 ms per thousand agents on the event loop that runs the
-        agents), however many supervisors watch."""
+        most once a second, however many supervisors watch: it walks every agent on the event
+        loop that runs the agents (its cost: docs/performance.md)."""
         now = time.time()
         if answered and now - answered[0][0] < 1.0:
             return web.bytes(answered[0][1], content_type="application/json")
