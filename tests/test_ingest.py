@@ -750,5 +750,7 @@ def test_freeswitch_event_socket_follower_reconnects_and_gives_exact_kpis(stack,
     try:
         assert_exact(worker, events, timeout=90)
     finally:
-        follower.stop()
+        # The test socket now accepts and never greets: SIGTERM must still end the follower.
+        follower.stop(timeout=10)
+    assert follower.process.returncode == 0, follower.log_tail()
     assert socket_server.logins == ["auth ClueCon-test", "auth ClueCon-test"]  # one reconnection

@@ -7,9 +7,11 @@ subscribes to ``CUSTOM callcenter::info`` as JSON, and maps each event with the 
 gateway, each acknowledged by Kafka before the next is read.
 
 A lost connection (FreeSWITCH restarting, the network) is retried with a growing pause, up to
-30 s. The event socket keeps nothing for a client that is away: events of that time are not
-sent, and the log says how long the follower was disconnected. Every event it does send keeps
-its vendor-derived id, so one sent twice (Kafka unavailable mid-batch, then retried) counts once.
+30 s; so is a socket that does not greet and take the login within 10 s (a FreeSWITCH still
+starting, a port forwarded to nothing). A stop signal ends the follower at any point. The event
+socket keeps nothing for a client that is away: events of that time are not sent, and the log
+says how long the follower was disconnected. Every event it does send keeps its vendor-derived
+id, so one sent twice (Kafka unavailable mid-batch, then retried) counts once.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from metrics.documents import JsonObject
 from streams.ingest.adapters import freeswitch
 from streams.ingest.adapters.common import Lookups, Unmappable
 from streams.ingest.contract_batch import Addressed, address
-from streams.ingest.sink import KafkaSink, wait_unless_stopped
+from streams.ingest.sink import KafkaSink, unless_stopped, wait_unless_stopped
 
 log = logging.getLogger("cxpulse.ingest.freeswitch")
 SUBSCRIBE = b"event json CUSTOM callcenter::info\n\n"
 MAX_PAUSE_SECONDS = 30.0
+LOGIN_SECONDS = 10.0  # connect, greeting, login and subscription
 
 
 class RefusedLogin(RuntimeError):
@@ -79,15 +82,21 @@ class EventSocketFollower:
         lost_at: float | None = None
         while not stop.is_set():
             try:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-            except OSError as exc:
+                connected = await unless_stopped(
+                    stop, asyncio.wait_for(asyncio.open_connection(self.host, self.port), LOGIN_SECONDS)
+                )
+            except OSError as exc:  # TimeoutError included
                 log.warning("event socket %s:%d unreachable (%s); retrying in %.0f s", self.host, self.port,
-                            exc, pause)  # fmt: skip
+                            exc or type(exc).__name__, pause)  # fmt: skip
                 await wait_unless_stopped(stop, pause)
                 pause = min(MAX_PAUSE_SECONDS, pause * 2)
                 continue
+            if connected is None:
+                return
+            reader, writer = connected
             try:
-                await self._login(reader, writer)
+                if not await unless_stopped(stop, self._login_in_time(reader, writer)):
+                    return  # stopped while logging in
                 self.connections += 1
                 if lost_at is not None:
                     log.warning("reconnected after %.0f s: FreeSWITCH sent those seconds' events to nobody",
@@ -105,6 +114,16 @@ class EventSocketFollower:
                 writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
+
+    async def _login_in_time(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        try:
+            await asyncio.wait_for(self._login(reader, writer), LOGIN_SECONDS)
+        except TimeoutError:
+            raise ConnectionError(
+                f"no greeting and login within {LOGIN_SECONDS:.0f} s: is {self.host}:{self.port} "
+                "FreeSWITCH's event socket (event_socket.conf.xml listen-port)?"
+            ) from None
+        return True
 
     async def _login(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         headers, _ = await read_frame(reader)
@@ -128,14 +147,10 @@ class EventSocketFollower:
         """Read events until the connection ends, each sent and acknowledged before the next is
         read (a call centre's queue events come a few per call: no batching needed)."""
         while not stop.is_set():
-            read = asyncio.ensure_future(read_frame(reader))
-            stopped = asyncio.ensure_future(stop.wait())
-            done, _ = await asyncio.wait({read, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if read not in done:
-                read.cancel()
+            frame = await unless_stopped(stop, read_frame(reader))
+            if frame is None:
                 return
-            stopped.cancel()
-            headers, body = read.result()
+            headers, body = frame
             await self._send(self._event(headers, body), stop)
 
     def _event(self, headers: dict[str, str], body: bytes) -> list[Addressed]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import BrokerResponseError, KafkaError
@@ -22,6 +22,7 @@ from streams.cluster.access import KafkaAccess
 from streams.ingest.contract_batch import Addressed
 
 log = logging.getLogger("cxpulse.ingest")
+T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -133,3 +134,22 @@ async def wait_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
     """Wait ``seconds``, or less if ``stop`` is set meanwhile."""
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[T]) -> T | None:
+    """``work``'s result, or None (``work`` cancelled) once ``stop`` is set first.
+
+    Whatever a follower awaits from a peer must give way to a stop signal: a socket that
+    accepts and then says nothing would otherwise hold SIGTERM off until it is killed."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        done, _ = await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return None
