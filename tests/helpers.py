@@ -254,6 +254,8 @@ class WorkerProcess:
             return ""
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        """Send ``sig`` and wait. A process that outlives a stop signal by ``timeout`` is killed
+        and the test fails: an operator's SIGTERM must end every cxpulse command."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(sig)
             try:
@@ -261,6 +263,11 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+                if sig != signal.SIGKILL:
+                    raise AssertionError(
+                        f"cxpulse {' '.join(self.command)} still running {timeout:.0f} s after "
+                        f"signal {sig}:\n{self.log_tail()}"
+                    ) from None
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
