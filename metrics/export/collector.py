@@ -370,7 +370,7 @@ class KpiCollector(Collector):
                 continue
             rules = self._policy.for_queue(agg["queue"])
             staffed = _staffed(agg, now)
-            rows = self._outlook.intervals(agg, days, rules, now)
+            rows = self._outlook.intervals(agg, days, rules, now, changed is None or key in changed)
             if changed is not None:
                 before = self._forecasts.get(key)
                 if before is not None and before[0] is rows and before[1] == staffed:

@@ -52,10 +52,21 @@ class Outlook:
         self._days: dict[str, _History] = {}
 
     def intervals(
-        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
+        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float, moved: bool = True
     ) -> list[IntervalOutlook]:
-        """The current interval and the ones after it that have history to forecast from."""
+        """The current interval and the ones after it that have history to forecast from.
+
+        ``moved=False`` says no fact reached the aggregate or its day records since the last
+        call (a replay's snapshot knows): within the same interval, the plan then stands as it
+        was without reading the history again."""
         fp = self.forecast
+        key = aggregate_key(agg)
+        if not moved:
+            kept, made = self._plans.get(key), self._forecasts.get(key)
+            if kept is not None and made is not None and made[1][0] is kept[0]:
+                forecaster = Forecaster(rules.zone, fp.interval_seconds, fp.weeks, rules.calendar)
+                if made[0][0] == forecaster.interval_start(now) and made[0][2] == rules.calendar:
+                    return kept[2]
         # The call share, handle time and patience move a little with every call: a plan is
         # kept while they stay the same to two decimals, a second and ten seconds.
         calls = round(_call_share(agg), 2)
@@ -64,8 +75,14 @@ class Outlook:
         patience = _patience(agg)
         patience = patience and round(patience, -1)
         forecast, handles = self._contacts(agg, days, rules, now)
-        key = aggregate_key(agg)
-        seen = (calls, overall, patience)
+        # What the plan rests on: nothing but the forecast where no calls come, and the queue's
+        # mean handle time only where an interval has no profile of its own.
+        if not calls:
+            seen: tuple = (0,)
+        elif all(usual for (_, n), usual in zip(forecast, handles, strict=True) if n is not None):
+            seen = (calls, None, patience)
+        else:
+            seen = (calls, overall, patience)
         kept = self._plans.get(key)
         if kept is not None and kept[0] is forecast and kept[1] == seen:
             return kept[2]
