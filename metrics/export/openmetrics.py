@@ -69,11 +69,6 @@ def format_sample(name: str, labels: dict[str, str], value: float, at: float) ->
     return f"{name} {format_value(value)} {at:.3f}\n"
 
 
-def _same(a: float, b: float) -> bool:
-    """Equal, counting NaN as equal to NaN (a ratio with nothing to divide stays NaN)."""
-    return a == b or (a != a and b != b)
-
-
 class _Steps:
     """A cadence in snapshot steps: dense this many steps around a change, else every ``refresh``."""
 
@@ -227,28 +222,43 @@ class OpenMetricsWriter:
         if start > until:
             return
         steps = line.steps
-        wanted: set[int] = set()
-        forward_end = min(until, line.changed + steps.dense)
-        wanted.update(range(start, forward_end + 1))
-        wanted.update(range(max(start, next_change - steps.dense), until + 1))
-        refresh = steps.refresh
-        first = -(-start // refresh) * refresh
-        wanted.update(range(first, until + 1, refresh))
-        for index in sorted(wanted):
-            self._emit(line, index)
-        if wanted:
-            line.written = max(wanted)
+        # In step order: the dense stretch after the change, a sample every ``refresh`` steps
+        # in between, the dense stretch before the next change.
+        wanted: list[int] = []
+        after = min(until, line.changed + steps.dense)
+        if after >= start:
+            wanted.extend(range(start, after + 1))
+            start = after + 1
+        before = max(start, next_change - steps.dense)
+        if before - 1 >= start:
+            refresh = steps.refresh
+            wanted.extend(range(-(-start // refresh) * refresh, min(until, before - 1) + 1, refresh))
+        wanted.extend(range(before, until + 1))
+        if not wanted:
+            return
+        if self.block_seconds is None:
+            for index in wanted:
+                self._emit(line, index)
+        else:  # as _emit does, for a stretch at once
+            sample, stamps = line.sample, self._stamps
+            line.pending.extend([sample + stamps[index] for index in wanted])
+            line.at.extend(wanted)
+            self.samples += len(wanted)
+        line.written = wanted[-1]
 
     def observe(self, line: _Line, index: int, value: float) -> None:
         """The series ``line`` stood at ``value`` at snapshot ``index``."""
-        if line.changed < 0 or not _same(value, line.value):
-            if line.changed >= 0:
-                self._settle(line, index - 1, index)
-            line.value = value
-            line.sample = line.tail + format_value(value)
-            line.changed = index
-            self._emit(line, index)
-            line.written = index
+        # Most calls find the series where it was: that test comes first, without a call.
+        before, changed = line.value, line.changed
+        if changed >= 0:
+            if value == before or (value != value and before != before):  # NaN stays NaN
+                return
+            self._settle(line, index - 1, index)
+        line.value = value
+        line.sample = line.tail + format_value(value)
+        line.changed = index
+        self._emit(line, index)
+        line.written = index
 
     def vanish(self, line: _Line, last: int) -> None:
         """The series was last there at snapshot ``last``; it starts afresh if it comes back."""
