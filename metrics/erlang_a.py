@@ -106,6 +106,7 @@ class ErlangA:
         rate = step[-1] + theta  # uniformisation rate: every state's total exit rate is at most this
         # Probability mass of "j ahead, still waiting", for the mixture of arrivals that wait.
         mass = states[c:]
+        stay = [1 - (s + theta) / rate for s in step]  # per jump: neither served nor hung up
         answered = 0.0
         reach = rate * threshold_seconds
         last = math.ceil(reach + 40 * math.sqrt(reach) + 50)  # Poisson(reach) has no mass left past it
@@ -120,10 +121,8 @@ class ErlangA:
             # One jump: from j, down w.p. step[j]/rate (j = 0: answered), abandon w.p. θ/rate, else stay.
             down = [m * s / rate for m, s in zip(mass, step, strict=True)]
             done += down[0]
-            mass = [
-                m * (1 - (s + theta) / rate) + (down[j + 1] if j + 1 < len(down) else 0.0)
-                for j, (m, s) in enumerate(zip(mass, step, strict=True))
-            ]
+            down.append(0.0)  # nobody comes down from beyond the last place
+            mass = [m * st + d for m, st, d in zip(mass, stay, down[1:], strict=True)]
         return met + answered
 
 
