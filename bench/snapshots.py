@@ -12,6 +12,11 @@ run, over the same records.
     python bench/snapshots.py large.jsonl --warm 35.33 --hours 6
     python bench/snapshots.py large.jsonl --warm 35.33 --hours 3 --families rules,dashboards --profile 30
 
+The warm-up of a large centre takes minutes; ``--state FILE`` keeps the warmed state (pickled,
+a few hundred MB) and later runs with the same ``--state`` start from it, so a change to the
+snapshot is compared before and after on the same state in seconds. The file is only valid for
+the code that wrote it: delete it after changing how state is kept.
+
 Settings come from the ``CXPULSE_*`` variables, as for ``cxpulse replay`` (the documented backfill
 trims the windowed gauges: ``CXPULSE_EXPORT_WINDOWS='[]' CXPULSE_EXPORT_WINDOW_COUNTS=false``).
 """
@@ -20,12 +25,15 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import pickle
 import pstats
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,12 +47,40 @@ from streams.settings import Settings  # noqa: E402
 DAY = 86400
 
 
-def records(path: Path) -> Iterator[Record]:
-    with open(path, "rb") as lines:
-        for number, line in enumerate(lines, start=1):
+def records(path: Path, after: int = 0) -> Iterator[Record]:
+    """The history's records, from the line after line ``after`` on (those before are skipped
+    now, not while the records are timed)."""
+    lines = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    for _ in islice(lines, after):
+        pass
+    return _parsed(lines, path.name, after + 1)
+
+
+def _parsed(lines: IO[bytes], name: str, first: int) -> Iterator[Record]:
+    with lines:
+        for number, line in enumerate(lines, start=first):
             stripped = line.strip()
             if stripped:
-                yield record_from_line(stripped, f"{path.name}:0", number)
+                yield record_from_line(stripped, f"{name}:0", number)
+
+
+def warm_up(history: Path, days: float) -> tuple[Replay, Iterator[Record], tuple, float]:
+    """The replay after ``days`` of the history without snapshots, the rest of the records, the
+    first record past the warm-up (read, not applied) and its event, and when the warm-up ends."""
+    engine = Replay(Settings())
+    engine.keep_rejections = False
+    feed = records(history)
+    warm_until = None
+    for record in feed:
+        event = engine.accept(record)
+        if event is None:
+            continue
+        if warm_until is None:
+            warm_until = event.at + days * DAY
+        elif event.at > warm_until:
+            return engine, feed, (record, event), warm_until
+        engine.apply(event, record)
+    raise SystemExit(f"{history} holds less than {days} days of events")
 
 
 def main() -> None:
@@ -58,27 +94,28 @@ def main() -> None:
     )
     parser.add_argument("--families", default="", help="write only these families (as cxpulse replay)")
     parser.add_argument("--profile", type=int, default=0, help="print the snapshot's N costliest functions")
+    parser.add_argument(
+        "--state", type=Path, help="keep the warmed state in this file, or start from it if it is there"
+    )
     args = parser.parse_args()
 
     tune_gc()  # as `cxpulse replay` does
-    engine = Replay(Settings())
-    engine.keep_rejections = False
-    feed = records(args.history)
+    sys.setrecursionlimit(100_000)  # pickling the state walks its nested documents deeply
     started = time.perf_counter()
-    warm_until = held = None
-    for record in feed:
-        event = engine.accept(record)
-        if event is None:
-            continue
-        if warm_until is None:
-            warm_until = event.at + args.warm * DAY
-        elif event.at > warm_until:
-            held = (record, event)
-            break
-        engine.apply(event, record)
-    if held is None or warm_until is None:
-        raise SystemExit(f"{args.history} holds less than {args.warm} days of events")
-    print(f"warm-up: {args.warm} days in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+    if args.state is not None and args.state.exists():
+        with open(args.state, "rb") as kept:
+            engine, held, warm_until, warmed = pickle.load(kept)
+        if warmed != (args.history.name, args.warm):
+            raise SystemExit(f"{args.state} holds {warmed[1]} days of {warmed[0]}: delete it or pick another")
+        feed = records(args.history, after=held[0].offset)
+        print(f"warm state read from {args.state} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    else:
+        engine, feed, held, warm_until = warm_up(args.history, args.warm)
+        took = time.perf_counter() - started
+        print(f"warm-up: {args.warm} days in {took:.1f} s", file=sys.stderr, flush=True)
+        if args.state is not None:
+            with open(args.state, "wb") as kept:
+                pickle.dump((engine, held, warm_until, (args.history.name, args.warm)), kept, protocol=5)
 
     keep = FamilyFilter(args.families.split(","), []) if args.families else None
     folder = Path(tempfile.mkdtemp(prefix="cxpulse-snapshots-"))
