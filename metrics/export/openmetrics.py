@@ -206,13 +206,16 @@ class OpenMetricsWriter:
                 self._lag_steps = max(self._lag_steps, steps.dense)
         return line
 
-    def _emit(self, line: _Line, index: int) -> None:
+    def _emit(self, line: _Line, indexes: Sequence[int]) -> None:
+        """The series' current sample at each of the steps ``indexes``, in step order."""
+        sample, stamps = line.sample, self._stamps
         if self.block_seconds is None:
-            line.family.spool.write(f"{line.head}{self._steps[index]}{line.sample}{self._stamps[index]}")
+            head, steps = line.head, self._steps
+            line.family.spool.writelines(f"{head}{steps[i]}{sample}{stamps[i]}" for i in indexes)
         else:  # in the series' own order already: a block is written without sorting its lines
-            line.pending.append(line.sample + self._stamps[index])
-            line.at.append(index)
-        self.samples += 1
+            line.pending.extend([sample + stamps[i] for i in indexes])
+            line.at.extend(indexes)
+        self.samples += len(indexes)
 
     def _settle(self, line: _Line, until: int, next_change: int) -> None:
         """Write the steps after ``line.written`` up to ``until`` at which the series stood still
@@ -236,14 +239,7 @@ class OpenMetricsWriter:
         wanted.extend(range(before, until + 1))
         if not wanted:
             return
-        if self.block_seconds is None:
-            for index in wanted:
-                self._emit(line, index)
-        else:  # as _emit does, for a stretch at once
-            sample, stamps = line.sample, self._stamps
-            line.pending.extend([sample + stamps[index] for index in wanted])
-            line.at.extend(wanted)
-            self.samples += len(wanted)
+        self._emit(line, wanted)
         line.written = wanted[-1]
 
     def observe(self, line: _Line, index: int, value: float) -> None:
@@ -257,14 +253,14 @@ class OpenMetricsWriter:
         line.value = value
         line.sample = line.tail + format_value(value)
         line.changed = index
-        self._emit(line, index)
+        self._emit(line, (index,))
         line.written = index
 
     def vanish(self, line: _Line, last: int) -> None:
         """The series was last there at snapshot ``last``; it starts afresh if it comes back."""
         self._settle(line, last - 1, last)
         if line.written < last:
-            self._emit(line, last)
+            self._emit(line, (last,))
         line.changed = line.written = -1
         line.value = math.nan
 
