@@ -180,3 +180,11 @@ def cadence_of(sample_name: str) -> Cadence:
 def read_by(reader: str) -> frozenset[str]:
     """The sample names that the shipped rules (``"rules"``) or dashboards (``"dashboards"``) read."""
     return frozenset(name for name, reads in READ_BY_SHIPPED_QUERIES.items() if reader in reads.by)
+
+
+def longest_dense_seconds() -> float:
+    """The longest dense stretch any series may have around a change: how far back a change can
+    reach into samples already decided, and how far ahead a replay must look to decide a step."""
+    return max(
+        UNREAD.dense_seconds, *(reads.cadence().dense_seconds for reads in READ_BY_SHIPPED_QUERIES.values())
+    )

@@ -134,6 +134,7 @@ class OpenMetricsWriter:
         block_seconds: int | None = None,
         keep: Callable[[str, str], bool] | None = None,
         on_block: Callable[[Path], None] | None = None,
+        window: tuple[float, float] | None = None,
     ) -> None:
         self.path = path
         self._keep = keep
@@ -160,10 +161,27 @@ class OpenMetricsWriter:
         self._stamps: list[str] = []  # by snapshot: " <time>\n"
         self._steps: list[str] = []  # by snapshot: its number, 8 hex digits (the spool's sort key)
         self._groups: dict[Hashable, list[_Line]] = {}  # the lines each group held at its latest snapshot
+        # Steps are counted from the first snapshot, the refresh grid from the epoch: two
+        # writers over overlapping stretches of one history choose the same steps to write.
+        self._origin = 0
+        # With ``window`` (event time from, until), only the snapshots within it are written: a
+        # slice of a history replayed beside others (see streams.replay.slices) starts its
+        # snapshots a dense stretch before its window and ends them one after, so its writer
+        # decides every step within as a writer over the whole history does.
+        self._window = window
+        self._lo, self._hi = 0, 1 << 62  # the snapshots within ``window``: lo <= index < hi
 
     def sink(self, at: float) -> OpenMetricsSink:
         """A collector sink writing one snapshot at ``at`` (no families built)."""
         self.snapshots += 1
+        index = self.snapshots - 1
+        if index == 0 and self.step > 0:
+            self._origin = round(at / self.step)
+        if self._window is not None:
+            if at < self._window[0]:
+                self._lo = index + 1
+            if at < self._window[1]:
+                self._hi = index + 1
         self._stamps.append(f" {at:.3f}\n")
         self._steps.append(f"{self.snapshots - 1:08x}")
         if self.block_seconds is not None:
@@ -209,6 +227,8 @@ class OpenMetricsWriter:
     def _emit(self, line: _Line, indexes: Sequence[int]) -> None:
         """The series' current sample at each of the steps ``indexes``, in step order."""
         sample, stamps = line.sample, self._stamps
+        if self._window is not None and (indexes[0] < self._lo or indexes[-1] >= self._hi):
+            indexes = [i for i in indexes if self._lo <= i < self._hi]
         if self.block_seconds is None:
             head, steps = line.head, self._steps
             line.family.spool.writelines(f"{head}{steps[i]}{sample}{stamps[i]}" for i in indexes)
@@ -234,8 +254,9 @@ class OpenMetricsWriter:
             start = after + 1
         before = max(start, next_change - steps.dense)
         if before - 1 >= start:
-            refresh = steps.refresh
-            wanted.extend(range(-(-start // refresh) * refresh, min(until, before - 1) + 1, refresh))
+            refresh, origin = steps.refresh, self._origin
+            first = -(-(start + origin) // refresh) * refresh - origin
+            wanted.extend(range(first, min(until, before - 1) + 1, refresh))
         wanted.extend(range(before, until + 1))
         if not wanted:
             return

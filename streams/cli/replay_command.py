@@ -13,6 +13,7 @@ import click
 from streams.cli.common import kafka_errors, load_settings, settings_options
 
 if TYPE_CHECKING:  # imported when a replay starts: `cxpulse --help` stays quick
+    from metrics.export.family_filter import FamilyFilter
     from metrics.export.openmetrics import OpenMetricsWriter
     from streams.replay.block_loader import BlockLoader
     from streams.replay.driver import Record, Replay
@@ -108,6 +109,15 @@ def _moment(value: str | None) -> float | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write each rejected record with its reason to this JSON Lines file.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes replaying slices of the history side by side (JSON Lines FILES, with --blocks "
+    "or --prometheus-data). Each slice first replays what comes before it without snapshots; "
+    "the files written are those of one process. Up to the cores left beside promtool.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def replay(
     files: tuple[Path, ...],
@@ -123,6 +133,7 @@ def replay(
     blocks: Path | None,
     prometheus_data: Path | None,
     rejected: Path | None,
+    jobs: int,
     quiet: bool,
     **options: Any,
 ) -> None:
@@ -151,59 +162,52 @@ def replay(
     first, until_at = _moment(since), _moment(until)
     if first is not None and until_at is not None and until_at < first:
         raise click.BadParameter("is before --since", param_hint="--until")
+    if jobs > 1 and (from_kafka or (blocks is None and prometheus_data is None)):
+        raise click.UsageError(
+            "--jobs replays JSON Lines FILES into block files: give FILES and --blocks DIR or "
+            "--prometheus-data DIR (or leave --jobs out)"
+        )
     source = _source(files, settings, first, until_at)
     from streams.cli.gc_tuning import tune_gc
 
     tune_gc()
-    engine = Replay(settings)
-    engine.keep_rejections = rejected is not None
     from metrics.export.family_filter import FamilyFilter
 
     keep = FamilyFilter(_items(families), _items(skip_families)) if families or skip_families else None
     own_blocks = prometheus_data is not None and blocks is None  # a folder of our own: emptied as loaded
     if prometheus_data is not None and blocks is None:
         blocks = prometheus_data.parent / f"{prometheus_data.name}-openmetrics"
-    loader = None
-    if prometheus_data is not None:  # before the replay: say now if promtool is missing
-        from streams.replay.block_loader import BlockLoader
-
-        try:
-            loader = BlockLoader(_promtool(), prometheus_data, remove_loaded=own_blocks)
-        except OSError as exc:
-            raise click.ClickException(
-                f"cannot use {prometheus_data} as Prometheus' data folder: {exc}"
-            ) from None
-    writer = _writer(out, blocks, step, every_step, keep, loader.submit if loader is not None else None)
+    promtool = _promtool() if prometheus_data is not None else None  # say now if it is missing
+    output = _Output(out, blocks, step, every_step, keep, promtool, prometheus_data, own_blocks)
     started = time.monotonic()
-    try:
-        records_read, stopped = _run(engine, source, writer, step, first, until_at, quiet)
-    except RuntimeError as exc:  # promtool refused a block loaded during the replay
-        raise click.ClickException(str(exc)) from None
-    if engine.clock is None:
-        writer.close()
-        raise click.ClickException("no valid event in the input: nothing to replay")
-    last = _moment(final_at) or (until_at if stopped and until_at is not None else engine.clock)
-    if first is not None and last < first:
-        writer.close()
-        raise click.ClickException(
-            f"the input ends before --since ({since}): nothing to write; its newest event is at "
-            f"{_stamp(engine.clock)}"
-        )
-    try:
-        engine.snapshot(writer.sink, last)
-        samples = writer.close()
-    except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+    if jobs > 1:
+        assert blocks is not None
+        output.check()
+        done = _replay_sliced(settings, output, files, jobs, first, until_at, final_at, rejected, quiet)
+        records_read, samples, written, summary, unmatched = done
+    else:
+        engine = Replay(settings)
+        engine.keep_rejections = rejected is not None
+        loader = output.loader()
+        writer = output.writer(loader, None)
+        try:
+            records_read, last = _stretch(
+                engine, source, writer, step, first, until_at, final_at, _bar(source, quiet)
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        if rejected is not None:
+            _write_rejections(engine, rejected)
+        samples, written, summary = writer.samples, len(writer.files), _summaries(engine, last, records_read)
+        unmatched = keep.unmatched() if keep is not None else []
     elapsed = time.monotonic() - started
-    if keep is not None and keep.unmatched():
-        click.echo(f"warning: no family matched {', '.join(keep.unmatched())}", err=True)
-    if rejected is not None:
-        _write_rejections(engine, rejected)
-    click.echo(_replay_summary(engine, last), err=True)
+    if unmatched:
+        click.echo(f"warning: no family matched {', '.join(unmatched)}", err=True)
+    replayed, counts = summary
+    click.echo(replayed, err=True)
     click.echo(
-        f"{records_read} records in {elapsed:.1f} s ({records_read / max(elapsed, 1e-9):,.0f} records/s): "
-        f"{sum(engine.events.values())} valid, {sum(engine.invalid.values())} rejected, "
-        f"{engine.duplicates} duplicates, {engine.late} late facts",
+        f"{records_read} records in {elapsed:.1f} s "
+        f"({records_read / max(elapsed, 1e-9):,.0f} records/s): {counts}",
         err=True,
     )
     if blocks is None:
@@ -213,19 +217,22 @@ def replay(
             err=True,
         )
         return
-    if loader is None:
-        click.echo(f"wrote {samples} samples to {len(writer.files)} files in {blocks}", err=True)
+    if prometheus_data is None:
+        click.echo(f"wrote {samples} samples to {written} files in {blocks}", err=True)
         click.echo("load them with: cxpulse replay ... --prometheus-data <prometheus data dir>", err=True)
         return
-    _finish_loading(
-        loader, blocks if own_blocks else None, samples, len(writer.files), prometheus_data, quiet
-    )
+    if jobs == 1:
+        _finish_loading(loader, samples, written, prometheus_data, quiet)  # type: ignore[arg-type]
+    else:
+        click.echo(
+            f"wrote {samples} samples in {written} blocks and loaded them into {prometheus_data}", err=True
+        )
+    if own_blocks and blocks.is_dir() and not any(blocks.iterdir()):
+        blocks.rmdir()  # every file in it was loaded and removed
 
 
-def _finish_loading(
-    loader: BlockLoader, own_folder: Path | None, samples: int, blocks: int, data: Path | None, quiet: bool
-) -> None:
-    """Wait for the blocks still loading; the replay's own folder of files goes once they are in."""
+def _finish_loading(loader: BlockLoader, samples: int, blocks: int, data: Path, quiet: bool) -> None:
+    """Wait for the blocks still loading."""
     started = time.monotonic()
     left = loader.waiting()
     with click.progressbar(
@@ -235,8 +242,6 @@ def _finish_loading(
             loader.wait(lambda: bar.update(1))
         except RuntimeError as exc:
             raise click.ClickException(str(exc)) from None
-    if own_folder is not None and not any(own_folder.iterdir()):
-        own_folder.rmdir()  # every file in it was loaded and removed
     click.echo(
         f"wrote {samples} samples in {blocks} blocks and loaded them into {data}, "
         f"as the replay went on ({left} after it, in {time.monotonic() - started:.1f} s)",
@@ -259,52 +264,102 @@ def _source(
             raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
 
 
-def _writer(
-    out: Path,
-    blocks: Path | None,
-    step: float,
-    every_step: bool,
-    keep: Callable[[str, str], bool] | None,
-    on_block: Callable[[Path], None] | None,
-) -> OpenMetricsWriter:
-    """One OpenMetrics file at ``out``, or one file per two-hour block in ``blocks`` (each handed
-    to ``on_block`` as soon as it is written)."""
-    from metrics.export.openmetrics import OpenMetricsWriter
+class _Output:
+    """Where a replay's samples go: one file, or block files (loaded with promtool if asked)."""
 
-    if blocks is not None:
-        return OpenMetricsWriter(
-            blocks,
-            step=step,
-            every_step=every_step,
-            block_seconds=BLOCK_SECONDS,
-            keep=keep,
-            on_block=on_block,
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return OpenMetricsWriter(out, step=step, every_step=every_step, keep=keep)
+    def __init__(
+        self,
+        out: Path,
+        blocks: Path | None,
+        step: float,
+        every_step: bool,
+        keep: FamilyFilter | None,
+        promtool: str | None,
+        data: Path | None,
+        own_blocks: bool,
+    ) -> None:
+        self.out, self.blocks, self.step, self.every_step, self.keep = out, blocks, step, every_step, keep
+        self.promtool, self.data, self.own_blocks = promtool, data, own_blocks
+
+    def loader(self) -> BlockLoader | None:
+        """A loader of blocks into Prometheus' data folder, if one was given."""
+        if self.promtool is None or self.data is None:
+            return None
+        from streams.replay.block_loader import BlockLoader
+
+        self.check()
+        return BlockLoader(self.promtool, self.data, remove_loaded=self.own_blocks)
+
+    def check(self) -> None:
+        """Say now, before any replay, if Prometheus' data folder cannot be made."""
+        if self.data is None:
+            return
+        try:
+            self.data.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.ClickException(f"cannot use {self.data} as Prometheus' data folder: {exc}") from None
+
+    def writer(self, loader: BlockLoader | None, window: tuple[float, float] | None) -> OpenMetricsWriter:
+        """One OpenMetrics file at ``out``, or one file per two-hour block in ``blocks`` (each handed
+        to the loader as soon as it is written); with ``window``, only the snapshots within it."""
+        from metrics.export.openmetrics import OpenMetricsWriter
+
+        if self.blocks is not None:
+            return OpenMetricsWriter(
+                self.blocks,
+                step=self.step,
+                every_step=self.every_step,
+                block_seconds=BLOCK_SECONDS,
+                keep=self.keep,
+                on_block=loader.submit if loader is not None else None,
+                window=window,
+            )
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        return OpenMetricsWriter(self.out, step=self.step, every_step=self.every_step, keep=self.keep)
 
 
-def _run(
+class _Quiet:
+    """A progress bar that shows nothing (a slice's progress goes to the parent's bar)."""
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _bar(source: JsonLines | KafkaRange, quiet: bool) -> Any:
+    return click.progressbar(
+        length=source.total,
+        label=f"replaying {source.total} {source.unit}",
+        file=sys.stderr,
+        hidden=quiet,
+        show_pos=source.unit == "records",
+    )
+
+
+def _stretch(
     engine: Replay,
     source: JsonLines | KafkaRange,
     writer: OpenMetricsWriter,
     step: float,
     first: float | None,
     until: float | None,
-    quiet: bool,
-) -> tuple[int, bool]:
-    """Replay every record, with a progress bar on stderr; the records read and whether
-    ``until`` stopped the replay. Snapshots before ``first`` build state but are not written."""
+    final_at: str | None,
+    bar: Any,
+    on_clock: Callable[[float], None] | None = None,
+) -> tuple[int, float]:
+    """Replay every record into ``writer`` and close it, with progress on ``bar`` (and the
+    stream's clock to ``on_clock`` as often): the records read and the time of the final
+    snapshot. Snapshots before ``first`` build state but are not written. Raises ValueError when
+    there is nothing to write, ClickException when promtool refused a block."""
     from streams.replay.driver import run
 
     records_read = 0
-    with click.progressbar(
-        length=source.total,
-        label=f"replaying {source.total} {source.unit}",
-        file=sys.stderr,
-        hidden=quiet,
-        show_pos=source.unit == "records",
-    ) as bar:
+    with bar:
 
         def records() -> Iterator[Record]:
             nonlocal records_read
@@ -314,6 +369,8 @@ def _run(
                 if pending >= 65536 or (source.unit == "records" and pending >= 1000):
                     bar.update(pending)
                     pending = 0
+                    if on_clock is not None and engine.clock is not None:
+                        on_clock(engine.clock)
                 if record is not None:
                     records_read += 1
                     yield record
@@ -323,8 +380,148 @@ def _run(
             if first is None or at >= first:
                 engine.snapshot(writer.sink, at)
 
-        stopped = run(engine, records(), step, snapshot, until=until)
-    return records_read, stopped
+        try:
+            stopped = run(engine, records(), step, snapshot, until=until)
+        except RuntimeError as exc:  # promtool refused a block loaded during the replay
+            writer.close()
+            raise click.ClickException(str(exc)) from None
+    if engine.clock is None:
+        writer.close()
+        raise ValueError("no valid event in the input: nothing to replay")
+    last = _moment(final_at) or (until if stopped and until is not None else engine.clock)
+    if first is not None and last < first:
+        writer.close()
+        raise ValueError(
+            f"the input ends before {_stamp(first)}: nothing to write; its newest event is at "
+            f"{_stamp(engine.clock)}"
+        )
+    try:
+        engine.snapshot(writer.sink, last)
+        writer.close()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    return records_read, last
+
+
+def _summaries(engine: Replay, last: float, records_read: int) -> tuple[str, str]:
+    """The KPI totals as of the final snapshot, and what was read."""
+    return _replay_summary(engine, last), (
+        f"{sum(engine.events.values())} valid, {sum(engine.invalid.values())} rejected, "
+        f"{engine.duplicates} duplicates, {engine.late} late facts"
+    )
+
+
+def _replay_sliced(
+    settings: Settings,
+    output: _Output,
+    files: tuple[Path, ...],
+    jobs: int,
+    first: float | None,
+    until: float | None,
+    final_at: str | None,
+    rejected: Path | None,
+    quiet: bool,
+) -> tuple[int, int, int, tuple[str, str], list[str]]:
+    """The replay in ``jobs`` slices of event time, one process each (:mod:`streams.replay.slices`):
+    records read, samples and files written, the summaries of the last slice, which reads every
+    record, and the families asked for that it found none of."""
+    from streams.replay.driver import Replay
+    from streams.replay.slices import Slice, SliceFailed, plan, run_slices
+    from streams.replay.sources import JsonLines
+
+    start, end = _span(files)
+    slices = plan(start, end, jobs, output.step, BLOCK_SECONDS, first, until)
+    # Event time each slice goes through, from the history's start: what its progress is out of.
+    reach = [max(0.0, (end if piece.until is None else min(piece.until, end)) - start) for piece in slices]
+    if not quiet:
+        for piece in slices:
+            click.echo(f"slice {piece.number + 1} of {len(slices)}: {_window(piece)}", err=True)
+
+    def work(piece: Slice, on_clock: Callable[[float], None]) -> dict[str, Any]:
+        engine = Replay(settings)
+        engine.keep_rejections = piece.last and rejected is not None
+        loader = output.loader()
+        writer = output.writer(loader, (piece.window_from, piece.window_until))
+        try:
+            read, last = _stretch(
+                engine, JsonLines(list(files)), writer, output.step, piece.since, piece.until,
+                final_at if piece.last else None, _Quiet(), on_clock,
+            )  # fmt: skip
+        except click.ClickException as exc:
+            raise RuntimeError(f"slice {piece.number + 1}: {exc.message}") from None
+        except ValueError as exc:
+            raise RuntimeError(f"slice {piece.number + 1}: {exc}") from None
+        if loader is not None:
+            loader.wait()
+        answer: dict[str, Any] = {"samples": writer.samples, "files": len(writer.files), "records": read}
+        if piece.last:
+            if rejected is not None:
+                _write_rejections(engine, rejected)
+            answer["summary"] = _summaries(engine, last, read)
+            answer["unmatched"] = output.keep.unmatched() if output.keep is not None else []
+        return answer
+
+    reached = [0.0] * len(slices)
+    with click.progressbar(
+        length=int(sum(reach)), label=f"replaying in {len(slices)} slices", file=sys.stderr, hidden=quiet
+    ) as bar:
+
+        def on_progress(number: int, clock: float) -> None:
+            now = min(max(0.0, clock - start), reach[number])
+            bar.update(int(now) - int(reached[number]))
+            reached[number] = now
+
+        try:
+            answers = run_slices(slices, work, on_progress)
+        except SliceFailed as exc:
+            raise click.ClickException(str(exc)) from None
+        bar.update(int(sum(reach)) - sum(int(r) for r in reached))
+    return (
+        answers[-1]["records"],
+        sum(a["samples"] for a in answers),
+        sum(a["files"] for a in answers),
+        answers[-1]["summary"],
+        answers[-1]["unmatched"],
+    )
+
+
+def _window(piece: Any) -> str:
+    lo = "the start" if piece.window_from == float("-inf") else _stamp(piece.window_from)
+    hi = "the end" if piece.window_until == float("inf") else _stamp(piece.window_until)
+    return f"samples from {lo} to {hi}"
+
+
+def _span(files: tuple[Path, ...]) -> tuple[float, float]:
+    """The event times of the first and last events in ``files`` (the first and last lines that
+    carry one): what the slices are cut from."""
+    import orjson
+
+    def stamp(line: bytes) -> float | None:
+        try:
+            value = orjson.loads(line).get("occurred_at")
+            return _moment(value) if isinstance(value, str) else None
+        except (orjson.JSONDecodeError, AttributeError, click.BadParameter):
+            return None
+
+    first = last = None
+    with open(files[0], "rb") as head:
+        for line in head:
+            first = stamp(line)
+            if first is not None:
+                break
+    with open(files[-1], "rb") as tail:
+        size = tail.seek(0, 2)
+        tail.seek(max(0, size - (1 << 20)))
+        lines = tail.read().splitlines()
+        for line in reversed(lines[1:] if size > 1 << 20 else lines):
+            last = stamp(line)
+            if last is not None:
+                break
+    if first is None or last is None:
+        raise click.ClickException(
+            f"no event time found in the first and last lines of {', '.join(map(str, files))}"
+        )
+    return first, max(first, last)
 
 
 BLOCK_SECONDS = 7200  # Prometheus' smallest block, which promtool writes
