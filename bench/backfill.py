@@ -2,11 +2,13 @@
 
     python bench/backfill.py                       # two weeks of the small centre
     python bench/backfill.py --profile large --days 91
+    python bench/backfill.py --history quarter.jsonl --families rules,dashboards --only-load
 
 Stages, each timed and printed: simulating the history (not part of a backfill), the replay
 without snapshots (the baseline: the KPI rules alone), the replay written at every step, the
 replay written sparsely, and the documented path end to end (``cxpulse replay --prometheus-data``:
-sparse blocks, one promtool run per block). Figures go to ``--json`` too.
+sparse blocks, one promtool run per block), in one process and with ``--jobs`` processes side by
+side. Figures go to ``--json`` too.
 """
 
 from __future__ import annotations
@@ -47,64 +49,88 @@ def main() -> None:
     parser.add_argument(
         "--skip-every-step", action="store_true", help="skip the replay written at every step"
     )
+    parser.add_argument("--history", type=Path, help="replay this JSON Lines file instead of simulating one")
+    parser.add_argument("--families", help="passed to every replay (e.g. rules,dashboards)")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="processes for the last stage, replay and load side by side (1: skip it)",
+    )
+    parser.add_argument(
+        "--only-load",
+        action="store_true",
+        help="only the end-to-end stages (replay and load into Prometheus)",
+    )
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args()
     cxpulse = [sys.executable, "-m", "streams.cli"]
     work = Path(tempfile.mkdtemp(prefix="cxpulse-backfill-"))
     figures: dict[str, float | int | str] = {"profile": args.profile, "days": args.days}
     try:
-        history = work / "history.jsonl"
-        seconds, _ = timed(
-            "simulating",
-            [
-                *cxpulse,
-                "simulate",
-                "--profile",
-                args.profile,
-                "--history",
-                f"{args.days}d",
-                "--jsonl",
-                str(history),
-            ],
-            ENV,
-        )
+        history = args.history or work / "history.jsonl"
+        if args.history is None:
+            seconds, _ = timed(
+                "simulating",
+                [*cxpulse, "simulate", "--profile", args.profile, "--history", f"{args.days}d",
+                 "--jsonl", str(history)],
+                ENV,
+            )  # fmt: skip
+            figures["simulate_s"] = round(seconds, 1)
+        else:
+            figures.update(profile="", days=0, history=str(history))
         with open(history, "rb") as lines:
             records = sum(1 for _ in lines)
-        figures.update(records=records, simulate_s=round(seconds, 1))
+        figures["records"] = records
         replay = [*cxpulse, "replay", str(history), "--quiet"]
-        rows = []
-        seconds, _ = timed(
-            "replay, no snapshots (baseline)", [*replay, "--step", "0", "--out", str(work / "final.om")], ENV
-        )
-        rows.append(("replay, final snapshot only (baseline)", seconds, None, None))
-        if not args.skip_every_step:
+        if args.families:
+            replay += ["--families", args.families]
+        rows: list[tuple[str, str, float, int | None, float | None]] = []  # key, label, s, samples, MB
+        if not args.only_load:
+            seconds, _ = timed(
+                "replay, no snapshots (baseline)",
+                [*replay, "--step", "0", "--out", str(work / "final.om")],
+                ENV,
+            )
+            rows.append(("final", "replay, final snapshot only (baseline)", seconds, None, None))
+        if not args.skip_every_step and not args.only_load:
             out = work / "every.om"
             seconds, log = timed(
                 "replay, every series every minute", [*replay, "--every-step", "--out", str(out)], ENV
             )
             rows.append(
-                ("replay, every series every minute", seconds, _samples(log), out.stat().st_size / 1e6)
+                (
+                    "every",
+                    "replay, every series every minute",
+                    seconds,
+                    _samples(log),
+                    out.stat().st_size / 1e6,
+                )
             )
             out.unlink()
-        out = work / "sparse.om"
-        seconds, log = timed("replay, sparse", [*replay, "--out", str(out)], ENV)
-        rows.append(("replay, sparse (one file)", seconds, _samples(log), out.stat().st_size / 1e6))
-        out.unlink()
-        data = work / "data"
-        seconds, log = timed(
-            "replay and load (cxpulse replay --prometheus-data)",
-            [*replay, "--prometheus-data", str(data)],
-            ENV,
-        )
-        rows.append(("replay + promtool, one file per block", seconds, _samples(log), folder_mb(data)))
-        print(f"\n{records} records, {args.days:g} days of the {args.profile} centre\n")
-        print(f"{'stage':42} {'seconds':>8} {'records/s':>10} {'samples':>12} {'MB':>8}")
-        for label, secs, samples, mb in rows:
+        if not args.only_load:
+            out = work / "sparse.om"
+            seconds, log = timed("replay, sparse", [*replay, "--out", str(out)], ENV)
+            rows.append(
+                ("sparse", "replay, sparse (one file)", seconds, _samples(log), out.stat().st_size / 1e6)
+            )
+            out.unlink()
+        for jobs in sorted({1, args.jobs}):
+            data = work / f"data-{jobs}"
+            label = "replay + promtool, one file per block" + ("" if jobs == 1 else f", --jobs {jobs}")
+            seconds, log = timed(label, [*replay, "--prometheus-data", str(data), "--jobs", str(jobs)], ENV)
+            rows.append(
+                (f"load_jobs{jobs}" if jobs > 1 else "one", label, seconds, _samples(log), folder_mb(data))
+            )
+            shutil.rmtree(data, ignore_errors=True)
+        what = f"{args.days:g} days of the {args.profile} centre" if args.history is None else str(history)
+        print(f"\n{records} records, {what}\n")
+        print(f"{'stage':48} {'seconds':>8} {'records/s':>10} {'samples':>12} {'MB':>8}")
+        for key, label, secs, samples, mb in rows:
             print(
-                f"{label:42} {secs:8.1f} {records / secs:10,.0f} "
+                f"{label:48} {secs:8.1f} {records / secs:10,.0f} "
                 f"{'' if samples is None else f'{samples:,}':>12} {'' if mb is None else f'{mb:.0f}':>8}"
             )
-            key = label.split(",")[1].strip().split(" ")[0] if "," in label else label
             figures[f"{key}_s"] = round(secs, 1)
             if samples is not None:
                 figures[f"{key}_samples"] = samples

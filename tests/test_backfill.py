@@ -18,6 +18,7 @@ from prometheus_server import PrometheusServer
 from replay_run import replay, write_jsonl
 
 from metrics.export.cadence import READ_BY_SHIPPED_QUERIES, Reads, read_by
+from metrics.export.family_filter import FamilyFilter
 from streams.cli.main import main
 from streams.simulator.centre_profiles import PROFILES
 from streams.simulator.traffic import Traffic
@@ -244,13 +245,17 @@ def test_a_backfill_writes_the_families_asked_for_and_the_same_values(
     output = replay([str(history["source"]), "--blocks", str(rules), "--families", "rules"], env={})
     assert "warning" not in output
     got = points(rules)
-    # Whole families: each one that has a sample the rules read.
+    # Whole families: each one that has a sample the rules read, a histogram's buckets only
+    # where the rules read them.
     wanted = {
         name
         for members in by_family({sample_name(s) for s in everything}).values()
         if members & read_by("rules")
         for name in members
+        if not name.endswith("_bucket") or name in read_by("rules")
     }
+    assert {"cxpulse_call_handle_seconds_count", "cxpulse_call_wait_seconds_bucket"} <= wanted
+    assert "cxpulse_call_handle_seconds_bucket" not in wanted
     assert {sample_name(s) for s in got} == wanted
     assert got == {s: everything[s] for s in got}
     # A set minus a pattern, given as one comma-separated value and a repeat.
@@ -269,6 +274,20 @@ def test_a_backfill_writes_the_families_asked_for_and_the_same_values(
     }
     assert left_out and set(got) == set(everything) - left_out
     assert got == {s: everything[s] for s in got}
+
+
+def test_a_set_takes_a_histograms_buckets_only_where_it_reads_them() -> None:
+    """The rules read the wait's buckets (its quantiles) but only the handle time's count and
+    sum (its mean): a family named or matched by a pattern is whole, as with no filter at all."""
+    rules = FamilyFilter(["rules"], [])
+    assert rules("cxpulse_call_handle_seconds", "histogram") and rules(
+        "cxpulse_call_wait_seconds", "histogram"
+    )
+    assert rules.buckets("cxpulse_call_wait_seconds")
+    assert not rules.buckets("cxpulse_call_handle_seconds")
+    assert FamilyFilter(["rules", "cxpulse_call_handle_*"], []).buckets("cxpulse_call_handle_seconds")
+    assert FamilyFilter(["all"], []).buckets("cxpulse_call_handle_seconds")
+    assert FamilyFilter([], ["cxpulse_window_*"]).buckets("cxpulse_call_handle_seconds")
 
 
 def test_since_and_until_write_that_stretch_as_the_whole_replay_has_it(

@@ -8,6 +8,11 @@ be given too), by shell patterns (``cxpulse_window_*``), or by a named set:
 - ``rules``: every family the shipped alerting and recording rules read;
 - ``dashboards``: every family the shipped dashboards read, directly or through a recorded series;
 - ``all``: everything.
+
+A set is taken to the sample: a histogram the set reads only the count and sum of (the mean
+CES, the mean handle time) is written without its buckets, which would otherwise be a third of a
+large centre's samples, each one dense around every change and read by nothing the set holds.
+A family named or matched by a pattern is written whole.
 """
 
 from __future__ import annotations
@@ -57,6 +62,21 @@ class FamilyFilter:
         if found:
             self._used.add(item)
         return found
+
+    def buckets(self, family: str) -> bool:
+        """Whether a histogram ``family`` this filter keeps is written with its buckets: unless
+        the only items that include it are sets that read its count and sum alone."""
+        if not self._include:
+            return True
+        names = sample_names(family, "histogram")
+        for item in self._include:
+            if item in SETS:
+                members = SETS[item]
+                if members is None or names[0] in members:
+                    return True
+            elif any(fnmatchcase(name, item) for name in (family, *names)):
+                return True
+        return False
 
     def unmatched(self) -> list[str]:
         """The items given that matched no family seen so far (a typo, most likely)."""

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import IO
 
 from metrics.export.cadence import EVERY_STEP, Cadence, cadence_of
+from metrics.export.family_filter import FamilyFilter
 
 
 def _escape_label(value: str) -> str:
@@ -103,16 +104,23 @@ class _Family:
     """One family: its header, its series' lines, and where its samples wait until written (a
     spool file when the output is one file; each series' own list when it is block by block)."""
 
-    __slots__ = ("header", "kept", "label_names", "lines", "name", "order", "spool")
+    __slots__ = ("buckets", "header", "kept", "label_names", "lines", "name", "order", "spool")
 
     def __init__(
-        self, name: str, header: str, label_names: Sequence[str], spool: IO[str] | None, kept: bool = True
+        self,
+        name: str,
+        header: str,
+        label_names: Sequence[str],
+        spool: IO[str] | None,
+        kept: bool = True,
+        buckets: bool = True,
     ) -> None:
         self.name = name
         self.header = header
         self.label_names = tuple(label_names)
         self.spool = spool
         self.kept = kept  # whether it is written at all (a replay may leave families out)
+        self.buckets = buckets  # a histogram's buckets too, or only its count and sum
         self.order: list[_Line | list[_Line]] = []  # its series by key, when written block by block
         # Label values -> the series' lines (a histogram's: one per bucket, then count and sum).
         self.lines: dict[tuple[str, ...], _Line | list[_Line]] = {}
@@ -123,7 +131,8 @@ class OpenMetricsWriter:
 
     ``step`` is the event time between snapshots (the cadence is counted in them);
     ``every_step`` writes every series at every snapshot instead; ``keep(family, kind)``, if
-    given, says which families are written at all (:mod:`metrics.export.family_filter`).
+    given, says which families are written at all, and ``keep.buckets(family)`` whether a
+    histogram's buckets are (:mod:`metrics.export.family_filter`).
     """
 
     def __init__(
@@ -132,7 +141,7 @@ class OpenMetricsWriter:
         step: float = 60.0,
         every_step: bool = False,
         block_seconds: int | None = None,
-        keep: Callable[[str, str], bool] | None = None,
+        keep: FamilyFilter | None = None,
         on_block: Callable[[Path], None] | None = None,
         window: tuple[float, float] | None = None,
     ) -> None:
@@ -200,13 +209,14 @@ class OpenMetricsWriter:
         if self._keep is not None and not self._keep(base, kind):
             found = self._families[base] = _Family(base, "", labels, None, kept=False)
             return found
+        buckets = kind != "histogram" or self._keep is None or self._keep.buckets(base)
         header = f"# HELP {base} {_escape_help(help_text)}\n# TYPE {base} {kind}\n"
         sample_name = base + "_total" if kind == "counter" else base
         if self._spool is None:
-            found = _Family(sample_name, header, labels, None)
+            found = _Family(sample_name, header, labels, None, buckets=buckets)
         else:
             spool = open(self._spool / f"{len(self._families)}.txt", "w", encoding="utf-8")  # noqa: SIM115
-            found = _Family(sample_name, header, labels, spool)
+            found = _Family(sample_name, header, labels, spool, buckets=buckets)
         self._families[base] = found
         return found
 
@@ -492,6 +502,7 @@ class OpenMetricsSink:
             lines = [
                 writer._line(family, name + "_bucket", {**plain, "le": le}, i)
                 for i, (le, _) in enumerate(buckets)
+                if family.buckets
             ]
             lines.append(writer._line(family, name + "_count", plain, len(buckets)))
             lines.append(writer._line(family, name + "_sum", plain, len(buckets) + 1))
@@ -499,7 +510,8 @@ class OpenMetricsSink:
         if self._group is not None:
             self._seen.extend(lines)
         index, observe = self._index, writer.observe
-        for line, (_, count) in zip(lines, buckets, strict=False):
-            observe(line, index, count)
+        if family.buckets:
+            for line, (_, count) in zip(lines, buckets, strict=False):
+                observe(line, index, count)
         observe(lines[-2], index, buckets[-1][1])
         observe(lines[-1], index, total)

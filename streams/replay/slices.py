@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,7 +136,11 @@ def run_slices(
 def _serve(
     piece: Slice, work: Callable[[Slice, Callable[[float], None]], dict[str, Any]], messages: Any
 ) -> None:
+    parent = os.getppid()
+
     def progress(clock: float) -> None:
+        if os.getppid() != parent:  # the command was killed: nobody waits for this slice
+            os._exit(1)
         messages.put(("progress", piece.number, clock))
 
     try:
