@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,7 @@ from replay_run import replay, write_jsonl
 
 from metrics.export.cadence import longest_dense_seconds
 from streams.cli.main import main
-from streams.replay.slices import WARM_COST, plan
+from streams.replay.slices import WARM_COST, SliceFailed, plan, run_slices
 from streams.simulator.centre_profiles import PROFILES
 from streams.simulator.traffic import Traffic
 
@@ -117,3 +119,27 @@ def test_slices_load_into_prometheus_and_say_what_they_need(source: Path, tmp_pa
     result = CliRunner().invoke(main, ["replay", "--quiet", str(source), "--jobs", "2"])
     assert result.exit_code == 2
     assert "--jobs replays JSON Lines FILES into block files" in result.output
+
+
+def test_a_failing_slice_stops_the_others_and_says_why() -> None:
+    """The first slice to fail is reported with its message; the others are stopped, not
+    waited for, and progress from every slice reaches the parent."""
+    pieces = plan(0.0, 10 * DAY, 2, 60.0, BLOCK)
+    seen: list[tuple[int, float]] = []
+
+    def work(piece, progress):  # type: ignore[no-untyped-def]
+        progress(float(piece.number))
+        if piece.number == 1:
+            raise RuntimeError("promtool could not load cxpulse-0.om: out of space")
+        time.sleep(3600)  # stopped by the parent, or the call below would wait an hour
+        return {}
+
+    started = time.monotonic()
+    with pytest.raises(SliceFailed, match=re.escape("promtool could not load cxpulse-0.om: out of space")):
+        run_slices(pieces, work, lambda number, clock: seen.append((number, clock)))
+    assert time.monotonic() - started < 600  # not waited for
+    assert (1, 1.0) in seen
+    assert run_slices(pieces, lambda piece, progress: {"n": piece.number}, lambda *_: None) == [
+        {"n": 0},
+        {"n": 1},
+    ]

@@ -438,6 +438,7 @@ def _replay_sliced(
             click.echo(f"slice {piece.number + 1} of {len(slices)}: {_window(piece)}", err=True)
 
     def work(piece: Slice, on_clock: Callable[[float], None]) -> dict[str, Any]:
+        began = time.monotonic()
         engine = Replay(settings)
         engine.keep_rejections = piece.last and rejected is not None
         loader = output.loader()
@@ -454,6 +455,7 @@ def _replay_sliced(
         if loader is not None:
             loader.wait()
         answer: dict[str, Any] = {"samples": writer.samples, "files": len(writer.files), "records": read}
+        answer["seconds"] = time.monotonic() - began
         if piece.last:
             if rejected is not None:
                 _write_rejections(engine, rejected)
@@ -476,6 +478,9 @@ def _replay_sliced(
         except SliceFailed as exc:
             raise click.ClickException(str(exc)) from None
         bar.update(int(sum(reach)) - sum(int(r) for r in reached))
+    if not quiet:  # which slice took longest: how even the cut was
+        took = ", ".join(f"slice {n} {a['seconds']:.0f} s" for n, a in enumerate(answers, start=1))
+        click.echo(f"replayed and loaded: {took}", err=True)
     return (
         answers[-1]["records"],
         sum(a["samples"] for a in answers),
