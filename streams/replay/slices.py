@@ -145,6 +145,8 @@ def _serve(
 
     try:
         answer = work(piece, progress)
+    except KeyboardInterrupt:  # Ctrl-C reaches every slice: the parent says it, once
+        os._exit(130)
     except Exception as exc:  # said in the parent, which stops the other slices
         messages.put(("failed", piece.number, str(exc) or type(exc).__name__))
         return
