@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from streams.cli.common import kafka_errors, load_settings, settings_options
-from streams.cli.replay_stretch import Output, moment, stretch, summaries, write_rejections
+from streams.cli.replay_stretch import Output, moment, progress_bar, stretch, summaries, write_rejections
 
 if TYPE_CHECKING:  # imported when a replay starts: `cxpulse --help` stays quick
     from streams.replay.block_loader import BlockLoader
@@ -143,7 +143,6 @@ def replay(
             "--jobs replays JSON Lines FILES into block files: give FILES and --blocks DIR or "
             "--prometheus-data DIR (or leave --jobs out)"
         )
-    source = _source(files, settings, first, until_at)
     from streams.cli.gc_tuning import tune_gc
 
     tune_gc()
@@ -164,13 +163,14 @@ def replay(
         done = replay_sliced(settings, output, files, jobs, first, until_at, final_at, rejected, quiet)
         records_read, samples, written, summary, unmatched = done
     else:
+        source = _source(files, settings, first, until_at)
         engine = Replay(settings)
         engine.keep_rejections = rejected is not None
         loader = output.loader()
         writer = output.writer(loader, None)
         try:
             records_read, last = stretch(
-                engine, source, writer, step, first, until_at, final_at, _bar(source, quiet)
+                engine, source, writer, step, first, until_at, final_at, progress_bar(source, quiet)
             )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
@@ -240,16 +240,6 @@ def _source(
             return KafkaRange(settings.kafka(), settings.source_topics(), since, until)
         except LookupError as exc:
             raise click.ClickException(f"{exc}; check --broker and the topic options") from exc
-
-
-def _bar(source: JsonLines | KafkaRange, quiet: bool) -> Any:
-    return click.progressbar(
-        length=source.total,
-        label=f"replaying {source.total} {source.unit}",
-        file=sys.stderr,
-        hidden=quiet,
-        show_pos=source.unit == "records",
-    )
 
 
 def _items(values: tuple[str, ...]) -> list[str]:

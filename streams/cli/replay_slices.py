@@ -14,8 +14,8 @@ import click
 from streams.cli.replay_stretch import (
     BLOCK_SECONDS,
     Output,
-    Quiet,
     moment,
+    progress_bar,
     stamp,
     stretch,
     summaries,
@@ -55,13 +55,14 @@ def replay_sliced(
     def work(piece: Slice, on_clock: Callable[[float], None]) -> dict[str, Any]:
         began = time.monotonic()
         engine = Replay(settings)
+        source = JsonLines(list(files))
         engine.keep_rejections = piece.last and rejected is not None
         loader = output.loader()
         writer = output.writer(loader, (piece.window_from, piece.window_until))
         try:
             read, last = stretch(
-                engine, JsonLines(list(files)), writer, output.step, piece.since, piece.until,
-                final_at if piece.last else None, Quiet(), on_clock,
+                engine, source, writer, output.step, piece.since, piece.until,
+                final_at if piece.last else None, progress_bar(source, quiet=True), on_clock,
             )  # fmt: skip
         except click.ClickException as exc:
             raise RuntimeError(f"slice {piece.number + 1}: {exc.message}") from None

@@ -3,6 +3,7 @@ or once per slice of event time (:mod:`streams.cli.replay_slices`)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,17 +102,15 @@ class Output:
         return OpenMetricsWriter(self.out, step=self.step, every_step=self.every_step, keep=self.keep)
 
 
-class Quiet:
-    """A progress bar that shows nothing (a slice's progress goes to the parent's bar)."""
-
-    def __enter__(self) -> Quiet:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
+def progress_bar(source: JsonLines | KafkaRange, quiet: bool) -> Any:
+    """A progress bar over the source's bytes or records, on stderr (hidden: shows nothing)."""
+    return click.progressbar(
+        length=source.total,
+        label=f"replaying {source.total} {source.unit}",
+        file=sys.stderr,
+        hidden=quiet,
+        show_pos=source.unit == "records",
+    )
 
 
 def stretch(

@@ -27,8 +27,8 @@ from typing import Any
 
 from metrics.export.cadence import longest_dense_seconds
 
-# What replaying a stretch of history without snapshots costs, against the same stretch with
-# a snapshot every minute (about 20 000 records/s against 5 000 for a large centre).
+# What replaying a stretch of history without snapshots costs, against the same stretch with a
+# snapshot every minute: the replay's baseline against its sparse run (docs/performance.md).
 WARM_COST = 0.25
 
 
