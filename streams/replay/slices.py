@@ -3,7 +3,7 @@
 A replay is one pass over ordered history, and its snapshots (not the KPI rules) take most of
 its time; no snapshot depends on another, only on the state the records before it built. A
 slice of the history is therefore replayed by a process of its own: it applies every record
-from the start without snapshots (four to five times faster than with them) up to a dense
+from the start without snapshots (three to four times faster than with them) up to a dense
 stretch before its window, snapshots from there to a dense stretch after it, and writes only
 the samples within its window. A series' samples in the window are chosen as a replay of the
 whole history chooses them (:mod:`metrics.export.cadence`): a step is written for what lies
