@@ -23,6 +23,7 @@ from streams.cli.replay_stretch import (
 )
 
 if TYPE_CHECKING:
+    from streams.replay.slices import Slice
     from streams.settings import Settings
 
 
@@ -41,7 +42,7 @@ def replay_sliced(
     records read, samples and files written, the summaries of the last slice, which reads every
     record, and the families asked for that it found none of."""
     from streams.replay.driver import Replay
-    from streams.replay.slices import Slice, SliceFailed, plan, run_slices
+    from streams.replay.slices import SliceFailed, plan, run_slices
     from streams.replay.sources import JsonLines
 
     start, end = _span(files)
@@ -106,9 +107,9 @@ def replay_sliced(
     )
 
 
-def _window(piece: Any) -> str:
-    lo = "the start" if piece.window_from == float("-inf") else stamp(piece.window_from)
-    hi = "the end" if piece.window_until == float("inf") else stamp(piece.window_until)
+def _window(piece: Slice) -> str:
+    lo = "the start" if piece.number == 0 else stamp(piece.window_from)
+    hi = "the end" if piece.last else stamp(piece.window_until)
     return f"samples from {lo} to {hi}"
 
 
@@ -117,7 +118,7 @@ def _span(files: tuple[Path, ...]) -> tuple[float, float]:
     carry one): what the slices are cut from."""
     import orjson
 
-    def stamp(line: bytes) -> float | None:
+    def event_time(line: bytes) -> float | None:
         try:
             value = orjson.loads(line).get("occurred_at")
             return moment(value) if isinstance(value, str) else None
@@ -127,7 +128,7 @@ def _span(files: tuple[Path, ...]) -> tuple[float, float]:
     first = last = None
     with open(files[0], "rb") as head:
         for line in head:
-            first = stamp(line)
+            first = event_time(line)
             if first is not None:
                 break
     with open(files[-1], "rb") as tail:
@@ -135,7 +136,7 @@ def _span(files: tuple[Path, ...]) -> tuple[float, float]:
         tail.seek(max(0, size - (1 << 20)))
         lines = tail.read().splitlines()
         for line in reversed(lines[1:] if size > 1 << 20 else lines):
-            last = stamp(line)
+            last = event_time(line)
             if last is not None:
                 break
     if first is None or last is None:

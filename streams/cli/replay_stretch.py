@@ -226,7 +226,4 @@ def replay_summary(engine: Replay, at: float) -> str:
         "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
         for r in [header, *rows]
     ]
-    from datetime import UTC, datetime
-
-    stamp = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
-    return f"\nKPI totals as of {stamp}:\n" + "\n".join(lines)
+    return f"\nKPI totals as of {stamp(at)}:\n" + "\n".join(lines)
