@@ -254,6 +254,8 @@ def oldest_start(agg: Aggregate, level: str, first: float = -float("inf")) -> fl
     if not entries:
         return None
     # A backlog of days holds thousands of entry times, read at every scrape: one pass, one parse.
+    if first == -math.inf and min(entries.values()) > 0:  # no entry left before it entered
+        return min(map(int, entries))
     starts = [int(k) for k, n in entries.items() if n > 0]
     if first > -math.inf:
         starts = [start for start in starts if start >= first]

@@ -280,12 +280,19 @@ class OpenMetricsWriter:
         if changed >= 0:
             if value == before or (value != value and before != before):  # NaN stays NaN
                 return
-            self._settle(line, index - 1, index)
+            if line.written < index - 1:  # a still stretch behind it (most changes follow a change)
+                self._settle(line, index - 1, index)
         line.value = value
-        line.sample = line.tail + format_value(value)
-        line.changed = index
-        self._emit(line, (index,))
-        line.written = index
+        sample = line.sample = line.tail + format_value(value)
+        line.changed = line.written = index
+        # One sample, the most frequent write: _emit's work without its lists.
+        if self._lo <= index < self._hi:
+            if self.block_seconds is None:
+                line.family.spool.write(f"{line.head}{self._steps[index]}{sample}{self._stamps[index]}")
+            else:
+                line.pending.append(sample + self._stamps[index])
+                line.at.append(index)
+            self.samples += 1
 
     def vanish(self, line: _Line, last: int) -> None:
         """The series was last there at snapshot ``last``; it starts afresh if it comes back."""

@@ -28,8 +28,10 @@ from typing import Any
 from metrics.export.cadence import longest_dense_seconds
 
 # What replaying a stretch of history without snapshots costs, against the same stretch with a
-# snapshot every minute: the replay's baseline against its sparse run (docs/performance.md).
-WARM_COST = 0.25
+# snapshot every minute and its blocks loaded: from the two slices of a large centre's quarter,
+# which a cut for equal work at this figure evens out (docs/performance.md). Early days, whose
+# forecast has less history to read, cost less with snapshots: the figure holds that too.
+WARM_COST = 0.38
 
 
 @dataclass(frozen=True, slots=True)
