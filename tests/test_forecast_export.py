@@ -208,10 +208,19 @@ def test_agents_for_any_calls_are_those_a_solve_of_their_own_gives():
 
 def test_a_replays_snapshots_hold_the_forecast_a_scrape_at_that_moment_shows(tmp_path: Path) -> None:
     """A replay hands the writer a queue's forecast only when it moved (at an interval's end, or
-    when the staffed agents change): read back as Prometheus reads it, every snapshot holds what
-    a scrape of the same state at that moment shows, across interval ends."""
+    when the staffed agents change, or a late arrival changes today's so far): read back as
+    Prometheus reads it, every snapshot holds what a scrape of the same state at that moment
+    shows, across interval ends."""
     end = 1_780_315_200.0 + 5 * 86400  # a Saturday noon, after eight days of history
     events = [ev for _, _, ev in Traffic(start=end - 8 * 86400, seed=3, profile=PROFILES["small"]).until(end)]
+    # Tickets that reach the replay 40 minutes after they were created, in the next interval:
+    # the forecast made at that interval's start did not count them, the one after them does.
+    for n, first in enumerate(range(len(events) - 4000, len(events) - 800, 400)):
+        created = next(ev for ev in events[first:] if ev["type"] == "ticket.created")
+        came = datetime.fromisoformat(created["occurred_at"]) + timedelta(minutes=40)
+        late = {**created, "event_id": f"late-{n}", "ticket_id": f"T-late-{n}"}
+        at = next(i for i, ev in enumerate(events) if datetime.fromisoformat(ev["occurred_at"]) > came)
+        events.insert(at, late)
     lines = [orjson.dumps(ev) for ev in events]
     engine = Replay(Settings(forecast_weeks=1, forecast_intervals=3))
     out = tmp_path / "replay.om"

@@ -154,8 +154,14 @@ def _slots_from(moment: float, end: int) -> frozenset[str]:
     """The slot keys from the first slot starting at or after ``moment`` up to ``end``: a replay
     reads this at every snapshot, and a set's intersection with the day's keys is cheaper than
     every slot of the day parsed and compared."""
-    first = math.ceil(moment / HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS
+    first = int(unread_from(moment))
     return frozenset(str(start) for start in range(first, end, HISTORY_SLOT_SECONDS))
+
+
+def unread_from(moment: float) -> float:
+    """The start of the first slot :func:`arrivals_before` leaves out at ``moment``: an arrival
+    at or after it never changes that count."""
+    return math.ceil(moment / HISTORY_SLOT_SECONDS) * HISTORY_SLOT_SECONDS
 
 
 def history_counts(

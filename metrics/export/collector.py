@@ -10,7 +10,7 @@ scrape and no queue is ever exported by two workers.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate
 from typing import NamedTuple
 
@@ -83,6 +83,11 @@ disable_created_metrics()
 
 def _le(bound: float) -> str:
     return repr(bound) if bound != int(bound) else f"{bound:.1f}"
+
+
+# A replay's snapshot: the aggregates facts reached since the previous one, each with the
+# earliest event time among those facts.
+Changed = Mapping[str, float]
 
 
 class Holdings(NamedTuple):
@@ -174,11 +179,11 @@ class KpiCollector(Collector):
         self.emit(sink)
         return sink.results()
 
-    def emit(self, sink: Sink, changed: set[str] | None = None) -> None:
+    def emit(self, sink: Sink, changed: Changed | None = None) -> None:
         """Every KPI sample as of the clock, into ``sink`` (families, text, or a replay's writer).
 
-        With ``changed`` (a replay's snapshots), only the queue aggregates under those keys have
-        their counters, histograms and levels emitted; every series that depends on the clock
+        With ``changed`` (a replay's snapshots: :data:`Changed`), only the queue aggregates under
+        those keys have their counters, histograms and levels emitted; every series that depends on the clock
         (ages, windows, staffing) is emitted for all. Samples come in groups, one per aggregate
         and kind, so a writer can tell a series that vanished from one not emitted.
         """
@@ -203,7 +208,7 @@ class KpiCollector(Collector):
         aggregates: list[Aggregate],
         buckets: dict[str, Sequence[Aggregate]],
         now: float,
-        changed: set[str] | None,
+        changed: Changed | None,
     ) -> None:
         wl = WINDOW_LABELS
         totals = {c.key: sink.family(c.name, c.help, "counter", LABELS) for c in COUNTERS}
@@ -293,7 +298,7 @@ class KpiCollector(Collector):
         self._sums.forget_unused()
 
     def _today_families(
-        self, sink: Sink, aggregates: list[Aggregate], now: float, changed: set[str] | None
+        self, sink: Sink, aggregates: list[Aggregate], now: float, changed: Changed | None
     ) -> None:
         """Today so far per queue and channel. In a replay's snapshots, only for the aggregates a
         fact reached and those whose day the clock just ended (their counts fall to zero)."""
@@ -316,7 +321,7 @@ class KpiCollector(Collector):
             sample(started, labels, start)
 
     def _oldest(
-        self, agg: Aggregate, key: str, level: str, now: float, changed: set[str] | None
+        self, agg: Aggregate, key: str, level: str, now: float, changed: Changed | None
     ) -> float | None:
         """How long the oldest entity has been in ``level``. Only facts move a level, so between a
         replay's snapshots the entry time found for an aggregate no fact reached still holds
@@ -352,7 +357,7 @@ class KpiCollector(Collector):
         aggregates: list[Aggregate],
         history: dict[str, list[Aggregate]],
         now: float,
-        changed: set[str] | None,
+        changed: Changed | None,
     ) -> None:
         """The next intervals' contacts, and for calls the agents they need and the gap to now.
 
@@ -370,7 +375,10 @@ class KpiCollector(Collector):
                 continue
             rules = self._policy.for_queue(agg["queue"])
             staffed = _staffed(agg, now)
-            rows = self._outlook.intervals(agg, days, rules, now, changed is None or key in changed)
+            if changed is None:
+                rows = self._outlook.intervals(agg, days, rules, now)
+            else:
+                rows = self._outlook.intervals(agg, days, rules, now, key in changed, changed.get(key))
             if changed is not None:
                 before = self._forecasts.get(key)
                 if before is not None and before[0] is rows and before[1] == staffed:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from metrics.aggregates.history import arrivals_before, history_counts
+from metrics.aggregates.history import arrivals_before, history_counts, unread_from
 from metrics.aggregates.queue import aggregate_key
 from metrics.documents import Aggregate
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
@@ -46,19 +46,28 @@ class Outlook:
         self._solves = 0
         # Aggregate key -> (the forecast and what else its plan rests on, the plan).
         self._plans: dict[str, tuple[list, tuple, list[IntervalOutlook]]] = {}
-        # Aggregate key -> (what its forecast read, the forecast).
-        self._forecasts: dict[str, tuple[tuple, tuple[list, list]]] = {}
+        # Aggregate key -> (what its forecast read, the forecast, its day records' count and first day).
+        self._forecasts: dict[str, tuple[tuple, tuple[list, list], tuple[int, int]]] = {}
         # Aggregate key -> its arrival and handle-time history per interval.
         self._days: dict[str, _History] = {}
 
     def intervals(
-        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float, moved: bool = True
+        self,
+        agg: Aggregate,
+        days: list[Aggregate],
+        rules: QueuePolicy,
+        now: float,
+        moved: bool = True,
+        earliest: float | None = None,
     ) -> list[IntervalOutlook]:
         """The current interval and the ones after it that have history to forecast from.
 
         ``moved=False`` says no fact reached the aggregate or its day records since the last
         call (a replay's snapshot knows): within the same interval, the plan then stands as it
-        was without reading the history again."""
+        was without reading the history again. ``earliest``, the earliest event time of the
+        facts that did reach it since (a replay's snapshot knows that too), spares reading the
+        history when they all came at or after the interval's start, which the forecast never
+        reads."""
         fp = self.forecast
         key = aggregate_key(agg)
         if not moved:
@@ -74,7 +83,7 @@ class Outlook:
         overall = overall and round(overall)
         patience = _patience(agg)
         patience = patience and round(patience, -1)
-        forecast, handles = self._contacts(agg, days, rules, now)
+        forecast, handles = self._contacts(agg, days, rules, now, earliest)
         # What the plan rests on: nothing but the forecast where no calls come, and the queue's
         # mean handle time only where an interval has no profile of its own.
         if not calls:
@@ -102,26 +111,38 @@ class Outlook:
         return out
 
     def _contacts(
-        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float
+        self, agg: Aggregate, days: list[Aggregate], rules: QueuePolicy, now: float, earliest: float | None
     ) -> tuple[list[tuple[float, float | None]], list[float | None]]:
         """The forecast of contacts per interval, and each interval's usual handle time. Made
         during an interval, it reads only what arrived before the interval began: it is worked
-        out once per interval, and again only when a late arrival changes that history."""
+        out once per interval, and again only when a late arrival changes that history (or the
+        oldest day leaves it)."""
         fp = self.forecast
         zone = rules.zone
         forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
         current = forecaster.interval_start(now)
-        seen = (current, arrivals_before(days, current), rules.calendar)
         key = aggregate_key(agg)
         cached = self._forecasts.get(key)
+        kept = (len(days), days[0]["day"])  # the day records it read: none gone, none added
+        if (
+            cached is not None
+            and earliest is not None
+            and earliest >= unread_from(current)
+            and cached[0][0] == current
+            and cached[0][2] == rules.calendar
+            and cached[2] == kept
+        ):
+            return cached[1]  # every fact since came after what it read: the same history
+        seen = (current, arrivals_before(days, current), rules.calendar)
         if cached is not None and cached[0] == seen:
+            self._forecasts[key] = (seen, cached[1], kept)
             return cached[1]
         history = self._history(key, days, forecaster)
         found = forecaster.forecast(history.arrivals, now, fp.intervals) if history.arrivals else []
         calls, seconds = history.handled(days)
         starts = [start for start, _ in found]
         handles = forecaster.means_per_item(calls, seconds, starts, history.arrivals)
-        self._forecasts[key] = (seen, (found, handles))
+        self._forecasts[key] = (seen, (found, handles), kept)
         return found, handles
 
     def _history(self, key: str, days: list[Aggregate], forecaster: Forecaster) -> _History:

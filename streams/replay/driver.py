@@ -29,7 +29,7 @@ from metrics.contract.validation import Rejection, validate
 from metrics.definitions import WINDOWS, WORKER_SERIES
 from metrics.documents import Aggregate, JsonObject
 from metrics.engine.expiry import expiry_by_family
-from metrics.engine.fold import fold_into_aggregate
+from metrics.engine.fold import fact_records, fold_into_aggregate
 from metrics.engine.steps import Step, contact_hop, entity_step, process_entity, work_hop
 from metrics.export.collector import Holdings, KpiCollector, declared
 from metrics.export.sinks import F, Sink
@@ -96,7 +96,9 @@ class Replay:
         self._collector: KpiCollector | None = None  # one for every snapshot: it keeps settled sums
         self._snapshot_at = 0.0
         # Aggregates that facts reached since the last snapshot (None: take every one next time).
-        self._touched: set[str] | None = None
+        # With the earliest event time of their facts: a forecast reads only what came before
+        # its interval, and a fact at or after that leaves it as it was.
+        self._touched: dict[str, float] | None = None
         self._keys: set[str] = set()  # every aggregate a fact reached (see holdings)
         self._days: dict[str, tuple[list[int], list[Aggregate]]] = {}  # see _days_of
 
@@ -162,7 +164,9 @@ class Replay:
             key, message = pending.pop()
             self._keys.add(key)
             if touched is not None:
-                touched.add(key)
+                earliest = min(fact[0] for _, facts in fact_records(message) for fact in facts)
+                if earliest < touched.get(key, math.inf):
+                    touched[key] = earliest
             _, send_on = fold_into_aggregate(
                 self.aggregates,
                 key,
@@ -248,7 +252,7 @@ class Replay:
         sink = sink_at(at)
         self._collector_at(at).emit(sink, changed=self._touched)
         self._stream_counts(sink)
-        self._touched = set()
+        self._touched = {}
 
     def _stream_counts(self, sink: Sink[F]) -> None:
         """The counters a worker keeps of what it read, as a worker reading this history in event
