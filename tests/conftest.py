@@ -1,4 +1,5 @@
-"""Shared fixtures: one real Apache Kafka for the whole session, fresh topics per test."""
+"""Shared fixtures: one real Apache Kafka for the whole session, fresh topics per test, and a
+broker of its own for a test that stops and starts it."""
 
 from __future__ import annotations
 
@@ -81,6 +82,25 @@ class Stack:
 @pytest.fixture
 def stack(kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
     s = Stack(kafka, tmp_path)
+    yield s
+    for w in s.workers:
+        w.kill()
+
+
+@pytest.fixture
+def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
+    """A broker for one test that takes it down: late in the session the shared broker holds
+    every earlier test's topics, thousands of partitions to close and load again, and a
+    restart of it took longer than starting a broker afresh."""
+    server = KafkaServer(tmp_path_factory.mktemp("own-kafka")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_stack(own_kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
+    """A test's pipeline on :func:`own_kafka`."""
+    s = Stack(own_kafka, tmp_path)
     yield s
     for w in s.workers:
         w.kill()

@@ -436,7 +436,8 @@ def test_webhooks_and_contract_events_delivered_twice_give_exact_kpis(stack, kaf
     assert duplicates == produced - len(meant(now))  # repeats, and twilio's two queued events of one task
 
 
-def test_kafka_outage_answers_503_and_the_senders_retry_gives_exact_numbers(stack, kafka):
+def test_kafka_outage_answers_503_and_the_senders_retry_gives_exact_numbers(own_stack, own_kafka):
+    stack, kafka = own_stack, own_kafka
     worker = stack.worker()
     worker.wait_assigned(stack.partitions)
     gate = gateway(stack, CXPULSE_INGEST_KAFKA_TIMEOUT_SECONDS="3")

@@ -186,10 +186,11 @@ def test_two_workers_split_the_queues_without_overlap(long_grace, kafka):
     )
 
 
-def test_broker_outage_the_worker_reconnects_and_ends_exact(long_grace, kafka):
+def test_broker_outage_the_worker_reconnects_and_ends_exact(own_stack, own_kafka):
     """Kafka goes away under a running worker for longer than a commit interval and several broker
     checks: /metrics keeps answering and shows it, and the worker ends exact once it is back."""
-    stack = long_grace
+    stack, kafka = own_stack, own_kafka
+    stack.extra_env.update(CATALOGUE_ENV)
     now = time.time()
     tickets, calls = scenario(now)
     first = tickets[: len(tickets) // 2] + calls[: len(calls) // 2]

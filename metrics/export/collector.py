@@ -183,9 +183,9 @@ class KpiCollector(Collector):
         """Every KPI sample as of the clock, into ``sink`` (families, text, or a replay's writer).
 
         With ``changed`` (a replay's snapshots: :data:`Changed`), only the queue aggregates under
-        those keys have their counters, histograms and levels emitted; every series that depends on the clock
-        (ages, windows, staffing) is emitted for all. Samples come in groups, one per aggregate
-        and kind, so a writer can tell a series that vanished from one not emitted.
+        those keys have their counters, histograms and levels emitted; every series that depends
+        on the clock (ages, windows, staffing) is emitted for all. Samples come in groups, one
+        per aggregate and kind, so a writer can tell a series that vanished from one not emitted.
         """
         now = self._clock()
         found = self._source()
@@ -375,10 +375,9 @@ class KpiCollector(Collector):
                 continue
             rules = self._policy.for_queue(agg["queue"])
             staffed = _staffed(agg, now)
-            if changed is None:
-                rows = self._outlook.intervals(agg, days, rules, now)
-            else:
-                rows = self._outlook.intervals(agg, days, rules, now, key in changed, changed.get(key))
+            moved = changed is None or key in changed
+            earliest = None if changed is None else changed.get(key)
+            rows = self._outlook.intervals(agg, days, rules, now, moved, earliest)
             if changed is not None:
                 before = self._forecasts.get(key)
                 if before is not None and before[0] is rows and before[1] == staffed:

@@ -66,8 +66,8 @@ class Outlook:
         call (a replay's snapshot knows): within the same interval, the plan then stands as it
         was without reading the history again. ``earliest``, the earliest event time of the
         facts that did reach it since (a replay's snapshot knows that too), spares reading the
-        history when they all came at or after the interval's start, which the forecast never
-        reads."""
+        history when none of them came before the interval's start: the forecast reads only
+        what came before it."""
         fp = self.forecast
         key = aggregate_key(agg)
         if not moved:
