@@ -79,12 +79,16 @@ class Stack:
         return proc
 
 
-@pytest.fixture
-def stack(kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
+def _pipeline(kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
     s = Stack(kafka, tmp_path)
     yield s
     for w in s.workers:
         w.kill()
+
+
+@pytest.fixture
+def stack(kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
+    yield from _pipeline(kafka, tmp_path)
 
 
 @pytest.fixture
@@ -100,7 +104,4 @@ def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]
 @pytest.fixture
 def own_stack(own_kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
     """A test's pipeline on :func:`own_kafka`."""
-    s = Stack(own_kafka, tmp_path)
-    yield s
-    for w in s.workers:
-        w.kill()
+    yield from _pipeline(own_kafka, tmp_path)
