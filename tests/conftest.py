@@ -94,7 +94,7 @@ def stack(kafka: KafkaServer, tmp_path: Path) -> Iterator[Stack]:
 @pytest.fixture
 def own_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaServer]:
     """A broker for one test that takes it down: late in the session the shared broker holds
-    every earlier test's topics, thousands of partitions to close and load again, and a
+    every earlier test's topics, some two thousand partitions to close and load again, and a
     restart of it took longer than starting a broker afresh."""
     server = KafkaServer(tmp_path_factory.mktemp("own-kafka")).start()
     yield server
