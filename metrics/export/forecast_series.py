@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from metrics.aggregates.history import arrivals_before, history_counts, unread_from
 from metrics.aggregates.queue import aggregate_key
+from metrics.business_hours import Calendar
 from metrics.documents import Aggregate
 from metrics.erlang_a import agents_to_schedule, estimate_patience, required_agents_a
 from metrics.forecast import Forecaster
@@ -46,8 +47,8 @@ class Outlook:
         self._solves = 0
         # Aggregate key -> (the forecast and what else its plan rests on, the plan).
         self._plans: dict[str, tuple[list, tuple, list[IntervalOutlook]]] = {}
-        # Aggregate key -> (what its forecast read, the forecast, its day records' count and first day).
-        self._forecasts: dict[str, tuple[tuple, tuple[list, list], tuple[int, int]]] = {}
+        # Aggregate key -> its forecast and what it read.
+        self._forecasts: dict[str, _Made] = {}
         # Aggregate key -> its arrival and handle-time history per interval.
         self._days: dict[str, _History] = {}
 
@@ -72,9 +73,9 @@ class Outlook:
         key = aggregate_key(agg)
         if not moved:
             kept, made = self._plans.get(key), self._forecasts.get(key)
-            if kept is not None and made is not None and made[1][0] is kept[0]:
+            if kept is not None and made is not None and made.contacts is kept[0]:
                 forecaster = Forecaster(rules.zone, fp.interval_seconds, fp.weeks, rules.calendar)
-                if made[0][0] == forecaster.interval_start(now) and made[0][2] == rules.calendar:
+                if made.stands(forecaster.interval_start(now), rules.calendar):
                     return kept[2]
         # The call share, handle time and patience move a little with every call: a plan is
         # kept while they stay the same to two decimals, a second and ten seconds.
@@ -122,27 +123,21 @@ class Outlook:
         forecaster = Forecaster(zone, fp.interval_seconds, fp.weeks, rules.calendar)
         current = forecaster.interval_start(now)
         key = aggregate_key(agg)
-        cached = self._forecasts.get(key)
-        kept = (len(days), days[0]["day"])  # the day records it read: none gone, none added
-        if (
-            cached is not None
-            and earliest is not None
-            and earliest >= unread_from(current)
-            and cached[0][0] == current
-            and cached[0][2] == rules.calendar
-            and cached[2] == kept
-        ):
-            return cached[1]  # every fact since came after what it read: the same history
-        seen = (current, arrivals_before(days, current), rules.calendar)
-        if cached is not None and cached[0] == seen:
-            self._forecasts[key] = (seen, cached[1], kept)
-            return cached[1]
+        made = self._forecasts.get(key)
+        read = (len(days), days[0]["day"])  # the day records it reads: none gone, none added
+        stands = made is not None and made.stands(current, rules.calendar)
+        if stands and earliest is not None and earliest >= unread_from(current) and made.days == read:
+            return made.contacts, made.handles  # every fact since came after what it read
+        arrivals = arrivals_before(days, current)
+        if stands and made.arrivals == arrivals:
+            self._forecasts[key] = made._replace(days=read)
+            return made.contacts, made.handles
         history = self._history(key, days, forecaster)
         found = forecaster.forecast(history.arrivals, now, fp.intervals) if history.arrivals else []
         calls, seconds = history.handled(days)
         starts = [start for start, _ in found]
         handles = forecaster.means_per_item(calls, seconds, starts, history.arrivals)
-        self._forecasts[key] = (seen, (found, handles), kept)
+        self._forecasts[key] = _Made(current, arrivals, rules.calendar, read, found, handles)
         return found, handles
 
     def _history(self, key: str, days: list[Aggregate], forecaster: Forecaster) -> _History:
@@ -214,6 +209,22 @@ class Outlook:
             at_least=low,
             at_most=high,
         ).agents
+
+
+class _Made(NamedTuple):
+    """A queue's forecast, and what it read: it stands while the interval and calendar are the
+    same and the arrivals before the interval too."""
+
+    interval: float  # the start of the interval it was made in
+    arrivals: int  # the history's arrivals before that interval
+    calendar: Calendar | None
+    days: tuple[int, int]  # the day records' count and first day
+    contacts: list[tuple[float, float | None]]
+    handles: list[float | None]
+
+    def stands(self, interval: float, calendar: Calendar | None) -> bool:
+        """Made in ``interval`` with ``calendar``."""
+        return self.interval == interval and self.calendar == calendar
 
 
 class _Solved:
